@@ -1,0 +1,52 @@
+//! One error type for the whole crate: each variant says what went wrong in words a user can act on.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The repository has no such file (HTTP 404, or missing in a local directory).
+    #[error("file not found: {url}")]
+    NotFound { url: String },
+
+    /// The server answered, but not with the file.
+    #[error("HTTP {status} fetching {url}")]
+    Http { url: String, status: u16 },
+
+    /// The request never got an answer (offline, refused, CORS).
+    #[error("network error fetching {url}: {message}")]
+    Network { url: String, message: String },
+
+    /// `config.json` names an architecture this task cannot run.
+    #[error("unsupported model_type '{model_type}' for {task}; supported: {}", supported.join(", "))]
+    UnsupportedModel { task: String, model_type: String, supported: Vec<String> },
+
+    #[error("unsupported task '{0}'; supported: sentiment-analysis, text-classification")]
+    UnsupportedTask(String),
+
+    #[error("invalid config.json: {0}")]
+    Config(String),
+
+    #[error("corrupt or unreadable weights in {file}: {message}")]
+    Weights { file: String, message: String },
+
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// The caller's input (text, audio, options) cannot be used.
+    #[error("invalid input: {0}")]
+    Input(String),
+
+    #[error("model computation failed: {0}")]
+    Compute(#[from] candle_core::Error),
+
+    #[error("{0}")]
+    Io(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn weights(file: &str, message: impl std::fmt::Display) -> Self {
+        Error::Weights { file: file.to_string(), message: message.to_string() }
+    }
+}

@@ -1,0 +1,18 @@
+//! hubside: Hugging Face Hub models (sentiment, translation, speech) run client-side in the
+//! browser through WebAssembly, and natively. Data flows: `hub` (repo → bytes) → `weights` and
+//! `tokenizer` → `models` → `tasks`; `wasm` adapts the tasks to JavaScript, `serve` (native) is
+//! the local Hub mirror and page server.
+
+pub mod error;
+pub mod hub;
+pub mod models;
+pub mod tasks;
+pub mod tokenizer;
+pub mod weights;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
+pub use error::{Error, Result};

@@ -1,0 +1,23 @@
+//! Model architectures, one file each. Each task keeps a registry of which `model_type` loads how.
+
+pub mod bert;
+pub mod distilbert;
+pub mod embeddings;
+pub mod encoder;
+
+use candle_core::Tensor;
+
+use crate::error::{Error, Result};
+
+/// A model that maps token ids to one logit per label.
+pub trait SequenceClassifier {
+    /// Longest input the position embeddings allow.
+    fn max_positions(&self) -> usize;
+    /// `input_ids`, `attention_mask`: (batch, seq) u32 → logits (batch, labels).
+    fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor>;
+}
+
+/// Deserialize a model's own config fields from config.json.
+pub fn parse_config<T: serde::de::DeserializeOwned>(config: &serde_json::Value) -> Result<T> {
+    T::deserialize(config).map_err(|e| Error::Config(e.to_string()))
+}

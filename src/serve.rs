@@ -1,0 +1,198 @@
+//! `hubside serve`: a static server for the page (`www/`, `pkg/`) plus a local Hub mirror under
+//! `/hub` with the Hub's URL layout (`/hub/{org}/{name}/resolve/{revision}/{file}`), so the
+//! browser loads models through the same fetch path it uses against huggingface.co.
+//! Sends COOP/COEP (cross-origin isolation, for wasm threads) and CORS headers like the Hub.
+
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use tiny_http::{Header, Method, Request, Response, Server};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Directories served at `/`, first match wins (e.g. `www`, then the repo root for `pkg/`).
+    pub roots: Vec<PathBuf>,
+    /// A directory laid out as `{org}/{name}/{file}`, served as a Hub mirror at `/hub`.
+    pub hub: Option<PathBuf>,
+    /// Print one line per request.
+    pub log: bool,
+}
+
+/// A running server; it stops when dropped.
+pub struct Running {
+    pub addr: SocketAddr,
+    server: Arc<Server>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// The base URL, e.g. `http://127.0.0.1:8080`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The Hub endpoint of the mirror, to pass as `endpoint`.
+    pub fn hub_endpoint(&self) -> String {
+        format!("{}/hub", self.url())
+    }
+
+    /// Serve until the process ends.
+    pub fn wait(mut self) {
+        for worker in self.workers.drain(..) {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// Start serving on `addr` (port 0 picks a free port) in background threads.
+pub fn start(addr: &str, options: ServeOptions) -> Result<Running> {
+    let server = Server::http(addr).map_err(|e| Error::Io(format!("cannot listen on {addr}: {e}")))?;
+    let local = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| Error::Io("server has no IP address".into()))?;
+    let server = Arc::new(server);
+    let options = Arc::new(options);
+    let workers = (0..4)
+        .map(|_| {
+            let (server, options) = (server.clone(), options.clone());
+            std::thread::spawn(move || {
+                while let Ok(request) = server.recv() {
+                    handle(request, &options);
+                }
+            })
+        })
+        .collect();
+    Ok(Running { addr: local, server, workers })
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header")
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "json" => "application/json",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "wav" => "audio/wav",
+        "md" | "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `rel` joined onto `root`, refusing anything that could leave it.
+fn safe_join(root: &Path, rel: &str) -> Option<PathBuf> {
+    let rel = Path::new(rel);
+    rel.components().all(|c| matches!(c, Component::Normal(_))).then(|| root.join(rel))
+}
+
+/// The file a request path names, if any.
+fn resolve(path: &str, options: &ServeOptions) -> Option<PathBuf> {
+    if let Some(rest) = path.strip_prefix("/hub/") {
+        // {org}/{name}/resolve/{revision}/{file...}; the mirror holds one revision.
+        let parts: Vec<&str> = rest.splitn(5, '/').collect();
+        let hub = options.hub.as_ref()?;
+        return match parts.as_slice() {
+            [org, name, "resolve", _revision, file] => safe_join(hub, &format!("{org}/{name}/{file}")),
+            [name, "resolve", _revision, file] => safe_join(hub, &format!("{name}/{file}")),
+            _ => None,
+        }
+        .filter(|p| p.is_file());
+    }
+    let rel = path.trim_start_matches('/');
+    let rel = if rel.is_empty() || rel.ends_with('/') { format!("{rel}index.html") } else { rel.to_string() };
+    options.roots.iter().filter_map(|root| safe_join(root, &rel)).find(|p| p.is_file())
+}
+
+/// `/hubside.json`: tells the page where the mirror is and which models it holds.
+fn site_config(request: &Request, options: &ServeOptions) -> Option<String> {
+    let hub = options.hub.as_ref()?;
+    let host = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("Host"))
+        .map(|h| h.value.to_string())?;
+    let mut models = Vec::new();
+    for org in std::fs::read_dir(hub).ok()?.flatten() {
+        for repo in std::fs::read_dir(org.path()).into_iter().flatten().flatten() {
+            if repo.path().join("config.json").is_file() {
+                models.push(format!("{}/{}", org.file_name().to_string_lossy(), repo.file_name().to_string_lossy()));
+            }
+        }
+    }
+    models.sort();
+    Some(serde_json::json!({ "endpoint": format!("http://{host}/hub"), "models": models }).to_string())
+}
+
+fn handle(request: Request, options: &ServeOptions) {
+    let path = request.url().split(['?', '#']).next().unwrap_or("/").to_string();
+    let common = [
+        header("Cross-Origin-Opener-Policy", "same-origin"),
+        header("Cross-Origin-Embedder-Policy", "require-corp"),
+        header("Cross-Origin-Resource-Policy", "cross-origin"),
+        header("Access-Control-Allow-Origin", "*"),
+        header("Access-Control-Expose-Headers", "Content-Length, ETag"),
+        header("Cache-Control", "no-cache"),
+    ];
+    let method = request.method().clone();
+    let status;
+    let result = if !matches!(method, Method::Get | Method::Head | Method::Options) {
+        status = 405;
+        request.respond(with_headers(Response::from_string("method not allowed").with_status_code(405), common))
+    } else if method == Method::Options {
+        status = 204;
+        let response = Response::empty(204)
+            .with_header(header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"))
+            .with_header(header("Access-Control-Allow-Headers", "*"));
+        request.respond(with_headers(response, common))
+    } else if let Some(json) = (path == "/hubside.json").then(|| site_config(&request, options)).flatten() {
+        status = 200;
+        let response = Response::from_string(json).with_header(header("Content-Type", "application/json"));
+        request.respond(with_headers(response, common))
+    } else if let Some(file) = resolve(&path, options) {
+        match std::fs::File::open(&file) {
+            Ok(f) => {
+                status = 200;
+                let response = Response::from_file(f).with_header(header("Content-Type", content_type(&file)));
+                request.respond(with_headers(response, common))
+            }
+            Err(_) => {
+                status = 500;
+                request.respond(with_headers(Response::from_string("cannot read file").with_status_code(500), common))
+            }
+        }
+    } else {
+        status = 404;
+        let body = if path.starts_with("/hub/") { "Entry not found" } else { "not found" };
+        request.respond(with_headers(Response::from_string(body).with_status_code(404), common))
+    };
+    if options.log {
+        eprintln!("{method} {path} {status}");
+    }
+    if let Err(e) = result {
+        if options.log {
+            eprintln!("  (client went away: {e})");
+        }
+    }
+}
+
+fn with_headers<R: std::io::Read>(mut response: Response<R>, headers: impl IntoIterator<Item = Header>) -> Response<R> {
+    for h in headers {
+        response.add_header(h);
+    }
+    response
+}

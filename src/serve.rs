@@ -167,7 +167,10 @@ fn handle(request: Request, options: &ServeOptions) {
         match std::fs::File::open(&file) {
             Ok(f) => {
                 status = 200;
-                let response = Response::from_file(f).with_header(header("Content-Type", content_type(&file)));
+                // Content-Length (not chunked), so clients can show download progress.
+                let response = Response::from_file(f)
+                    .with_header(header("Content-Type", content_type(&file)))
+                    .with_chunked_threshold(usize::MAX);
                 request.respond(with_headers(response, common))
             }
             Err(_) => {

@@ -1,0 +1,200 @@
+//! The JavaScript surface, in transformers.js style:
+//!
+//! ```js
+//! import init, { pipeline } from './pkg/hubside.js';
+//! await init();
+//! const clf = await pipeline('sentiment-analysis', 'org/name', { endpoint, revision, progress_callback });
+//! await clf('text');                  // [{ label, score }]
+//! await clf(['a', 'b'], { top_k: 2 }); // [[{ label, score }, ...], [...]]
+//! clf.dispose();
+//! ```
+//!
+//! Errors reject with a JS `Error` whose `message` says what went wrong and whose `kind` is a
+//! stable code (`not_found`, `network`, `unsupported_model`, ...). Nothing here panics on bad input.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::error::Error;
+use crate::hub::{Progress, Repo};
+use crate::tasks::text_classification::TextClassifier;
+use crate::tasks::Task;
+
+#[wasm_bindgen(start)]
+fn start() {
+    // A Rust panic would otherwise die silently as "unreachable executed".
+    console_error_panic_hook::set_once();
+}
+
+/// A JS `Error` carrying our message and a machine-readable `kind`.
+fn js_error(error: &Error) -> JsValue {
+    let kind = match error {
+        Error::NotFound { .. } => "not_found",
+        Error::Http { .. } => "http",
+        Error::Network { .. } => "network",
+        Error::UnsupportedModel { .. } => "unsupported_model",
+        Error::UnsupportedTask(_) => "unsupported_task",
+        Error::Config(_) => "config",
+        Error::Weights { .. } => "weights",
+        Error::Tokenizer(_) => "tokenizer",
+        Error::Input(_) => "input",
+        Error::Compute(_) => "compute",
+        Error::Io(_) => "io",
+    };
+    let js = js_sys::Error::new(&error.to_string());
+    js.set_name("HubsideError");
+    let _ = Reflect::set(&js, &"kind".into(), &kind.into());
+    js.into()
+}
+
+fn input_error(message: impl Into<String>) -> JsValue {
+    js_error(&Error::Input(message.into()))
+}
+
+fn get(options: &JsValue, key: &str) -> Option<JsValue> {
+    if !options.is_object() {
+        return None;
+    }
+    Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn get_string(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
+    match get(options, key) {
+        None => Ok(None),
+        Some(v) => v.as_string().map(Some).ok_or_else(|| input_error(format!("option '{key}' must be a string"))),
+    }
+}
+
+fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| input_error(format!("cannot convert the result to JavaScript: {e}")))
+}
+
+/// Progress events as transformers.js sends them: `{ status, name, file, loaded, total, progress }`.
+fn progress_forwarder(callback: Function) -> Box<dyn Fn(&Progress)> {
+    Box::new(move |p: &Progress| {
+        let event = Object::new();
+        let set = |k: &str, v: JsValue| {
+            let _ = Reflect::set(&event, &k.into(), &v);
+        };
+        set("status", p.status.as_str().into());
+        set("name", p.name.into());
+        set("file", p.file.into());
+        set("loaded", (p.loaded as f64).into());
+        if let Some(total) = p.total {
+            set("total", (total as f64).into());
+            if total > 0 {
+                set("progress", (p.loaded as f64 * 100.0 / total as f64).into());
+            }
+        }
+        // A throwing callback must not abort the download.
+        let _ = callback.call1(&JsValue::NULL, &event);
+    })
+}
+
+enum Loaded {
+    TextClassification(TextClassifier),
+}
+
+impl Loaded {
+    fn run(&self, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
+        match self {
+            Loaded::TextClassification(classifier) => classify(classifier, input, options),
+        }
+    }
+}
+
+fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
+    let batched = Array::is_array(input);
+    let texts: Vec<String> = if batched {
+        Array::from(input)
+            .iter()
+            .map(|t| t.as_string().ok_or_else(|| input_error("every input must be a string")))
+            .collect::<Result<_, _>>()?
+    } else {
+        vec![input.as_string().ok_or_else(|| input_error("input must be a string or an array of strings"))?]
+    };
+    // transformers.js: top_k defaults to 1; null/0 means every label.
+    let top_k = match options.is_object().then(|| Reflect::get(options, &"top_k".into()).ok()).flatten() {
+        None => Some(1),
+        Some(v) if v.is_undefined() => Some(1),
+        Some(v) if v.is_null() => None,
+        Some(v) => match v.as_f64() {
+            Some(k) if k >= 1.0 => Some(k as usize),
+            Some(k) if k == 0.0 => None,
+            _ => return Err(input_error("top_k must be a positive number or null")),
+        },
+    };
+    let results = classifier.classify(&texts).map_err(|e| js_error(&e))?;
+    let ranked: Vec<_> = results.iter().map(|r| classifier.top_k(r, top_k)).collect();
+    // Same nesting as transformers.js: flat when top_k is 1, one list per text otherwise.
+    match (batched, top_k == Some(1)) {
+        (_, true) => to_js(&ranked.into_iter().flatten().collect::<Vec<_>>()),
+        (true, false) => to_js(&ranked),
+        (false, false) => to_js(&ranked[0]),
+    }
+}
+
+/// Load `model` for `task` and return a function `(input, options) => Promise<output>`.
+/// Options: `endpoint` (default https://huggingface.co), `revision` (default main),
+/// `progress_callback` (or `progress`) receiving download events.
+#[wasm_bindgen]
+pub async fn pipeline(task: String, model: String, options: JsValue) -> Result<Function, JsValue> {
+    let task = Task::parse(&task).map_err(|e| js_error(&e))?;
+    let endpoint = get_string(&options, "endpoint")?;
+    let revision = get_string(&options, "revision")?;
+    let mut repo = Repo::remote(&model, endpoint.as_deref(), revision.as_deref()).map_err(|e| js_error(&e))?;
+    if let Some(callback) = get(&options, "progress_callback").or_else(|| get(&options, "progress")) {
+        let callback = callback
+            .dyn_into::<Function>()
+            .map_err(|_| input_error("progress_callback must be a function"))?;
+        repo = repo.with_progress(progress_forwarder(callback.clone()));
+    }
+    let loaded = match task {
+        Task::TextClassification => Loaded::TextClassification(TextClassifier::load(&repo).await.map_err(|e| js_error(&e))?),
+    };
+    Ok(into_function(loaded, &model))
+}
+
+/// Wrap a loaded model as a callable with `dispose()`, `task` and `model` properties.
+fn into_function(loaded: Loaded, model: &str) -> Function {
+    let slot = Rc::new(RefCell::new(Some(loaded)));
+    let runner = slot.clone();
+    let run = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, options: JsValue| {
+        let result = match runner.borrow().as_ref() {
+            Some(loaded) => loaded.run(&input, &options),
+            None => Err(input_error("this pipeline was disposed")),
+        };
+        match result {
+            Ok(value) => Promise::resolve(&value),
+            Err(error) => Promise::reject(&error),
+        }
+    });
+    let function: Function = run.into_js_value().unchecked_into();
+    let dispose = Closure::<dyn Fn()>::new(move || {
+        slot.borrow_mut().take();
+    });
+    let _ = Reflect::set(&function, &"dispose".into(), &dispose.into_js_value());
+    let _ = Reflect::set(&function, &"model".into(), &model.into());
+    function
+}
+
+/// Bytes of linear memory the wasm instance holds (it only grows).
+#[wasm_bindgen(js_name = wasmMemoryBytes)]
+pub fn wasm_memory_bytes() -> f64 {
+    wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
+        .unwrap_or(0.0)
+}
+
+/// The task names `pipeline` accepts.
+#[wasm_bindgen(js_name = supportedTasks)]
+pub fn supported_tasks() -> Vec<String> {
+    Task::NAMES.iter().map(|s| s.to_string()).collect()
+}

@@ -1,0 +1,199 @@
+//! In headless Chromium (wasm-bindgen-test): sentiment parity with the references, loading the
+//! models from the local Hub mirror over HTTP through the browser's Fetch API, both through the
+//! Rust API and through the JS-facing `pipeline()`. The mirror is `hubside serve --hub
+//! tests/fixtures/hub`, started by scripts/test.sh; its endpoint comes from HUBSIDE_TEST_ENDPOINT.
+#![cfg(target_arch = "wasm32")]
+
+use hubside::hub::Repo;
+use hubside::tasks::text_classification::TextClassifier;
+use hubside::wasm::pipeline;
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const ENDPOINT: &str = match option_env!("HUBSIDE_TEST_ENDPOINT") {
+    Some(endpoint) => endpoint,
+    None => "http://127.0.0.1:8788/hub",
+};
+
+#[derive(Deserialize)]
+struct Reference {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    text: String,
+    input_ids: Vec<u32>,
+    logits: Vec<f32>,
+    scores: Vec<f32>,
+    label: String,
+}
+
+#[derive(Deserialize, Debug)]
+struct LabelScore {
+    label: String,
+    score: f32,
+}
+
+const MODELS: [(&str, &str); 3] = [
+    ("tiny-random/distilbert-sst2", include_str!("fixtures/hub/tiny-random/distilbert-sst2/reference.json")),
+    ("tiny-random/distilbert-sst2-legacy", include_str!("fixtures/hub/tiny-random/distilbert-sst2-legacy/reference.json")),
+    ("tiny-random/bert-sentiment-3class", include_str!("fixtures/hub/tiny-random/bert-sentiment-3class/reference.json")),
+];
+
+fn reference(json: &str) -> Reference {
+    serde_json::from_str(json).unwrap()
+}
+
+fn options(pairs: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (key, value) in pairs {
+        Reflect::set(&object, &(*key).into(), value).unwrap();
+    }
+    object.into()
+}
+
+async fn call(function: &Function, input: JsValue, opts: JsValue) -> Result<JsValue, JsValue> {
+    let promise: Promise = function.call2(&JsValue::NULL, &input, &opts).unwrap().unchecked_into();
+    JsFuture::from(promise).await
+}
+
+fn message(error: &JsValue) -> String {
+    error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{error:?}"))
+}
+
+#[wasm_bindgen_test]
+async fn rust_api_matches_reference_through_fetch() {
+    for (model, json) in MODELS {
+        let repo = Repo::remote(model, Some(ENDPOINT), None).unwrap();
+        let classifier = TextClassifier::load(&repo).await.unwrap();
+        for case in reference(json).cases {
+            let result = &classifier.classify(&[&case.text]).unwrap()[0];
+            assert_eq!(result.input_ids, case.input_ids, "{model} {:?}", case.text);
+            for (a, e) in result.logits.iter().zip(&case.logits) {
+                assert!((a - e).abs() <= 1e-4, "{model} {:?}: {:?} vs {:?}", case.text, result.logits, case.logits);
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn js_pipeline_matches_reference() {
+    for (model, json) in MODELS {
+        let opts = options(&[("endpoint", ENDPOINT.into())]);
+        let clf = pipeline("sentiment-analysis".into(), model.into(), opts).await.unwrap();
+        let reference = reference(json);
+        for case in &reference.cases {
+            // Default top_k = 1: [{ label, score }].
+            let top: Vec<LabelScore> = serde_wasm_bindgen::from_value(call(&clf, case.text.clone().into(), JsValue::UNDEFINED).await.unwrap()).unwrap();
+            assert_eq!(top.len(), 1);
+            assert_eq!(top[0].label, case.label, "{model} {:?}", case.text);
+            let best = case.scores.iter().copied().fold(f32::MIN, f32::max);
+            assert!((top[0].score - best).abs() <= 1e-4, "{model} {:?}: {top:?}", case.text);
+        }
+        // All labels for a batch: one list per text, same scores as the reference.
+        let texts = Array::new();
+        reference.cases.iter().for_each(|c| {
+            texts.push(&c.text.clone().into());
+        });
+        let all: Vec<Vec<LabelScore>> = serde_wasm_bindgen::from_value(
+            call(&clf, texts.into(), options(&[("top_k", JsValue::NULL)])).await.unwrap(),
+        )
+        .unwrap();
+        assert_eq!(all.len(), reference.cases.len());
+        let config: serde_json::Value = serde_json::from_str(&std::str::from_utf8(&fetch_config(model).await).unwrap()).unwrap();
+        for (ranked, case) in all.iter().zip(&reference.cases) {
+            assert_eq!(ranked.len(), case.scores.len());
+            for (i, expected) in case.scores.iter().enumerate() {
+                let label = config["id2label"][i.to_string()].as_str().unwrap();
+                let got = ranked.iter().find(|r| r.label == label).unwrap().score;
+                assert!((got - expected).abs() <= 1e-4, "{model} {:?} {label}: {got} vs {expected}", case.text);
+            }
+        }
+    }
+}
+
+async fn fetch_config(model: &str) -> Vec<u8> {
+    Repo::remote(model, Some(ENDPOINT), None).unwrap().get("config.json").await.unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn text_classification_alias_and_batch_equals_single() {
+    let opts = options(&[("endpoint", ENDPOINT.into())]);
+    let clf = pipeline("text-classification".into(), "tiny-random/bert-sentiment-3class".into(), opts).await.unwrap();
+    let texts = ["It was okay.", "I love this movie, it was wonderful!", ""];
+    let batch = Array::new();
+    texts.iter().for_each(|t| {
+        batch.push(&(*t).into());
+    });
+    let batched: Vec<LabelScore> = serde_wasm_bindgen::from_value(call(&clf, batch.into(), JsValue::UNDEFINED).await.unwrap()).unwrap();
+    assert_eq!(batched.len(), texts.len());
+    for (text, b) in texts.iter().zip(&batched) {
+        let single: Vec<LabelScore> = serde_wasm_bindgen::from_value(call(&clf, (*text).into(), JsValue::UNDEFINED).await.unwrap()).unwrap();
+        assert_eq!(single[0].label, b.label);
+        assert!((single[0].score - b.score).abs() < 1e-5);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn progress_events_reach_the_callback() {
+    let events = Array::new();
+    let sink = events.clone();
+    let callback = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
+        sink.push(&e);
+    });
+    let opts = options(&[("endpoint", ENDPOINT.into()), ("progress_callback", callback.as_ref().clone())]);
+    pipeline("sentiment-analysis".into(), "tiny-random/distilbert-sst2".into(), opts).await.unwrap();
+    let done: Vec<(String, f64, f64)> = events
+        .iter()
+        .filter(|e| Reflect::get(e, &"status".into()).unwrap().as_string().as_deref() == Some("done"))
+        .map(|e| {
+            let field = |k: &str| Reflect::get(&e, &k.into()).unwrap();
+            (field("file").as_string().unwrap(), field("loaded").as_f64().unwrap(), field("progress").as_f64().unwrap())
+        })
+        .collect();
+    let weights = done.iter().find(|d| d.0 == "model.safetensors").expect("weights download reported");
+    assert_eq!(weights.1, 4_049_952.0);
+    assert_eq!(weights.2, 100.0);
+    assert!(done.iter().any(|d| d.0 == "tokenizer.json"));
+    let partial = events.iter().any(|e| {
+        Reflect::get(&e, &"status".into()).unwrap().as_string().as_deref() == Some("progress")
+            && Reflect::get(&e, &"total".into()).unwrap().as_f64() == Some(4_049_952.0)
+    });
+    assert!(partial, "progress events carry the total size");
+}
+
+#[wasm_bindgen_test]
+async fn errors_reject_with_clear_messages() {
+    let opts = || options(&[("endpoint", ENDPOINT.into())]);
+    let missing = pipeline("sentiment-analysis".into(), "tiny-random/nope".into(), opts()).await.unwrap_err();
+    let text = message(&missing);
+    assert!(text.contains(&format!("{ENDPOINT}/tiny-random/nope/resolve/main/config.json")), "{text}");
+    assert_eq!(Reflect::get(&missing, &"kind".into()).unwrap().as_string().unwrap(), "not_found");
+
+    let unsupported = pipeline("sentiment-analysis".into(), "tiny-random/t5".into(), opts()).await.unwrap_err();
+    let text = message(&unsupported);
+    assert!(text.contains("'t5'") && text.contains("distilbert"), "{text}");
+
+    let bad_task = pipeline("summarization".into(), "tiny-random/t5".into(), opts()).await.unwrap_err();
+    assert!(message(&bad_task).contains("sentiment-analysis"));
+
+    let offline = options(&[("endpoint", "http://127.0.0.1:9/hub".into())]);
+    let unreachable = pipeline("sentiment-analysis".into(), "tiny-random/distilbert-sst2".into(), offline).await.unwrap_err();
+    assert_eq!(Reflect::get(&unreachable, &"kind".into()).unwrap().as_string().unwrap(), "network");
+
+    // After failures the module still works; bad inputs reject, they do not panic.
+    let clf = pipeline("sentiment-analysis".into(), "tiny-random/distilbert-sst2".into(), opts()).await.unwrap();
+    let bad = call(&clf, JsValue::from_f64(3.0), JsValue::UNDEFINED).await.unwrap_err();
+    assert!(message(&bad).contains("input must be a string"), "{}", message(&bad));
+    let ok: Vec<LabelScore> = serde_wasm_bindgen::from_value(call(&clf, "fine".into(), JsValue::UNDEFINED).await.unwrap()).unwrap();
+    assert_eq!(ok.len(), 1);
+    let dispose: Function = Reflect::get(&clf, &"dispose".into()).unwrap().unchecked_into();
+    dispose.call0(&JsValue::NULL).unwrap();
+    assert!(message(&call(&clf, "fine".into(), JsValue::UNDEFINED).await.unwrap_err()).contains("disposed"));
+}

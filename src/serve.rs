@@ -13,8 +13,10 @@ use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
-    /// Directories served at `/`, first match wins (e.g. `www`, then the repo root for `pkg/`).
+    /// Directories served at `/`, first match wins (e.g. `www`).
     pub roots: Vec<PathBuf>,
+    /// The wasm-pack output, served at `/pkg/`.
+    pub pkg: Option<PathBuf>,
     /// A directory laid out as `{org}/{name}/{file}`, served as a Hub mirror at `/hub`.
     pub hub: Option<PathBuf>,
     /// Print one line per request.
@@ -113,12 +115,31 @@ fn resolve(path: &str, options: &ServeOptions) -> Option<PathBuf> {
         }
         .filter(|p| p.is_file());
     }
+    if let (Some(rest), Some(pkg)) = (path.strip_prefix("/pkg/"), &options.pkg) {
+        return safe_join(pkg, rest).filter(|p| p.is_file());
+    }
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() || rel.ends_with('/') { format!("{rel}index.html") } else { rel.to_string() };
     options.roots.iter().filter_map(|root| safe_join(root, &rel)).find(|p| p.is_file())
 }
 
-/// `/hubside.json`: tells the page where the mirror is and which models it holds.
+/// Which page section a mirrored model belongs to, from its config.json.
+fn task_of(config: &serde_json::Value) -> Option<&'static str> {
+    let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
+    let architectures = config.get("architectures").map(|v| v.to_string()).unwrap_or_default();
+    if architectures.contains("ForSequenceClassification") {
+        Some("sentiment")
+    } else if matches!(model_type, "marian" | "t5") || architectures.contains("ForConditionalGeneration") && model_type != "whisper" || architectures.contains("MTModel") {
+        Some("translation")
+    } else if model_type == "whisper" || config.get("suppress_ids").is_some() {
+        // transformers' Whisper config, or CTranslate2's (which has suppress_ids and no model_type).
+        Some("transcription")
+    } else {
+        None
+    }
+}
+
+/// `/hubside.json`: tells the page where the mirror is and which models it holds, per task.
 fn site_config(request: &Request, options: &ServeOptions) -> Option<String> {
     let hub = options.hub.as_ref()?;
     let host = request
@@ -126,15 +147,18 @@ fn site_config(request: &Request, options: &ServeOptions) -> Option<String> {
         .iter()
         .find(|h| h.field.equiv("Host"))
         .map(|h| h.value.to_string())?;
-    let mut models = Vec::new();
+    let mut models: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     for org in std::fs::read_dir(hub).ok()?.flatten() {
         for repo in std::fs::read_dir(org.path()).into_iter().flatten().flatten() {
-            if repo.path().join("config.json").is_file() {
-                models.push(format!("{}/{}", org.file_name().to_string_lossy(), repo.file_name().to_string_lossy()));
+            let Ok(bytes) = std::fs::read(repo.path().join("config.json")) else { continue };
+            let Ok(config) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
+            if let Some(task) = task_of(&config) {
+                let id = format!("{}/{}", org.file_name().to_string_lossy(), repo.file_name().to_string_lossy());
+                models.entry(task).or_default().push(id);
             }
         }
     }
-    models.sort();
+    models.values_mut().for_each(|list| list.sort());
     Some(serde_json::json!({ "endpoint": format!("http://{host}/hub"), "models": models }).to_string())
 }
 

@@ -62,8 +62,11 @@ enum Command {
         #[arg(long)]
         hub: Option<PathBuf>,
         /// Directories served at / (first match wins).
-        #[arg(long = "root", default_values = ["www", "."])]
+        #[arg(long = "root", default_values = ["www"])]
         roots: Vec<PathBuf>,
+        /// The wasm-pack output directory, served at /pkg/.
+        #[arg(long, default_value = "pkg")]
+        pkg: PathBuf,
         /// Log each request.
         #[arg(long)]
         log: bool,
@@ -118,8 +121,9 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { addr, hub, roots, log } => {
-            let server = hubside::serve::start(&addr, hubside::serve::ServeOptions { roots, hub: hub.clone(), log })?;
+        Command::Serve { addr, hub, roots, pkg, log } => {
+            let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log };
+            let server = hubside::serve::start(&addr, options)?;
             eprintln!("serving on {}", server.url());
             if hub.is_some() {
                 eprintln!("Hub mirror endpoint: {}", server.hub_endpoint());

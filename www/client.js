@@ -1,0 +1,99 @@
+// A small promise API over the inference worker, used by the page and the widgets.
+export class HubsideClient {
+  constructor(workerUrl = new URL('./worker.js', import.meta.url)) {
+    this.workerUrl = workerUrl;
+    this.pending = new Map();
+    this.nextId = 1;
+    this.start();
+  }
+
+  start() {
+    this.worker = new Worker(this.workerUrl, { type: 'module' });
+    this.worker.onmessage = ({ data }) => {
+      const call = this.pending.get(data.id);
+      if (!call) return;
+      if (data.type === 'progress') call.onProgress?.(data.event);
+      else if (data.type === 'partial') call.onPartial?.(data.value);
+      else {
+        this.pending.delete(data.id);
+        if (data.type === 'error') {
+          const error = new Error(data.error.message);
+          error.kind = data.error.kind;
+          call.reject(error);
+        } else call.resolve(data);
+      }
+    };
+    this.worker.onerror = (event) => {
+      const error = new Error(event.message || 'the inference worker crashed');
+      error.kind = 'worker';
+      this.restart(error);
+    };
+  }
+
+  /** Stop whatever is running (the worker is replaced; loaded models are dropped). */
+  restart(reason) {
+    this.worker.terminate();
+    for (const call of this.pending.values()) call.reject(reason);
+    this.pending.clear();
+    this.start();
+  }
+
+  cancel() {
+    const error = new Error('cancelled');
+    error.kind = 'cancelled';
+    this.restart(error);
+  }
+
+  request(message, { onProgress, onPartial } = {}) {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, onProgress, onPartial });
+      this.worker.postMessage({ id, ...message });
+    });
+  }
+
+  /** Load (or reuse) a model; resolves to {key, seconds, memory}. */
+  async load(spec, onProgress) {
+    return (await this.request({ type: 'load', ...spec }, { onProgress })).value;
+  }
+
+  /** Run a loaded model on `input`; resolves to {value, seconds}. */
+  run(spec, input, options, onPartial) {
+    return this.request({ type: 'run', ...spec, input, options }, { onPartial });
+  }
+}
+
+/** Tracks one progress bar across all files of a model, in bytes. */
+export class LoadProgress {
+  constructor() {
+    this.files = new Map();
+  }
+  update(event) {
+    if (!event.file) return;
+    const entry = this.files.get(event.file) || { loaded: 0, total: 0, done: false };
+    if (event.status === 'progress') {
+      entry.loaded = event.loaded;
+      entry.total = event.total || Math.max(entry.total, event.loaded);
+    } else if (event.status === 'done') {
+      entry.loaded = entry.total = event.loaded;
+      entry.done = true;
+    }
+    this.files.set(event.file, entry);
+  }
+  get loaded() {
+    return [...this.files.values()].reduce((sum, f) => sum + f.loaded, 0);
+  }
+  get total() {
+    return [...this.files.values()].reduce((sum, f) => sum + f.total, 0);
+  }
+  get current() {
+    return [...this.files.entries()].filter(([, f]) => !f.done).map(([name]) => name).pop() || '';
+  }
+}
+
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GB`;
+}

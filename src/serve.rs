@@ -17,8 +17,8 @@ pub struct ServeOptions {
     pub roots: Vec<PathBuf>,
     /// The wasm-pack output, served at `/pkg/`.
     pub pkg: Option<PathBuf>,
-    /// A directory laid out as `{org}/{name}/{file}`, served as a Hub mirror at `/hub`.
-    pub hub: Option<PathBuf>,
+    /// Directories laid out as `{org}/{name}/{file}`, served together as a Hub mirror at `/hub`.
+    pub hub: Vec<PathBuf>,
     /// Print one line per request.
     pub log: bool,
 }
@@ -107,13 +107,12 @@ fn resolve(path: &str, options: &ServeOptions) -> Option<PathBuf> {
     if let Some(rest) = path.strip_prefix("/hub/") {
         // {org}/{name}/resolve/{revision}/{file...}; the mirror holds one revision.
         let parts: Vec<&str> = rest.splitn(5, '/').collect();
-        let hub = options.hub.as_ref()?;
-        return match parts.as_slice() {
-            [org, name, "resolve", _revision, file] => safe_join(hub, &format!("{org}/{name}/{file}")),
-            [name, "resolve", _revision, file] => safe_join(hub, &format!("{name}/{file}")),
-            _ => None,
-        }
-        .filter(|p| p.is_file());
+        let rel = match parts.as_slice() {
+            [org, name, "resolve", _revision, file] => format!("{org}/{name}/{file}"),
+            [name, "resolve", _revision, file] => format!("{name}/{file}"),
+            _ => return None,
+        };
+        return options.hub.iter().filter_map(|hub| safe_join(hub, &rel)).find(|p| p.is_file());
     }
     if let (Some(rest), Some(pkg)) = (path.strip_prefix("/pkg/"), &options.pkg) {
         return safe_join(pkg, rest).filter(|p| p.is_file());
@@ -141,14 +140,17 @@ fn task_of(config: &serde_json::Value) -> Option<&'static str> {
 
 /// `/hubside.json`: tells the page where the mirror is and which models it holds, per task.
 fn site_config(request: &Request, options: &ServeOptions) -> Option<String> {
-    let hub = options.hub.as_ref()?;
+    if options.hub.is_empty() {
+        return None;
+    }
     let host = request
         .headers()
         .iter()
         .find(|h| h.field.equiv("Host"))
         .map(|h| h.value.to_string())?;
     let mut models: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
-    for org in std::fs::read_dir(hub).ok()?.flatten() {
+    let orgs = options.hub.iter().flat_map(|hub| std::fs::read_dir(hub).into_iter().flatten().flatten());
+    for org in orgs {
         for repo in std::fs::read_dir(org.path()).into_iter().flatten().flatten() {
             let Ok(bytes) = std::fs::read(repo.path().join("config.json")) else { continue };
             let Ok(config) = serde_json::from_slice::<serde_json::Value>(&bytes) else { continue };
@@ -158,7 +160,10 @@ fn site_config(request: &Request, options: &ServeOptions) -> Option<String> {
             }
         }
     }
-    models.values_mut().for_each(|list| list.sort());
+    models.values_mut().for_each(|list| {
+        list.sort();
+        list.dedup();
+    });
     Some(serde_json::json!({ "endpoint": format!("http://{host}/hub"), "models": models }).to_string())
 }
 

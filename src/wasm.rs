@@ -198,3 +198,14 @@ pub fn wasm_memory_bytes() -> f64 {
 pub fn supported_tasks() -> Vec<String> {
     Task::NAMES.iter().map(|s| s.to_string()).collect()
 }
+
+/// Benchmark (wasm builds with `--features bench`): DistilBERT-base sized random model, loaded
+/// from memory and timed; see BENCHMARKS.md. `tokenizer_json` is a BERT uncased tokenizer.json.
+#[cfg(feature = "bench")]
+#[wasm_bindgen(js_name = benchSentiment)]
+pub async fn bench_sentiment(tokenizer_json: Vec<u8>, runs: usize) -> Result<JsValue, JsValue> {
+    let result = crate::bench::sentiment(tokenizer_json, runs).await.map_err(|e| js_error(&e))?;
+    let value = to_js(&result)?;
+    let _ = Reflect::set(&value, &"wasm_memory_bytes".into(), &wasm_memory_bytes().into());
+    Ok(value)
+}

@@ -31,7 +31,7 @@ fn reference(model: &str) -> Reference {
 }
 
 fn mirror() -> serve::Running {
-    serve::start("127.0.0.1:0", ServeOptions { hub: Some(HUB.into()), ..Default::default() }).unwrap()
+    serve::start("127.0.0.1:0", ServeOptions { hub: vec![HUB.into()], ..Default::default() }).unwrap()
 }
 
 fn load(repo: &Repo) -> hubside::Result<TextClassifier> {

@@ -52,6 +52,8 @@ enum Location {
     Remote { endpoint: String, repo: String, revision: String },
     #[cfg(not(target_arch = "wasm32"))]
     Local(std::path::PathBuf),
+    /// Files already in memory (user-provided files, benchmarks).
+    Memory { name: String, files: std::collections::HashMap<String, Vec<u8>> },
 }
 
 /// A model repository: names files, fetches them, reports progress.
@@ -95,6 +97,11 @@ impl Repo {
         Repo { location: Location::Local(dir.into()), progress: None }
     }
 
+    /// A repository whose files are already in memory, keyed by file name.
+    pub fn memory(name: &str, files: std::collections::HashMap<String, Vec<u8>>) -> Self {
+        Repo { location: Location::Memory { name: name.to_string(), files }, progress: None }
+    }
+
     /// A local directory if `model` is one, otherwise a Hub repo id.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open(model: &str, endpoint: Option<&str>, revision: Option<&str>) -> Result<Self> {
@@ -117,6 +124,7 @@ impl Repo {
             Location::Remote { repo, .. } => repo.clone(),
             #[cfg(not(target_arch = "wasm32"))]
             Location::Local(dir) => dir.display().to_string(),
+            Location::Memory { name, .. } => name.clone(),
         }
     }
 
@@ -128,6 +136,7 @@ impl Repo {
             }
             #[cfg(not(target_arch = "wasm32"))]
             Location::Local(dir) => dir.join(file).display().to_string(),
+            Location::Memory { name, .. } => format!("{name}/{file} (in memory)"),
         }
     }
 
@@ -150,6 +159,7 @@ impl Repo {
             Location::Remote { .. } => platform::http_get(&self.url(file), &mut on_chunk).await?,
             #[cfg(not(target_arch = "wasm32"))]
             Location::Local(dir) => native::read_local(&dir.join(file), &mut on_chunk)?,
+            Location::Memory { files, .. } => files.get(file).cloned(),
         };
         if let Some(bytes) = &bytes {
             let len = bytes.len() as u64;

@@ -53,14 +53,26 @@ enum Command {
         #[arg(required = true)]
         text: Vec<String>,
     },
+    /// Benchmarks with real-size random models (see BENCHMARKS.md).
+    Bench {
+        /// What to benchmark: sentiment.
+        #[arg(default_value = "sentiment")]
+        what: String,
+        /// Timed runs per input (median is reported).
+        #[arg(long, default_value_t = 10)]
+        runs: usize,
+        /// A BERT uncased tokenizer.json.
+        #[arg(long, default_value = "tests/fixtures/hub/tiny-random/distilbert-sst2/tokenizer.json")]
+        tokenizer: PathBuf,
+    },
     /// Serve the page (www/, pkg/) and a local Hub mirror at /hub, with COOP/COEP headers.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: String,
-        /// Directory of models in Hub layout ({org}/{name}/{file}), served at /hub.
+        /// Directory of models in Hub layout ({org}/{name}/{file}), served at /hub (repeatable).
         #[arg(long)]
-        hub: Option<PathBuf>,
+        hub: Vec<PathBuf>,
         /// Directories served at / (first match wins).
         #[arg(long = "root", default_values = ["www"])]
         roots: Vec<PathBuf>,
@@ -121,11 +133,21 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
             Ok(())
         }
+        Command::Bench { what, runs, tokenizer } => {
+            if what != "sentiment" {
+                return Err(hubside::Error::Input(format!("unknown benchmark '{what}'; available: sentiment")));
+            }
+            let tokenizer = std::fs::read(&tokenizer)
+                .map_err(|e| hubside::Error::Io(format!("{}: {e}", tokenizer.display())))?;
+            let result = pollster::block_on(hubside::bench::sentiment(tokenizer, runs))?;
+            println!("{}", serde_json::to_string(&result).unwrap_or_default());
+            Ok(())
+        }
         Command::Serve { addr, hub, roots, pkg, log } => {
             let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log };
             let server = hubside::serve::start(&addr, options)?;
             eprintln!("serving on {}", server.url());
-            if hub.is_some() {
+            if !hub.is_empty() {
                 eprintln!("Hub mirror endpoint: {}", server.hub_endpoint());
             }
             server.wait();

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test: native (cargo), wasm in headless Chromium (wasm-bindgen-test), and the page
+# (Playwright). Installs what is missing first. Only 127.0.0.1 is ever contacted.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --browser
+
+echo "== native tests"
+cargo test --release
+
+echo "== wasm package"
+scripts/build-wasm.sh
+
+# The local Hub mirror the browser tests load models from.
+server_log=$(mktemp)
+target/release/hubside serve --addr 127.0.0.1:0 --hub tests/fixtures/hub --root www --pkg pkg 2>"$server_log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do grep -q 'serving on' "$server_log" && break; sleep 0.1; done
+base=$(sed -n 's/^serving on //p' "$server_log")
+[ -n "$base" ] || { cat "$server_log"; exit 1; }
+
+echo "== wasm tests in headless Chromium (mirror at $base/hub)"
+HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
+  wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
+  --release --no-default-features --test web
+
+echo "== page tests (Playwright, headless Chromium)"
+(cd tests/page && node --test --test-concurrency=1)

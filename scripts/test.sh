@@ -5,6 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
 
+# Everything the runners print also goes to a log, summed up in one line at the end.
+log=$(mktemp)
+exec > >(tee "$log") 2>&1
+summary() {
+  local status=$?
+  awk '
+    /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    /^# pass / { p += $3 } /^# fail / { f += $3 }
+    END { printf "\nall suites: %d passed, %d failed\n", p, f }' "$log"
+  exit $status
+}
+trap summary EXIT
+
 echo "== native tests"
 cargo test --release
 
@@ -15,7 +28,7 @@ scripts/build-wasm.sh
 server_log=$(mktemp)
 target/release/hubside serve --addr 127.0.0.1:0 --hub tests/fixtures/hub --root www --pkg pkg 2>"$server_log" &
 server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
+trap 'kill $server 2>/dev/null || true; summary' EXIT
 for _ in $(seq 50); do grep -q 'serving on' "$server_log" && break; sleep 0.1; done
 base=$(sed -n 's/^serving on //p' "$server_log")
 [ -n "$base" ] || { cat "$server_log"; exit 1; }

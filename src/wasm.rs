@@ -142,13 +142,17 @@ fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> 
 
 /// Load `model` for `task` and return a function `(input, options) => Promise<output>`.
 /// Options: `endpoint` (default https://huggingface.co), `revision` (default main),
-/// `progress_callback` (or `progress`) receiving download events.
+/// `progress_callback` (or `progress`) receiving download events, `cache` (default true: keep
+/// files in the browser's Cache API and load them from there next time).
 #[wasm_bindgen]
 pub async fn pipeline(task: String, model: String, options: JsValue) -> Result<Function, JsValue> {
     let task = Task::parse(&task).map_err(|e| js_error(&e))?;
     let endpoint = get_string(&options, "endpoint")?;
     let revision = get_string(&options, "revision")?;
     let mut repo = Repo::remote(&model, endpoint.as_deref(), revision.as_deref()).map_err(|e| js_error(&e))?;
+    if let Some(cache) = get(&options, "cache") {
+        repo = repo.with_cache(cache.is_truthy());
+    }
     if let Some(callback) = get(&options, "progress_callback").or_else(|| get(&options, "progress")) {
         let callback = callback
             .dyn_into::<Function>()
@@ -191,6 +195,44 @@ pub fn wasm_memory_bytes() -> f64 {
         .dyn_into::<js_sys::WebAssembly::Memory>()
         .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
         .unwrap_or(0.0)
+}
+
+#[derive(Serialize)]
+struct CachedModel {
+    model: String,
+    bytes: u64,
+    files: Vec<CachedFile>,
+}
+
+#[derive(Serialize)]
+struct CachedFile {
+    url: String,
+    bytes: u64,
+}
+
+/// The models in the browser cache: `[{ model, bytes, files: [{ url, bytes }] }]`.
+#[wasm_bindgen(js_name = cachedModels)]
+pub async fn cached_models() -> Result<JsValue, JsValue> {
+    let mut models: Vec<CachedModel> = Vec::new();
+    for entry in crate::hub::browser_cache::entries().await {
+        let file = CachedFile { url: entry.url, bytes: entry.bytes };
+        match models.iter_mut().find(|m| m.model == entry.model) {
+            Some(model) => {
+                model.bytes += file.bytes;
+                model.files.push(file);
+            }
+            None => models.push(CachedModel { model: entry.model, bytes: file.bytes, files: vec![file] }),
+        }
+    }
+    models.sort_by(|a, b| a.model.cmp(&b.model));
+    to_js(&models)
+}
+
+/// Delete one model's cached files (or every cached file when `model` is omitted); returns how
+/// many files were deleted.
+#[wasm_bindgen(js_name = clearCache)]
+pub async fn clear_cache(model: Option<String>) -> usize {
+    crate::hub::browser_cache::delete_where(|entry| model.as_deref().is_none_or(|m| m == entry.model)).await
 }
 
 /// The task names `pipeline` accepts.

@@ -197,3 +197,58 @@ async fn errors_reject_with_clear_messages() {
     dispose.call0(&JsValue::NULL).unwrap();
     assert!(message(&call(&clf, "fine".into(), JsValue::UNDEFINED).await.unwrap_err()).contains("disposed"));
 }
+
+/// The Cache API entry of `url`, replaced by its first half with the original headers.
+async fn truncate_cached(url: &str) {
+    let global: web_sys::Window = js_sys::global().unchecked_into();
+    let cache: web_sys::Cache = JsFuture::from(global.caches().unwrap().open(hubside::hub::browser_cache::CACHE_NAME))
+        .await
+        .unwrap()
+        .unchecked_into();
+    let response: web_sys::Response = JsFuture::from(cache.match_with_str(url)).await.unwrap().unchecked_into();
+    let headers = response.headers();
+    let body = js_sys::Uint8Array::new(&JsFuture::from(response.array_buffer().unwrap()).await.unwrap());
+    let half = body.subarray(0, body.length() / 2);
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let damaged = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&half), &init).unwrap();
+    JsFuture::from(cache.put_with_str(url, &damaged)).await.unwrap();
+}
+
+#[derive(Deserialize, Debug)]
+struct CachedModel {
+    model: String,
+    bytes: u64,
+    files: Vec<serde_json::Value>,
+}
+
+#[wasm_bindgen_test]
+async fn browser_cache_reuses_files_and_refetches_damaged_ones() {
+    let model = "tiny-random/distilbert-sst2-legacy";
+    hubside::wasm::clear_cache(Some(model.into())).await;
+    let load = || async {
+        let repo = Repo::remote(model, Some(ENDPOINT), None).unwrap();
+        TextClassifier::load(&repo).await.unwrap()
+    };
+    let expected = reference(MODELS[1].1).cases.remove(0);
+    load().await;
+
+    let cached: Vec<CachedModel> = serde_wasm_bindgen::from_value(hubside::wasm::cached_models().await.unwrap()).unwrap();
+    let entry = cached.iter().find(|m| m.model == model).expect("model is cached");
+    let weights = 4_061_503u64; // pytorch_model.bin
+    assert!(entry.bytes > weights, "{entry:?}");
+    assert!(entry.files.len() >= 4, "config, tokenizer_config, vocab.txt, pytorch_model.bin: {entry:?}");
+
+    // A truncated cache entry is detected, fetched again, and the results are still right.
+    let url = format!("{ENDPOINT}/{model}/resolve/main/pytorch_model.bin");
+    truncate_cached(&url).await;
+    let classifier = load().await;
+    let result = &classifier.classify(&[&expected.text]).unwrap()[0];
+    assert!((result.logits[0] - expected.logits[0]).abs() < 1e-4);
+    let cached: Vec<CachedModel> = serde_wasm_bindgen::from_value(hubside::wasm::cached_models().await.unwrap()).unwrap();
+    assert_eq!(cached.iter().find(|m| m.model == model).unwrap().bytes, entry.bytes, "the repaired entry is whole again");
+
+    assert!(hubside::wasm::clear_cache(Some(model.into())).await >= 4);
+    let cached: Vec<CachedModel> = serde_wasm_bindgen::from_value(hubside::wasm::cached_models().await.unwrap()).unwrap();
+    assert!(cached.iter().all(|m| m.model != model));
+}

@@ -7,6 +7,8 @@ mod native;
 #[cfg(not(target_arch = "wasm32"))]
 use native as platform;
 #[cfg(target_arch = "wasm32")]
+pub mod browser_cache;
+#[cfg(target_arch = "wasm32")]
 mod web;
 #[cfg(target_arch = "wasm32")]
 use web as platform;
@@ -60,6 +62,8 @@ enum Location {
 pub struct Repo {
     location: Location,
     progress: Option<ProgressFn>,
+    /// In the browser, keep downloads in the Cache API and reuse them (default on).
+    cache: bool,
 }
 
 impl Repo {
@@ -88,18 +92,19 @@ impl Repo {
                 revision: revision.trim().to_string(),
             },
             progress: None,
+            cache: true,
         })
     }
 
     /// A directory laid out like a Hub repository.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn local(dir: impl Into<std::path::PathBuf>) -> Self {
-        Repo { location: Location::Local(dir.into()), progress: None }
+        Repo { location: Location::Local(dir.into()), progress: None, cache: false }
     }
 
     /// A repository whose files are already in memory, keyed by file name.
     pub fn memory(name: &str, files: std::collections::HashMap<String, Vec<u8>>) -> Self {
-        Repo { location: Location::Memory { name: name.to_string(), files }, progress: None }
+        Repo { location: Location::Memory { name: name.to_string(), files }, progress: None, cache: false }
     }
 
     /// A local directory if `model` is one, otherwise a Hub repo id.
@@ -115,6 +120,12 @@ impl Repo {
 
     pub fn with_progress(mut self, progress: ProgressFn) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Whether browser downloads go through the Cache API (no effect natively).
+    pub fn with_cache(mut self, cache: bool) -> Self {
+        self.cache = cache;
         self
     }
 
@@ -156,7 +167,7 @@ impl Repo {
         report(Status::Initiate, 0, None);
         let mut on_chunk = |loaded: u64, total: Option<u64>| report(Status::Progress, loaded, total);
         let bytes = match &self.location {
-            Location::Remote { .. } => platform::http_get(&self.url(file), &mut on_chunk).await?,
+            Location::Remote { .. } => self.fetch_remote(&self.url(file), &mut on_chunk).await?,
             #[cfg(not(target_arch = "wasm32"))]
             Location::Local(dir) => native::read_local(&dir.join(file), &mut on_chunk)?,
             Location::Memory { files, .. } => files.get(file).cloned(),
@@ -166,6 +177,22 @@ impl Repo {
             report(Status::Done, len, Some(len));
         }
         Ok(bytes)
+    }
+
+    async fn fetch_remote(&self, url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Vec<u8>>> {
+        #[cfg(target_arch = "wasm32")]
+        if self.cache {
+            if let Some(bytes) = browser_cache::lookup(url).await {
+                on_chunk(bytes.len() as u64, Some(bytes.len() as u64));
+                return Ok(Some(bytes));
+            }
+            let bytes = platform::http_get(url, on_chunk).await?;
+            if let Some(bytes) = &bytes {
+                browser_cache::store(url, &self.name(), bytes).await;
+            }
+            return Ok(bytes);
+        }
+        platform::http_get(url, on_chunk).await
     }
 
     /// A JSON file parsed into `T`.

@@ -1,0 +1,111 @@
+//! Model files cached in the browser's Cache API, so a second visit loads without the network.
+//! Each entry carries its SHA-256 (computed with SubtleCrypto when stored) and length; an entry
+//! that no longer matches them (truncated, corrupted) is deleted and the file fetched again.
+
+use js_sys::{Array, ArrayBuffer, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Cache, CacheStorage, Headers, Request, Response, ResponseInit, SubtleCrypto};
+
+pub const CACHE_NAME: &str = "hubside-models-v1";
+const DIGEST_HEADER: &str = "x-hubside-sha256";
+const LENGTH_HEADER: &str = "x-hubside-length";
+const MODEL_HEADER: &str = "x-hubside-model";
+
+/// One cached file.
+pub struct Entry {
+    pub url: String,
+    /// The repo id it belongs to.
+    pub model: String,
+    pub bytes: u64,
+}
+
+fn storage_and_crypto() -> Option<(CacheStorage, SubtleCrypto)> {
+    let global = js_sys::global();
+    if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        Some((window.caches().ok()?, window.crypto().ok()?.subtle()))
+    } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        Some((worker.caches().ok()?, worker.crypto().ok()?.subtle()))
+    } else {
+        None
+    }
+}
+
+/// The cache, or `None` where there is none (insecure origins, some private modes).
+async fn open() -> Option<(Cache, SubtleCrypto)> {
+    let (storage, crypto) = storage_and_crypto()?;
+    let cache = JsFuture::from(storage.open(CACHE_NAME)).await.ok()?;
+    Some((cache.unchecked_into(), crypto))
+}
+
+async fn sha256_hex(crypto: &SubtleCrypto, bytes: &[u8]) -> Option<String> {
+    let digest = JsFuture::from(crypto.digest_with_str_and_u8_array("SHA-256", bytes).ok()?).await.ok()?;
+    let digest = Uint8Array::new(&digest.unchecked_into::<ArrayBuffer>()).to_vec();
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The cached bytes of `url` if present and intact.
+pub async fn lookup(url: &str) -> Option<Vec<u8>> {
+    let (cache, crypto) = open().await?;
+    let found = JsFuture::from(cache.match_with_str(url)).await.ok()?;
+    let response: Response = found.dyn_into().ok()?;
+    let headers = response.headers();
+    let expected_digest = headers.get(DIGEST_HEADER).ok().flatten();
+    let expected_length = headers.get(LENGTH_HEADER).ok().flatten().and_then(|v| v.parse::<usize>().ok());
+    let body = async { JsFuture::from(response.array_buffer().ok()?).await.ok() }.await;
+    let bytes = body.map(|buffer| Uint8Array::new(&buffer).to_vec());
+    if let (Some(bytes), Some(length), Some(digest)) = (bytes, expected_length, expected_digest) {
+        if bytes.len() == length && sha256_hex(&crypto, &bytes).await.as_deref() == Some(digest.as_str()) {
+            return Some(bytes);
+        }
+    }
+    // Damaged or from an unknown writer: drop it so the caller fetches a fresh copy.
+    let _ = JsFuture::from(cache.delete_with_str(url)).await;
+    None
+}
+
+/// Keep `bytes` for `url` (a file of `model`). Failures (quota exceeded, no cache) only cost a
+/// future download.
+pub async fn store(url: &str, model: &str, bytes: &[u8]) {
+    let Some((cache, crypto)) = open().await else { return };
+    let Some(digest) = sha256_hex(&crypto, bytes).await else { return };
+    let Ok(headers) = Headers::new() else { return };
+    let _ = headers.set(DIGEST_HEADER, &digest);
+    let _ = headers.set(LENGTH_HEADER, &bytes.len().to_string());
+    let _ = headers.set(MODEL_HEADER, model);
+    let _ = headers.set("content-type", "application/octet-stream");
+    let init = ResponseInit::new();
+    init.set_headers(&headers);
+    let body = Uint8Array::from(bytes);
+    let Ok(response) = Response::new_with_opt_buffer_source_and_init(Some(&body), &init) else { return };
+    let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
+}
+
+/// Every cached file.
+pub async fn entries() -> Vec<Entry> {
+    let Some((cache, _)) = open().await else { return Vec::new() };
+    let Ok(keys) = JsFuture::from(cache.keys()).await else { return Vec::new() };
+    let mut entries = Vec::new();
+    for request in Array::from(&keys).iter() {
+        let url = request.unchecked_into::<Request>().url();
+        let found = JsFuture::from(cache.match_with_str(&url)).await.ok();
+        let Some(response) = found.and_then(|r| r.dyn_into::<Response>().ok()) else { continue };
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let bytes = header(LENGTH_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let model = header(MODEL_HEADER).unwrap_or_default();
+        entries.push(Entry { url, model, bytes });
+    }
+    entries
+}
+
+/// Delete the cached files for which `matches` holds; returns how many were deleted.
+pub async fn delete_where(matches: impl Fn(&Entry) -> bool) -> usize {
+    let Some((cache, _)) = open().await else { return 0 };
+    let mut deleted = 0;
+    for entry in entries().await {
+        if matches(&entry) && JsFuture::from(cache.delete_with_str(&entry.url)).await.map(|v| v.is_truthy()).unwrap_or(false) {
+            deleted += 1;
+        }
+    }
+    deleted
+}

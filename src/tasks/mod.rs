@@ -7,16 +7,14 @@ pub mod text_classification;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Task {
     TextClassification,
-    AutomaticSpeechRecognition,
 }
 
 impl Task {
-    pub const NAMES: &'static [&'static str] = &["sentiment-analysis", "text-classification", "automatic-speech-recognition"];
+    pub const NAMES: &'static [&'static str] = &["sentiment-analysis", "text-classification"];
 
     pub fn parse(name: &str) -> crate::error::Result<Self> {
         match name {
             "sentiment-analysis" | "text-classification" => Ok(Task::TextClassification),
-            "automatic-speech-recognition" => Ok(Task::AutomaticSpeechRecognition),
             other => Err(crate::error::Error::UnsupportedTask(other.to_string())),
         }
     }

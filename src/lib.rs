@@ -3,6 +3,7 @@
 //! `tokenizer` → `models` → `tasks`; `wasm` adapts the tasks to JavaScript, `serve` (native) is
 //! the local Hub mirror and page server.
 
+pub mod audio;
 pub mod bench;
 pub mod error;
 pub mod hub;

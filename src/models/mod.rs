@@ -4,6 +4,7 @@ pub mod bert;
 pub mod distilbert;
 pub mod embeddings;
 pub mod encoder;
+pub mod whisper;
 
 use candle_core::Tensor;
 

@@ -1,5 +1,6 @@
 //! One file per task: load what the task needs from a repo, run it, shape the output.
 
+pub mod speech_recognition;
 pub mod text_classification;
 
 /// Task names as transformers.js spells them, mapped to the task that runs them.

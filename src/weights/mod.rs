@@ -2,6 +2,7 @@
 //! `model.safetensors`, sharded safetensors (`model.safetensors.index.json`), or `pytorch_model.bin`.
 //! Tensors stored in f16/bf16 are converted to f32 (the CPU/wasm kernels are fastest in f32).
 
+pub mod ctranslate2;
 pub mod pytorch;
 
 use std::collections::{BTreeSet, HashMap};

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
+use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
 use hubside::tasks::text_classification::TextClassifier;
 
 #[derive(Parser)]
@@ -64,6 +65,26 @@ enum Command {
         /// A BERT uncased tokenizer.json.
         #[arg(long, default_value = "tests/fixtures/hub/tiny-random/distilbert-sst2/tokenizer.json")]
         tokenizer: PathBuf,
+    },
+    /// Speech recognition (Whisper) of each audio FILE (WAV, FLAC, MP3, OGG/Vorbis).
+    #[command(alias = "automatic-speech-recognition")]
+    Transcribe {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Spoken language (code or English name); detected when omitted (multilingual models).
+        #[arg(long)]
+        language: Option<String>,
+        /// transcribe, or translate (speech to English).
+        #[arg(long, default_value = "transcribe")]
+        task: String,
+        /// Print timed segments.
+        #[arg(long)]
+        timestamps: bool,
+        /// One JSON object per file: text, chunks, language, tokens.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        file: Vec<PathBuf>,
     },
     /// Serve the page (www/, pkg/) and a local Hub mirror at /hub, with COOP/COEP headers.
     Serve {
@@ -142,6 +163,62 @@ fn run(cli: Cli) -> hubside::Result<()> {
             let result = pollster::block_on(hubside::bench::sentiment(tokenizer, runs))?;
             println!("{}", serde_json::to_string(&result).unwrap_or_default());
             Ok(())
+        }
+        Command::Transcribe { model, language, task, timestamps, json, file } => {
+            let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
+            let started = std::time::Instant::now();
+            let recognizer = pollster::block_on(SpeechRecognizer::load(&model.repo()?))?;
+            if model.progress {
+                eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
+            }
+            let mut failed = 0;
+            for path in &file {
+                let result = std::fs::read(path)
+                    .map_err(|e| hubside::Error::Io(e.to_string()))
+                    .and_then(|bytes| hubside::audio::decode::decode(&bytes, &path.display().to_string()))
+                    .and_then(|audio| {
+                        let pcm = hubside::audio::Pcm { samples: &audio.samples, sample_rate: audio.sample_rate, channels: audio.channels };
+                        let started = std::time::Instant::now();
+                        let mut on_partial = |p: &hubside::tasks::speech_recognition::Partial| {
+                            if model.progress {
+                                eprintln!("{}: window {} done, {:.1}/{:.1} s", path.display(), p.window + 1, p.processed, p.duration);
+                            }
+                        };
+                        let result = recognizer.transcribe(pcm, &options, &mut on_partial)?;
+                        if model.progress {
+                            let elapsed = started.elapsed().as_secs_f64();
+                            eprintln!("{}: {:.2} s for {:.2} s of audio (real-time factor {:.3})", path.display(), elapsed, result.duration, elapsed / result.duration.max(1e-9));
+                        }
+                        Ok(result)
+                    });
+                match result {
+                    Ok(result) if json => {
+                        let mut value = serde_json::to_value(&result).map_err(|e| hubside::Error::Io(e.to_string()))?;
+                        value["file"] = path.display().to_string().into();
+                        println!("{value}");
+                    }
+                    Ok(result) if timestamps => {
+                        if file.len() > 1 {
+                            println!("{}:", path.display());
+                        }
+                        for chunk in &result.chunks {
+                            println!("[{:>7.2} -> {:>7.2}] {}", chunk.timestamp[0], chunk.timestamp[1], chunk.text.trim());
+                        }
+                    }
+                    Ok(result) => {
+                        let prefix = if file.len() > 1 { format!("{}: ", path.display()) } else { String::new() };
+                        println!("{prefix}{}", result.text.trim());
+                    }
+                    Err(e) => {
+                        eprintln!("error: {}: {e}", path.display());
+                        failed += 1;
+                    }
+                }
+            }
+            match failed {
+                0 => Ok(()),
+                n => Err(hubside::Error::Io(format!("{n} of {} files could not be transcribed", file.len()))),
+            }
         }
         Command::Serve { addr, hub, roots, pkg, log } => {
             let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log };

@@ -1,0 +1,667 @@
+//! Automatic speech recognition with Whisper: PCM at any rate/channel count → 16 kHz mono →
+//! log-mel → encoder → greedy decoder with key/value caches.
+//!
+//! Decoding follows openai/whisper: `suppress_tokens` masked at every step and
+//! `begin_suppress_tokens` at the first; with timestamps, its timestamp rules (pairs, monotonic,
+//! first timestamp ≤ 1 s, timestamps win when their total probability beats any text token).
+//! Audio up to 30 s without timestamps is one window prompted with `<|notimestamps|>` (what
+//! transformers' `generate` does). Longer audio, or any audio with timestamps, runs openai's
+//! `transcribe` loop: 30 s windows over the spectrogram of the whole input, each decoded with
+//! timestamps; the window then moves to the end of the last complete segment (or by the full
+//! window when the last segment ends the window), so words cut by a window edge are decoded again
+//! in the next one, once. Windows judged silent (no-speech probability > 0.6 and average
+//! log-probability < −1) are skipped.
+//!
+//! Special tokens come from the tokenizer, suppress lists from the repo's config files (CTranslate2
+//! `config.json`: `suppress_ids`, `suppress_ids_begin`; transformers: `generation_config.json` or
+//! `config.json`: `suppress_tokens`, `begin_suppress_tokens`).
+
+use candle_core::Tensor;
+use serde::Serialize;
+use tokenizers::Tokenizer;
+
+use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
+use crate::error::{Error, Result};
+use crate::hub::Repo;
+use crate::models::whisper::{DecoderState, Whisper};
+use crate::{tokenizer, weights};
+
+/// Transcribe in the spoken language, or translate the speech to English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeechTask {
+    #[default]
+    Transcribe,
+    Translate,
+}
+
+impl SpeechTask {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "transcribe" => Ok(SpeechTask::Transcribe),
+            "translate" => Ok(SpeechTask::Translate),
+            other => Err(Error::Input(format!("unknown task '{other}': expected transcribe or translate"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+pub struct TranscribeOptions {
+    /// Spoken language as a code ("de") or an English name ("german"); `None` = detect
+    /// (multilingual models) or English (English-only models).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub task: SpeechTask,
+    /// Return segments with `[start, end]` times in seconds.
+    #[serde(default)]
+    pub return_timestamps: bool,
+}
+
+/// One timed segment, as transformers.js shapes it: `{ timestamp: [start, end], text }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chunk {
+    pub timestamp: [f64; 2],
+    pub text: String,
+}
+
+/// The result: transformers.js' `{ text, chunks, language }` plus the generated token ids.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcription {
+    pub text: String,
+    /// Timed segments; empty unless timestamps were asked for.
+    pub chunks: Vec<Chunk>,
+    /// Language code used for decoding: given, detected, or "en" for English-only models.
+    pub language: String,
+    /// Whether the language was detected from the audio rather than given.
+    pub language_detected: bool,
+    /// Generated token ids of every kept window (prompts and end-of-text excluded; timestamp
+    /// tokens included when windows were decoded with timestamps).
+    pub tokens: Vec<u32>,
+    /// Duration of the input in seconds.
+    pub duration: f64,
+}
+
+/// Reported after each 30 s window: how far decoding got and the transcript so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Partial {
+    /// 0-based index of the window just decoded.
+    pub window: usize,
+    /// Seconds of audio transcribed so far, and in total.
+    pub processed: f64,
+    pub duration: f64,
+    /// processed / duration, in [0, 1].
+    pub progress: f64,
+    pub text: String,
+    pub chunks: Vec<Chunk>,
+    /// Language code used for decoding.
+    pub language: String,
+}
+
+/// Special token ids, read from the tokenizer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpecialTokens {
+    pub eot: u32,
+    pub sot: u32,
+    pub translate: u32,
+    pub transcribe: u32,
+    pub sot_lm: Option<u32>,
+    pub sot_prev: Option<u32>,
+    pub no_speech: Option<u32>,
+    pub no_timestamps: u32,
+    pub timestamp_begin: u32,
+    /// (language code, token id), in vocabulary order.
+    pub languages: Vec<(String, u32)>,
+}
+
+impl SpecialTokens {
+    pub fn from_tokenizer(tokenizer: &Tokenizer) -> Result<Self> {
+        let id = |token: &str| tokenizer.token_to_id(token);
+        let need = |token: &str| {
+            id(token).ok_or_else(|| Error::Tokenizer(format!("tokenizer.json has no {token}: not a Whisper tokenizer")))
+        };
+        let eot = need("<|endoftext|>")?;
+        let sot = need("<|startoftranscript|>")?;
+        let translate = need("<|translate|>")?;
+        let transcribe = need("<|transcribe|>")?;
+        let no_timestamps = need("<|notimestamps|>")?;
+        let timestamp_begin = id("<|0.00|>").unwrap_or(no_timestamps + 1);
+        let languages = (sot + 1..translate.min(transcribe))
+            .filter_map(|i| {
+                let token = tokenizer.id_to_token(i)?;
+                let code = token.strip_prefix("<|")?.strip_suffix("|>")?;
+                (!code.is_empty() && code.chars().all(|c| c.is_ascii_lowercase())).then(|| (code.to_string(), i))
+            })
+            .collect();
+        Ok(SpecialTokens {
+            eot,
+            sot,
+            translate,
+            transcribe,
+            sot_lm: id("<|startoflm|>"),
+            sot_prev: id("<|startofprev|>"),
+            no_speech: id("<|nospeech|>").or_else(|| id("<|nocaptions|>")),
+            no_timestamps,
+            timestamp_begin,
+            languages,
+        })
+    }
+
+    fn language_id(&self, code: &str) -> Option<u32> {
+        self.languages.iter().find(|(c, _)| c == code).map(|(_, id)| *id)
+    }
+}
+
+/// openai/whisper's language table (code, English name), for names as well as codes.
+pub const LANGUAGES: &[(&str, &str)] = &[
+    ("en", "english"), ("zh", "chinese"), ("de", "german"), ("es", "spanish"), ("ru", "russian"),
+    ("ko", "korean"), ("fr", "french"), ("ja", "japanese"), ("pt", "portuguese"), ("tr", "turkish"),
+    ("pl", "polish"), ("ca", "catalan"), ("nl", "dutch"), ("ar", "arabic"), ("sv", "swedish"),
+    ("it", "italian"), ("id", "indonesian"), ("hi", "hindi"), ("fi", "finnish"), ("vi", "vietnamese"),
+    ("he", "hebrew"), ("uk", "ukrainian"), ("el", "greek"), ("ms", "malay"), ("cs", "czech"),
+    ("ro", "romanian"), ("da", "danish"), ("hu", "hungarian"), ("ta", "tamil"), ("no", "norwegian"),
+    ("th", "thai"), ("ur", "urdu"), ("hr", "croatian"), ("bg", "bulgarian"), ("lt", "lithuanian"),
+    ("la", "latin"), ("mi", "maori"), ("ml", "malayalam"), ("cy", "welsh"), ("sk", "slovak"),
+    ("te", "telugu"), ("fa", "persian"), ("lv", "latvian"), ("bn", "bengali"), ("sr", "serbian"),
+    ("az", "azerbaijani"), ("sl", "slovenian"), ("kn", "kannada"), ("et", "estonian"), ("mk", "macedonian"),
+    ("br", "breton"), ("eu", "basque"), ("is", "icelandic"), ("hy", "armenian"), ("ne", "nepali"),
+    ("mn", "mongolian"), ("bs", "bosnian"), ("kk", "kazakh"), ("sq", "albanian"), ("sw", "swahili"),
+    ("gl", "galician"), ("mr", "marathi"), ("pa", "punjabi"), ("si", "sinhala"), ("km", "khmer"),
+    ("sn", "shona"), ("yo", "yoruba"), ("so", "somali"), ("af", "afrikaans"), ("oc", "occitan"),
+    ("ka", "georgian"), ("be", "belarusian"), ("tg", "tajik"), ("sd", "sindhi"), ("gu", "gujarati"),
+    ("am", "amharic"), ("yi", "yiddish"), ("lo", "lao"), ("uz", "uzbek"), ("fo", "faroese"),
+    ("ht", "haitian creole"), ("ps", "pashto"), ("tk", "turkmen"), ("nn", "nynorsk"), ("mt", "maltese"),
+    ("sa", "sanskrit"), ("lb", "luxembourgish"), ("my", "myanmar"), ("bo", "tibetan"), ("tl", "tagalog"),
+    ("mg", "malagasy"), ("as", "assamese"), ("tt", "tatar"), ("haw", "hawaiian"), ("ln", "lingala"),
+    ("ha", "hausa"), ("ba", "bashkir"), ("jw", "javanese"), ("su", "sundanese"), ("yue", "cantonese"),
+];
+
+const LANGUAGE_ALIASES: &[(&str, &str)] = &[
+    ("burmese", "my"), ("valencian", "ca"), ("flemish", "nl"), ("haitian", "ht"),
+    ("letzeburgesch", "lb"), ("pushto", "ps"), ("panjabi", "pa"), ("moldavian", "ro"),
+    ("moldovan", "ro"), ("sinhalese", "si"), ("castilian", "es"), ("mandarin", "zh"),
+];
+
+/// A language code from a code, a `<|code|>` token or an English name (any case).
+pub fn language_code(language: &str) -> Option<String> {
+    let l = language.trim().to_lowercase();
+    let l = l.strip_prefix("<|").and_then(|s| s.strip_suffix("|>")).unwrap_or(&l).to_string();
+    LANGUAGES
+        .iter()
+        .find(|(code, name)| *code == l || *name == l)
+        .map(|(code, _)| code.to_string())
+        .or_else(|| LANGUAGE_ALIASES.iter().find(|(name, _)| *name == l).map(|(_, code)| code.to_string()))
+        .or_else(|| (l.len() <= 3 && !l.is_empty() && l.chars().all(|c| c.is_ascii_lowercase())).then_some(l))
+}
+
+/// Layout a repo ships its Whisper weights in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Layout {
+    /// Systran/faster-whisper-*: model.bin + CTranslate2 config.json + tokenizer.json.
+    CTranslate2,
+    /// openai/whisper-*: config.json + model.safetensors (or pytorch_model.bin) + tokenizer.json.
+    Transformers,
+}
+
+/// Greedy decoding of one window.
+struct WindowResult {
+    /// Generated tokens, end-of-text excluded.
+    tokens: Vec<u32>,
+    sum_logprob: f64,
+    no_speech_prob: f64,
+}
+
+/// Seconds per timestamp step (two mel frames per encoder position).
+const TIME_PRECISION: f64 = 0.02;
+/// Most new tokens per window (openai: n_text_ctx / 2).
+const MAX_NEW_TOKENS_FRACTION: usize = 2;
+/// openai's `max_initial_timestamp`.
+const MAX_INITIAL_TIMESTAMP: f64 = 1.0;
+const NO_SPEECH_THRESHOLD: f64 = 0.6;
+const LOGPROB_THRESHOLD: f64 = -1.0;
+
+pub struct SpeechRecognizer {
+    model: Whisper,
+    tokenizer: Tokenizer,
+    specials: SpecialTokens,
+    suppress: Vec<u32>,
+    suppress_begin: Vec<u32>,
+    mel: MelExtractor,
+    layout: Layout,
+}
+
+fn id_list(value: Option<&serde_json::Value>) -> Option<Vec<u32>> {
+    value?.as_array()?.iter().map(|v| v.as_u64().map(|v| v as u32)).collect()
+}
+
+impl SpeechRecognizer {
+    /// Load tokenizer, suppress lists and weights from `repo`, in CTranslate2 layout (when its
+    /// config.json is CTranslate2's or names no model_type and model.bin exists) or transformers
+    /// layout (config.json with `"model_type": "whisper"`).
+    pub async fn load(repo: &Repo) -> Result<Self> {
+        let config: serde_json::Value = repo.get_json("config.json").await?;
+        let model_type = config.get("model_type").and_then(|v| v.as_str());
+        if let Some(other) = model_type.filter(|t| *t != "whisper") {
+            return Err(Error::UnsupportedModel {
+                task: "automatic-speech-recognition".into(),
+                model_type: other.to_string(),
+                supported: vec!["whisper".into()],
+            });
+        }
+        let (tokenizer, _) = tokenizer::load(repo).await?;
+        let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
+        let ct2_bytes = if model_type.is_none() { repo.get_optional("model.bin").await? } else { None };
+        let (model, layout, suppress, suppress_begin) = if let Some(bytes) = ct2_bytes {
+            let tensors = weights::ctranslate2::from_bytes(&bytes, "model.bin")?;
+            drop(bytes);
+            let model = Whisper::from_ctranslate2(&tensors)?;
+            let suppress = id_list(config.get("suppress_ids"));
+            let begin = id_list(config.get("suppress_ids_begin"));
+            (model, Layout::CTranslate2, suppress, begin)
+        } else {
+            if model_type.is_none() {
+                return Err(Error::Config(format!(
+                    "{} has no model_type and the repo has no CTranslate2 model.bin",
+                    repo.url("config.json")
+                )));
+            }
+            let generation: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
+            let tensors = weights::load_tensors(repo).await?;
+            let model = Whisper::from_transformers(&config, &tensors)?;
+            let pick = |key: &str| {
+                id_list(generation.as_ref().and_then(|g| g.get(key))).or_else(|| id_list(config.get(key)))
+            };
+            (model, Layout::Transformers, pick("suppress_tokens"), pick("begin_suppress_tokens"))
+        };
+        let vocab = model.config().n_vocab as u32;
+        if specials.no_timestamps >= vocab || specials.sot >= vocab {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer special tokens (<|notimestamps|> = {}) do not fit the model's {vocab} tokens",
+                specials.no_timestamps
+            )));
+        }
+        // Control tokens are never generated (openai adds them to suppress_tokens).
+        let mut suppress = suppress.unwrap_or_default();
+        suppress.extend([specials.sot, specials.translate, specials.transcribe]);
+        suppress.extend([specials.sot_lm, specials.sot_prev, specials.no_speech].into_iter().flatten());
+        suppress.retain(|&id| id < vocab);
+        suppress.sort_unstable();
+        suppress.dedup();
+        let mut suppress_begin = suppress_begin.unwrap_or_else(|| vec![specials.eot]);
+        suppress_begin.retain(|&id| id < vocab);
+        let mel = MelExtractor::new(model.config().n_mels);
+        Ok(SpeechRecognizer { model, tokenizer, specials, suppress, suppress_begin, mel, layout })
+    }
+
+    pub fn model(&self) -> &Whisper {
+        &self.model
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn specials(&self) -> &SpecialTokens {
+        &self.specials
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.model.config().is_multilingual()
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// WhisperFeatureExtractor's features of up to 30 s of 16 kHz mono audio: (n_mels, 3000).
+    pub fn features(&self, samples_16k: &[f32]) -> LogMel {
+        audio::whisper_features(samples_16k, self.mel.n_mels())
+    }
+
+    /// Text of the text tokens among `ids` (special and timestamp tokens dropped).
+    pub fn decode_text(&self, ids: &[u32]) -> Result<String> {
+        let text: Vec<u32> = ids.iter().copied().filter(|&id| id < self.specials.eot).collect();
+        self.tokenizer.decode(&text, true).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// The decoder prompt for `language` and `task`, with or without `<|notimestamps|>`.
+    pub fn prompt(&self, language: &str, task: SpeechTask, timestamps: bool) -> Result<Vec<u32>> {
+        let s = &self.specials;
+        let mut prompt = vec![s.sot];
+        if self.is_multilingual() {
+            let lang = s
+                .language_id(language)
+                .ok_or_else(|| Error::Input(format!("the tokenizer has no language '{language}'")))?;
+            prompt.push(lang);
+            prompt.push(match task {
+                SpeechTask::Transcribe => s.transcribe,
+                SpeechTask::Translate => s.translate,
+            });
+        }
+        if !timestamps {
+            prompt.push(s.no_timestamps);
+        }
+        Ok(prompt)
+    }
+
+    /// Check the options against the model: the language code to use (`None`: detect).
+    fn resolve_language(&self, options: &TranscribeOptions) -> Result<Option<String>> {
+        let requested = match options.language.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+            None => None,
+            Some(l) => Some(language_code(l).ok_or_else(|| Error::Input(format!("unknown language '{l}'")))?),
+        };
+        if !self.is_multilingual() {
+            if options.task == SpeechTask::Translate {
+                return Err(Error::Input(
+                    "this model is English-only: it cannot translate; use a multilingual Whisper model".into(),
+                ));
+            }
+            if let Some(l) = requested.as_deref().filter(|l| *l != "en") {
+                return Err(Error::Input(format!(
+                    "this model is English-only: it cannot transcribe language '{l}'; use a multilingual Whisper model"
+                )));
+            }
+            return Ok(Some("en".into()));
+        }
+        if let Some(l) = &requested {
+            if self.specials.language_id(l).is_none() {
+                return Err(Error::Input(format!("this model does not support language '{l}'")));
+            }
+        }
+        Ok(requested)
+    }
+
+    /// The most likely spoken language of an encoded window (multilingual models).
+    pub fn detect_language(&self, state: &mut DecoderState) -> Result<(String, Vec<(String, f32)>)> {
+        state.reset();
+        let logits = self.model.decode(state, &[self.specials.sot])?;
+        let logits = logits.get(0)?.to_vec1::<f32>()?;
+        state.reset();
+        let langs = &self.specials.languages;
+        let max = langs.iter().map(|(_, id)| logits[*id as usize]).fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = langs.iter().map(|(_, id)| (logits[*id as usize] - max).exp()).sum();
+        let mut probs: Vec<(String, f32)> =
+            langs.iter().map(|(code, id)| (code.clone(), (logits[*id as usize] - max).exp() / sum)).collect();
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let best = probs.first().map(|(c, _)| c.clone()).ok_or_else(|| Error::Tokenizer("no language tokens".into()))?;
+        Ok((best, probs))
+    }
+
+    /// Transcribe (or translate) interleaved PCM at any rate. `on_partial` is called after each
+    /// 30 s window with the transcript so far.
+    pub fn transcribe(
+        &self,
+        pcm: Pcm,
+        options: &TranscribeOptions,
+        on_partial: &mut dyn FnMut(&Partial),
+    ) -> Result<Transcription> {
+        let language = self.resolve_language(options)?;
+        let samples = audio::to_mono_16k(pcm)?;
+        self.transcribe_16k(&samples, language, options, on_partial)
+    }
+
+    fn transcribe_16k(
+        &self,
+        samples: &[f32],
+        language: Option<String>,
+        options: &TranscribeOptions,
+        on_partial: &mut dyn FnMut(&Partial),
+    ) -> Result<Transcription> {
+        let duration = samples.len() as f64 / SAMPLE_RATE as f64;
+        let (mel, content_frames) = self.mel.log_mel_padded(samples);
+        let single = content_frames <= N_FRAMES && !options.return_timestamps;
+        let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
+        let frame_seconds = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
+
+        let mut language = language;
+        let mut detected = false;
+        let mut tokens_out: Vec<u32> = Vec::new();
+        let mut text_tokens: Vec<u32> = Vec::new();
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let mut seek = 0usize;
+        let mut window = 0usize;
+        // Even an empty (all-padding) input gets one window, so the result is always defined.
+        while seek < content_frames.max(1) {
+            let time_offset = seek as f64 * frame_seconds;
+            let segment_size = N_FRAMES.min(content_frames.saturating_sub(seek)).max(1);
+            let features = self.model.encode(&mel.window(seek))?;
+            let mut state = self.model.start(&features)?;
+            let lang = match &language {
+                Some(l) => l.clone(),
+                None => {
+                    let (best, _) = self.detect_language(&mut state)?;
+                    detected = true;
+                    language = Some(best.clone());
+                    best
+                }
+            };
+            let prompt = self.prompt(&lang, options.task, !single)?;
+            let result = self.decode_window(&mut state, &prompt, !single)?;
+            let tokens = result.tokens;
+            let avg_logprob = result.sum_logprob / (tokens.len() + 1) as f64;
+            let silent = result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD;
+            let previous_seek = seek;
+            if silent {
+                seek += segment_size;
+            } else if single {
+                text_tokens.extend(&tokens);
+                tokens_out.extend(&tokens);
+                seek += segment_size;
+            } else {
+                let ts_begin = self.specials.timestamp_begin;
+                let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= ts_begin).collect();
+                let single_timestamp_ending = is_ts.len() >= 2 && !is_ts[is_ts.len() - 2] && is_ts[is_ts.len() - 1];
+                let mut slices: Vec<usize> = (1..is_ts.len()).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
+                let mut add = |piece: &[u32], start: f64, end: f64| -> Result<()> {
+                    let text = self.decode_text(piece)?;
+                    tokens_out.extend(piece);
+                    text_tokens.extend(piece.iter().filter(|&&t| t < self.specials.eot));
+                    let clamp = |t: f64| t.clamp(0.0, duration);
+                    chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text });
+                    Ok(())
+                };
+                if !slices.is_empty() {
+                    if single_timestamp_ending {
+                        slices.push(tokens.len());
+                    }
+                    let mut last = 0;
+                    for &cut in &slices {
+                        let piece = &tokens[last..cut];
+                        let start = time_offset + (piece[0] - ts_begin) as f64 * TIME_PRECISION;
+                        let end = time_offset + (piece[piece.len() - 1] - ts_begin) as f64 * TIME_PRECISION;
+                        add(piece, start, end)?;
+                        last = cut;
+                    }
+                    if single_timestamp_ending {
+                        seek += segment_size;
+                    } else {
+                        let last_ts = (tokens[last - 1] - ts_begin) as usize;
+                        seek += last_ts * input_stride;
+                    }
+                } else {
+                    let mut end = segment_size as f64 * frame_seconds;
+                    if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= ts_begin) {
+                        if last_ts != ts_begin {
+                            end = (last_ts - ts_begin) as f64 * TIME_PRECISION;
+                        }
+                    }
+                    if tokens.iter().any(|&t| t < self.specials.eot) {
+                        add(&tokens, time_offset, time_offset + end)?;
+                    }
+                    seek += segment_size;
+                }
+            }
+            if seek <= previous_seek {
+                seek = previous_seek + segment_size;
+            }
+            let text = self.decode_text(&text_tokens)?;
+            let processed = (seek.min(content_frames) as f64 * frame_seconds).min(duration);
+            on_partial(&Partial {
+                window,
+                processed,
+                duration,
+                progress: if duration > 0.0 { processed / duration } else { 1.0 },
+                text,
+                chunks: if options.return_timestamps { chunks.clone() } else { Vec::new() },
+                language: lang,
+            });
+            window += 1;
+        }
+        Ok(Transcription {
+            text: self.decode_text(&text_tokens)?,
+            chunks: if options.return_timestamps { chunks } else { Vec::new() },
+            language: language.unwrap_or_else(|| "en".into()),
+            language_detected: detected,
+            tokens: tokens_out,
+            duration,
+        })
+    }
+
+    /// Greedy decoding of one encoded window after `prompt`.
+    fn decode_window(&self, state: &mut DecoderState, prompt: &[u32], timestamps: bool) -> Result<WindowResult> {
+        let s = &self.specials;
+        let n_ctx = self.model.config().n_text_ctx;
+        let max_new = (n_ctx / MAX_NEW_TOKENS_FRACTION).min(n_ctx.saturating_sub(prompt.len()));
+        state.reset();
+        let logits = self.model.decode(state, prompt)?;
+        let sot_index = prompt.iter().position(|&t| t == s.sot).unwrap_or(0);
+        let no_speech_prob = match s.no_speech {
+            Some(ns) => {
+                let row = logits.get(sot_index)?.to_vec1::<f32>()?;
+                softmax_at(&row, ns as usize)
+            }
+            None => 0.0,
+        };
+        let mut logits = last_row(&logits)?;
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut sum_logprob = 0.0;
+        for step in 0..max_new {
+            for &id in &self.suppress {
+                logits[id as usize] = f32::NEG_INFINITY;
+            }
+            if step == 0 {
+                for &id in &self.suppress_begin {
+                    logits[id as usize] = f32::NEG_INFINITY;
+                }
+            }
+            if timestamps {
+                self.apply_timestamp_rules(&mut logits, &tokens);
+            }
+            let next = argmax(&logits);
+            sum_logprob += log_softmax_at(&logits, next);
+            if next as u32 == s.eot {
+                break;
+            }
+            tokens.push(next as u32);
+            if step + 1 == max_new {
+                break;
+            }
+            logits = last_row(&self.model.decode(state, &[next as u32])?)?;
+        }
+        Ok(WindowResult { tokens, sum_logprob, no_speech_prob })
+    }
+
+    /// openai/whisper's ApplyTimestampRules for one sequence; `tokens` are those sampled so far.
+    fn apply_timestamp_rules(&self, logits: &mut [f32], tokens: &[u32]) {
+        let s = &self.specials;
+        let ts_begin = s.timestamp_begin as usize;
+        let eot = s.eot as usize;
+        logits[s.no_timestamps as usize] = f32::NEG_INFINITY;
+        let n = tokens.len();
+        let last_was_ts = n >= 1 && tokens[n - 1] >= s.timestamp_begin;
+        let penultimate_was_ts = n < 2 || tokens[n - 2] >= s.timestamp_begin;
+        if last_was_ts {
+            if penultimate_was_ts {
+                logits[ts_begin..].fill(f32::NEG_INFINITY);
+            } else {
+                logits[..eot].fill(f32::NEG_INFINITY);
+            }
+        }
+        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= s.timestamp_begin) {
+            let limit = if last_was_ts && !penultimate_was_ts { last_ts } else { last_ts + 1 } as usize;
+            let end = limit.min(logits.len());
+            logits[ts_begin..end].fill(f32::NEG_INFINITY);
+        }
+        if n == 0 {
+            logits[..ts_begin].fill(f32::NEG_INFINITY);
+            let last_allowed = ts_begin + (MAX_INITIAL_TIMESTAMP / TIME_PRECISION).round() as usize;
+            if last_allowed + 1 < logits.len() {
+                logits[last_allowed + 1..].fill(f32::NEG_INFINITY);
+            }
+        }
+        // If the timestamps together are likelier than any single text token, pick a timestamp.
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        if max == f64::NEG_INFINITY {
+            return;
+        }
+        let lse = |xs: &[f32]| -> f64 {
+            let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            if m == f64::NEG_INFINITY {
+                return f64::NEG_INFINITY;
+            }
+            m + xs.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
+        };
+        let timestamp_logprob = lse(&logits[ts_begin..]);
+        let max_text = logits[..ts_begin].iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        if timestamp_logprob > max_text {
+            logits[..ts_begin].fill(f32::NEG_INFINITY);
+        }
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+fn last_row(logits: &Tensor) -> Result<Vec<f32>> {
+    let n = logits.dim(0)?;
+    Ok(logits.get(n - 1)?.to_vec1::<f32>()?)
+}
+
+/// Index of the largest value (the first, on ties, as torch.argmax).
+fn argmax(xs: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn log_softmax_at(xs: &[f32], i: usize) -> f64 {
+    let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = m + xs.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+    xs[i] as f64 - lse
+}
+
+fn softmax_at(xs: &[f32], i: usize) -> f64 {
+    log_softmax_at(xs, i).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_names_and_codes() {
+        assert_eq!(language_code("de").as_deref(), Some("de"));
+        assert_eq!(language_code("German").as_deref(), Some("de"));
+        assert_eq!(language_code("<|fr|>").as_deref(), Some("fr"));
+        assert_eq!(language_code("mandarin").as_deref(), Some("zh"));
+        assert_eq!(language_code("klingon"), None);
+        assert_eq!(LANGUAGES.len(), 100);
+    }
+
+    #[test]
+    fn argmax_takes_first_of_ties() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
+        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY]), 0);
+    }
+
+    #[test]
+    fn task_names() {
+        assert_eq!(SpeechTask::parse("Translate").unwrap(), SpeechTask::Translate);
+        assert!(SpeechTask::parse("summarize").is_err());
+    }
+}

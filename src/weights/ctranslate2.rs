@@ -1,0 +1,335 @@
+//! CTranslate2 `model.bin` (as Systran/faster-whisper-* ship it), read directly into `Tensors`.
+//!
+//! Layout, little-endian: u32 binary version; spec name (u16 length counting a trailing NUL,
+//! then the bytes); u32 spec revision; u32 variable count; per variable: name (u16 length incl.
+//! NUL + bytes), u8 rank, rank × u32 dims, u8 dtype (0 f32, 1 i8, 2 i16, 3 i32, 4 f16, 5 bf16),
+//! u32 byte count, raw data; then u32 alias count and (alias, target) name pairs.
+//! Floating-point variables become f32 tensors; integer ones (scalars such as
+//! `encoder/num_heads`) become i64 tensors. Aliases are resolved to copies of their target.
+//! Any truncation or inconsistency is an `Error::Weights`, never a panic.
+
+use candle_core::{Device, Tensor};
+
+use super::Tensors;
+use crate::error::{Error, Result};
+
+/// What the file header says, besides the variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub binary_version: u32,
+    pub spec: String,
+    pub spec_revision: u32,
+}
+
+/// Oldest and newest binary versions whose layout is the one above.
+const MIN_VERSION: u32 = 5;
+const MAX_VERSION: u32 = 6;
+/// Sanity bounds so garbage cannot ask for absurd allocations before the byte count is checked.
+const MAX_RANK: u8 = 8;
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    file: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    fn err(&self, message: impl std::fmt::Display) -> Error {
+        Error::weights(self.file, format!("{message} (at byte {})", self.pos))
+    }
+
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or_else(|| {
+            self.err(format!(
+                "truncated: {what} needs {n} bytes, {} left",
+                self.bytes.len().saturating_sub(self.pos)
+            ))
+        })?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn u8(&mut self, what: &str) -> Result<u8> {
+        Ok(self.take(1, what)?[0])
+    }
+
+    fn u16(&mut self, what: &str) -> Result<u16> {
+        let b = self.take(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A u16-length-prefixed string whose length counts a trailing NUL.
+    fn string(&mut self, what: &str) -> Result<String> {
+        let len = self.u16(what)? as usize;
+        let raw = self.take(len, what)?;
+        let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+        String::from_utf8(raw.to_vec()).map_err(|_| self.err(format!("{what} is not UTF-8")))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DType {
+    F32,
+    I8,
+    I16,
+    I32,
+    F16,
+    BF16,
+}
+
+impl DType {
+    fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            0 => DType::F32,
+            1 => DType::I8,
+            2 => DType::I16,
+            3 => DType::I32,
+            4 => DType::F16,
+            5 => DType::BF16,
+            _ => return None,
+        })
+    }
+
+    fn size(self) -> usize {
+        match self {
+            DType::I8 => 1,
+            DType::I16 | DType::F16 | DType::BF16 => 2,
+            DType::F32 | DType::I32 => 4,
+        }
+    }
+}
+
+/// Parse a whole `model.bin` held in memory. `file` names it in errors.
+pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Tensors> {
+    Ok(parse(bytes, file)?.1)
+}
+
+/// The header and the tensors of a `model.bin`.
+pub fn parse(bytes: &[u8], file: &str) -> Result<(Header, Tensors)> {
+    let mut r = Reader { bytes, pos: 0, file };
+    let binary_version = r.u32("binary version")?;
+    if !(MIN_VERSION..=MAX_VERSION).contains(&binary_version) {
+        return Err(r.err(format!(
+            "not a CTranslate2 model or unsupported binary version {binary_version} (supported {MIN_VERSION}..={MAX_VERSION})"
+        )));
+    }
+    let spec = r.string("spec name")?;
+    let spec_revision = r.u32("spec revision")?;
+    let count = r.u32("variable count")? as usize;
+    // Each variable takes at least 9 bytes; a count beyond that is garbage.
+    if count > bytes.len() / 9 {
+        return Err(r.err(format!("variable count {count} is larger than the file can hold")));
+    }
+    let mut tensors = Tensors::with_capacity(count);
+    for _ in 0..count {
+        let name = r.string("variable name")?;
+        let rank = r.u8("rank")?;
+        if rank > MAX_RANK {
+            return Err(r.err(format!("variable '{name}' has rank {rank}")));
+        }
+        let dims = (0..rank).map(|_| r.u32("dimension").map(|d| d as usize)).collect::<Result<Vec<_>>>()?;
+        let code = r.u8("dtype")?;
+        let dtype = DType::from_code(code).ok_or_else(|| r.err(format!("variable '{name}' has unknown dtype {code}")))?;
+        let byte_count = r.u32("byte count")? as usize;
+        let elements = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if elements.and_then(|n| n.checked_mul(dtype.size())) != Some(byte_count) {
+            return Err(r.err(format!(
+                "variable '{name}': shape {dims:?} of {dtype:?} does not match its {byte_count} bytes"
+            )));
+        }
+        let data = r.take(byte_count, &format!("data of '{name}'"))?;
+        let tensor = to_tensor(data, dtype, &dims).map_err(|e| r.err(format!("variable '{name}': {e}")))?;
+        if tensors.insert(name.clone(), tensor).is_some() {
+            return Err(r.err(format!("variable '{name}' appears twice")));
+        }
+    }
+    let aliases = r.u32("alias count")? as usize;
+    if aliases > bytes.len() / 4 {
+        return Err(r.err(format!("alias count {aliases} is larger than the file can hold")));
+    }
+    for _ in 0..aliases {
+        let alias = r.string("alias name")?;
+        let target = r.string("alias target")?;
+        let tensor = tensors
+            .get(&target)
+            .cloned()
+            .ok_or_else(|| r.err(format!("alias '{alias}' points to missing variable '{target}'")))?;
+        tensors.insert(alias, tensor);
+    }
+    if r.pos != bytes.len() {
+        return Err(r.err(format!("{} unexpected bytes after the alias table", bytes.len() - r.pos)));
+    }
+    Ok((Header { binary_version, spec, spec_revision }, tensors))
+}
+
+fn to_tensor(data: &[u8], dtype: DType, dims: &[usize]) -> candle_core::Result<Tensor> {
+    let dev = &Device::Cpu;
+    let shape = dims.to_vec();
+    match dtype {
+        DType::F32 => {
+            let v: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            Tensor::from_vec(v, shape, dev)
+        }
+        DType::F16 => {
+            let v: Vec<f32> =
+                data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+            Tensor::from_vec(v, shape, dev)
+        }
+        DType::BF16 => {
+            let v: Vec<f32> =
+                data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+            Tensor::from_vec(v, shape, dev)
+        }
+        DType::I8 => Tensor::from_vec(data.iter().map(|&b| b as i8 as i64).collect::<Vec<_>>(), shape, dev),
+        DType::I16 => Tensor::from_vec(
+            data.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]) as i64).collect::<Vec<_>>(),
+            shape,
+            dev,
+        ),
+        DType::I32 => Tensor::from_vec(
+            data.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect::<Vec<_>>(),
+            shape,
+            dev,
+        ),
+    }
+}
+
+/// An integer scalar variable such as `encoder/num_heads`.
+pub fn scalar_i64(tensors: &Tensors, name: &str) -> Option<i64> {
+    let t = tensors.get(name)?;
+    if t.elem_count() != 1 {
+        return None;
+    }
+    let t = t.flatten_all().ok()?;
+    match t.dtype() {
+        candle_core::DType::I64 => t.to_vec1::<i64>().ok()?.first().copied(),
+        candle_core::DType::F32 => t.to_vec1::<f32>().ok()?.first().map(|&v| v as i64),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// Serialize variables in the format above (for tests). `data` is raw little-endian bytes.
+    pub fn write(spec: &str, vars: &[(&str, &[u32], u8, Vec<u8>)], aliases: &[(&str, &str)]) -> Vec<u8> {
+        fn string(out: &mut Vec<u8>, s: &str) {
+            out.extend_from_slice(&((s.len() + 1) as u16).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+            out.push(0);
+        }
+        let mut out = Vec::new();
+        out.extend_from_slice(&6u32.to_le_bytes());
+        string(&mut out, spec);
+        out.extend_from_slice(&3u32.to_le_bytes());
+        out.extend_from_slice(&(vars.len() as u32).to_le_bytes());
+        for (name, dims, dtype, data) in vars {
+            string(&mut out, name);
+            out.push(dims.len() as u8);
+            for d in *dims {
+                out.extend_from_slice(&d.to_le_bytes());
+            }
+            out.push(*dtype);
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(data);
+        }
+        out.extend_from_slice(&(aliases.len() as u32).to_le_bytes());
+        for (a, t) in aliases {
+            string(&mut out, a);
+            string(&mut out, t);
+        }
+        out
+    }
+
+    fn sample() -> Vec<u8> {
+        let f16: Vec<u8> = [1.0f32, -2.5, 0.5, 65504.0, 0.0, 3.0]
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+            .collect();
+        let f32b: Vec<u8> = [0.25f32, 7.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let bf16: Vec<u8> = [1.5f32, -4.0].iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()).collect();
+        write(
+            "WhisperSpec",
+            &[
+                ("a/weight", &[2, 3], 4, f16),
+                ("b/bias", &[2], 0, f32b),
+                ("c", &[2], 5, bf16),
+                ("num_heads", &[], 2, 6i16.to_le_bytes().to_vec()),
+                ("flag", &[], 1, vec![1]),
+                ("big", &[1], 3, (-7i32).to_le_bytes().to_vec()),
+            ],
+            &[("alias/weight", "a/weight")],
+        )
+    }
+
+    #[test]
+    fn parses_all_dtypes_and_aliases() {
+        let (header, t) = parse(&sample(), "model.bin").unwrap();
+        assert_eq!(header, Header { binary_version: 6, spec: "WhisperSpec".into(), spec_revision: 3 });
+        assert_eq!(t["a/weight"].dims(), &[2, 3]);
+        assert_eq!(t["a/weight"].to_vec2::<f32>().unwrap(), vec![vec![1.0, -2.5, 0.5], vec![65504.0, 0.0, 3.0]]);
+        assert_eq!(t["alias/weight"].to_vec2::<f32>().unwrap(), t["a/weight"].to_vec2::<f32>().unwrap());
+        assert_eq!(t["b/bias"].to_vec1::<f32>().unwrap(), vec![0.25, 7.0]);
+        assert_eq!(t["c"].to_vec1::<f32>().unwrap(), vec![1.5, -4.0]);
+        assert_eq!(scalar_i64(&t, "num_heads"), Some(6));
+        assert_eq!(scalar_i64(&t, "flag"), Some(1));
+        assert_eq!(scalar_i64(&t, "big"), Some(-7));
+        assert_eq!(scalar_i64(&t, "missing"), None);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let bytes = sample();
+        for len in 0..bytes.len() {
+            let err = parse(&bytes[..len], "model.bin").unwrap_err();
+            assert!(matches!(err, Error::Weights { .. }), "len {len}: {err}");
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        for bytes in [
+            b"not a model at all".to_vec(),
+            vec![0u8; 64],
+            vec![0xff; 64],
+            b"PK\x03\x04 looks like a zip".to_vec(),
+        ] {
+            assert!(matches!(parse(&bytes, "model.bin"), Err(Error::Weights { .. })));
+        }
+        // Pseudo-random corruption of a valid file: errors or parses, never panics.
+        let good = sample();
+        let mut state = 0x1234_5678u32;
+        for _ in 0..2000 {
+            let mut bytes = good.clone();
+            for _ in 0..3 {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let i = (state >> 8) as usize % bytes.len();
+                bytes[i] = (state >> 3) as u8;
+            }
+            let _ = parse(&bytes, "model.bin");
+        }
+    }
+
+    #[test]
+    fn inconsistent_sizes_and_trailing_bytes_are_errors() {
+        let bad = write("X", &[("w", &[4], 0, vec![0; 12])], &[]);
+        assert!(parse(&bad, "m").unwrap_err().to_string().contains("does not match"));
+        let bad = write("X", &[("w", &[1], 9, vec![0; 4])], &[]);
+        assert!(parse(&bad, "m").unwrap_err().to_string().contains("unknown dtype"));
+        let bad = write("X", &[("w", &[1], 0, vec![0; 4])], &[("v", "nope")]);
+        assert!(parse(&bad, "m").unwrap_err().to_string().contains("missing variable"));
+        let mut bad = write("X", &[("w", &[1], 0, vec![0; 4])], &[]);
+        bad.extend_from_slice(b"junk");
+        assert!(parse(&bad, "m").unwrap_err().to_string().contains("unexpected bytes"));
+        // Dimensions whose product overflows.
+        let bad = write("X", &[("w", &[u32::MAX, u32::MAX, u32::MAX], 0, vec![0; 4])], &[]);
+        assert!(parse(&bad, "m").is_err());
+    }
+}

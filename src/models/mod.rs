@@ -4,6 +4,9 @@ pub mod bert;
 pub mod distilbert;
 pub mod embeddings;
 pub mod encoder;
+pub mod marian;
+pub mod seq2seq;
+pub mod t5;
 
 use candle_core::Tensor;
 

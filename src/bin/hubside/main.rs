@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
 use hubside::tasks::text_classification::TextClassifier;
+use hubside::tasks::translation::{TranslateOptions, Translator};
 
 #[derive(Parser)]
 #[command(name = "hubside", version, about = "Hugging Face Hub models, client-side (CLI and local server)")]
@@ -50,6 +51,28 @@ enum Command {
         /// Number of labels to print (default 1; 0 = all). Ignored with --json.
         #[arg(long, default_value_t = 1)]
         top_k: usize,
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Translate each TEXT (Marian / opus-mt, T5).
+    Translate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Source language (T5: picks translation_SRC_to_TGT; Marian: checked against the model).
+        #[arg(long)]
+        src_lang: Option<String>,
+        /// Target language (T5: as above; multilingual Marian: the >>TGT<< token).
+        #[arg(long)]
+        tgt_lang: Option<String>,
+        /// Beam width (default: the model's generation_config; 1 = greedy).
+        #[arg(long)]
+        num_beams: Option<usize>,
+        /// Most tokens to generate per piece of text (default: the model's generation_config).
+        #[arg(long)]
+        max_new_tokens: Option<usize>,
+        /// One JSON object per text: translation_text, input_ids, generated_ids.
+        #[arg(long)]
+        json: bool,
         #[arg(required = true)]
         text: Vec<String>,
     },
@@ -114,6 +137,19 @@ fn run(cli: Cli) -> hubside::Result<()> {
                 } else {
                     let shown: Vec<String> = ranked.iter().map(|r| format!("{} {:.4}", r.label, r.score)).collect();
                     println!("{}", shown.join("\t"));
+                }
+            }
+            Ok(())
+        }
+        Command::Translate { model, src_lang, tgt_lang, num_beams, max_new_tokens, json, text } => {
+            let translator = pollster::block_on(Translator::load(&model.repo()?))?;
+            let options = TranslateOptions { src_lang, tgt_lang, num_beams, max_new_tokens, ..Default::default() };
+            for text in &text {
+                let result = translator.translate(text, &options, None)?;
+                if json {
+                    println!("{}", serde_json::to_string(&result).map_err(|e| hubside::Error::Io(e.to_string()))?);
+                } else {
+                    println!("{}", result.translation_text);
                 }
             }
             Ok(())

@@ -5,6 +5,9 @@ pub mod distilbert;
 pub mod embeddings;
 pub mod encoder;
 pub mod whisper;
+pub mod marian;
+pub mod seq2seq;
+pub mod t5;
 
 use candle_core::Tensor;
 

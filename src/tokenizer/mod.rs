@@ -1,6 +1,8 @@
 //! Tokenizers from what a repository ships: `tokenizer.json` when present, otherwise the older
 //! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece).
 
+pub mod marian;
+pub mod sentencepiece;
 pub mod wordpiece;
 
 use serde::Deserialize;

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
 use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
 use hubside::tasks::text_classification::TextClassifier;
+use hubside::tasks::translation::{TranslateOptions, Translator};
 
 #[derive(Parser)]
 #[command(name = "hubside", version, about = "Hugging Face Hub models, client-side (CLI and local server)")]
@@ -85,6 +86,28 @@ enum Command {
         json: bool,
         #[arg(required = true)]
         file: Vec<PathBuf>,
+    },
+    /// Translate each TEXT (Marian / opus-mt, T5).
+    Translate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Source language (T5: picks translation_SRC_to_TGT; Marian: checked against the model).
+        #[arg(long)]
+        src_lang: Option<String>,
+        /// Target language (T5: as above; multilingual Marian: the >>TGT<< token).
+        #[arg(long)]
+        tgt_lang: Option<String>,
+        /// Beam width (default: the model's generation_config; 1 = greedy).
+        #[arg(long)]
+        num_beams: Option<usize>,
+        /// Most tokens to generate per piece of text (default: the model's generation_config).
+        #[arg(long)]
+        max_new_tokens: Option<usize>,
+        /// One JSON object per text: translation_text, input_ids, generated_ids.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true)]
+        text: Vec<String>,
     },
     /// Serve the page (www/, pkg/) and a local Hub mirror at /hub, with COOP/COEP headers.
     Serve {
@@ -219,6 +242,19 @@ fn run(cli: Cli) -> hubside::Result<()> {
                 0 => Ok(()),
                 n => Err(hubside::Error::Io(format!("{n} of {} files could not be transcribed", file.len()))),
             }
+        }
+        Command::Translate { model, src_lang, tgt_lang, num_beams, max_new_tokens, json, text } => {
+            let translator = pollster::block_on(Translator::load(&model.repo()?))?;
+            let options = TranslateOptions { src_lang, tgt_lang, num_beams, max_new_tokens, ..Default::default() };
+            for text in &text {
+                let result = translator.translate(text, &options, None)?;
+                if json {
+                    println!("{}", serde_json::to_string(&result).map_err(|e| hubside::Error::Io(e.to_string()))?);
+                } else {
+                    println!("{}", result.translation_text);
+                }
+            }
+            Ok(())
         }
         Command::Serve { addr, hub, roots, pkg, log } => {
             let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log };

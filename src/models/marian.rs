@@ -1,0 +1,276 @@
+//! MarianMT (Helsinki-NLP/opus-mt-*): a post-LayerNorm transformer encoder-decoder with
+//! embeddings scaled by sqrt(d_model), sinusoidal positions (not stored in checkpoints; computed
+//! as transformers' `MarianSinusoidalPositionalEmbedding` does: sines in the first half of each
+//! row, cosines in the second), swish activations, embeddings shared between encoder, decoder
+//! and output projection, and `final_logits_bias` added to the logits.
+
+use candle_core::{DType, Device, Module, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use serde::Deserialize;
+
+use super::encoder::{layer_norm, linear, Activation};
+use super::seq2seq::{project, repeat_rows, Attention, DecoderState, LayerCache, Seq2SeqModel, Seq2SeqSpec};
+use crate::error::{Error, Result};
+
+fn default_activation() -> String {
+    "swish".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarianConfig {
+    pub vocab_size: usize,
+    #[serde(default)]
+    pub decoder_vocab_size: Option<usize>,
+    pub d_model: usize,
+    pub encoder_layers: usize,
+    pub decoder_layers: usize,
+    pub encoder_attention_heads: usize,
+    pub decoder_attention_heads: usize,
+    pub encoder_ffn_dim: usize,
+    pub decoder_ffn_dim: usize,
+    #[serde(default = "default_activation")]
+    pub activation_function: String,
+    pub max_position_embeddings: usize,
+    pub pad_token_id: u32,
+    pub eos_token_id: u32,
+    #[serde(default)]
+    pub decoder_start_token_id: Option<u32>,
+    #[serde(default = "default_true")]
+    pub scale_embedding: bool,
+}
+
+struct EncoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    final_layer_norm: LayerNorm,
+}
+
+struct DecoderLayer {
+    self_attn: Attention,
+    self_attn_layer_norm: LayerNorm,
+    encoder_attn: Attention,
+    encoder_attn_layer_norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    final_layer_norm: LayerNorm,
+}
+
+pub struct Marian {
+    spec: Seq2SeqSpec,
+    encoder_embed: Embedding,
+    decoder_embed: Embedding,
+    embed_scale: f64,
+    /// (max_positions, d_model)
+    positions: Tensor,
+    encoder: Vec<EncoderLayer>,
+    decoder: Vec<DecoderLayer>,
+    /// (vocab, d_model)
+    lm_head: Tensor,
+    /// (vocab)
+    final_logits_bias: Option<Tensor>,
+    activation: Activation,
+}
+
+const LAYER_NORM_EPS: f64 = 1e-5;
+
+fn attention(d: usize, heads: usize, vb: VarBuilder) -> Result<Attention> {
+    if heads == 0 || d % heads != 0 {
+        return Err(Error::Config(format!("d_model {d} is not divisible by {heads} heads")));
+    }
+    let head_dim = d / heads;
+    Ok(Attention {
+        q: linear(d, d, vb.pp("q_proj"))?,
+        k: linear(d, d, vb.pp("k_proj"))?,
+        v: linear(d, d, vb.pp("v_proj"))?,
+        o: linear(d, d, vb.pp("out_proj"))?,
+        heads,
+        head_dim,
+        scale: Some((head_dim as f64).powf(-0.5)),
+    })
+}
+
+/// `MarianSinusoidalPositionalEmbedding._init_weight`, computed in f64 and stored as f32.
+pub fn sinusoidal_positions(n_pos: usize, dim: usize) -> Result<Tensor> {
+    let sentinel = dim.div_ceil(2);
+    let mut table = vec![0f32; n_pos * dim];
+    for pos in 0..n_pos {
+        let row = &mut table[pos * dim..(pos + 1) * dim];
+        for j in 0..dim {
+            let angle = pos as f64 / 10000f64.powf((2 * (j / 2)) as f64 / dim as f64);
+            if j % 2 == 0 {
+                row[j / 2] = angle.sin() as f32;
+            } else {
+                row[sentinel + j / 2] = angle.cos() as f32;
+            }
+        }
+    }
+    Ok(Tensor::from_vec(table, (n_pos, dim), &Device::Cpu)?)
+}
+
+/// The first tensor among `names` that the checkpoint has.
+fn first_of(vb: &VarBuilder, names: &[&str], shape: (usize, usize)) -> Result<Tensor> {
+    for name in names {
+        if vb.contains_tensor(name) {
+            return Ok(vb.get(shape, name)?);
+        }
+    }
+    Err(Error::Config(format!("weights have none of {}", names.join(", "))))
+}
+
+impl Marian {
+    pub fn load(config: &serde_json::Value, vb: VarBuilder) -> Result<Self> {
+        let cfg: MarianConfig = super::parse_config(config)?;
+        let d = cfg.d_model;
+        let target_vocab = cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size);
+        let encoder_embed = first_of(&vb, &["model.shared.weight", "model.encoder.embed_tokens.weight"], (cfg.vocab_size, d))?;
+        let decoder_embed = if vb.contains_tensor("model.decoder.embed_tokens.weight") && target_vocab != cfg.vocab_size {
+            vb.get((target_vocab, d), "model.decoder.embed_tokens.weight")?
+        } else {
+            first_of(&vb, &["model.shared.weight", "model.decoder.embed_tokens.weight"], (target_vocab, d))?
+        };
+        let lm_head = if vb.contains_tensor("lm_head.weight") {
+            vb.get((target_vocab, d), "lm_head.weight")?
+        } else {
+            decoder_embed.clone()
+        };
+        let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
+            Some(vb.get((1, target_vocab), "final_logits_bias")?.reshape(target_vocab)?)
+        } else {
+            None
+        };
+        let encoder = (0..cfg.encoder_layers)
+            .map(|i| {
+                let vb = vb.pp(format!("model.encoder.layers.{i}"));
+                Ok(EncoderLayer {
+                    self_attn: attention(d, cfg.encoder_attention_heads, vb.pp("self_attn"))?,
+                    self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
+                    fc1: linear(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
+                    fc2: linear(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
+                    final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let decoder = (0..cfg.decoder_layers)
+            .map(|i| {
+                let vb = vb.pp(format!("model.decoder.layers.{i}"));
+                Ok(DecoderLayer {
+                    self_attn: attention(d, cfg.decoder_attention_heads, vb.pp("self_attn"))?,
+                    self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
+                    encoder_attn: attention(d, cfg.decoder_attention_heads, vb.pp("encoder_attn"))?,
+                    encoder_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("encoder_attn_layer_norm"))?,
+                    fc1: linear(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
+                    fc2: linear(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
+                    final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let spec = Seq2SeqSpec {
+            model_type: "marian".into(),
+            decoder_start_id: cfg.decoder_start_token_id.unwrap_or(cfg.pad_token_id),
+            eos_ids: vec![cfg.eos_token_id],
+            pad_id: Some(cfg.pad_token_id),
+            suppress_ids: vec![cfg.pad_token_id],
+            vocab_size: target_vocab,
+            max_input_positions: Some(cfg.max_position_embeddings),
+            max_target_positions: Some(cfg.max_position_embeddings),
+        };
+        Ok(Marian {
+            spec,
+            encoder_embed: Embedding::new(encoder_embed, d),
+            decoder_embed: Embedding::new(decoder_embed, d),
+            embed_scale: if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 },
+            positions: sinusoidal_positions(cfg.max_position_embeddings, d)?,
+            encoder,
+            decoder,
+            lm_head,
+            final_logits_bias,
+            activation: Activation::parse(&cfg.activation_function)?,
+        })
+    }
+
+    fn ffn(&self, fc1: &Linear, fc2: &Linear, x: &Tensor) -> Result<Tensor> {
+        let h = self.activation.apply(&project(fc1, x)?)?;
+        project(fc2, &h)
+    }
+
+    /// Scaled token embeddings plus the positions `start..start + len`.
+    fn embed(&self, embedding: &Embedding, ids: &Tensor, start: usize) -> Result<Tensor> {
+        let (_, len) = ids.dims2()?;
+        let max = self.positions.dim(0)?;
+        if start + len > max {
+            return Err(Error::Input(format!("sequence of {} tokens exceeds the model's {max} positions", start + len)));
+        }
+        let tokens = (embedding.forward(ids)? * self.embed_scale)?;
+        let positions = self.positions.narrow(0, start, len)?.unsqueeze(0)?;
+        Ok(tokens.broadcast_add(&positions)?)
+    }
+}
+
+impl Seq2SeqModel for Marian {
+    fn spec(&self) -> &Seq2SeqSpec {
+        &self.spec
+    }
+
+    fn encode(&self, input_ids: &[u32]) -> Result<Tensor> {
+        if input_ids.is_empty() {
+            return Err(Error::Input("no input tokens".into()));
+        }
+        let ids = Tensor::new(input_ids, &Device::Cpu)?.unsqueeze(0)?;
+        let mut x = self.embed(&self.encoder_embed, &ids, 0)?;
+        for layer in &self.encoder {
+            let (k, v) = layer.self_attn.keys_values(&x)?;
+            let attended = layer.self_attn.attend(&x, &k, &v, None)?;
+            x = layer.self_attn_layer_norm.forward(&(x + attended)?)?;
+            let ff = self.ffn(&layer.fc1, &layer.fc2, &x)?;
+            x = layer.final_layer_norm.forward(&(x + ff)?)?;
+        }
+        Ok(x)
+    }
+
+    fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState> {
+        let layers = self
+            .decoder
+            .iter()
+            .map(|layer| {
+                let (k, v) = layer.encoder_attn.keys_values(encoded)?;
+                Ok(LayerCache { self_kv: None, cross_kv: (repeat_rows(&k, beams)?, repeat_rows(&v, beams)?) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderState { layers, position: 0, beams })
+    }
+
+    fn step(&self, tokens: &[u32], state: &mut DecoderState) -> Result<Tensor> {
+        if tokens.len() != state.beams {
+            return Err(Error::Input(format!("{} tokens for {} beams", tokens.len(), state.beams)));
+        }
+        let ids = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(1)?;
+        let mut x = self.embed(&self.decoder_embed, &ids, state.position)?;
+        for (layer, cache) in self.decoder.iter().zip(&mut state.layers) {
+            // One new position per step: it may attend to every cached one, no mask needed.
+            let attended = layer.self_attn.attend_cached(&x, &mut cache.self_kv, None)?;
+            x = layer.self_attn_layer_norm.forward(&(x + attended)?)?;
+            let (k, v) = &cache.cross_kv;
+            let attended = layer.encoder_attn.attend(&x, k, v, None)?;
+            x = layer.encoder_attn_layer_norm.forward(&(x + attended)?)?;
+            let ff = self.ffn(&layer.fc1, &layer.fc2, &x)?;
+            x = layer.final_layer_norm.forward(&(x + ff)?)?;
+        }
+        state.position += 1;
+        let hidden = x.squeeze(1)?;
+        let mut logits = hidden.matmul(&self.lm_head.t()?)?;
+        if let Some(bias) = &self.final_logits_bias {
+            logits = logits.broadcast_add(bias)?;
+        }
+        Ok(logits.to_dtype(DType::F32)?)
+    }
+}
+
+/// Registry entry: a boxed Marian model.
+pub fn load_seq2seq(config: &serde_json::Value, vb: VarBuilder) -> Result<Box<dyn Seq2SeqModel>> {
+    Ok(Box::new(Marian::load(config, vb)?))
+}

@@ -1,0 +1,524 @@
+//! Translation: load an encoder-decoder model and its tokenizer from a repo, pick the task prefix
+//! (T5) or target language token (multilingual Marian), split text longer than the model's input
+//! limit at sentence boundaries, generate (greedy or beam search) and decode each piece, and join
+//! the pieces. An optional callback sees the translation grow token by token.
+
+use candle_nn::VarBuilder;
+use serde::{Deserialize, Serialize};
+use tokenizers::Tokenizer;
+
+use super::generation::{self, EarlyStopping, GenerationConfig};
+use crate::error::{Error, Result};
+use crate::hub::Repo;
+use crate::models::seq2seq::Seq2SeqModel;
+use crate::models::{marian, t5};
+use crate::tokenizer::marian::MarianTokenizer;
+use crate::{tokenizer, weights};
+
+type Loader = fn(&serde_json::Value, VarBuilder) -> Result<Box<dyn Seq2SeqModel>>;
+
+/// `model_type` → loader. Adding an architecture is one model file and one line here.
+const REGISTRY: &[(&str, Loader)] = &[("marian", marian::load_seq2seq), ("t5", t5::load_seq2seq)];
+
+pub fn supported_model_types() -> Vec<String> {
+    REGISTRY.iter().map(|(name, _)| name.to_string()).collect()
+}
+
+/// Per-call options; `None` keeps the model's generation_config (or transformers' default).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct TranslateOptions {
+    pub max_new_tokens: Option<usize>,
+    pub num_beams: Option<usize>,
+    pub length_penalty: Option<f64>,
+    pub early_stopping: Option<EarlyStopping>,
+    /// Source language (T5: selects `translation_{src}_to_{tgt}`; Marian: checked against the
+    /// tokenizer's `source_lang`).
+    pub src_lang: Option<String>,
+    /// Target language (T5: as above; multilingual Marian: the `>>tgt<<` token).
+    pub tgt_lang: Option<String>,
+}
+
+/// One translated piece of a text split to fit the model's input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TranslatedChunk {
+    pub text: String,
+    pub translation_text: String,
+    pub input_ids: Vec<u32>,
+    pub generated_ids: Vec<u32>,
+}
+
+/// The translation of one text. `input_ids` and `generated_ids` (decoder start token first, eos
+/// last when generation stopped there) are those of the single piece, or the concatenation over
+/// `chunks` when the text had to be split.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Translation {
+    pub translation_text: String,
+    pub input_ids: Vec<u32>,
+    pub generated_ids: Vec<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<TranslatedChunk>,
+}
+
+enum TextTokenizer {
+    Marian(Box<MarianTokenizer>),
+    Json(Box<Tokenizer>),
+}
+
+impl TextTokenizer {
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match self {
+            TextTokenizer::Marian(t) => Ok(t.encode(text)),
+            TextTokenizer::Json(t) => Ok(t
+                .encode(text, true)
+                .map_err(|e| Error::Tokenizer(e.to_string()))?
+                .get_ids()
+                .to_vec()),
+        }
+    }
+
+    fn decode(&self, ids: &[u32]) -> Result<String> {
+        match self {
+            TextTokenizer::Marian(t) => Ok(t.decode(ids)),
+            TextTokenizer::Json(t) => t.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string())),
+        }
+    }
+}
+
+pub struct Translator {
+    model: Box<dyn Seq2SeqModel>,
+    tokenizer: TextTokenizer,
+    model_type: String,
+    defaults: GenerationConfig,
+    /// `task_specific_params` entries named `translation_*`, in file order.
+    tasks: Vec<(String, serde_json::Value)>,
+    max_input_tokens: Option<usize>,
+}
+
+/// `task_specific_params` with its keys in file order (the first translation task is the default,
+/// as in transformers' pipeline).
+#[derive(Deserialize)]
+struct OrderedParams {
+    #[serde(default)]
+    task_specific_params: Option<OrderedMap>,
+}
+
+struct OrderedMap(Vec<(String, serde_json::Value)>);
+
+impl<'de> Deserialize<'de> for OrderedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = OrderedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<OrderedMap, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, serde_json::Value>()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedMap(entries))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<OrderedMap, E> {
+                Ok(OrderedMap(Vec::new()))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Generation settings from generation_config.json (or, for old repos, config.json).
+fn generation_defaults(source: &serde_json::Value) -> GenerationConfig {
+    let mut config = GenerationConfig::default();
+    apply_generation_params(&mut config, source);
+    config
+}
+
+fn apply_generation_params(config: &mut GenerationConfig, params: &serde_json::Value) {
+    let usize_of = |key: &str| params.get(key).and_then(|v| v.as_u64()).map(|v| v as usize);
+    if let Some(n) = usize_of("num_beams") {
+        config.num_beams = n.max(1);
+    }
+    if let Some(n) = usize_of("max_new_tokens") {
+        config.max_new_tokens = n;
+    } else if let Some(n) = usize_of("max_length") {
+        // max_length counts the decoder start token.
+        config.max_new_tokens = n.saturating_sub(1);
+    }
+    if let Some(lp) = params.get("length_penalty").and_then(|v| v.as_f64()) {
+        config.length_penalty = lp;
+    }
+    if let Some(es) = params.get("early_stopping").and_then(EarlyStopping::from_json) {
+        config.early_stopping = es;
+    }
+    if let Some(words) = params.get("bad_words_ids").and_then(|v| v.as_array()) {
+        config.bad_words_ids = words
+            .iter()
+            .filter_map(|w| w.as_array())
+            .map(|w| w.iter().filter_map(|id| id.as_u64()).map(|id| id as u32).collect::<Vec<_>>())
+            .filter(|w| !w.is_empty())
+            .collect();
+    }
+    if let Some(b) = params.get("renormalize_logits").and_then(|v| v.as_bool()) {
+        config.renormalize_logits = b;
+    }
+}
+
+/// Language codes match case-insensitively, a 2-letter code matching its 3-letter form's start
+/// ("en" ~ "eng").
+fn same_language(a: &str, b: &str) -> bool {
+    let (a, b) = (a.to_ascii_lowercase(), b.to_ascii_lowercase());
+    a == b || (a.len() >= 2 && b.len() >= 2 && (a.starts_with(&b) || b.starts_with(&a)))
+}
+
+impl Translator {
+    /// Load config, tokenizer and weights from `repo`. The architecture is checked first, so an
+    /// unsupported model fails before any weights are downloaded.
+    pub async fn load(repo: &Repo) -> Result<Self> {
+        let config_bytes = repo.get("config.json").await?;
+        let bad_json = |e: serde_json::Error| Error::Config(format!("{} is not valid JSON: {e}", repo.url("config.json")));
+        let config: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
+        let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("(none)").to_string();
+        let loader = REGISTRY
+            .iter()
+            .find(|(name, _)| *name == model_type)
+            .map(|(_, loader)| *loader)
+            .ok_or_else(|| Error::UnsupportedModel {
+                task: "translation".into(),
+                model_type: model_type.clone(),
+                supported: supported_model_types(),
+            })?;
+        let ordered: OrderedParams = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
+        let tasks = ordered
+            .task_specific_params
+            .map(|m| m.0)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(key, _)| key.starts_with("translation"))
+            .collect();
+
+        let (tokenizer, tokenizer_max) = if model_type == "marian" && repo.get_optional("source.spm").await?.is_some() {
+            let marian = MarianTokenizer::load(repo).await?;
+            let max = marian.max_length;
+            (TextTokenizer::Marian(Box::new(marian)), max)
+        } else {
+            let (json, tokenizer_config) = tokenizer::load(repo).await?;
+            (TextTokenizer::Json(Box::new(json)), tokenizer_config.max_length())
+        };
+
+        let generation_config: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
+        let defaults = generation_defaults(generation_config.as_ref().unwrap_or(&config));
+
+        let tensors = weights::load_tensors(repo).await?;
+        let model = loader(&config, weights::var_builder(tensors))?;
+        let max_input_tokens = match (model.spec().max_input_positions, tokenizer_max) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(Translator { model, tokenizer, model_type, defaults, tasks, max_input_tokens })
+    }
+
+    pub fn model_type(&self) -> &str {
+        &self.model_type
+    }
+
+    /// Longest input in tokens (special tokens included) before text is split.
+    pub fn max_input_tokens(&self) -> Option<usize> {
+        self.max_input_tokens
+    }
+
+    /// Tasks the model's config names (`translation_en_to_de`, ...), in file order.
+    pub fn tasks(&self) -> Vec<String> {
+        self.tasks.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    pub fn model(&self) -> &dyn Seq2SeqModel {
+        self.model.as_ref()
+    }
+
+    /// Generation settings for `options`, and the text to put before the input.
+    pub fn resolve(&self, options: &TranslateOptions) -> Result<(GenerationConfig, String)> {
+        let mut config = self.defaults.clone();
+        let mut prefix = String::new();
+        if let Some((_, params)) = self.task(options)? {
+            prefix = params.get("prefix").and_then(|p| p.as_str()).unwrap_or_default().to_string();
+            apply_generation_params(&mut config, params);
+        }
+        if let TextTokenizer::Marian(tokenizer) = &self.tokenizer {
+            prefix = marian_prefix(tokenizer, options)?;
+        }
+        if let Some(n) = options.max_new_tokens {
+            config.max_new_tokens = n;
+        }
+        if let Some(n) = options.num_beams {
+            if n == 0 {
+                return Err(Error::Input("num_beams must be at least 1".into()));
+            }
+            config.num_beams = n;
+        }
+        if let Some(lp) = options.length_penalty {
+            config.length_penalty = lp;
+        }
+        if let Some(es) = options.early_stopping {
+            config.early_stopping = es;
+        }
+        Ok((config, prefix))
+    }
+
+    /// The `translation_*` task for the requested languages; the first one when none are given.
+    fn task(&self, options: &TranslateOptions) -> Result<Option<&(String, serde_json::Value)>> {
+        if !matches!(self.tokenizer, TextTokenizer::Json(_)) || self.tasks.is_empty() {
+            if self.tasks.is_empty() && matches!(self.tokenizer, TextTokenizer::Json(_)) && (options.src_lang.is_some() || options.tgt_lang.is_some()) {
+                return Err(Error::Input(format!(
+                    "this {} model has no translation_* task_specific_params to choose languages from",
+                    self.model_type
+                )));
+            }
+            return Ok(None);
+        }
+        if options.src_lang.is_none() && options.tgt_lang.is_none() {
+            return Ok(self.tasks.first());
+        }
+        let found = self.tasks.iter().find(|(key, _)| {
+            let Some((src, tgt)) = key.strip_prefix("translation_").and_then(|k| k.split_once("_to_")) else {
+                return false;
+            };
+            options.src_lang.as_deref().is_none_or(|s| same_language(s, src))
+                && options.tgt_lang.as_deref().is_none_or(|t| same_language(t, tgt))
+        });
+        found.map(Some).ok_or_else(|| {
+            Error::Input(format!(
+                "no task for {} → {} in this model; it has: {}",
+                options.src_lang.as_deref().unwrap_or("any"),
+                options.tgt_lang.as_deref().unwrap_or("any"),
+                self.tasks().join(", ")
+            ))
+        })
+    }
+
+    /// Model input ids for `text` under `options` (prefix and special tokens included).
+    pub fn encode(&self, text: &str, options: &TranslateOptions) -> Result<Vec<u32>> {
+        let (_, prefix) = self.resolve(options)?;
+        self.tokenizer.encode(&format!("{prefix}{text}"))
+    }
+
+    /// Text of generated ids (special tokens skipped).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids)
+    }
+
+    /// Translate each text; results in input order.
+    pub fn translate_batch<S: AsRef<str>>(&self, texts: &[S], options: &TranslateOptions) -> Result<Vec<Translation>> {
+        texts.iter().map(|t| self.translate(t.as_ref(), options, None)).collect()
+    }
+
+    /// Translate `text`. `on_text`, if given, receives the whole translation so far each time it
+    /// grows: after every generated token with greedy decoding, after each piece with beam search.
+    pub fn translate(
+        &self,
+        text: &str,
+        options: &TranslateOptions,
+        mut on_text: Option<&mut dyn FnMut(&str)>,
+    ) -> Result<Translation> {
+        let (config, prefix) = self.resolve(options)?;
+        let encode = |piece: &str| self.tokenizer.encode(&format!("{prefix}{piece}"));
+        let whole = encode(text)?;
+        let pieces = match self.max_input_tokens {
+            Some(max) if whole.len() > max => split_to_fit(text, |piece| Ok(encode(piece)?.len() <= max))?,
+            _ => vec![(text.to_string(), String::new())],
+        };
+
+        let mut done = String::new();
+        let mut chunks = Vec::with_capacity(pieces.len());
+        for (piece, separator) in pieces {
+            let input_ids = if chunks.is_empty() && piece == text { whole.clone() } else { encode(&piece)? };
+            let head = if done.is_empty() { String::new() } else { format!("{done}{separator}") };
+            let streaming_wanted = on_text.is_some();
+            let generated = {
+                let mut on_token = |ids: &[u32]| {
+                    if let (Some(callback), Ok(so_far)) = (on_text.as_deref_mut(), self.tokenizer.decode(ids)) {
+                        callback(&format!("{head}{so_far}"));
+                    }
+                };
+                let streaming: Option<&mut dyn FnMut(&[u32])> = if streaming_wanted { Some(&mut on_token) } else { None };
+                generation::generate(self.model.as_ref(), &input_ids, &config, streaming)?
+            };
+            let translation_text = self.tokenizer.decode(&generated.ids)?;
+            done = format!("{head}{translation_text}");
+            if config.num_beams > 1 {
+                if let Some(callback) = on_text.as_deref_mut() {
+                    callback(&done);
+                }
+            }
+            chunks.push(TranslatedChunk { text: piece, translation_text, input_ids, generated_ids: generated.ids });
+        }
+        let input_ids = chunks.iter().flat_map(|c| c.input_ids.iter().copied()).collect();
+        let generated_ids = chunks.iter().flat_map(|c| c.generated_ids.iter().copied()).collect();
+        if chunks.len() == 1 {
+            chunks.clear();
+        }
+        Ok(Translation { translation_text: done, input_ids, generated_ids, chunks })
+    }
+}
+
+fn marian_prefix(tokenizer: &MarianTokenizer, options: &TranslateOptions) -> Result<String> {
+    let codes = tokenizer.language_codes();
+    if let (Some(src), Some(model_src)) = (&options.src_lang, &tokenizer.source_lang) {
+        if !same_language(src, model_src) {
+            return Err(Error::Input(format!("this model translates from '{model_src}', not '{src}'")));
+        }
+    }
+    let Some(tgt) = &options.tgt_lang else { return Ok(String::new()) };
+    let code = format!(">>{tgt}<<");
+    if tokenizer.token_to_id(&code).is_some() {
+        return Ok(format!("{code} "));
+    }
+    if !codes.is_empty() {
+        return Err(Error::Input(format!("target language '{tgt}' is not one of this model's: {}", codes.join(" "))));
+    }
+    match &tokenizer.target_lang {
+        Some(model_tgt) if !same_language(tgt, model_tgt) => {
+            Err(Error::Input(format!("this model translates into '{model_tgt}', not '{tgt}'")))
+        }
+        _ => Ok(String::new()),
+    }
+}
+
+/// Split `text` into pieces that `fits`, at sentence ends (then at spaces, then between
+/// characters for a sentence or word that is still too long), packing as much as fits into each
+/// piece. Returns (piece, separator before it): "\n" where the text had a line break, else " ".
+/// Nothing is dropped except whitespace at the split points.
+pub fn split_to_fit(text: &str, fits: impl Fn(&str) -> Result<bool>) -> Result<Vec<(String, String)>> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for (sentence, separator) in sentences(text) {
+        pack(&sentence, &separator, &fits, &mut current, &mut out, Level::Sentence)?;
+    }
+    out.extend(current);
+    Ok(out)
+}
+
+#[derive(Clone, Copy)]
+enum Level {
+    Sentence,
+    Word,
+    Char,
+}
+
+fn pack(
+    unit: &str,
+    separator: &str,
+    fits: &impl Fn(&str) -> Result<bool>,
+    current: &mut Option<(String, String)>,
+    out: &mut Vec<(String, String)>,
+    level: Level,
+) -> Result<()> {
+    if let Some((text, sep)) = current.as_ref() {
+        let joined = format!("{text}{separator}{unit}");
+        if fits(&joined)? {
+            *current = Some((joined, sep.clone()));
+            return Ok(());
+        }
+        out.push(current.take().unwrap());
+    }
+    if fits(unit)? {
+        *current = Some((unit.to_string(), separator.to_string()));
+        return Ok(());
+    }
+    // Too long on its own: split it finer.
+    match level {
+        Level::Sentence | Level::Word => {
+            let (parts, next): (Vec<String>, Level) = match level {
+                Level::Sentence if unit.split_whitespace().nth(1).is_some() => {
+                    (unit.split_whitespace().map(str::to_string).collect(), Level::Word)
+                }
+                _ => (unit.chars().map(String::from).collect(), Level::Char),
+            };
+            let inner_separator = if matches!(next, Level::Char) { "" } else { " " };
+            for (i, part) in parts.iter().enumerate() {
+                let sep = if i == 0 { separator } else { inner_separator };
+                pack(part, sep, fits, current, out, next)?;
+            }
+            Ok(())
+        }
+        Level::Char => Err(Error::Input(format!(
+            "'{unit}' alone is longer than the model's maximum input"
+        ))),
+    }
+}
+
+/// Sentences of `text` with the separator before each ("\n" across a line break, else " ").
+fn sentences(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut pending_separator = String::new();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    let push = |out: &mut Vec<(String, String)>, piece: &str, sep: &mut String| {
+        let piece = piece.trim();
+        if !piece.is_empty() {
+            out.push((piece.to_string(), if out.is_empty() { String::new() } else { sep.clone() }));
+            sep.clear();
+        }
+    };
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        let ends_sentence = matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | '…' | ';' | '؟' | '।');
+        if c == '\n' {
+            push(&mut out, &text[start..at], &mut pending_separator);
+            pending_separator = "\n".into();
+            start = at + 1;
+        } else if ends_sentence {
+            // Include closing punctuation/quotes, then require whitespace (or the end) after.
+            let mut j = i + 1;
+            while j < chars.len() && matches!(chars[j].1, '.' | '!' | '?' | '"' | '\'' | ')' | ']' | '”' | '’' | '»' | '」') {
+                j += 1;
+            }
+            let end = chars.get(j).map_or(text.len(), |&(at, _)| at);
+            if j == chars.len() || chars[j].1.is_whitespace() || matches!(c, '。' | '！' | '？') {
+                push(&mut out, &text[start..end], &mut pending_separator);
+                if pending_separator.is_empty() {
+                    pending_separator = " ".into();
+                }
+                start = end;
+            }
+            i = j;
+            continue;
+        }
+        i += 1;
+    }
+    push(&mut out, &text[start..], &mut pending_separator);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_split_at_ends_and_lines() {
+        let s = sentences("Hello there. How are you?  Fine!\nNext line \"quoted.\" 3.5 is a number");
+        let texts: Vec<&str> = s.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["Hello there.", "How are you?", "Fine!", "Next line \"quoted.\"", "3.5 is a number"]);
+        let seps: Vec<&str> = s.iter().map(|(_, s)| s.as_str()).collect();
+        assert_eq!(seps, ["", " ", " ", "\n", " "]);
+    }
+
+    #[test]
+    fn split_packs_and_keeps_everything() {
+        let text = "One two three. Four five six seven eight nine ten eleven. Twelve.";
+        let fits = |s: &str| Ok(s.split_whitespace().count() <= 4);
+        let pieces = split_to_fit(text, fits).unwrap();
+        let texts: Vec<&str> = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["One two three.", "Four five six seven", "eight nine ten eleven.", "Twelve."]);
+        let rejoined: Vec<String> = text.split_whitespace().map(str::to_string).collect();
+        let words: Vec<String> = texts.iter().flat_map(|t| t.split_whitespace().map(str::to_string)).collect();
+        assert_eq!(words, rejoined);
+        // A word too long on its own is split between characters.
+        let pieces = split_to_fit("abcdefgh", |s: &str| Ok(s.len() <= 3)).unwrap();
+        let texts: Vec<&str> = pieces.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(texts, ["abc", "def", "gh"]);
+        assert!(split_to_fit("x", |_: &str| Ok(false)).is_err());
+    }
+}

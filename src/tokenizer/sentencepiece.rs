@@ -1,0 +1,723 @@
+//! SentencePiece models (`.spm`, `.model`) read from their protobuf bytes with a small hand-written
+//! protobuf reader, and encoded/decoded the way the C++ library does it:
+//!
+//! - normalisation: the precompiled character map (a Darts double-array trie over UTF-8 bytes,
+//!   longest match wins), leading/trailing/repeated whitespace removal, the dummy `▁` prefix and
+//!   whitespace escaping (`NormalizerSpec`);
+//! - unigram models: the optimised Viterbi of `unigram_model.cc` (unknown characters scored
+//!   `min_score - 10`, user-defined pieces preferred), consecutive unknowns fused into one piece;
+//! - BPE models: repeated merge of the best-scoring adjacent pair (leftmost on ties);
+//! - decoding pieces back to text (`DecodePieces`).
+//!
+//! Only what encoding and decoding need is kept from the model proto.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// `▁` (U+2581), which stands for a space inside pieces.
+pub const SPACE: char = '\u{2581}';
+const SPACE_STR: &str = "\u{2581}";
+/// What an `<unk>` piece decodes to (` ⁇ `).
+const UNKNOWN_SURFACE: &str = " \u{2047} ";
+/// Unigram: unknown characters score this far below the lowest piece score.
+const UNK_PENALTY: f32 = 10.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelType {
+    Unigram,
+    Bpe,
+    Word,
+    Char,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceType {
+    Normal,
+    Unknown,
+    Control,
+    UserDefined,
+    Unused,
+    Byte,
+}
+
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub piece: String,
+    pub score: f32,
+    pub kind: PieceType,
+}
+
+#[derive(Debug, Clone)]
+pub struct NormalizerSpec {
+    pub name: String,
+    pub precompiled_charsmap: Vec<u8>,
+    pub add_dummy_prefix: bool,
+    pub remove_extra_whitespaces: bool,
+    pub escape_whitespaces: bool,
+}
+
+impl Default for NormalizerSpec {
+    /// The proto defaults.
+    fn default() -> Self {
+        NormalizerSpec {
+            name: String::new(),
+            precompiled_charsmap: Vec::new(),
+            add_dummy_prefix: true,
+            remove_extra_whitespaces: true,
+            escape_whitespaces: true,
+        }
+    }
+}
+
+/// A parsed SentencePiece model, ready to encode and decode.
+#[derive(Debug, Clone)]
+pub struct SentencePiece {
+    pub pieces: Vec<Piece>,
+    pub model_type: ModelType,
+    pub normalizer: NormalizerSpec,
+    pub treat_whitespace_as_suffix: bool,
+    pub byte_fallback: bool,
+    /// Id of the `Unknown` piece.
+    pub unk_id: u32,
+    index: HashMap<String, u32>,
+    /// Longest piece in bytes (bounds the Viterbi's inner loop).
+    max_piece_bytes: usize,
+    min_score: f32,
+    max_score: f32,
+    user_defined: Vec<String>,
+    charsmap: Option<CharsMap>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf reading
+
+struct ProtoReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+enum Value<'a> {
+    Varint(u64),
+    Fixed32(u32),
+    Fixed64,
+    Bytes(&'a [u8]),
+}
+
+impl<'a> ProtoReader<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        ProtoReader { bytes, pos: 0 }
+    }
+
+    fn varint(&mut self) -> Result<u64> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = *self.bytes.get(self.pos).ok_or_else(|| bad("truncated varint"))?;
+            self.pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte < 0x80 {
+                return Ok(value);
+            }
+        }
+        Err(bad("varint longer than 10 bytes"))
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len()).ok_or_else(|| bad("truncated field"))?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    /// The next (field number, value), or `None` at the end.
+    fn next_field(&mut self) -> Result<Option<(u64, Value<'a>)>> {
+        if self.pos >= self.bytes.len() {
+            return Ok(None);
+        }
+        let key = self.varint()?;
+        let value = match key & 7 {
+            0 => Value::Varint(self.varint()?),
+            1 => {
+                self.take(8)?;
+                Value::Fixed64
+            }
+            2 => {
+                let len = usize::try_from(self.varint()?).map_err(|_| bad("length overflows"))?;
+                Value::Bytes(self.take(len)?)
+            }
+            5 => Value::Fixed32(u32::from_le_bytes(self.take(4)?.try_into().unwrap())),
+            other => return Err(bad(&format!("unsupported protobuf wire type {other}"))),
+        };
+        Ok(Some((key >> 3, value)))
+    }
+}
+
+fn bad(message: &str) -> Error {
+    Error::Tokenizer(format!("invalid SentencePiece model: {message}"))
+}
+
+fn string(bytes: &[u8]) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| bad("a string field is not UTF-8"))
+}
+
+fn parse_piece(bytes: &[u8]) -> Result<Piece> {
+    let mut piece = Piece { piece: String::new(), score: 0.0, kind: PieceType::Normal };
+    let mut reader = ProtoReader::new(bytes);
+    while let Some((field, value)) = reader.next_field()? {
+        match (field, value) {
+            (1, Value::Bytes(b)) => piece.piece = string(b)?,
+            (2, Value::Fixed32(bits)) => piece.score = f32::from_bits(bits),
+            (3, Value::Varint(v)) => {
+                piece.kind = match v {
+                    1 => PieceType::Normal,
+                    2 => PieceType::Unknown,
+                    3 => PieceType::Control,
+                    4 => PieceType::UserDefined,
+                    5 => PieceType::Unused,
+                    6 => PieceType::Byte,
+                    other => return Err(bad(&format!("unknown piece type {other}"))),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(piece)
+}
+
+struct TrainerSpec {
+    model_type: ModelType,
+    treat_whitespace_as_suffix: bool,
+    byte_fallback: bool,
+}
+
+fn parse_trainer_spec(bytes: &[u8]) -> Result<TrainerSpec> {
+    let mut spec = TrainerSpec { model_type: ModelType::Unigram, treat_whitespace_as_suffix: false, byte_fallback: false };
+    let mut reader = ProtoReader::new(bytes);
+    while let Some((field, value)) = reader.next_field()? {
+        match (field, value) {
+            (3, Value::Varint(v)) => {
+                spec.model_type = match v {
+                    1 => ModelType::Unigram,
+                    2 => ModelType::Bpe,
+                    3 => ModelType::Word,
+                    4 => ModelType::Char,
+                    other => return Err(bad(&format!("unknown model_type {other}"))),
+                }
+            }
+            (24, Value::Varint(v)) => spec.treat_whitespace_as_suffix = v != 0,
+            (35, Value::Varint(v)) => spec.byte_fallback = v != 0,
+            _ => {}
+        }
+    }
+    Ok(spec)
+}
+
+fn parse_normalizer_spec(bytes: &[u8]) -> Result<NormalizerSpec> {
+    let mut spec = NormalizerSpec::default();
+    let mut reader = ProtoReader::new(bytes);
+    while let Some((field, value)) = reader.next_field()? {
+        match (field, value) {
+            (1, Value::Bytes(b)) => spec.name = string(b)?,
+            (2, Value::Bytes(b)) => spec.precompiled_charsmap = b.to_vec(),
+            (3, Value::Varint(v)) => spec.add_dummy_prefix = v != 0,
+            (4, Value::Varint(v)) => spec.remove_extra_whitespaces = v != 0,
+            (5, Value::Varint(v)) => spec.escape_whitespaces = v != 0,
+            _ => {}
+        }
+    }
+    Ok(spec)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Precompiled character map: Darts-clone double array + NUL-separated replacement strings.
+
+#[derive(Debug, Clone)]
+struct CharsMap {
+    units: Vec<u32>,
+    normalized: Vec<u8>,
+}
+
+impl CharsMap {
+    fn parse(blob: &[u8]) -> Result<Self> {
+        let size = blob.get(..4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize).ok_or_else(|| bad("charsmap too short"))?;
+        let trie = blob.get(4..4 + size).ok_or_else(|| bad("charsmap trie truncated"))?;
+        if size % 4 != 0 {
+            return Err(bad("charsmap trie size is not a multiple of 4"));
+        }
+        let units = trie.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect();
+        Ok(CharsMap { units, normalized: blob[4 + size..].to_vec() })
+    }
+
+    /// Darts `commonPrefixSearch`, keeping the longest match: (bytes matched, replacement).
+    fn longest_prefix(&self, key: &[u8]) -> Option<(usize, &[u8])> {
+        let unit = |pos: usize| self.units.get(pos).copied();
+        let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
+        let label = |u: u32| u & ((1 << 31) | 0xff);
+        let has_leaf = |u: u32| (u >> 8) & 1 == 1;
+        let value = |u: u32| (u & 0x7fff_ffff) as usize;
+
+        let mut best = None;
+        let mut node = offset(unit(0)?);
+        for (i, &byte) in key.iter().enumerate() {
+            node ^= byte as usize;
+            let u = unit(node)?;
+            if label(u) != u32::from(byte) {
+                break;
+            }
+            node ^= offset(u);
+            if has_leaf(u) {
+                let start = value(unit(node)?);
+                let rest = self.normalized.get(start..)?;
+                let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+                best = Some((i + 1, &rest[..end]));
+            }
+        }
+        best
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+impl SentencePiece {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let mut pieces = Vec::new();
+        let mut trainer = None;
+        let mut normalizer = None;
+        let mut reader = ProtoReader::new(bytes);
+        while let Some((field, value)) = reader.next_field()? {
+            match (field, value) {
+                (1, Value::Bytes(b)) => pieces.push(parse_piece(b)?),
+                (2, Value::Bytes(b)) => trainer = Some(parse_trainer_spec(b)?),
+                (3, Value::Bytes(b)) => normalizer = Some(parse_normalizer_spec(b)?),
+                _ => {}
+            }
+        }
+        if pieces.is_empty() {
+            return Err(bad("no pieces"));
+        }
+        let trainer = trainer.unwrap_or(TrainerSpec {
+            model_type: ModelType::Unigram,
+            treat_whitespace_as_suffix: false,
+            byte_fallback: false,
+        });
+        let normalizer = normalizer.unwrap_or_default();
+        let unk_id = pieces
+            .iter()
+            .position(|p| p.kind == PieceType::Unknown)
+            .ok_or_else(|| bad("no unknown piece"))? as u32;
+        let mut index = HashMap::with_capacity(pieces.len());
+        let (mut min_score, mut max_score) = (f32::MAX, f32::MIN);
+        for (id, piece) in pieces.iter().enumerate() {
+            index.entry(piece.piece.clone()).or_insert(id as u32);
+            if piece.kind == PieceType::Normal {
+                min_score = min_score.min(piece.score);
+                max_score = max_score.max(piece.score);
+            }
+        }
+        if min_score > max_score {
+            (min_score, max_score) = (0.0, 0.0);
+        }
+        let max_piece_bytes = pieces.iter().map(|p| p.piece.len()).max().unwrap_or(1);
+        let user_defined = pieces
+            .iter()
+            .filter(|p| p.kind == PieceType::UserDefined)
+            .map(|p| p.piece.clone())
+            .collect();
+        let charsmap = if normalizer.precompiled_charsmap.is_empty() {
+            None
+        } else {
+            Some(CharsMap::parse(&normalizer.precompiled_charsmap)?)
+        };
+        Ok(SentencePiece {
+            pieces,
+            model_type: trainer.model_type,
+            normalizer,
+            treat_whitespace_as_suffix: trainer.treat_whitespace_as_suffix,
+            byte_fallback: trainer.byte_fallback,
+            unk_id,
+            index,
+            max_piece_bytes,
+            min_score,
+            max_score,
+            user_defined,
+            charsmap,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// The id of a piece; `None` if the model does not have it.
+    pub fn piece_to_id(&self, piece: &str) -> Option<u32> {
+        self.index.get(piece).copied()
+    }
+
+    pub fn id_to_piece(&self, id: u32) -> Option<&str> {
+        self.pieces.get(id as usize).map(|p| p.piece.as_str())
+    }
+
+    fn kind(&self, id: u32) -> PieceType {
+        self.pieces[id as usize].kind
+    }
+
+    /// `Normalizer::NormalizePrefix`: the replacement of the longest known prefix of `input` and
+    /// how many bytes it consumes (user-defined pieces pass through untouched).
+    fn normalize_prefix<'s>(&'s self, input: &'s str) -> (&'s str, usize) {
+        if let Some(symbol) = self.user_defined.iter().filter(|s| input.starts_with(s.as_str())).max_by_key(|s| s.len()) {
+            return (&input[..symbol.len()], symbol.len());
+        }
+        if let Some((len, replacement)) = self.charsmap.as_ref().and_then(|m| m.longest_prefix(input.as_bytes())) {
+            if let Ok(replacement) = std::str::from_utf8(replacement) {
+                return (replacement, len);
+            }
+        }
+        let len = input.chars().next().map_or(0, char::len_utf8);
+        (&input[..len], len)
+    }
+
+    /// The normalised text the model segments (`Normalizer::Normalize`).
+    pub fn normalize(&self, text: &str) -> String {
+        let spec = &self.normalizer;
+        let mut input = text;
+        if spec.remove_extra_whitespaces {
+            while !input.is_empty() {
+                let (replacement, len) = self.normalize_prefix(input);
+                if replacement != " " {
+                    break;
+                }
+                input = &input[len..];
+            }
+        }
+        let mut out = String::with_capacity(input.len() * 3);
+        if input.is_empty() {
+            return out;
+        }
+        let space = if spec.escape_whitespaces { SPACE_STR } else { " " };
+        if !self.treat_whitespace_as_suffix && spec.add_dummy_prefix {
+            out.push_str(space);
+        }
+        let mut is_prev_space = spec.remove_extra_whitespaces;
+        while !input.is_empty() {
+            let (mut replacement, len) = self.normalize_prefix(input);
+            if is_prev_space {
+                replacement = replacement.trim_start_matches(' ');
+            }
+            if !replacement.is_empty() {
+                for c in replacement.chars() {
+                    if spec.escape_whitespaces && c == ' ' {
+                        out.push_str(SPACE_STR);
+                    } else {
+                        out.push(c);
+                    }
+                }
+                is_prev_space = replacement.ends_with(' ');
+            }
+            input = &input[len..];
+            if !spec.remove_extra_whitespaces {
+                is_prev_space = false;
+            }
+        }
+        if spec.remove_extra_whitespaces {
+            while out.ends_with(space) {
+                out.truncate(out.len() - space.len());
+            }
+        }
+        if self.treat_whitespace_as_suffix && spec.add_dummy_prefix {
+            out.push_str(space);
+        }
+        out
+    }
+
+    /// Normalise and segment `text`: (piece, id) pairs. An unknown span keeps its own text as the
+    /// piece (with the unknown id), as `encode(..., out_type=str)` returns it.
+    pub fn encode(&self, text: &str) -> Vec<(String, u32)> {
+        let normalized = self.normalize(text);
+        let segments = match self.model_type {
+            ModelType::Unigram => self.viterbi(&normalized),
+            ModelType::Bpe => self.bpe(&normalized),
+            ModelType::Char => normalized
+                .char_indices()
+                .map(|(i, c)| (i, i + c.len_utf8(), self.piece_to_id(&normalized[i..i + c.len_utf8()])))
+                .collect(),
+            ModelType::Word => self.words(&normalized),
+        };
+        // Resolve unknowns, fusing consecutive ones into one span.
+        let mut out: Vec<(String, u32)> = Vec::with_capacity(segments.len());
+        let mut last_unknown = false;
+        for (start, end, id) in segments {
+            let surface = &normalized[start..end];
+            match id.filter(|&id| self.kind(id) != PieceType::Unknown) {
+                Some(id) => {
+                    out.push((surface.to_string(), id));
+                    last_unknown = false;
+                }
+                None if self.byte_fallback => {
+                    for byte in surface.bytes() {
+                        let piece = format!("<0x{byte:02X}>");
+                        let id = self.piece_to_id(&piece).unwrap_or(self.unk_id);
+                        out.push((piece, id));
+                    }
+                    last_unknown = false;
+                }
+                None => {
+                    if last_unknown {
+                        out.last_mut().unwrap().0.push_str(surface);
+                    } else {
+                        out.push((surface.to_string(), self.unk_id));
+                    }
+                    last_unknown = true;
+                }
+            }
+        }
+        out
+    }
+
+    /// `unigram_model.cc` `EncodeOptimized`: best path over all pieces matching at each
+    /// character; returns (start, end, id) byte spans, `None` for unknown characters.
+    fn viterbi(&self, text: &str) -> Vec<(usize, usize, Option<u32>)> {
+        #[derive(Clone, Copy)]
+        struct Best {
+            id: Option<u32>,
+            score: f32,
+            starts_at: Option<usize>,
+        }
+        let size = text.len();
+        let unk_score = self.min_score - UNK_PENALTY;
+        let mut best = vec![Best { id: None, score: 0.0, starts_at: None }; size + 1];
+        let mut starts_at = 0;
+        while starts_at < size {
+            let score_here = best[starts_at].score;
+            let char_len = text[starts_at..].chars().next().map_or(1, char::len_utf8);
+            let mut has_single_node = false;
+            let mut end = starts_at;
+            for c in text[starts_at..].chars() {
+                end += c.len_utf8();
+                if end - starts_at > self.max_piece_bytes {
+                    break;
+                }
+                let Some(&id) = self.index.get(&text[starts_at..end]) else { continue };
+                let piece = &self.pieces[id as usize];
+                let score = match piece.kind {
+                    PieceType::Normal => piece.score,
+                    PieceType::UserDefined => (end - starts_at) as f32 * self.max_score - 0.1,
+                    // Unused pieces and control/unknown/byte symbols are not matched in text.
+                    _ => continue,
+                };
+                let candidate = score + score_here;
+                let target = &mut best[end];
+                if target.starts_at.is_none() || candidate > target.score {
+                    *target = Best { id: Some(id), score: candidate, starts_at: Some(starts_at) };
+                }
+                if end - starts_at == char_len {
+                    has_single_node = true;
+                }
+            }
+            if !has_single_node {
+                let candidate = unk_score + score_here;
+                let target = &mut best[starts_at + char_len];
+                if target.starts_at.is_none() || candidate > target.score {
+                    *target = Best { id: None, score: candidate, starts_at: Some(starts_at) };
+                }
+            }
+            starts_at += char_len;
+        }
+        let mut spans = Vec::new();
+        let mut end = size;
+        while end > 0 {
+            let node = best[end];
+            let start = node.starts_at.expect("every position is reachable");
+            spans.push((start, end, node.id));
+            end = start;
+        }
+        spans.reverse();
+        spans
+    }
+
+    /// `bpe_model.cc` without dropout: start from characters (user-defined pieces kept whole),
+    /// repeatedly merge the adjacent pair whose concatenation is the best-scoring piece.
+    fn bpe(&self, text: &str) -> Vec<(usize, usize, Option<u32>)> {
+        let mut symbols: Vec<(usize, usize)> = Vec::new();
+        let mut pos = 0;
+        while pos < text.len() {
+            let rest = &text[pos..];
+            let len = self
+                .user_defined
+                .iter()
+                .filter(|s| rest.starts_with(s.as_str()))
+                .map(|s| s.len())
+                .max()
+                .unwrap_or_else(|| rest.chars().next().map_or(1, char::len_utf8));
+            symbols.push((pos, pos + len));
+            pos += len;
+        }
+        let mergeable = |start: usize, end: usize| -> Option<f32> {
+            let id = *self.index.get(&text[start..end])?;
+            match self.kind(id) {
+                PieceType::Normal | PieceType::UserDefined => Some(self.pieces[id as usize].score),
+                _ => None,
+            }
+        };
+        loop {
+            let mut best: Option<(f32, usize)> = None;
+            for i in 0..symbols.len().saturating_sub(1) {
+                if let Some(score) = mergeable(symbols[i].0, symbols[i + 1].1) {
+                    if best.is_none_or(|(s, _)| score > s) {
+                        best = Some((score, i));
+                    }
+                }
+            }
+            let Some((_, i)) = best else { break };
+            symbols[i].1 = symbols[i + 1].1;
+            symbols.remove(i + 1);
+        }
+        symbols
+            .into_iter()
+            .map(|(s, e)| (s, e, self.piece_to_id(&text[s..e]).filter(|&id| self.kind(id) != PieceType::Unused)))
+            .collect()
+    }
+
+    /// Word models: split before each `▁`.
+    fn words(&self, text: &str) -> Vec<(usize, usize, Option<u32>)> {
+        let mut spans = Vec::new();
+        let mut start = 0;
+        for (i, c) in text.char_indices() {
+            if c == SPACE && i > start {
+                spans.push((start, i, self.piece_to_id(&text[start..i])));
+                start = i;
+            }
+        }
+        if start < text.len() {
+            spans.push((start, text.len(), self.piece_to_id(&text[start..])));
+        }
+        spans
+    }
+
+    /// `DecodePieces`: control pieces vanish, `<unk>` becomes ` ⁇ `, pieces the model does not
+    /// know are kept verbatim, byte pieces are reassembled into UTF-8, `▁` becomes a space, and
+    /// the leading `▁` of the first piece (the dummy prefix) is dropped.
+    pub fn decode_pieces<S: AsRef<str>>(&self, pieces: &[S]) -> String {
+        let mut out = String::new();
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut at_start = true;
+        let strip_prefix = self.normalizer.add_dummy_prefix && !self.treat_whitespace_as_suffix;
+        for piece in pieces {
+            let piece = piece.as_ref();
+            let id = self.piece_to_id(piece);
+            let kind = id.map_or(PieceType::Unknown, |id| self.kind(id));
+            if kind == PieceType::Byte {
+                if let Some(byte) = piece.strip_prefix("<0x").and_then(|p| p.strip_suffix('>')).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    bytes.push(byte);
+                    continue;
+                }
+            }
+            if !bytes.is_empty() {
+                out.push_str(&String::from_utf8_lossy(&bytes));
+                bytes.clear();
+                at_start = false;
+            }
+            match kind {
+                PieceType::Control => {}
+                PieceType::Unknown => {
+                    if id.is_some() {
+                        out.push_str(UNKNOWN_SURFACE);
+                    } else {
+                        out.push_str(piece);
+                    }
+                    at_start = false;
+                }
+                _ => {
+                    let text = if at_start && strip_prefix { piece.strip_prefix(SPACE).unwrap_or(piece) } else { piece };
+                    out.push_str(&text.replace(SPACE, " "));
+                    // The sentence start lasts while nothing was written (`▁`, `▁b` → "b").
+                    at_start = out.is_empty();
+                }
+            }
+        }
+        if !bytes.is_empty() {
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+
+    fn field_bytes(field: u64, bytes: &[u8], out: &mut Vec<u8>) {
+        varint(field << 3 | 2, out);
+        varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    }
+
+    /// A model proto with the given pieces (type 1 = normal, 2 = unknown) and model type.
+    fn model(pieces: &[(&str, f32, u64)], model_type: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (piece, score, kind) in pieces {
+            let mut p = Vec::new();
+            field_bytes(1, piece.as_bytes(), &mut p);
+            varint(2 << 3 | 5, &mut p);
+            p.extend_from_slice(&score.to_le_bytes());
+            varint(3 << 3, &mut p);
+            varint(*kind, &mut p);
+            field_bytes(1, &p, &mut out);
+        }
+        let mut trainer = Vec::new();
+        varint(3 << 3, &mut trainer);
+        varint(model_type, &mut trainer);
+        field_bytes(2, &trainer, &mut out);
+        out
+    }
+
+    #[test]
+    fn unigram_picks_best_path_and_fuses_unknowns() {
+        let sp = SentencePiece::from_bytes(&model(
+            &[("<unk>", 0.0, 2), ("\u{2581}", -1.0, 1), ("a", -2.0, 1), ("b", -2.0, 1), ("ab", -3.0, 1), ("\u{2581}ab", -10.0, 1), ("\u{2581}b", -4.0, 1)],
+            1,
+        ))
+        .unwrap();
+        assert_eq!(sp.normalize("  ab   b "), "\u{2581}ab\u{2581}b");
+        let pieces: Vec<String> = sp.encode("ab xyb").into_iter().map(|(p, _)| p).collect();
+        assert_eq!(pieces, ["\u{2581}", "ab", "\u{2581}", "xy", "b"]);
+        assert_eq!(sp.encode("xy")[1], ("xy".to_string(), 0));
+        assert!(sp.encode("").is_empty());
+        assert_eq!(sp.decode_pieces(&["\u{2581}", "ab", "\u{2581}b", "zz\u{2581}", "<unk>"]), "ab bzz\u{2581} \u{2047} ");
+        assert_eq!(sp.decode_pieces(&["\u{2581}", "\u{2581}b"]), "b");
+    }
+
+    #[test]
+    fn bpe_merges_best_pair_first() {
+        let sp = SentencePiece::from_bytes(&model(
+            &[("<unk>", 0.0, 2), ("\u{2581}", -1.0, 1), ("a", -1.0, 1), ("b", -1.0, 1), ("ab", -2.0, 1), ("\u{2581}a", -1.5, 1), ("\u{2581}ab", -3.0, 1)],
+            2,
+        ))
+        .unwrap();
+        let pieces: Vec<String> = sp.encode("ab").into_iter().map(|(p, _)| p).collect();
+        // ▁a (-1.5) beats ab (-2), then ▁a+b = ▁ab.
+        assert_eq!(pieces, ["\u{2581}ab"]);
+    }
+
+    #[test]
+    fn truncated_proto_is_an_error() {
+        let bytes = model(&[("<unk>", 0.0, 2)], 1);
+        assert!(SentencePiece::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(SentencePiece::from_bytes(b"").is_err());
+    }
+}

@@ -7,6 +7,13 @@
 //! await clf('text');                  // [{ label, score }]
 //! await clf(['a', 'b'], { top_k: 2 }); // [[{ label, score }, ...], [...]]
 //! clf.dispose();
+//!
+//! const tr = await pipeline('translation', 'Helsinki-NLP/opus-mt-en-de');
+//! await tr('Hello', { max_new_tokens, num_beams, on_token: (textSoFar) => {} }); // [{ translation_text }]
+//!
+//! const asr = await pipeline('automatic-speech-recognition', 'openai/whisper-tiny.en');
+//! await asr(float32Array, { sampling_rate: 44100, return_timestamps: true, language, task, on_partial });
+//! // { text, chunks: [{ timestamp: [start, end], text }], language }
 //! ```
 //!
 //! Errors reject with a JS `Error` whose `message` says what went wrong and whose `kind` is a
@@ -21,7 +28,10 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::Error;
 use crate::hub::{Progress, Repo};
+use crate::audio::Pcm;
+use crate::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
 use crate::tasks::text_classification::TextClassifier;
+use crate::tasks::translation::{TranslateOptions, Translator};
 use crate::tasks::Task;
 
 #[wasm_bindgen(start)]
@@ -99,26 +109,143 @@ fn progress_forwarder(callback: Function) -> Box<dyn Fn(&Progress)> {
 
 enum Loaded {
     TextClassification(TextClassifier),
+    /// With the languages a `translation_xx_to_yy` task name asked for.
+    Translation(Translator, TranslateOptions),
+    SpeechRecognition(SpeechRecognizer),
 }
 
 impl Loaded {
     fn run(&self, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
         match self {
             Loaded::TextClassification(classifier) => classify(classifier, input, options),
+            Loaded::Translation(translator, defaults) => translate(translator, defaults, input, options),
+            Loaded::SpeechRecognition(recognizer) => transcribe(recognizer, input, options),
         }
     }
 }
 
-fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
-    let batched = Array::is_array(input);
-    let texts: Vec<String> = if batched {
-        Array::from(input)
+fn get_usize(options: &JsValue, key: &str) -> Result<Option<usize>, JsValue> {
+    match get(options, key) {
+        None => Ok(None),
+        Some(v) => match v.as_f64() {
+            Some(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e9 => Ok(Some(n as usize)),
+            _ => Err(input_error(format!("option '{key}' must be a non-negative integer"))),
+        },
+    }
+}
+
+fn get_function(options: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
+    get(options, key)
+        .map(|v| v.dyn_into::<Function>().map_err(|_| input_error(format!("option '{key}' must be a function"))))
+        .transpose()
+}
+
+/// Strings from a string or an array of strings, and whether it was an array.
+fn texts_of(input: &JsValue) -> Result<(Vec<String>, bool), JsValue> {
+    if Array::is_array(input) {
+        let texts = Array::from(input)
             .iter()
             .map(|t| t.as_string().ok_or_else(|| input_error("every input must be a string")))
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        Ok((texts, true))
     } else {
-        vec![input.as_string().ok_or_else(|| input_error("input must be a string or an array of strings"))?]
+        let text = input.as_string().ok_or_else(|| input_error("input must be a string or an array of strings"))?;
+        Ok((vec![text], false))
+    }
+}
+
+fn translate(translator: &Translator, defaults: &TranslateOptions, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
+    let (texts, _) = texts_of(input)?;
+    let length_penalty = get(options, "length_penalty")
+        .map(|v| v.as_f64().ok_or_else(|| input_error("option 'length_penalty' must be a number")))
+        .transpose()?;
+    let opts = TranslateOptions {
+        max_new_tokens: get_usize(options, "max_new_tokens")?,
+        num_beams: get_usize(options, "num_beams")?,
+        length_penalty,
+        src_lang: get_string(options, "src_lang")?.or_else(|| defaults.src_lang.clone()),
+        tgt_lang: get_string(options, "tgt_lang")?.or_else(|| defaults.tgt_lang.clone()),
+        ..Default::default()
     };
+    let on_token = get_function(options, "on_token")?;
+    #[derive(Serialize)]
+    struct Output {
+        translation_text: String,
+    }
+    let mut outputs = Vec::with_capacity(texts.len());
+    for (index, text) in texts.iter().enumerate() {
+        // The callback sees the text so far, and which input it belongs to.
+        let mut stream = |so_far: &str| {
+            if let Some(f) = &on_token {
+                let _ = f.call2(&JsValue::NULL, &so_far.into(), &(index as f64).into());
+            }
+        };
+        let sink: Option<&mut dyn FnMut(&str)> = on_token.as_ref().map(|_| &mut stream as &mut dyn FnMut(&str));
+        let result = translator.translate(text, &opts, sink).map_err(|e| js_error(&e))?;
+        outputs.push(Output { translation_text: result.translation_text });
+    }
+    to_js(&outputs)
+}
+
+/// Interleaved samples from a Float32Array (with `channels`), or planar channels from an array of
+/// Float32Arrays (as AudioBuffer.getChannelData gives them).
+fn samples_of(input: &JsValue, options: &JsValue) -> Result<(Vec<f32>, usize), JsValue> {
+    if let Some(array) = input.dyn_ref::<js_sys::Float32Array>() {
+        return Ok((array.to_vec(), get_usize(options, "channels")?.unwrap_or(1)));
+    }
+    if Array::is_array(input) {
+        let planes: Vec<Vec<f32>> = Array::from(input)
+            .iter()
+            .map(|p| {
+                p.dyn_into::<js_sys::Float32Array>()
+                    .map(|p| p.to_vec())
+                    .map_err(|_| input_error("each channel must be a Float32Array"))
+            })
+            .collect::<Result<_, _>>()?;
+        let frames = planes.first().map_or(0, Vec::len);
+        if planes.iter().any(|p| p.len() != frames) {
+            return Err(input_error("all channels must have the same length"));
+        }
+        let mut interleaved = Vec::with_capacity(frames * planes.len());
+        for i in 0..frames {
+            interleaved.extend(planes.iter().map(|p| p[i]));
+        }
+        return Ok((interleaved, planes.len().max(1)));
+    }
+    Err(input_error("audio must be a Float32Array (or an array of Float32Array channels)"))
+}
+
+fn transcribe(recognizer: &SpeechRecognizer, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
+    let (samples, channels) = samples_of(input, options)?;
+    let sample_rate = get_usize(options, "sampling_rate")?.unwrap_or(16_000);
+    let task = match get_string(options, "task")? {
+        Some(task) => SpeechTask::parse(&task).map_err(|e| js_error(&e))?,
+        None => SpeechTask::Transcribe,
+    };
+    let opts = TranscribeOptions {
+        language: get_string(options, "language")?,
+        task,
+        return_timestamps: get(options, "return_timestamps").is_some_and(|v| v.is_truthy()),
+    };
+    let on_partial = get_function(options, "on_partial")?;
+    let mut partial = |p: &crate::tasks::speech_recognition::Partial| {
+        if let (Some(f), Ok(value)) = (&on_partial, to_js(p)) {
+            let _ = f.call1(&JsValue::NULL, &value);
+        }
+    };
+    let pcm = Pcm { samples: &samples, sample_rate: sample_rate as u32, channels };
+    let result = recognizer.transcribe(pcm, &opts, &mut partial).map_err(|e| js_error(&e))?;
+    let output = Object::new();
+    let _ = Reflect::set(&output, &"text".into(), &result.text.as_str().into());
+    if opts.return_timestamps {
+        let _ = Reflect::set(&output, &"chunks".into(), &to_js(&result.chunks)?);
+    }
+    let _ = Reflect::set(&output, &"language".into(), &result.language.as_str().into());
+    Ok(output.into())
+}
+
+fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
+    let (texts, batched) = texts_of(input)?;
     // transformers.js: top_k defaults to 1; null/0 means every label.
     let top_k = match options.is_object().then(|| Reflect::get(options, &"top_k".into()).ok()).flatten() {
         None => Some(1),
@@ -146,7 +273,8 @@ fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> 
 /// files in the browser's Cache API and load them from there next time).
 #[wasm_bindgen]
 pub async fn pipeline(task: String, model: String, options: JsValue) -> Result<Function, JsValue> {
-    let task = Task::parse(&task).map_err(|e| js_error(&e))?;
+    let task_name = task;
+    let task = Task::parse(&task_name).map_err(|e| js_error(&e))?;
     let endpoint = get_string(&options, "endpoint")?;
     let revision = get_string(&options, "revision")?;
     let mut repo = Repo::remote(&model, endpoint.as_deref(), revision.as_deref()).map_err(|e| js_error(&e))?;
@@ -161,6 +289,18 @@ pub async fn pipeline(task: String, model: String, options: JsValue) -> Result<F
     }
     let loaded = match task {
         Task::TextClassification => Loaded::TextClassification(TextClassifier::load(&repo).await.map_err(|e| js_error(&e))?),
+        Task::Translation => {
+            // transformers' `translation_en_to_de` task names pick the languages.
+            let mut defaults = TranslateOptions::default();
+            if let Some((src, tgt)) = task_name.strip_prefix("translation_").and_then(|pair| pair.split_once("_to_")) {
+                defaults.src_lang = Some(src.to_string());
+                defaults.tgt_lang = Some(tgt.to_string());
+            }
+            Loaded::Translation(Translator::load(&repo).await.map_err(|e| js_error(&e))?, defaults)
+        }
+        Task::SpeechRecognition => {
+            Loaded::SpeechRecognition(SpeechRecognizer::load(&repo).await.map_err(|e| js_error(&e))?)
+        }
     };
     Ok(into_function(loaded, &model))
 }

@@ -110,3 +110,126 @@ fn t5_matches_reference_over_http() {
     let case = &reference(T5).cases[1];
     assert_eq!(translator.translate(&case.text, &options, None).unwrap().input_ids, case.input_ids);
 }
+
+fn marian_translator(server: &serve::Running) -> Translator {
+    load(&Repo::remote(MARIAN, Some(&server.hub_endpoint()), None).unwrap()).unwrap()
+}
+
+#[test]
+fn long_input_is_split_at_sentences_and_fully_translated() {
+    let server = mirror();
+    let translator = marian_translator(&server);
+    let max = translator.max_input_tokens().unwrap();
+    assert_eq!(max, 64, "min(max_position_embeddings, model_max_length)");
+    let options = TranslateOptions { max_new_tokens: Some(3), ..reference_options() };
+    let text = ["The house is small.", "How are you today?", "Hello world!", "Ünïcödé ✓ 123."].repeat(8).join(" ");
+    assert!(translator.encode(&text, &options).unwrap().len() > 2 * max);
+
+    let mut streamed = Vec::new();
+    let mut on_text = |t: &str| streamed.push(t.to_string());
+    let result = translator.translate(&text, &options, Some(&mut on_text)).unwrap();
+    assert!(result.chunks.len() >= 3, "{} chunks", result.chunks.len());
+    for chunk in &result.chunks {
+        assert!(chunk.input_ids.len() <= max);
+        // Split at sentence ends only: every piece ends a sentence.
+        assert!(chunk.text.ends_with('.') || chunk.text.ends_with('?') || chunk.text.ends_with('!'), "{:?}", chunk.text);
+        let alone = translator.translate(&chunk.text, &options, None).unwrap();
+        assert_eq!(alone.input_ids, chunk.input_ids);
+        assert_eq!(alone.generated_ids, chunk.generated_ids);
+        assert_eq!(alone.translation_text, chunk.translation_text);
+    }
+    // Nothing is cut off: the pieces hold every word, in order.
+    let words: Vec<&str> = result.chunks.iter().flat_map(|c| c.text.split_whitespace()).collect();
+    assert_eq!(words, text.split_whitespace().collect::<Vec<_>>());
+    let joined: Vec<&str> = result.chunks.iter().map(|c| c.translation_text.as_str()).collect();
+    assert_eq!(result.translation_text, joined.join(" "));
+    let input_ids: Vec<u32> = result.chunks.iter().flat_map(|c| c.input_ids.clone()).collect();
+    assert_eq!(result.input_ids, input_ids);
+    // Streaming covers all pieces and ends on the full text.
+    assert_eq!(streamed.last().unwrap(), &result.translation_text);
+    assert!(streamed.iter().skip(3).all(|t| t.starts_with(&result.chunks[0].translation_text)));
+
+    // One "word" longer than the input limit is split too, without losing characters.
+    let word = "abcdefghij".repeat(30);
+    let result = translator.translate(&word, &options, None).unwrap();
+    assert!(result.chunks.len() >= 2);
+    assert!(result.chunks.iter().all(|c| c.input_ids.len() <= max));
+    assert_eq!(result.chunks.iter().map(|c| c.text.as_str()).collect::<String>(), word);
+}
+
+#[test]
+fn streaming_sees_the_text_grow_token_by_token() {
+    let server = mirror();
+    let translator = marian_translator(&server);
+    let case = &reference(MARIAN).cases[2];
+    let mut seen = Vec::new();
+    let mut on_text = |t: &str| seen.push(t.to_string());
+    let result = translator.translate(&case.text, &reference_options(), Some(&mut on_text)).unwrap();
+    assert_eq!(result.translation_text, case.translation);
+    assert_eq!(seen.len(), case.generated_ids.len() - 1, "one call per generated token");
+    assert_eq!(seen.last().unwrap(), &case.translation);
+    assert!(seen.windows(2).all(|w| w[1].starts_with(&w[0])), "{seen:?}");
+    assert_eq!(seen[0], translator.decode(&case.generated_ids[..2]).unwrap());
+}
+
+#[test]
+fn one_beam_is_greedy_and_beams_decode_what_they_generate() {
+    let server = mirror();
+    for model in [MARIAN, T5] {
+        let translator = load(&Repo::remote(model, Some(&server.hub_endpoint()), None).unwrap()).unwrap();
+        for case in &reference(model).cases {
+            let greedy = translator.translate(&case.text, &reference_options(), None).unwrap();
+            let one = translator
+                .translate(&case.text, &TranslateOptions { num_beams: Some(1), max_new_tokens: Some(16), ..Default::default() }, None)
+                .unwrap();
+            assert_eq!(one, greedy);
+            let ids = translator.encode(&case.text, &reference_options()).unwrap();
+            let config = GenerationConfig { max_new_tokens: 16, num_beams: 1, ..Default::default() };
+            let direct = generation::greedy(translator.model(), &ids, &config, None).unwrap();
+            assert_eq!(direct.ids, case.generated_ids);
+
+            let mut calls = Vec::new();
+            let mut on_text = |t: &str| calls.push(t.to_string());
+            let options = TranslateOptions { num_beams: Some(3), max_new_tokens: Some(8), ..Default::default() };
+            let beams = translator.translate(&case.text, &options, Some(&mut on_text)).unwrap();
+            assert_eq!(beams.translation_text, translator.decode(&beams.generated_ids).unwrap());
+            assert_eq!(calls, [beams.translation_text.clone()]);
+            assert!(beams.generated_ids.len() <= 9);
+            if model == MARIAN {
+                assert!(!beams.generated_ids[1..].contains(&445), "Marian never emits pad");
+            }
+        }
+    }
+}
+
+#[test]
+fn errors_are_reported() {
+    let server = mirror();
+    let endpoint = server.hub_endpoint();
+    let repo = |name: &str| Repo::remote(name, Some(&endpoint), None).unwrap();
+    match load(&repo("tiny-random/distilbert-sst2")) {
+        Err(e @ Error::UnsupportedModel { .. }) => {
+            let Error::UnsupportedModel { task, model_type, supported } = &e else { unreachable!() };
+            assert_eq!((task.as_str(), model_type.as_str()), ("translation", "distilbert"));
+            assert_eq!(supported, &["marian", "t5"]);
+            assert!(e.to_string().contains("supported: marian, t5"), "{e}");
+        }
+        other => panic!("expected UnsupportedModel, got {:?}", other.err()),
+    }
+    assert!(matches!(load(&repo("tiny-random/no-such-model")), Err(Error::NotFound { .. })));
+
+    let t5 = load(&repo(T5)).unwrap();
+    let to_french = TranslateOptions { tgt_lang: Some("fr".into()), ..reference_options() };
+    match t5.translate("Hello", &to_french, None) {
+        Err(Error::Input(message)) => assert!(message.contains("translation_en_to_de"), "{message}"),
+        other => panic!("expected Input error, got {other:?}"),
+    }
+    let marian = marian_translator(&server);
+    assert!(matches!(marian.translate("Hello", &to_french, None), Err(Error::Input(_))));
+    let from_french = TranslateOptions { src_lang: Some("fr".into()), ..reference_options() };
+    assert!(matches!(marian.translate("Hello", &from_french, None), Err(Error::Input(_))));
+    let german = TranslateOptions { src_lang: Some("en".into()), tgt_lang: Some("deu".into()), ..reference_options() };
+    assert!(marian.translate("Hello", &german, None).is_ok());
+    let no_beams = TranslateOptions { num_beams: Some(0), ..Default::default() };
+    assert!(matches!(marian.translate("Hello", &no_beams, None), Err(Error::Input(_))));
+}

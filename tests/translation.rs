@@ -193,7 +193,7 @@ fn one_beam_is_greedy_and_beams_decode_what_they_generate() {
             let options = TranslateOptions { num_beams: Some(3), max_new_tokens: Some(8), ..Default::default() };
             let beams = translator.translate(&case.text, &options, Some(&mut on_text)).unwrap();
             assert_eq!(beams.translation_text, translator.decode(&beams.generated_ids).unwrap());
-            assert_eq!(calls, [beams.translation_text.clone()]);
+            assert_eq!(calls, std::slice::from_ref(&beams.translation_text));
             assert!(beams.generated_ids.len() <= 9);
             if model == MARIAN {
                 assert!(!beams.generated_ids[1..].contains(&445), "Marian never emits pad");

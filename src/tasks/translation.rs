@@ -341,7 +341,7 @@ impl Translator {
                         callback(&format!("{head}{so_far}"));
                     }
                 };
-                let streaming: Option<&mut dyn FnMut(&[u32])> = if streaming_wanted { Some(&mut on_token) } else { None };
+                let streaming: generation::OnToken = if streaming_wanted { Some(&mut on_token) } else { None };
                 generation::generate(self.model.as_ref(), &input_ids, &config, streaming)?
             };
             let translation_text = self.tokenizer.decode(&generated.ids)?;

@@ -198,8 +198,9 @@ impl Translator {
             .filter(|(key, _)| key.starts_with("translation"))
             .collect();
 
-        let (tokenizer, tokenizer_max) = if model_type == "marian" && repo.get_optional("source.spm").await?.is_some() {
-            let marian = MarianTokenizer::load(repo).await?;
+        let source_spm = if model_type == "marian" { repo.get_optional("source.spm").await? } else { None };
+        let (tokenizer, tokenizer_max) = if let Some(source_spm) = source_spm {
+            let marian = MarianTokenizer::load_with_source(repo, &source_spm).await?;
             let max = marian.max_length;
             (TextTokenizer::Marian(Box::new(marian)), max)
         } else {

@@ -79,7 +79,7 @@ pub struct Marian {
 const LAYER_NORM_EPS: f64 = 1e-5;
 
 fn attention(d: usize, heads: usize, vb: VarBuilder) -> Result<Attention> {
-    if heads == 0 || d % heads != 0 {
+    if heads == 0 || !d.is_multiple_of(heads) {
         return Err(Error::Config(format!("d_model {d} is not divisible by {heads} heads")));
     }
     let head_dim = d / heads;

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::models::seq2seq::Seq2SeqModel;
 
+/// Called with the sequence so far (decoder start token first) after each greedy step.
+pub type OnToken<'a> = Option<&'a mut dyn FnMut(&[u32])>;
+
 /// transformers' `early_stopping`: `true` stops once `num_beams` hypotheses are finished; `false`
 /// (the default) stops when the best running beam, at its current length, cannot beat the worst
 /// finished one; `"never"` only stops when no running beam can, whatever its final length.
@@ -74,7 +77,7 @@ pub fn generate(
     model: &dyn Seq2SeqModel,
     input_ids: &[u32],
     config: &GenerationConfig,
-    on_token: Option<&mut dyn FnMut(&[u32])>,
+    on_token: OnToken,
 ) -> Result<Generated> {
     if config.num_beams <= 1 {
         greedy(model, input_ids, config, on_token)
@@ -141,7 +144,7 @@ pub fn greedy(
     model: &dyn Seq2SeqModel,
     input_ids: &[u32],
     config: &GenerationConfig,
-    mut on_token: Option<&mut dyn FnMut(&[u32])>,
+    mut on_token: OnToken,
 ) -> Result<Generated> {
     let spec = model.spec();
     let mut ids = vec![spec.decoder_start_id];

@@ -198,8 +198,9 @@ impl Translator {
             .filter(|(key, _)| key.starts_with("translation"))
             .collect();
 
-        let (tokenizer, tokenizer_max) = if model_type == "marian" && repo.get_optional("source.spm").await?.is_some() {
-            let marian = MarianTokenizer::load(repo).await?;
+        let source_spm = if model_type == "marian" { repo.get_optional("source.spm").await? } else { None };
+        let (tokenizer, tokenizer_max) = if let Some(source_spm) = source_spm {
+            let marian = MarianTokenizer::load_with_source(repo, &source_spm).await?;
             let max = marian.max_length;
             (TextTokenizer::Marian(Box::new(marian)), max)
         } else {
@@ -341,7 +342,7 @@ impl Translator {
                         callback(&format!("{head}{so_far}"));
                     }
                 };
-                let streaming: Option<&mut dyn FnMut(&[u32])> = if streaming_wanted { Some(&mut on_token) } else { None };
+                let streaming: generation::OnToken = if streaming_wanted { Some(&mut on_token) } else { None };
                 generation::generate(self.model.as_ref(), &input_ids, &config, streaming)?
             };
             let translation_text = self.tokenizer.decode(&generated.ids)?;

@@ -48,14 +48,19 @@ impl MarianTokenizer {
     /// `source.spm`, `target.spm`, `vocab.json` (+ `target_vocab.json` when the config says
     /// `separate_vocabs`) and `tokenizer_config.json` from the repo.
     pub async fn load(repo: &Repo) -> Result<Self> {
+        let source = repo.get("source.spm").await?;
+        Self::load_with_source(repo, &source).await
+    }
+
+    /// As `load`, with `source.spm` already fetched.
+    pub async fn load_with_source(repo: &Repo, source: &[u8]) -> Result<Self> {
         let config: serde_json::Value =
             repo.get_json_optional("tokenizer_config.json").await?.unwrap_or(serde_json::Value::Null);
-        let source = repo.get("source.spm").await?;
         let target = repo.get("target.spm").await?;
         let vocab = repo.get("vocab.json").await?;
         let separate = config.get("separate_vocabs").and_then(|v| v.as_bool()).unwrap_or(false);
         let target_vocab = if separate { Some(repo.get("target_vocab.json").await?) } else { None };
-        Self::from_parts(&source, &target, &vocab, target_vocab.as_deref(), &config)
+        Self::from_parts(source, &target, &vocab, target_vocab.as_deref(), &config)
     }
 
     pub fn from_parts(

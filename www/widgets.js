@@ -1,0 +1,445 @@
+// Embeddable widgets: <hubside-sentiment>, <hubside-translate>, <hubside-transcribe>.
+//
+//   <script type="module" src="https://example.org/hubside/widgets.js"></script>
+//   <hubside-sentiment model="distilbert/distilbert-base-uncased-finetuned-sst-2-english">
+//     What a lovely day!
+//   </hubside-sentiment>
+//   <hubside-translate model="Helsinki-NLP/opus-mt-en-de" max-new-tokens="128"></hubside-translate>
+//   <hubside-transcribe model="openai/whisper-tiny.en"></hubside-transcribe>
+//
+// Attributes: `model` (Hub repo id), `endpoint` (default https://huggingface.co), `revision`
+// (default main), `label` (the title). Translate also takes `max-new-tokens` (default: the
+// model's), `num-beams` (default 1: greedy, which streams), `src-lang`, `tgt-lang`; transcribe
+// takes `language`, `task` (transcribe | translate) and `timestamps` (show timed segments).
+// The element's text content is the initial input. Every widget on a page shares one worker (so
+// one loaded copy of each model) and the browser cache the wasm layer keeps models in. Results
+// and errors are also dispatched as `hubside-result` / `hubside-error` events (bubbling,
+// composed; `detail` has task, model, endpoint and output or message + kind) for the host page.
+import { HubsideClient, LoadProgress, formatBytes } from './client.js';
+
+const DEFAULT_ENDPOINT = 'https://huggingface.co';
+
+// One client per page, even if this module is loaded twice under different URLs. Created on the
+// first run, so a page with widgets costs nothing until someone uses one.
+const CLIENT = Symbol.for('hubside.client');
+function sharedClient() {
+  if (!globalThis[CLIENT]) globalThis[CLIENT] = new HubsideClient(workerUrl());
+  return globalThis[CLIENT];
+}
+
+// The worker sits next to this script. Browsers refuse `new Worker()` across origins, so when
+// this script is included from another origin, a tiny same-origin (blob:) module worker imports
+// the real one; its own imports (the wasm package) still resolve next to it.
+function workerUrl() {
+  const url = new URL('./worker.js', import.meta.url);
+  if (url.origin === location.origin) return url;
+  const shim = new Blob([`import ${JSON.stringify(url.href)};\n`], { type: 'text/javascript' });
+  return URL.createObjectURL(shim);
+}
+
+const STYLE = `
+:host { display: block; margin: 1rem 0; font: inherit; color: inherit;
+  --hs-accent: #ff9d00; --hs-border: #d0d7de; --hs-muted: #59636e; --hs-panel: #f6f8fa; --hs-error: #b42318; --hs-focus: #0969da; }
+:host([hidden]) { display: none; }
+.box { background: var(--hs-panel); border: 1px solid var(--hs-border); border-radius: 10px; padding: .75rem; }
+.head { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: .25rem .75rem; margin-bottom: .4rem; }
+.title { font-weight: 700; }
+.model { font-size: .8rem; color: var(--hs-muted); overflow-wrap: anywhere; }
+label { display: block; font-weight: 600; font-size: .9rem; margin: 0 0 .25rem; }
+textarea, input[type=file] { display: block; width: 100%; box-sizing: border-box; font: inherit; padding: .45rem;
+  border: 1px solid var(--hs-border); border-radius: 6px; background: #fff; color: #1f2328; }
+textarea { resize: vertical; min-height: 2.6rem; }
+.actions { display: flex; flex-wrap: wrap; align-items: center; gap: .5rem; margin-top: .5rem; }
+button { font: inherit; font-weight: 600; padding: .4rem .9rem; border-radius: 6px; border: 1px solid var(--hs-accent);
+  background: var(--hs-accent); color: #1f2328; cursor: pointer; }
+button:disabled { opacity: .55; cursor: progress; }
+button:focus-visible, textarea:focus-visible, input:focus-visible { outline: 3px solid var(--hs-focus); outline-offset: 1px; }
+.hint { font-size: .8rem; color: var(--hs-muted); }
+.progress { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem .5rem; margin-top: .5rem; }
+.progress[hidden] { display: none; }
+.progress progress { flex: 1 1 8rem; height: .8rem; }
+.progress span { font-size: .8rem; color: var(--hs-muted); overflow-wrap: anywhere; }
+.status { margin: .4rem 0 0; min-height: 1.2em; font-size: .9rem; color: var(--hs-muted); }
+.status:empty { display: none; }
+.status.error { color: var(--hs-error); font-weight: 600; }
+.scores { list-style: none; padding: 0; margin: .5rem 0 0; }
+.scores:empty { display: none; }
+.scores li { display: grid; grid-template-columns: minmax(4rem, 9rem) 1fr 3.8rem; align-items: center; gap: .5rem; margin: .2rem 0; }
+.scores .label { overflow-wrap: anywhere; }
+.scores li.top .label { font-weight: 700; }
+.scores .bar { background: var(--hs-border); border-radius: 4px; height: .8rem; overflow: hidden; }
+.scores .bar span { display: block; height: 100%; background: var(--hs-accent); }
+.scores .score { text-align: right; font-variant-numeric: tabular-nums; }
+.text { display: block; white-space: pre-wrap; overflow-wrap: anywhere; background: #fff; color: #1f2328;
+  border: 1px solid var(--hs-border); border-radius: 6px; padding: .5rem; margin-top: .5rem; min-height: 1.4em; }
+.text:empty { display: none; }
+.text.growing::after { content: '▍'; color: var(--hs-muted); }
+.chunks { list-style: none; padding: 0; margin: .4rem 0 0; font-size: .9rem; }
+.chunks:empty { display: none; }
+.chunks li { display: grid; grid-template-columns: 6.5rem 1fr; gap: .5rem; padding: .15rem 0; border-bottom: 1px solid #eaeef2; }
+.chunks time { color: var(--hs-muted); font-variant-numeric: tabular-nums; }
+@media (max-width: 420px) {
+  .scores li { grid-template-columns: 1fr 3.8rem; }
+  .scores .bar { grid-column: 1 / -1; grid-row: 2; }
+  .chunks li { grid-template-columns: 1fr; }
+}
+`;
+
+let instances = 0;
+
+/** What the widgets have in common: attributes, the shadow DOM frame, loading with progress. */
+class HubsideWidget extends HTMLElement {
+  static observedAttributes = ['model', 'endpoint', 'revision'];
+  static task = '';
+  static title = '';
+  static defaultModel = '';
+
+  constructor() {
+    super();
+    this.uid = `hs${++instances}`;
+    this.busy = false;
+    this.attachShadow({ mode: 'open' });
+  }
+
+  get model() { return (this.getAttribute('model') || '').trim() || this.constructor.defaultModel; }
+  get endpoint() { return (this.getAttribute('endpoint') || '').trim() || DEFAULT_ENDPOINT; }
+  get revision() { return (this.getAttribute('revision') || '').trim() || undefined; }
+  get spec() {
+    return { task: this.constructor.task, model: this.model, endpoint: this.endpoint, revision: this.revision };
+  }
+
+  connectedCallback() {
+    if (this.shadowRoot.childElementCount) return; // moved in the DOM: keep state
+    const titleId = `${this.uid}-title`;
+    this.shadowRoot.innerHTML = `<style>${STYLE}</style>
+      <div class="box" role="group" aria-labelledby="${titleId}">
+        <div class="head"><span class="title" id="${titleId}"></span><span class="model"></span></div>
+        <div class="body"></div>
+        <div class="progress loading" hidden>
+          <progress max="100" aria-label="Model download"></progress><span></span>
+        </div>
+        <p class="status" role="status" aria-live="polite"></p>
+        <div class="result"></div>
+      </div>`;
+    this.$('.title').textContent = this.getAttribute('label') || this.constructor.title;
+    this.showModel();
+    this.render(this.$('.body'), this.$('.result'));
+  }
+
+  attributeChangedCallback() {
+    if (this.shadowRoot.childElementCount) this.showModel();
+  }
+
+  $(selector) {
+    return this.shadowRoot.querySelector(selector);
+  }
+
+  showModel() {
+    const { model, endpoint } = this;
+    this.$('.model').textContent = endpoint === DEFAULT_ENDPOINT ? model : `${model} · ${endpoint}`;
+  }
+
+  /** The text between the tags, as the initial input. */
+  initialText(fallback) {
+    return this.textContent.trim().replace(/\s+/g, ' ') || fallback;
+  }
+
+  setStatus(text, isError = false) {
+    const status = this.$('.status');
+    status.textContent = text;
+    status.classList.toggle('error', isError);
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail, bubbles: true, composed: true }));
+  }
+
+  /** Load the model (or reuse it: the worker keeps it), with one byte-based progress bar. */
+  async load(client) {
+    const spec = this.spec;
+    const tracker = new LoadProgress();
+    const box = this.$('.progress.loading');
+    const bar = box.querySelector('progress');
+    const text = box.querySelector('span');
+    bar.removeAttribute('value'); // indeterminate until the first byte counts arrive
+    text.textContent = 'starting…';
+    const shown = setTimeout(() => { box.hidden = false; }, 150); // no flash when already loaded
+    this.setStatus(`Loading ${spec.model}…`);
+    const show = () => {
+      if (!tracker.total) return;
+      box.hidden = false;
+      bar.value = (100 * tracker.loaded) / tracker.total;
+      const file = tracker.current;
+      text.textContent = `${file ? `${file} — ` : ''}${formatBytes(tracker.loaded)} / ${formatBytes(tracker.total)}`;
+    };
+    try {
+      const loaded = await client.load(spec, (event) => {
+        tracker.update(event);
+        show();
+        this.emit('hubside-progress', { ...spec, ...event, loaded_bytes: tracker.loaded, total_bytes: tracker.total });
+      });
+      if (tracker.total) {
+        bar.value = 100;
+        text.textContent = `${formatBytes(tracker.total)} loaded`;
+      } else {
+        box.hidden = true;
+      }
+      return loaded;
+    } catch (error) {
+      box.hidden = true;
+      throw error;
+    } finally {
+      clearTimeout(shown);
+    }
+  }
+
+  /** Load, run `work(client, spec)`, report; one run at a time per widget. */
+  async execute(work) {
+    if (this.busy) return;
+    this.busy = true;
+    const button = this.$('button.run');
+    button.disabled = true;
+    this.setAttribute('aria-busy', 'true');
+    const spec = this.spec;
+    try {
+      const client = sharedClient();
+      await this.load(client);
+      this.setStatus('Running…');
+      const { value, seconds } = await work(client, spec);
+      this.setStatus(`Done in ${seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`}, on this device.`);
+      this.emit('hubside-result', { ...spec, output: value, seconds });
+    } catch (error) {
+      this.setStatus(describe(error), true);
+      this.emit('hubside-error', { ...spec, message: error.message, kind: error.kind || 'error' });
+    } finally {
+      this.busy = false;
+      button.disabled = false;
+      this.removeAttribute('aria-busy');
+    }
+  }
+
+  /** A labelled textarea with a run button; Ctrl/Cmd+Enter runs too. */
+  textInput(body, { label, initial, button, run }) {
+    const id = `${this.uid}-input`;
+    body.innerHTML = `<label for="${id}"></label><textarea id="${id}" rows="2"></textarea>
+      <div class="actions"><button class="run" type="button"></button><span class="hint">or Ctrl+Enter</span></div>`;
+    body.querySelector('label').textContent = label;
+    const textarea = body.querySelector('textarea');
+    textarea.value = initial;
+    body.querySelector('button').textContent = button;
+    body.querySelector('button').addEventListener('click', () => run(textarea.value));
+    textarea.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+        e.preventDefault();
+        run(textarea.value);
+      }
+    });
+  }
+}
+
+function describe(error) {
+  const message = error?.message || String(error);
+  switch (error?.kind) {
+    case 'not_found': return `Not found: ${message}. Check the model id and endpoint.`;
+    case 'network': return `Network error: ${message}. Are you offline, or does the endpoint block this page (CORS)?`;
+    case 'unsupported_model': return `This model is not supported: ${message}`;
+    case 'unsupported_task': return `This task is not supported: ${message}`;
+    case 'input': return `Invalid input: ${message}`;
+    case 'worker': return `The model worker stopped (${message}); out of memory? Try again or use a smaller model.`;
+    case 'audio': return message;
+    default: return `Error: ${message}`;
+  }
+}
+
+function numberAttribute(element, name) {
+  const value = element.getAttribute(name);
+  if (value === null || value.trim() === '') return undefined;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+class SentimentWidget extends HubsideWidget {
+  static task = 'sentiment-analysis';
+  static title = 'Sentiment';
+  static defaultModel = 'distilbert/distilbert-base-uncased-finetuned-sst-2-english';
+
+  render(body, result) {
+    result.innerHTML = '<ol class="scores" aria-label="Score per label"></ol>';
+    this.textInput(body, {
+      label: 'Text to classify',
+      initial: this.initialText('I love this movie, it was wonderful!'),
+      button: 'Analyze',
+      run: (text) => this.analyze(text),
+    });
+  }
+
+  analyze(text) {
+    const list = this.$('.scores');
+    list.replaceChildren();
+    return this.execute(async (client, spec) => {
+      const answer = await client.run(spec, text, { top_k: null });
+      list.replaceChildren(...answer.value.map(({ label, score }, i) => {
+        const li = document.createElement('li');
+        if (i === 0) li.className = 'top';
+        li.innerHTML = '<span class="label"></span><span class="bar" aria-hidden="true"><span></span></span><span class="score"></span>';
+        li.querySelector('.label').textContent = label;
+        li.querySelector('.bar span').style.width = `${(score * 100).toFixed(1)}%`;
+        li.querySelector('.score').textContent = score.toFixed(4);
+        li.setAttribute('aria-label', `${label}: ${(score * 100).toFixed(1)}%`);
+        return li;
+      }));
+      return answer;
+    });
+  }
+}
+
+class TranslateWidget extends HubsideWidget {
+  static task = 'translation';
+  static title = 'Translate';
+  static defaultModel = 'Helsinki-NLP/opus-mt-en-de';
+
+  render(body, result) {
+    result.innerHTML = '<output class="text" aria-live="polite" aria-label="Translation"></output>';
+    this.textInput(body, {
+      label: 'Text to translate',
+      initial: this.initialText('The house is small.'),
+      button: 'Translate',
+      run: (text) => this.translate(text),
+    });
+  }
+
+  translate(text) {
+    const out = this.$('output.text');
+    out.textContent = '';
+    // Greedy decoding unless `num-beams` says otherwise: it is faster and streams token by
+    // token (beam search only knows its text at the end).
+    const options = {
+      max_new_tokens: numberAttribute(this, 'max-new-tokens'),
+      num_beams: numberAttribute(this, 'num-beams') ?? 1,
+      src_lang: this.getAttribute('src-lang') || undefined,
+      tgt_lang: this.getAttribute('tgt-lang') || undefined,
+    };
+    return this.execute(async (client, spec) => {
+      out.classList.add('growing');
+      try {
+        const answer = await client.run(spec, text, options, ({ text: soFar }) => {
+          out.textContent = soFar;
+        });
+        out.textContent = answer.value[0]?.translation_text ?? '';
+        return answer;
+      } finally {
+        out.classList.remove('growing');
+      }
+    });
+  }
+}
+
+/** Decode any file the browser can play into planar channels (AudioBuffer layout). */
+async function decodeAudio(file) {
+  const bytes = await file.arrayBuffer();
+  // An offline context never needs a user gesture or an audio device; decoding resamples to
+  // its rate, 16 kHz being what Whisper wants. Channels are kept and mixed down in wasm.
+  const context = new OfflineAudioContext({ numberOfChannels: 1, length: 1, sampleRate: 16000 });
+  let buffer;
+  try {
+    buffer = await context.decodeAudioData(bytes);
+  } catch {
+    const error = new Error(`Cannot decode “${file.name}” as audio. Try a WAV, MP3, OGG, FLAC or M4A file.`);
+    error.kind = 'audio';
+    throw error;
+  }
+  const channels = [];
+  for (let c = 0; c < buffer.numberOfChannels; c++) channels.push(buffer.getChannelData(c));
+  return { channels, sampling_rate: buffer.sampleRate, duration: buffer.duration };
+}
+
+function clock(seconds) {
+  const m = Math.floor(seconds / 60);
+  return `${m}:${(seconds - m * 60).toFixed(1).padStart(4, '0')}`;
+}
+
+class TranscribeWidget extends HubsideWidget {
+  static task = 'automatic-speech-recognition';
+  static title = 'Transcribe';
+  static defaultModel = 'openai/whisper-tiny.en';
+
+  render(body, result) {
+    const id = `${this.uid}-file`;
+    body.innerHTML = `<label for="${id}">Audio file</label><input id="${id}" type="file" accept="audio/*,video/*">
+      <div class="actions"><button class="run" type="button">Transcribe</button><span class="hint"></span></div>`;
+    result.innerHTML = `<div class="progress transcribing" hidden>
+        <progress max="100" aria-label="Transcription progress"></progress><span></span></div>
+      <p class="text" aria-live="polite" aria-label="Transcript"></p>
+      <ol class="chunks" aria-label="Timed segments"></ol>`;
+    const input = body.querySelector('input');
+    const hint = body.querySelector('.hint');
+    input.addEventListener('change', () => {
+      const file = input.files[0];
+      hint.textContent = file ? `${file.name} (${formatBytes(file.size)})` : '';
+    });
+    body.querySelector('button').addEventListener('click', () => this.transcribe(input.files[0]));
+  }
+
+  transcribe(file) {
+    if (!file) {
+      this.setStatus('Choose an audio file first.', true);
+      this.$('input[type=file]').focus();
+      return;
+    }
+    const text = this.$('p.text');
+    const chunks = this.$('.chunks');
+    const box = this.$('.transcribing');
+    const bar = box.querySelector('progress');
+    const label = box.querySelector('span');
+    text.textContent = '';
+    chunks.replaceChildren();
+    const showChunks = (list = []) => chunks.replaceChildren(...list.map((c) => {
+      const li = document.createElement('li');
+      const time = document.createElement('time');
+      time.textContent = `${clock(c.timestamp[0])}–${clock(c.timestamp[1] ?? c.timestamp[0])}`;
+      li.append(time, document.createTextNode(c.text.trim()));
+      return li;
+    }));
+    const timestamps = this.hasAttribute('timestamps');
+    return this.execute(async (client, spec) => {
+      this.setStatus(`Decoding ${file.name}…`);
+      const audio = await decodeAudio(file);
+      this.setStatus(`Transcribing ${clock(audio.duration)} of audio…`);
+      const options = {
+        sampling_rate: audio.sampling_rate,
+        return_timestamps: timestamps,
+        language: this.getAttribute('language') || undefined,
+        task: this.getAttribute('task') || undefined,
+      };
+      bar.value = 0;
+      label.textContent = `0 / ${clock(audio.duration)}`;
+      box.hidden = false;
+      text.classList.add('growing');
+      try {
+        const answer = await client.run(spec, audio.channels, options, (partial) => {
+          text.textContent = partial.text.trim();
+          if (timestamps) showChunks(partial.chunks);
+          bar.value = 100 * (partial.progress ?? 0);
+          if (partial.processed !== undefined) label.textContent = `${clock(partial.processed)} / ${clock(audio.duration)}`;
+        });
+        text.textContent = answer.value.text.trim();
+        if (timestamps) showChunks(answer.value.chunks);
+        bar.value = 100;
+        label.textContent = `${clock(audio.duration)} / ${clock(audio.duration)}`;
+        return answer;
+      } finally {
+        text.classList.remove('growing');
+      }
+    });
+  }
+}
+
+for (const [name, widget] of [
+  ['hubside-sentiment', SentimentWidget],
+  ['hubside-translate', TranslateWidget],
+  ['hubside-transcribe', TranscribeWidget],
+]) {
+  if (!customElements.get(name)) customElements.define(name, widget);
+}
+
+export { SentimentWidget, TranslateWidget, TranscribeWidget, sharedClient };

@@ -20,6 +20,7 @@ export class HubsideClient {
           const error = new Error(data.error.message);
           error.kind = data.error.kind;
           call.reject(error);
+          if (error.kind === 'crash') this.restart(error);
         } else call.resolve(data);
       }
     };
@@ -57,9 +58,20 @@ export class HubsideClient {
     return (await this.request({ type: 'load', ...spec }, { onProgress })).value;
   }
 
-  /** Run a loaded model on `input`; resolves to {value, seconds}. */
+  /** Run a loaded model on `input`; resolves to {value, seconds}. With `onPartial`, streams
+   * translation text ({text, index}) and transcription windows ({text, chunks, progress, ...}). */
   run(spec, input, options, onPartial) {
-    return this.request({ type: 'run', ...spec, input, options }, { onPartial });
+    return this.request({ type: 'run', ...spec, input, options, stream: Boolean(onPartial) }, { onPartial });
+  }
+
+  /** Models in the browser cache: [{model, bytes, files: [{url, bytes}]}]. */
+  async cachedModels() {
+    return (await this.request({ type: 'cached' })).value;
+  }
+
+  /** Delete one model's cached files, or all when `model` is omitted. */
+  async clearCache(model) {
+    return (await this.request({ type: 'clear-cache', model })).value;
   }
 }
 
@@ -87,7 +99,11 @@ export class LoadProgress {
     return [...this.files.values()].reduce((sum, f) => sum + f.total, 0);
   }
   get current() {
-    return [...this.files.entries()].filter(([, f]) => !f.done).map(([name]) => name).pop() || '';
+    return [...this.files.entries()].filter(([, f]) => !f.done && f.loaded > 0).map(([name]) => name).pop() || '';
+  }
+  /** Every file the model needs has arrived (files a repo lacks never report "done"). */
+  finish() {
+    for (const f of this.files.values()) f.done = true;
   }
 }
 

@@ -178,13 +178,9 @@ class HubsideWidget extends HTMLElement {
         show();
         this.emit('hubside-progress', { ...spec, ...event, loaded_bytes: tracker.loaded, total_bytes: tracker.total });
       });
-      if (tracker.total) {
-        bar.value = 100;
-        text.textContent = `${formatBytes(tracker.total)} loaded`;
-      } else {
-        box.hidden = true;
-      }
-      return loaded;
+      if (tracker.total) bar.value = 100;
+      box.hidden = true; // the status line says what was downloaded
+      return { ...loaded, bytes: tracker.total };
     } catch (error) {
       box.hidden = true;
       throw error;
@@ -203,10 +199,12 @@ class HubsideWidget extends HTMLElement {
     const spec = this.spec;
     try {
       const client = sharedClient();
-      await this.load(client);
-      this.setStatus('Running…');
+      const { bytes } = await this.load(client);
+      const size = bytes ? ` · model ${formatBytes(bytes)}` : '';
+      this.setStatus(`Running…${size}`);
       const { value, seconds } = await work(client, spec);
-      this.setStatus(`Done in ${seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`}, on this device.`);
+      const took = seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`;
+      this.setStatus(`Done in ${took} on this device${size}`);
       this.emit('hubside-result', { ...spec, output: value, seconds });
     } catch (error) {
       this.setStatus(describe(error), true);
@@ -237,18 +235,18 @@ class HubsideWidget extends HTMLElement {
   }
 }
 
+/** The error's own message (it names the URL, the model type, ...), plus what to try. */
 function describe(error) {
-  const message = error?.message || String(error);
-  switch (error?.kind) {
-    case 'not_found': return `Not found: ${message}. Check the model id and endpoint.`;
-    case 'network': return `Network error: ${message}. Are you offline, or does the endpoint block this page (CORS)?`;
-    case 'unsupported_model': return `This model is not supported: ${message}`;
-    case 'unsupported_task': return `This task is not supported: ${message}`;
-    case 'input': return `Invalid input: ${message}`;
-    case 'worker': return `The model worker stopped (${message}); out of memory? Try again or use a smaller model.`;
-    case 'audio': return message;
-    default: return `Error: ${message}`;
-  }
+  let message = error?.message || String(error);
+  message = message.charAt(0).toUpperCase() + message.slice(1);
+  const hint = {
+    not_found: 'Check the model id and the endpoint.',
+    http: 'The endpoint refused the request; check it, or try again later.',
+    network: 'Are you offline, or does the endpoint not allow this page (CORS)?',
+    unsupported_model: 'Try another model for this task.',
+    worker: 'The model worker stopped, perhaps out of memory: try again, or a smaller model.',
+  }[error?.kind];
+  return hint ? `${message}. ${hint}` : message;
 }
 
 function numberAttribute(element, name) {

@@ -11,6 +11,15 @@ pub const CACHE_NAME: &str = "hubside-models-v1";
 const DIGEST_HEADER: &str = "x-hubside-sha256";
 const LENGTH_HEADER: &str = "x-hubside-length";
 const MODEL_HEADER: &str = "x-hubside-model";
+/// Marks a file the repo does not have (404), so optional files are not asked for again and a
+/// cached model loads offline.
+const MISSING_HEADER: &str = "x-hubside-missing";
+
+/// What the cache knows about a URL.
+pub enum Cached {
+    Bytes(Vec<u8>),
+    Missing,
+}
 
 /// One cached file.
 pub struct Entry {
@@ -44,19 +53,22 @@ async fn sha256_hex(crypto: &SubtleCrypto, bytes: &[u8]) -> Option<String> {
     Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The cached bytes of `url` if present and intact.
-pub async fn lookup(url: &str) -> Option<Vec<u8>> {
+/// The cached bytes of `url` if present and intact, or that the repo has no such file.
+pub async fn lookup(url: &str) -> Option<Cached> {
     let (cache, crypto) = open().await?;
     let found = JsFuture::from(cache.match_with_str(url)).await.ok()?;
     let response: Response = found.dyn_into().ok()?;
     let headers = response.headers();
+    if headers.get(MISSING_HEADER).ok().flatten().is_some() {
+        return Some(Cached::Missing);
+    }
     let expected_digest = headers.get(DIGEST_HEADER).ok().flatten();
     let expected_length = headers.get(LENGTH_HEADER).ok().flatten().and_then(|v| v.parse::<usize>().ok());
     let body = async { JsFuture::from(response.array_buffer().ok()?).await.ok() }.await;
     let bytes = body.map(|buffer| Uint8Array::new(&buffer).to_vec());
     if let (Some(bytes), Some(length), Some(digest)) = (bytes, expected_length, expected_digest) {
         if bytes.len() == length && sha256_hex(&crypto, &bytes).await.as_deref() == Some(digest.as_str()) {
-            return Some(bytes);
+            return Some(Cached::Bytes(bytes));
         }
     }
     // Damaged or from an unknown writer: drop it so the caller fetches a fresh copy.
@@ -81,7 +93,19 @@ pub async fn store(url: &str, model: &str, bytes: &[u8]) {
     let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
 }
 
-/// Every cached file.
+/// Remember that `url` (a file of `model`) does not exist.
+pub async fn store_missing(url: &str, model: &str) {
+    let Some((cache, _)) = open().await else { return };
+    let Ok(headers) = Headers::new() else { return };
+    let _ = headers.set(MISSING_HEADER, "1");
+    let _ = headers.set(MODEL_HEADER, model);
+    let init = ResponseInit::new();
+    init.set_headers(&headers);
+    let Ok(response) = Response::new_with_opt_buffer_source_and_init(None, &init) else { return };
+    let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
+}
+
+/// Every cached file (not the markers of missing files).
 pub async fn entries() -> Vec<Entry> {
     let Some((cache, _)) = open().await else { return Vec::new() };
     let Ok(keys) = JsFuture::from(cache.keys()).await else { return Vec::new() };
@@ -93,17 +117,31 @@ pub async fn entries() -> Vec<Entry> {
         let header = |name: &str| response.headers().get(name).ok().flatten();
         let bytes = header(LENGTH_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0);
         let model = header(MODEL_HEADER).unwrap_or_default();
-        entries.push(Entry { url, model, bytes });
+        if header(MISSING_HEADER).is_none() {
+            entries.push(Entry { url, model, bytes });
+        }
     }
     entries
 }
 
 /// Delete the cached files for which `matches` holds; returns how many were deleted.
+/// Markers of missing files go with their model.
 pub async fn delete_where(matches: impl Fn(&Entry) -> bool) -> usize {
     let Some((cache, _)) = open().await else { return 0 };
+    let Ok(keys) = JsFuture::from(cache.keys()).await else { return 0 };
     let mut deleted = 0;
-    for entry in entries().await {
-        if matches(&entry) && JsFuture::from(cache.delete_with_str(&entry.url)).await.map(|v| v.is_truthy()).unwrap_or(false) {
+    for request in Array::from(&keys).iter() {
+        let url = request.unchecked_into::<Request>().url();
+        let found = JsFuture::from(cache.match_with_str(&url)).await.ok();
+        let Some(response) = found.and_then(|r| r.dyn_into::<Response>().ok()) else { continue };
+        let header = |name: &str| response.headers().get(name).ok().flatten();
+        let entry = Entry {
+            url,
+            model: header(MODEL_HEADER).unwrap_or_default(),
+            bytes: header(LENGTH_HEADER).and_then(|v| v.parse().ok()).unwrap_or(0),
+        };
+        let is_file = header(MISSING_HEADER).is_none();
+        if matches(&entry) && JsFuture::from(cache.delete_with_str(&entry.url)).await.map(|v| v.is_truthy()).unwrap_or(false) && is_file {
             deleted += 1;
         }
     }

@@ -182,13 +182,18 @@ impl Repo {
     async fn fetch_remote(&self, url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Vec<u8>>> {
         #[cfg(target_arch = "wasm32")]
         if self.cache {
-            if let Some(bytes) = browser_cache::lookup(url).await {
-                on_chunk(bytes.len() as u64, Some(bytes.len() as u64));
-                return Ok(Some(bytes));
+            match browser_cache::lookup(url).await {
+                Some(browser_cache::Cached::Bytes(bytes)) => {
+                    on_chunk(bytes.len() as u64, Some(bytes.len() as u64));
+                    return Ok(Some(bytes));
+                }
+                Some(browser_cache::Cached::Missing) => return Ok(None),
+                None => {}
             }
             let bytes = platform::http_get(url, on_chunk).await?;
-            if let Some(bytes) = &bytes {
-                browser_cache::store(url, &self.name(), bytes).await;
+            match &bytes {
+                Some(bytes) => browser_cache::store(url, &self.name(), bytes).await,
+                None => browser_cache::store_missing(url, &self.name()).await,
             }
             return Ok(bytes);
         }

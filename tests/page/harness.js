@@ -1,8 +1,8 @@
 // Shared set-up for the page tests: start `hubside serve` on a free port with the fixtures
 // mirror, and launch Debian's Chromium locked to 127.0.0.1.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -11,9 +11,13 @@ export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const outputDir = path.join(root, 'test-output', 'page');
 mkdirSync(outputDir, { recursive: true });
 
+/** Real Whisper weights fetched by scripts/fetch-whisper.sh, mirrored next to the fixtures. */
+export const cacheHub = path.join(process.env.HUBSIDE_CACHE || path.join(homedir(), '.cache', 'hubside'), 'hub');
+
 export async function startServer(args = []) {
   const exe = process.env.HUBSIDE_BIN || path.join(root, 'target', 'release', 'hubside');
-  const child = spawn(exe, ['serve', '--addr', '127.0.0.1:0', '--hub', path.join(root, 'tests/fixtures/hub'),
+  const hubs = existsSync(cacheHub) ? ['--hub', cacheHub] : [];
+  const child = spawn(exe, ['serve', '--addr', '127.0.0.1:0', '--hub', path.join(root, 'tests/fixtures/hub'), ...hubs,
     '--root', path.join(root, 'www'), '--pkg', path.join(root, 'pkg'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   const url = await new Promise((resolve, reject) => {
     let seen = '';

@@ -40,7 +40,7 @@ function workerUrl() {
 const STYLE = `
 :host { display: block; margin: 1rem 0; font: inherit; color: inherit;
   --hs-accent: #ff9d00; --hs-border: #d0d7de; --hs-muted: #59636e; --hs-panel: #f6f8fa; --hs-error: #b42318; --hs-focus: #0969da; }
-:host([hidden]) { display: none; }
+:host([hidden]), [hidden] { display: none !important; }
 .box { background: var(--hs-panel); border: 1px solid var(--hs-border); border-radius: 10px; padding: .75rem; }
 .head { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: .25rem .75rem; margin-bottom: .4rem; }
 .title { font-weight: 700; }
@@ -56,7 +56,6 @@ button:disabled { opacity: .55; cursor: progress; }
 button:focus-visible, textarea:focus-visible, input:focus-visible { outline: 3px solid var(--hs-focus); outline-offset: 1px; }
 .hint { font-size: .8rem; color: var(--hs-muted); }
 .progress { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem .5rem; margin-top: .5rem; }
-.progress[hidden] { display: none; }
 .progress progress { flex: 1 1 8rem; height: .8rem; }
 .progress span { font-size: .8rem; color: var(--hs-muted); overflow-wrap: anywhere; }
 .status { margin: .4rem 0 0; min-height: 1.2em; font-size: .9rem; color: var(--hs-muted); }
@@ -189,8 +188,9 @@ class HubsideWidget extends HTMLElement {
     }
   }
 
-  /** Load, run `work(client, spec)`, report; one run at a time per widget. */
-  async execute(work) {
+  /** `prepare()` (checks the input before any download), load, `work(client, spec, prepared)`,
+   * report; one run at a time per widget. */
+  async execute(work, prepare) {
     if (this.busy) return;
     this.busy = true;
     const button = this.$('button.run');
@@ -198,11 +198,12 @@ class HubsideWidget extends HTMLElement {
     this.setAttribute('aria-busy', 'true');
     const spec = this.spec;
     try {
+      const prepared = prepare ? await prepare() : undefined;
       const client = sharedClient();
       const { bytes } = await this.load(client);
       const size = bytes ? ` · model ${formatBytes(bytes)}` : '';
       this.setStatus(`Running…${size}`);
-      const { value, seconds } = await work(client, spec);
+      const { value, seconds } = await work(client, spec, prepared);
       const took = seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${seconds.toFixed(1)} s`;
       this.setStatus(`Done in ${took} on this device${size}`);
       this.emit('hubside-result', { ...spec, output: value, seconds });
@@ -399,9 +400,14 @@ class TranscribeWidget extends HubsideWidget {
       return li;
     }));
     const timestamps = this.hasAttribute('timestamps');
-    return this.execute(async (client, spec) => {
+    // With timestamps the timed segments are the transcript; otherwise the plain text is.
+    text.hidden = timestamps;
+    chunks.setAttribute('aria-live', timestamps ? 'polite' : 'off');
+    const decode = async () => {
       this.setStatus(`Decoding ${file.name}…`);
-      const audio = await decodeAudio(file);
+      return decodeAudio(file);
+    };
+    return this.execute(async (client, spec, audio) => {
       this.setStatus(`Transcribing ${clock(audio.duration)} of audio…`);
       const options = {
         sampling_rate: audio.sampling_rate,
@@ -428,7 +434,7 @@ class TranscribeWidget extends HubsideWidget {
       } finally {
         text.classList.remove('growing');
       }
-    });
+    }, decode);
   }
 }
 

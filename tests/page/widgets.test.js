@@ -44,8 +44,11 @@ after(async () => {
 });
 
 const widget = (tag, n = 0) => page.locator(tag).nth(n);
-const done = (w, timeout = 120_000) =>
-  w.locator('.status').filter({ hasText: /^(Done|Error|Not found|Network|This model|Invalid)/ }).waitFor({ timeout });
+// A run ends with "Done in …" or an error in the widget's status line.
+const done = async (w, timeout = 120_000) => {
+  const status = await w.evaluateHandle((el) => el.shadowRoot.querySelector('.status'));
+  await page.waitForFunction((s) => s.classList.contains('error') || s.textContent.startsWith('Done'), status, { timeout });
+};
 
 test('the example page points every widget at the local mirror', async () => {
   assert.equal(await page.evaluate(() => document.documentElement.dataset.hubside), 'mirror');
@@ -163,7 +166,7 @@ test('a missing model shows a readable error, and the widget works again afterwa
   await w.locator('button.run').click();
   await w.locator('.status.error').waitFor();
   const message = await w.locator('.status').textContent();
-  assert.match(message, /^Not found: .*http:\/\/127\.0\.0\.1:\d+\/hub\/tiny-random\/does-not-exist\/resolve\/main\/config\.json/);
+  assert.match(message, /^File not found: http:\/\/127\.0\.0\.1:\d+\/hub\/tiny-random\/does-not-exist\/resolve\/main\/config\.json/);
   assert.equal((await error).kind, 'not_found');
   await page.screenshot({ path: path.join(outputDir, 'widgets-error.png'), fullPage: false, clip: await w.boundingBox() });
 
@@ -172,6 +175,13 @@ test('a missing model shows a readable error, and the widget works again afterwa
   await done(w);
   assert.match(await w.locator('.status').textContent(), /^Done/);
   assert.equal(await w.locator('.status.error').count(), 0);
+
+  // A file that is not audio is refused before any model is downloaded.
+  const t = widget('hubside-transcribe');
+  await t.locator('input[type=file]').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not audio') });
+  await t.locator('button.run').click();
+  await t.locator('.status.error').waitFor();
+  assert.match(await t.locator('.status').textContent(), /Cannot decode .notes\.txt. as audio/);
 });
 
 test('the page reads well on a phone-sized screen', async () => {

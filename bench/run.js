@@ -1,18 +1,21 @@
 // Runs bench/index.html in headless Chromium against a `--features bench` wasm build and prints
-// the result as one JSON line. Usage: node bench/run.js [runs]
+// one JSON line per benchmark. Usage: node bench/run.js RUNS BENCH [BENCH...]
+// BENCH: sentiment | translation | transcription:<model repo id>
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { chromium } = createRequire(path.join(root, 'tests/page/package.json'))('playwright-core');
-const runs = Number(process.argv[2] || 10);
+const [runs = '5', ...benches] = process.argv.slice(2);
+const cacheHub = path.join(process.env.HUBSIDE_CACHE || path.join(homedir(), '.cache', 'hubside'), 'hub');
 
 const server = spawn(path.join(root, 'target/release/hubside'), ['serve', '--addr', '127.0.0.1:0',
-  '--hub', path.join(root, 'tests/fixtures/hub'), '--root', path.join(root, 'bench'), '--pkg', path.join(root, 'target/pkg-bench')],
+  '--hub', path.join(root, 'tests/fixtures/hub'), ...(existsSync(cacheHub) ? ['--hub', cacheHub] : []),
+  '--root', path.join(root, 'bench'), '--root', path.join(root, 'tests/fixtures'), '--pkg', path.join(root, 'target/pkg-bench')],
   { stdio: ['ignore', 'ignore', 'pipe'] });
 const url = await new Promise((resolve) => server.stderr.on('data', (d) => {
   const m = String(d).match(/serving on (http:\/\/\S+)/);
@@ -24,13 +27,17 @@ const context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmp
     '--disable-component-update', '--disable-sync', '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1'],
 });
 try {
-  const page = await context.newPage();
-  const tokenizer = '/hub/tiny-random/distilbert-sst2/resolve/main/tokenizer.json';
-  await page.goto(`${url}/?runs=${runs}&tokenizer=${encodeURIComponent(tokenizer)}`);
-  await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
-  const result = await page.evaluate(() => window.benchResult);
-  result.browser = context.browser()?.version() || (await page.evaluate(() => navigator.userAgent));
-  console.log(JSON.stringify(result));
+  for (const bench of benches.length ? benches : ['sentiment']) {
+    const [name, model] = bench.split(':');
+    const query = new URLSearchParams({ bench: name, runs,
+      tokenizer: '/hub/tiny-random/distilbert-sst2/resolve/main/tokenizer.json', audio: '/audio/jfk16.wav', model: model || '' });
+    const page = await context.newPage();
+    await page.goto(`${url}/?${query}`);
+    await page.waitForFunction(() => window.benchResult, null, { timeout: 900_000 });
+    const result = await page.evaluate(() => window.benchResult);
+    console.log(JSON.stringify({ bench: name, browser: `Chromium ${context.browser()?.version() ?? ''}`.trim(), ...result }));
+    await page.close();
+  }
 } finally {
   await context.close();
   server.kill();

@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
 # Benchmarks (BENCHMARKS.md): native release, then the same code as wasm in headless Chromium.
+# Usage: scripts/bench.sh [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
-runs="${1:-10}"
+scripts/fetch-whisper.sh
+runs="${1:-5}"
+cache="${HUBSIDE_CACHE:-$HOME/.cache/hubside}"
 cargo build --release --bin hubside
-echo "== native: sentiment, DistilBERT-base size (66M parameters, random weights)"
-target/release/hubside bench sentiment --runs "$runs"
-echo "== wasm in headless Chromium (single thread, SIMD128)"
+bench=target/release/hubside
+
+echo "== native (release, both cores)"
+$bench bench sentiment --runs "$runs"
+$bench bench translation --runs "$runs" --input-tokens 32 --new-tokens 64
+for model in faster-whisper-tiny.en faster-whisper-base; do
+  $bench bench transcription --runs "$runs" --model "$cache/hub/Systran/$model"
+done
+
+echo "== wasm in headless Chromium (one thread, SIMD128)"
 wasm-pack build --target web --release --no-pack --out-dir target/pkg-bench -- --features bench >/dev/null 2>&1
-node bench/run.js "$runs"
+node bench/run.js "$runs" sentiment translation \
+  transcription:Systran/faster-whisper-tiny.en transcription:Systran/faster-whisper-base

@@ -1,6 +1,6 @@
-//! Benchmarks shared by the native CLI (`hubside bench`) and the browser (`benchSentiment` in a
-//! `--features bench` wasm build): models of real size with seeded random weights, built in
-//! memory as a Hub repo would ship them, then loaded and timed through the normal code paths.
+//! Benchmarks shared by the native CLI (`hubside bench`) and the browser (`bench*` exports of a
+//! `--features bench` wasm build): models of real size with seeded random weights (or real
+//! Whisper weights from the mirror), loaded and timed through the normal code paths.
 
 use std::collections::HashMap;
 
@@ -34,13 +34,22 @@ pub fn now_ms() -> f64 {
 struct Seeded(u64);
 
 impl Seeded {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn tensor(&mut self, shape: &[usize], scale: f32) -> candle_core::Tensor {
+        let n: usize = shape.iter().product();
+        candle_core::Tensor::from_vec(self.fill(n, scale), shape, &candle_core::Device::Cpu).expect("shape matches data")
+    }
+
     fn fill(&mut self, n: usize, scale: f32) -> Vec<f32> {
         (0..n)
             .map(|_| {
-                self.0 ^= self.0 >> 12;
-                self.0 ^= self.0 << 25;
-                self.0 ^= self.0 >> 27;
-                let bits = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40; // 24 random bits
+                let bits = self.next() >> 40; // 24 random bits
                 (bits as f32 / (1u64 << 23) as f32 - 1.0) * scale
             })
             .collect()
@@ -137,13 +146,12 @@ pub struct SentimentBench {
 fn median_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     f()?;
     let mut times = Vec::with_capacity(runs);
-    for _ in 0..runs {
+    for _ in 0..runs.max(1) {
         let start = now_ms();
         f()?;
         times.push(now_ms() - start);
     }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
+    Ok(median(times))
 }
 
 /// Sentiment latency on a ~16-token and a 128-token input, plus load time, for DistilBERT-base.
@@ -173,5 +181,139 @@ pub async fn sentiment(tokenizer_json: Vec<u8>, runs: usize) -> Result<Sentiment
         long_tokens,
         long_ms,
         runs,
+    })
+}
+
+/// A Marian model the size of Helsinki-NLP/opus-mt-en-de (d_model 512, 6 + 6 layers, 8 heads,
+/// ffn 2048, vocab 58101; 74 M parameters) with seeded random weights.
+pub fn marian_opus_mt_size(seed: u64) -> Result<crate::models::marian::Marian> {
+    use candle_core::{DType, Device, Tensor};
+    const VOCAB: usize = 58101;
+    const D: usize = 512;
+    const FFN: usize = 2048;
+    const LAYERS: usize = 6;
+    let config = serde_json::json!({
+        "model_type": "marian", "vocab_size": VOCAB, "d_model": D, "encoder_layers": LAYERS, "decoder_layers": LAYERS,
+        "encoder_attention_heads": 8, "decoder_attention_heads": 8, "encoder_ffn_dim": FFN, "decoder_ffn_dim": FFN,
+        "activation_function": "swish", "max_position_embeddings": 512, "pad_token_id": VOCAB - 1, "eos_token_id": 0,
+        "decoder_start_token_id": VOCAB - 1, "scale_embedding": true
+    });
+    let mut rng = Seeded(seed.max(1));
+    let mut t = HashMap::new();
+    t.insert("model.shared.weight".to_string(), rng.tensor(&[VOCAB, D], 0.05));
+    t.insert("final_logits_bias".to_string(), Tensor::zeros((1, VOCAB), DType::F32, &Device::Cpu)?);
+    let ones = Tensor::ones(D, DType::F32, &Device::Cpu)?;
+    let zeros = Tensor::zeros(D, DType::F32, &Device::Cpu)?;
+    let mut linear = |t: &mut HashMap<String, Tensor>, name: &str, out: usize, inp: usize| {
+        t.insert(format!("{name}.weight"), rng.tensor(&[out, inp], 1.0 / (inp as f32).sqrt()));
+        t.insert(format!("{name}.bias"), rng.tensor(&[out], 0.02));
+    };
+    for stack in ["encoder", "decoder"] {
+        for i in 0..LAYERS {
+            let p = format!("model.{stack}.layers.{i}");
+            let attentions: &[&str] = if stack == "decoder" { &["self_attn", "encoder_attn"] } else { &["self_attn"] };
+            for attn in attentions {
+                for proj in ["q_proj", "k_proj", "v_proj", "out_proj"] {
+                    linear(&mut t, &format!("{p}.{attn}.{proj}"), D, D);
+                }
+                t.insert(format!("{p}.{attn}_layer_norm.weight"), ones.clone());
+                t.insert(format!("{p}.{attn}_layer_norm.bias"), zeros.clone());
+            }
+            linear(&mut t, &format!("{p}.fc1"), FFN, D);
+            linear(&mut t, &format!("{p}.fc2"), D, FFN);
+            t.insert(format!("{p}.final_layer_norm.weight"), ones.clone());
+            t.insert(format!("{p}.final_layer_norm.bias"), zeros.clone());
+        }
+    }
+    let vb = candle_nn::VarBuilder::from_tensors(t, DType::F32, &Device::Cpu);
+    crate::models::marian::Marian::load(&config, vb)
+}
+
+#[derive(Debug, Serialize)]
+pub struct TranslationBench {
+    pub input_tokens: usize,
+    pub new_tokens: usize,
+    /// Encoder + cross-attention keys/values + first decoder step (median).
+    pub first_token_ms: f64,
+    /// New tokens per second over the whole generation (median run).
+    pub tokens_per_second: f64,
+    pub runs: usize,
+}
+
+/// Greedy decoding speed of an opus-mt-en-de sized Marian through the translator's own loop
+/// (eos banned so every run makes exactly `new_tokens`).
+pub fn translation(input_tokens: usize, new_tokens: usize, runs: usize) -> Result<TranslationBench> {
+    use crate::tasks::generation::{self, GenerationConfig};
+    let model = marian_opus_mt_size(0x5eed)?;
+    let mut rng = Seeded(42);
+    let mut input: Vec<u32> = (0..input_tokens.saturating_sub(1)).map(|_| 1 + (rng.next() % 58_099) as u32).collect();
+    input.push(0);
+    let config = GenerationConfig { max_new_tokens: new_tokens, num_beams: 1, bad_words_ids: vec![vec![0]], ..Default::default() };
+    generation::greedy(&model, &input, &GenerationConfig { max_new_tokens: 2, ..config.clone() }, None)?; // warm-up
+    let (mut firsts, mut rates) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(1) {
+        let start = now_ms();
+        let mut first = None;
+        let mut on_token = |_: &[u32]| {
+            first.get_or_insert_with(|| now_ms() - start);
+        };
+        let out = generation::greedy(&model, &input, &config, Some(&mut on_token))?;
+        let total = now_ms() - start;
+        firsts.push(first.unwrap_or(total));
+        rates.push((out.ids.len() - 1) as f64 / (total / 1000.0));
+    }
+    Ok(TranslationBench {
+        input_tokens: input.len(),
+        new_tokens,
+        first_token_ms: median(firsts),
+        tokens_per_second: median(rates),
+        runs: runs.max(1),
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[derive(Debug, Serialize)]
+pub struct TranscriptionBench {
+    pub model: String,
+    pub audio_seconds: f64,
+    /// Download (or cache read) + parse → ready.
+    pub load_ms: f64,
+    /// Median wall time to transcribe the clip.
+    pub transcribe_ms: f64,
+    pub real_time_factor: f64,
+    pub text: String,
+    pub runs: usize,
+}
+
+/// Whisper load time and real-time factor on a clip (mono samples at `sample_rate`).
+pub async fn transcription(repo: &Repo, samples: &[f32], sample_rate: u32, runs: usize) -> Result<TranscriptionBench> {
+    use crate::audio::Pcm;
+    use crate::tasks::speech_recognition::{SpeechRecognizer, TranscribeOptions};
+    let start = now_ms();
+    let recognizer = SpeechRecognizer::load(repo).await?;
+    let load_ms = now_ms() - start;
+    let options = TranscribeOptions::default();
+    let run = || recognizer.transcribe(Pcm { samples, sample_rate, channels: 1 }, &options, &mut |_| {});
+    let text = run()?.text; // warm-up
+    let mut times = Vec::new();
+    for _ in 0..runs.max(1) {
+        let start = now_ms();
+        run()?;
+        times.push(now_ms() - start);
+    }
+    let audio_seconds = samples.len() as f64 / sample_rate as f64;
+    let transcribe_ms = median(times);
+    Ok(TranscriptionBench {
+        model: repo.name(),
+        audio_seconds,
+        load_ms,
+        transcribe_ms,
+        real_time_factor: transcribe_ms / 1000.0 / audio_seconds,
+        text,
+        runs: runs.max(1),
     })
 }

@@ -391,3 +391,21 @@ pub async fn bench_sentiment(tokenizer_json: Vec<u8>, runs: usize) -> Result<JsV
     let _ = Reflect::set(&value, &"wasm_memory_bytes".into(), &wasm_memory_bytes().into());
     Ok(value)
 }
+
+/// Benchmark (`--features bench`): greedy decoding of an opus-mt-en-de sized random Marian.
+#[cfg(feature = "bench")]
+#[wasm_bindgen(js_name = benchTranslation)]
+pub fn bench_translation(input_tokens: usize, new_tokens: usize, runs: usize) -> Result<JsValue, JsValue> {
+    to_js(&crate::bench::translation(input_tokens, new_tokens, runs).map_err(|e| js_error(&e))?)
+}
+
+/// Benchmark (`--features bench`): Whisper load time and real-time factor on mono 16 kHz audio.
+#[cfg(feature = "bench")]
+#[wasm_bindgen(js_name = benchTranscription)]
+pub async fn bench_transcription(model: String, endpoint: String, samples: Vec<f32>, sample_rate: u32, runs: usize) -> Result<JsValue, JsValue> {
+    let repo = Repo::remote(&model, Some(&endpoint), None).map_err(|e| js_error(&e))?.with_cache(false);
+    let result = crate::bench::transcription(&repo, &samples, sample_rate, runs).await.map_err(|e| js_error(&e))?;
+    let value = to_js(&result)?;
+    let _ = Reflect::set(&value, &"wasm_memory_bytes".into(), &wasm_memory_bytes().into());
+    Ok(value)
+}

@@ -57,15 +57,28 @@ enum Command {
     },
     /// Benchmarks with real-size random models (see BENCHMARKS.md).
     Bench {
-        /// What to benchmark: sentiment.
+        /// What to benchmark: sentiment, translation, or transcription.
         #[arg(default_value = "sentiment")]
         what: String,
-        /// Timed runs per input (median is reported).
+        /// Timed runs (the median is reported).
         #[arg(long, default_value_t = 10)]
         runs: usize,
-        /// A BERT uncased tokenizer.json.
+        /// sentiment: a BERT uncased tokenizer.json.
         #[arg(long, default_value = "tests/fixtures/hub/tiny-random/distilbert-sst2/tokenizer.json")]
         tokenizer: PathBuf,
+        /// translation: input tokens and new tokens.
+        #[arg(long, default_value_t = 32)]
+        input_tokens: usize,
+        #[arg(long, default_value_t = 64)]
+        new_tokens: usize,
+        /// transcription: the Whisper model (repo id with --endpoint, or a directory).
+        #[arg(long, default_value = "Systran/faster-whisper-tiny.en")]
+        model: String,
+        #[arg(long, default_value = hubside::hub::DEFAULT_ENDPOINT)]
+        endpoint: String,
+        /// transcription: the audio file.
+        #[arg(long, default_value = "tests/fixtures/audio/jfk16.wav")]
+        audio: PathBuf,
     },
     /// Speech recognition (Whisper) of each audio FILE (WAV, FLAC, MP3, OGG/Vorbis).
     #[command(alias = "automatic-speech-recognition")]
@@ -177,14 +190,28 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
             Ok(())
         }
-        Command::Bench { what, runs, tokenizer } => {
-            if what != "sentiment" {
-                return Err(hubside::Error::Input(format!("unknown benchmark '{what}'; available: sentiment")));
-            }
-            let tokenizer = std::fs::read(&tokenizer)
-                .map_err(|e| hubside::Error::Io(format!("{}: {e}", tokenizer.display())))?;
-            let result = pollster::block_on(hubside::bench::sentiment(tokenizer, runs))?;
-            println!("{}", serde_json::to_string(&result).unwrap_or_default());
+        Command::Bench { what, runs, tokenizer, input_tokens, new_tokens, model, endpoint, audio } => {
+            let read = |path: &PathBuf| std::fs::read(path).map_err(|e| hubside::Error::Io(format!("{}: {e}", path.display())));
+            let json = match what.as_str() {
+                "sentiment" => serde_json::to_string(&pollster::block_on(hubside::bench::sentiment(read(&tokenizer)?, runs))?),
+                "translation" => serde_json::to_string(&hubside::bench::translation(input_tokens, new_tokens, runs)?),
+                "transcription" => {
+                    let decoded = hubside::audio::decode::decode(&read(&audio)?, &audio.display().to_string())?;
+                    let mono = hubside::audio::to_mono_16k(hubside::audio::Pcm {
+                        samples: &decoded.samples,
+                        sample_rate: decoded.sample_rate,
+                        channels: decoded.channels,
+                    })?;
+                    let repo = Repo::open(&model, Some(&endpoint), None)?;
+                    serde_json::to_string(&pollster::block_on(hubside::bench::transcription(&repo, &mono, 16_000, runs))?)
+                }
+                other => {
+                    return Err(hubside::Error::Input(format!(
+                        "unknown benchmark '{other}'; available: sentiment, translation, transcription"
+                    )))
+                }
+            };
+            println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
         Command::Transcribe { model, language, task, timestamps, json, file } => {

@@ -8,9 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-dist}"
 
+# HUBSIDE_DIST_USE_PKG=1 takes pkg/ as it is (the tests, right after test.sh built it).
 wasm=pkg/hubside_bg.wasm
-if [ ! -f "$wasm" ] || [ ! -f pkg/hubside.js ] ||
-   [ -n "$(find src Cargo.toml Cargo.lock -newer "$wasm" -print -quit)" ]; then
+if [ ! -f "$wasm" ] || [ ! -f pkg/hubside.js ] || { [ -z "${HUBSIDE_DIST_USE_PKG:-}" ] &&
+   [ -n "$(find src Cargo.toml Cargo.lock -newer "$wasm" -print -quit)" ]; }; then
   echo "== wasm package missing or stale: building it"
   scripts/build-wasm.sh
 fi

@@ -56,7 +56,7 @@ button:disabled { opacity: .55; cursor: progress; }
 button:focus-visible, textarea:focus-visible, input:focus-visible { outline: 3px solid var(--hs-focus); outline-offset: 1px; }
 .hint { font-size: .8rem; color: var(--hs-muted); }
 .progress { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem .5rem; margin-top: .5rem; }
-.progress progress { flex: 1 1 8rem; height: .8rem; }
+.progress progress { flex: 1 1 8rem; height: .8rem; accent-color: var(--hs-accent); }
 .progress span { font-size: .8rem; color: var(--hs-muted); overflow-wrap: anywhere; }
 .status { margin: .4rem 0 0; min-height: 1.2em; font-size: .9rem; color: var(--hs-muted); }
 .status:empty { display: none; }

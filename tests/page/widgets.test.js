@@ -191,6 +191,7 @@ test('the page reads well on a phone-sized screen', async () => {
   for (const tag of ['hubside-sentiment', 'hubside-translate', 'hubside-transcribe']) {
     const box = await widget(tag).boundingBox();
     assert.ok(box.x >= 0 && box.x + box.width <= 360, `${tag} fits: ${JSON.stringify(box)}`);
+    await widget(tag).screenshot({ path: path.join(outputDir, `widgets-narrow-${tag.slice(8)}.png`) });
   }
   await page.screenshot({ path: path.join(outputDir, 'widgets-narrow.png'), fullPage: true });
 });

@@ -392,6 +392,7 @@ class TranscribeWidget extends HubsideWidget {
     const label = box.querySelector('span');
     text.textContent = '';
     chunks.replaceChildren();
+    box.hidden = true;
     const showChunks = (list = []) => chunks.replaceChildren(...list.map((c) => {
       const li = document.createElement('li');
       const time = document.createElement('time');

@@ -88,14 +88,19 @@ test('sentiment widgets show the reference labels and scores, and share one mode
     });
   }));
 
+  const progress = page.evaluate(() => new Promise((resolve) => {
+    const events = [];
+    document.addEventListener('hubside-progress', (e) => events.push(e.detail));
+    document.addEventListener('hubside-result', () => resolve(events), { once: true });
+  }));
+  // Both at once: the second waits for the model the first is loading instead of fetching it again.
   const first = widget('hubside-sentiment', 0);
-  await first.locator('textarea').fill(reference[0].text);
-  await first.locator('button.run').click();
-  // While loading, the byte progress bar is shown.
-  await done(first);
   const second = widget('hubside-sentiment', 1);
+  await first.locator('textarea').fill(reference[0].text);
   await second.locator('textarea').fill(reference[1].text);
+  await first.locator('button.run').click();
   await second.locator('textarea').press('Control+Enter'); // keyboard works too
+  await done(first);
   await done(second);
 
   for (const [w, ref] of [[first, reference[0]], [second, reference[1]]]) {
@@ -107,6 +112,11 @@ test('sentiment widgets show the reference labels and scores, and share one mode
     assert.deepEqual((await w.locator('.scores .label').allTextContents()).sort(), ['NEGATIVE', 'POSITIVE']);
   }
   assert.equal(await first.locator('.progress.loading progress').evaluate((p) => p.value), 100);
+  // Progress is reported in bytes across all files of the model, up to 100%.
+  const loads = await progress;
+  const last = loads.at(-1);
+  assert.ok(last.total_bytes > 4_000_000 && last.loaded_bytes === last.total_bytes, JSON.stringify(last));
+  assert.ok(loads.some((e) => e.file === 'model.safetensors'));
   const seen = await events;
   assert.deepEqual(seen.map((e) => e.output[0].label), [reference[0].label, reference[1].label]);
   assert.equal(seen[0].model, 'tiny-random/distilbert-sst2');

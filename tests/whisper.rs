@@ -289,6 +289,23 @@ fn silent_and_very_short_audio_give_defined_results() {
 }
 
 #[test]
+fn flac_ogg_and_mp3_files_decode_and_transcribe() {
+    for (file, rate, channels) in [("jfk16.flac", 16000, 1), ("jfk44-stereo.ogg", 44100, 2), ("jfk22.mp3", 22050, 1)] {
+        let bytes = std::fs::read(format!("{FIXTURES}/audio/{file}")).unwrap();
+        let decoded = audio::decode::decode(&bytes, file).unwrap();
+        assert_eq!((decoded.sample_rate, decoded.channels), (rate, channels), "{file}");
+        let seconds = decoded.samples.len() as f64 / (rate as f64 * channels as f64);
+        assert!((seconds - 11.0).abs() < 0.2, "{file}: {seconds} s");
+        let result = run(tiny_en(), &decoded.samples, rate, channels, &TranscribeOptions::default());
+        assert_jfk_phrases(&result.text);
+    }
+    // FLAC is lossless: the same samples as the WAV, so the same tokens as the reference.
+    let bytes = std::fs::read(format!("{FIXTURES}/audio/jfk16.flac")).unwrap();
+    let flac = audio::decode::decode(&bytes, "jfk16.flac").unwrap();
+    assert_eq!(flac.samples, clip("jfk16.wav"));
+}
+
+#[test]
 fn clipped_audio_still_transcribes() {
     let clipped: Vec<f32> = clip("jfk16.wav").iter().map(|x| (x * 4.0).clamp(-1.0, 1.0)).collect();
     let result = run(tiny_en(), &clipped, 16000, 1, &options(None, SpeechTask::Transcribe, false));

@@ -274,10 +274,14 @@ impl SpeechRecognizer {
             (model, Layout::Transformers, pick("suppress_tokens"), pick("begin_suppress_tokens"))
         };
         let vocab = model.config().n_vocab as u32;
-        if specials.no_timestamps >= vocab || specials.sot >= vocab {
+        let highest = [specials.eot, specials.sot, specials.translate, specials.transcribe, specials.no_timestamps]
+            .into_iter()
+            .chain(specials.languages.iter().map(|(_, id)| *id))
+            .max()
+            .unwrap_or(0);
+        if highest >= vocab {
             return Err(Error::Tokenizer(format!(
-                "tokenizer special tokens (<|notimestamps|> = {}) do not fit the model's {vocab} tokens",
-                specials.no_timestamps
+                "tokenizer special token id {highest} does not fit the model's {vocab} tokens: tokenizer and weights do not match"
             )));
         }
         // Control tokens are never generated (openai adds them to suppress_tokens).
@@ -467,15 +471,16 @@ impl SpeechRecognizer {
                     let mut last = 0;
                     for &cut in &slices {
                         let piece = &tokens[last..cut];
-                        let start = time_offset + (piece[0] - ts_begin) as f64 * TIME_PRECISION;
-                        let end = time_offset + (piece[piece.len() - 1] - ts_begin) as f64 * TIME_PRECISION;
+                        // The timestamp rules make every piece start and end with a timestamp.
+                        let start = time_offset + piece[0].saturating_sub(ts_begin) as f64 * TIME_PRECISION;
+                        let end = time_offset + piece[piece.len() - 1].saturating_sub(ts_begin) as f64 * TIME_PRECISION;
                         add(piece, start, end)?;
                         last = cut;
                     }
                     if single_timestamp_ending {
                         seek += segment_size;
                     } else {
-                        let last_ts = (tokens[last - 1] - ts_begin) as usize;
+                        let last_ts = tokens[last - 1].saturating_sub(ts_begin) as usize;
                         seek += last_ts * input_stride;
                     }
                 } else {

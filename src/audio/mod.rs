@@ -52,7 +52,7 @@ pub fn to_mono_16k(pcm: Pcm) -> Result<Vec<f32>> {
     if pcm.samples.is_empty() {
         return Err(Error::Input("the audio is empty (no samples)".into()));
     }
-    if pcm.samples.len() % pcm.channels != 0 {
+    if !pcm.samples.len().is_multiple_of(pcm.channels) {
         return Err(Error::Input(format!(
             "{} samples is not a whole number of {}-channel frames",
             pcm.samples.len(),

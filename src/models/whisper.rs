@@ -134,7 +134,7 @@ fn exp_nonpositive(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     let y = y * f32::from_bits(((n as i32 + 127) << 23) as u32);
     if x < -87.0 {
@@ -629,6 +629,20 @@ impl Whisper {
     }
 }
 
+fn validate(c: &Config) -> Result<()> {
+    let bad = |m: String| Err(Error::weights("model", m));
+    if c.n_audio_layer == 0 || c.n_text_layer == 0 {
+        return bad(format!("no encoder or decoder layers found ({} / {})", c.n_audio_layer, c.n_text_layer));
+    }
+    if c.n_audio_head == 0 || !c.n_audio_state.is_multiple_of(c.n_audio_head) || c.n_text_head == 0 || !c.n_text_state.is_multiple_of(c.n_text_head) {
+        return bad(format!("hidden sizes {} / {} do not split into {} / {} heads", c.n_audio_state, c.n_text_state, c.n_audio_head, c.n_text_head));
+    }
+    if c.n_audio_ctx == 0 || c.n_text_ctx == 0 || c.n_vocab == 0 {
+        return bad("empty position or token embeddings".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -664,18 +678,4 @@ mod tests {
         masked.inplace_op1(&ScaledSoftmax { scale: 1.0 }).unwrap();
         assert_eq!(masked.to_vec2::<f32>().unwrap(), vec![vec![0.0; 4]]);
     }
-}
-
-fn validate(c: &Config) -> Result<()> {
-    let bad = |m: String| Err(Error::weights("model", m));
-    if c.n_audio_layer == 0 || c.n_text_layer == 0 {
-        return bad(format!("no encoder or decoder layers found ({} / {})", c.n_audio_layer, c.n_text_layer));
-    }
-    if c.n_audio_head == 0 || c.n_audio_state % c.n_audio_head != 0 || c.n_text_head == 0 || c.n_text_state % c.n_text_head != 0 {
-        return bad(format!("hidden sizes {} / {} do not split into {} / {} heads", c.n_audio_state, c.n_text_state, c.n_audio_head, c.n_text_head));
-    }
-    if c.n_audio_ctx == 0 || c.n_text_ctx == 0 || c.n_vocab == 0 {
-        return bad("empty position or token embeddings".into());
-    }
-    Ok(())
 }

@@ -158,7 +158,7 @@ mod tests {
         assert_eq!(resample(&vec![0.0; 44100], 44100, 16000).len(), 16000);
         assert_eq!(resample(&vec![0.0; 48000], 48000, 16000).len(), 16000);
         assert_eq!(resample(&vec![0.0; 8000], 8000, 16000).len(), 16000);
-        assert_eq!(resample(&vec![0.0; 3], 44100, 16000).len(), 2);
+        assert_eq!(resample(&[0.0; 3], 44100, 16000).len(), 2);
         assert_eq!(resample(&[1.0], 44101, 16000).len(), 1);
     }
 

@@ -71,8 +71,9 @@ pub struct Transcription {
     pub text: String,
     /// Timed segments; empty unless timestamps were asked for.
     pub chunks: Vec<Chunk>,
-    /// Language code used for decoding: given, detected, or "en" for English-only models.
-    pub language: String,
+    /// Language code used for decoding: given, detected, or "en" for English-only models; `None`
+    /// only when a multilingual model was given no language and the input is all digital silence.
+    pub language: Option<String>,
     /// Whether the language was detected from the audio rather than given.
     pub language_detected: bool,
     /// Generated token ids of every kept window (prompts and end-of-text excluded; timestamp
@@ -94,8 +95,8 @@ pub struct Partial {
     pub progress: f64,
     pub text: String,
     pub chunks: Vec<Chunk>,
-    /// Language code used for decoding.
-    pub language: String,
+    /// Language code used for decoding (`None`: not detected yet, only silence so far).
+    pub language: Option<String>,
 }
 
 /// Special token ids, read from the tokenizer.
@@ -218,6 +219,8 @@ const MAX_NEW_TOKENS_FRACTION: usize = 2;
 /// openai's `max_initial_timestamp`.
 const MAX_INITIAL_TIMESTAMP: f64 = 1.0;
 const NO_SPEECH_THRESHOLD: f64 = 0.6;
+/// Windows whose samples all stay below this (−80 dBFS) are silence.
+const SILENCE_PEAK: f32 = 1e-4;
 const LOGPROB_THRESHOLD: f64 = -1.0;
 
 pub struct SpeechRecognizer {
@@ -274,10 +277,14 @@ impl SpeechRecognizer {
             (model, Layout::Transformers, pick("suppress_tokens"), pick("begin_suppress_tokens"))
         };
         let vocab = model.config().n_vocab as u32;
-        if specials.no_timestamps >= vocab || specials.sot >= vocab {
+        let highest = [specials.eot, specials.sot, specials.translate, specials.transcribe, specials.no_timestamps]
+            .into_iter()
+            .chain(specials.languages.iter().map(|(_, id)| *id))
+            .max()
+            .unwrap_or(0);
+        if highest >= vocab {
             return Err(Error::Tokenizer(format!(
-                "tokenizer special tokens (<|notimestamps|> = {}) do not fit the model's {vocab} tokens",
-                specials.no_timestamps
+                "tokenizer special token id {highest} does not fit the model's {vocab} tokens: tokenizer and weights do not match"
             )));
         }
         // Control tokens are never generated (openai adds them to suppress_tokens).
@@ -424,78 +431,89 @@ impl SpeechRecognizer {
         while seek < content_frames.max(1) {
             let time_offset = seek as f64 * frame_seconds;
             let segment_size = N_FRAMES.min(content_frames.saturating_sub(seek)).max(1);
-            let features = self.model.encode(&mel.window(seek))?;
-            let mut state = self.model.start(&features)?;
-            let lang = match &language {
-                Some(l) => l.clone(),
-                None => {
-                    let (best, _) = self.detect_language(&mut state)?;
-                    detected = true;
-                    language = Some(best.clone());
-                    best
-                }
-            };
-            let prompt = self.prompt(&lang, options.task, !single)?;
-            let result = self.decode_window(&mut state, &prompt, !single)?;
-            let tokens = result.tokens;
-            let avg_logprob = result.sum_logprob / (tokens.len() + 1) as f64;
-            let silent = result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD;
             let previous_seek = seek;
-            if silent {
-                seek += segment_size;
-            } else if single {
-                text_tokens.extend(&tokens);
-                tokens_out.extend(&tokens);
+            // Digital silence (peak below −80 dBFS) is skipped without running the model, which
+            // would otherwise hallucinate (" you") on a constant spectrogram.
+            let from = (seek * HOP_LENGTH).min(samples.len());
+            let to = ((seek + segment_size) * HOP_LENGTH).min(samples.len());
+            let peak = samples[from..to].iter().fold(0f32, |m, &x| m.max(x.abs()));
+            if peak < SILENCE_PEAK {
                 seek += segment_size;
             } else {
-                let ts_begin = self.specials.timestamp_begin;
-                let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= ts_begin).collect();
-                let single_timestamp_ending = is_ts.len() >= 2 && !is_ts[is_ts.len() - 2] && is_ts[is_ts.len() - 1];
-                let mut slices: Vec<usize> = (1..is_ts.len()).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
-                let mut add = |piece: &[u32], start: f64, end: f64| -> Result<()> {
-                    let text = self.decode_text(piece)?;
-                    tokens_out.extend(piece);
-                    text_tokens.extend(piece.iter().filter(|&&t| t < self.specials.eot));
-                    let clamp = |t: f64| t.clamp(0.0, duration);
-                    chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text });
-                    Ok(())
+                let features = self.model.encode(&mel.window(seek))?;
+                let mut state = self.model.start(&features)?;
+                let lang = match &language {
+                    Some(l) => l.clone(),
+                    None => {
+                        let (best, _) = self.detect_language(&mut state)?;
+                        detected = true;
+                        language = Some(best.clone());
+                        best
+                    }
                 };
-                if !slices.is_empty() {
-                    if single_timestamp_ending {
-                        slices.push(tokens.len());
-                    }
-                    let mut last = 0;
-                    for &cut in &slices {
-                        let piece = &tokens[last..cut];
-                        let start = time_offset + (piece[0] - ts_begin) as f64 * TIME_PRECISION;
-                        let end = time_offset + (piece[piece.len() - 1] - ts_begin) as f64 * TIME_PRECISION;
-                        add(piece, start, end)?;
-                        last = cut;
-                    }
-                    if single_timestamp_ending {
-                        seek += segment_size;
-                    } else {
-                        let last_ts = (tokens[last - 1] - ts_begin) as usize;
-                        seek += last_ts * input_stride;
-                    }
-                } else {
-                    let mut end = segment_size as f64 * frame_seconds;
-                    if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= ts_begin) {
-                        if last_ts != ts_begin {
-                            end = (last_ts - ts_begin) as f64 * TIME_PRECISION;
-                        }
-                    }
-                    if tokens.iter().any(|&t| t < self.specials.eot) {
-                        add(&tokens, time_offset, time_offset + end)?;
-                    }
+                let prompt = self.prompt(&lang, options.task, !single)?;
+                let result = self.decode_window(&mut state, &prompt, !single)?;
+                let tokens = result.tokens;
+                let avg_logprob = result.sum_logprob / (tokens.len() + 1) as f64;
+                let silent = result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD;
+                if silent {
                     seek += segment_size;
+                } else if single {
+                    text_tokens.extend(&tokens);
+                    tokens_out.extend(&tokens);
+                    seek += segment_size;
+                } else {
+                    let ts_begin = self.specials.timestamp_begin;
+                    let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= ts_begin).collect();
+                    let single_timestamp_ending = is_ts.len() >= 2 && !is_ts[is_ts.len() - 2] && is_ts[is_ts.len() - 1];
+                    let mut slices: Vec<usize> = (1..is_ts.len()).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
+                    let mut add = |piece: &[u32], start: f64, end: f64| -> Result<()> {
+                        let text = self.decode_text(piece)?;
+                        tokens_out.extend(piece);
+                        text_tokens.extend(piece.iter().filter(|&&t| t < self.specials.eot));
+                        let clamp = |t: f64| t.clamp(0.0, duration);
+                        chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text });
+                        Ok(())
+                    };
+                    if !slices.is_empty() {
+                        if single_timestamp_ending {
+                            slices.push(tokens.len());
+                        }
+                        let mut last = 0;
+                        for &cut in &slices {
+                            let piece = &tokens[last..cut];
+                            // The timestamp rules make every piece start and end with a timestamp.
+                            let start = time_offset + piece[0].saturating_sub(ts_begin) as f64 * TIME_PRECISION;
+                            let end = time_offset + piece[piece.len() - 1].saturating_sub(ts_begin) as f64 * TIME_PRECISION;
+                            add(piece, start, end)?;
+                            last = cut;
+                        }
+                        if single_timestamp_ending {
+                            seek += segment_size;
+                        } else {
+                            let last_ts = tokens[last - 1].saturating_sub(ts_begin) as usize;
+                            seek += last_ts * input_stride;
+                        }
+                    } else {
+                        let mut end = segment_size as f64 * frame_seconds;
+                        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= ts_begin) {
+                            if last_ts != ts_begin {
+                                end = (last_ts - ts_begin) as f64 * TIME_PRECISION;
+                            }
+                        }
+                        if tokens.iter().any(|&t| t < self.specials.eot) {
+                            add(&tokens, time_offset, time_offset + end)?;
+                        }
+                        seek += segment_size;
+                    }
                 }
             }
             if seek <= previous_seek {
                 seek = previous_seek + segment_size;
             }
             let text = self.decode_text(&text_tokens)?;
-            let processed = (seek.min(content_frames) as f64 * frame_seconds).min(duration);
+            let processed =
+                if seek >= content_frames { duration } else { (seek as f64 * frame_seconds).min(duration) };
             on_partial(&Partial {
                 window,
                 processed,
@@ -503,14 +521,14 @@ impl SpeechRecognizer {
                 progress: if duration > 0.0 { processed / duration } else { 1.0 },
                 text,
                 chunks: if options.return_timestamps { chunks.clone() } else { Vec::new() },
-                language: lang,
+                language: language.clone(),
             });
             window += 1;
         }
         Ok(Transcription {
             text: self.decode_text(&text_tokens)?,
             chunks: if options.return_timestamps { chunks } else { Vec::new() },
-            language: language.unwrap_or_else(|| "en".into()),
+            language,
             language_detected: detected,
             tokens: tokens_out,
             duration,

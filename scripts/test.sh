@@ -25,8 +25,9 @@ cache="${HUBSIDE_CACHE:-$HOME/.cache/hubside}"
 echo "== native tests"
 cargo test --release
 
-echo "== wasm package"
+echo "== wasm package and the static Space (dist/)"
 scripts/build-wasm.sh
+HUBSIDE_DIST_USE_PKG=1 scripts/build-dist.sh
 
 # The local Hub mirror the browser tests load models from.
 server_log=$(mktemp)

@@ -240,7 +240,9 @@ fn transcribe(recognizer: &SpeechRecognizer, input: &JsValue, options: &JsValue)
     if opts.return_timestamps {
         let _ = Reflect::set(&output, &"chunks".into(), &to_js(&result.chunks)?);
     }
-    let _ = Reflect::set(&output, &"language".into(), &result.language.as_str().into());
+    // null when nothing could be detected (e.g. digital silence).
+    let language = result.language.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+    let _ = Reflect::set(&output, &"language".into(), &language);
     Ok(output.into())
 }
 

@@ -163,9 +163,23 @@ fn transcribe_path_uses_the_same_features() {
     // The long-form spectrogram (audio + 30 s of silence) starts with the feature extractor's.
     let samples = clip("jfk16.wav");
     let short = audio::whisper_features(&samples, 80);
-    let (long, content) = audio::MelExtractor::new(80).log_mel_padded(&samples);
+    let extractor = audio::MelExtractor::new(80);
+    let (long, content) = extractor.log_mel_padded(&samples);
     assert_eq!(content, samples.len() / 160);
     assert_eq!(long.window(0), short.data);
+    // The streaming windows (what transcribe uses) equal the whole spectrogram's, also for long
+    // input with loud and silent parts and windows that end past the audio.
+    let mut long_input = samples.clone();
+    long_input.extend(std::iter::repeat_n(0.0, 16000 * 20));
+    long_input.extend(samples.iter().map(|x| x * 3.0));
+    long_input.extend(std::iter::repeat_n(0.0, 777));
+    let (full, content) = extractor.log_mel_padded(&long_input);
+    let windows = extractor.prepare(&long_input);
+    assert_eq!(windows.content_frames(), content);
+    for seek in [0, 1, 1234, 3000, content - 1, content] {
+        assert_eq!(windows.window(seek), full.window(seek), "window at {seek}");
+    }
+    assert_eq!(extractor.prepare(&samples).window(0), short.data);
 }
 
 // ---- exact references ---------------------------------------------------------------------

@@ -217,17 +217,27 @@ impl MelExtractor {
 
     /// `log_mel` of `samples` followed by `silence` zeros, without copying the samples.
     fn log_mel_with_silence(&self, samples: &[f32], silence: usize) -> LogMel {
+        let n_frames = (samples.len() + silence) / HOP_LENGTH;
+        let mut data = vec![0f32; self.n_mels * n_frames];
+        self.log_frames(samples, silence, 0..n_frames, n_frames, &mut data);
+        let max = data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        normalize(&mut data, max);
+        LogMel { n_mels: self.n_mels, n_frames, data }
+    }
+
+    /// log10 mel power of frames `frames` of `samples` + `silence` zeros, written column-wise into
+    /// `out` (n_mels rows of `stride` values, frame `t` at column `t - frames.start`).
+    fn log_frames(&self, samples: &[f32], silence: usize, frames: std::ops::Range<usize>, stride: usize, out: &mut [f32]) {
         let len = samples.len();
         let n = len + silence;
-        let n_frames = n / HOP_LENGTH; // 1 + n / hop frames, minus the dropped last one
         let n_freqs = N_FFT / 2 + 1;
         let half = (N_FFT / 2) as isize;
         let at = |i: usize| if i < len { samples[i] } else { 0.0 };
-        let mut data = vec![0f32; self.n_mels * n_frames];
         let mut buf = vec![Complex::new(0f32, 0f32); N_FFT];
         let mut scratch = vec![Complex::new(0f32, 0f32); self.fft.get_inplace_scratch_len()];
         let mut power = vec![0f32; n_freqs];
-        for t in 0..n_frames {
+        let first = frames.start;
+        for t in frames {
             let start = (t * HOP_LENGTH) as isize - half;
             for (i, c) in buf.iter_mut().enumerate() {
                 let idx = start + i as isize;
@@ -244,19 +254,75 @@ impl MelExtractor {
                 for k in lo..hi {
                     acc += row[k] * power[k];
                 }
-                data[m * n_frames + t] = acc;
+                out[m * stride + t - first] = acc.max(1e-10).log10();
             }
         }
+    }
+
+    /// Streaming form of `log_mel_padded` for long inputs, which never holds the whole
+    /// spectrogram: `prepare` makes one pass for the global maximum (Whisper normalises by it),
+    /// then `window` computes each 30 s window on demand, equal to `log_mel_padded(..).0.window(..)`.
+    pub fn prepare<'a>(&'a self, samples: &'a [f32]) -> MelWindows<'a> {
+        let n_frames = (samples.len() + N_SAMPLES) / HOP_LENGTH;
+        // Frames past the audio are silence; a 30 s block of them is never louder than the first.
+        let content_end = (samples.len() / HOP_LENGTH + N_FFT / HOP_LENGTH + 1).min(n_frames);
         let mut max = f32::NEG_INFINITY;
-        for x in data.iter_mut() {
-            *x = x.max(1e-10).log10();
-            max = max.max(*x);
+        let block = N_FRAMES;
+        let mut buf = vec![0f32; self.n_mels * block];
+        let mut t = 0;
+        while t < content_end {
+            let end = (t + block).min(content_end);
+            self.log_frames(samples, N_SAMPLES, t..end, block, &mut buf);
+            for m in 0..self.n_mels {
+                for &x in &buf[m * block..m * block + (end - t)] {
+                    max = max.max(x);
+                }
+            }
+            t = end;
         }
-        let floor = max - 8.0;
-        for x in data.iter_mut() {
-            *x = (x.max(floor) + 4.0) / 4.0;
+        // The silent frames' value, as log_frames computes it.
+        if content_end < n_frames {
+            max = max.max(1e-10f32.log10());
         }
-        LogMel { n_mels: self.n_mels, n_frames, data }
+        MelWindows { extractor: self, samples, n_frames, max }
+    }
+}
+
+/// Whisper's normalisation: clamp to max − 8, then (x + 4) / 4.
+fn normalize(data: &mut [f32], max: f32) {
+    let floor = max - 8.0;
+    for x in data.iter_mut() {
+        *x = (x.max(floor) + 4.0) / 4.0;
+    }
+}
+
+/// 30 s windows of the spectrogram of some audio followed by 30 s of silence (see
+/// `MelExtractor::prepare`).
+pub struct MelWindows<'a> {
+    extractor: &'a MelExtractor,
+    samples: &'a [f32],
+    n_frames: usize,
+    max: f32,
+}
+
+impl MelWindows<'_> {
+    /// Frames with audio in them (windows start before this).
+    pub fn content_frames(&self) -> usize {
+        self.n_frames - N_FRAMES
+    }
+
+    /// Frames `start..start + N_FRAMES`, (n_mels, N_FRAMES), zero past the end.
+    pub fn window(&self, start: usize) -> Vec<f32> {
+        let n_mels = self.extractor.n_mels;
+        let mut out = vec![0f32; n_mels * N_FRAMES];
+        let start = start.min(self.n_frames);
+        let end = (start + N_FRAMES).min(self.n_frames);
+        self.extractor.log_frames(self.samples, N_SAMPLES, start..end, N_FRAMES, &mut out);
+        let used = end - start;
+        for m in 0..n_mels {
+            normalize(&mut out[m * N_FRAMES..m * N_FRAMES + used], self.max);
+        }
+        out
     }
 }
 

@@ -415,7 +415,8 @@ impl SpeechRecognizer {
         on_partial: &mut dyn FnMut(&Partial),
     ) -> Result<Transcription> {
         let duration = samples.len() as f64 / SAMPLE_RATE as f64;
-        let (mel, content_frames) = self.mel.log_mel_padded(samples);
+        let mel = self.mel.prepare(samples);
+        let content_frames = mel.content_frames();
         let single = content_frames <= N_FRAMES && !options.return_timestamps;
         let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
         let frame_seconds = HOP_LENGTH as f64 / SAMPLE_RATE as f64;

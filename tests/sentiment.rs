@@ -2,13 +2,14 @@
 //! the models through the local Hub mirror over HTTP (and from a directory), natively.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod common;
+
+use common::{mirror, HUB};
 use hubside::hub::{Repo, Status};
-use hubside::serve::{self, ServeOptions};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::Error;
 use serde::Deserialize;
 
-const HUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hub");
 const MODELS: [&str; 3] = ["tiny-random/distilbert-sst2", "tiny-random/distilbert-sst2-legacy", "tiny-random/bert-sentiment-3class"];
 
 #[derive(Deserialize)]
@@ -26,12 +27,7 @@ struct Case {
 }
 
 fn reference(model: &str) -> Reference {
-    let path = format!("{HUB}/{model}/reference.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn mirror() -> serve::Running {
-    serve::start("127.0.0.1:0", ServeOptions { hub: vec![HUB.into()], ..Default::default() }).unwrap()
+    common::reference(model)
 }
 
 fn load(repo: &Repo) -> hubside::Result<TextClassifier> {

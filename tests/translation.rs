@@ -16,7 +16,9 @@ use hubside::tasks::translation::{TranslateOptions, Translator};
 use hubside::Error;
 use serde::Deserialize;
 
-const HUB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hub");
+mod common;
+use common::{mirror, HUB};
+
 const MARIAN: &str = "tiny-random/marian-en-de";
 const T5: &str = "tiny-random/t5";
 
@@ -34,12 +36,7 @@ struct Case {
 }
 
 fn reference(model: &str) -> Reference {
-    let path = format!("{HUB}/{model}/reference.json");
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn mirror() -> serve::Running {
-    serve::start("127.0.0.1:0", ServeOptions { hub: vec![HUB.into()], ..Default::default() }).unwrap()
+    common::reference(model)
 }
 
 fn load(repo: &Repo) -> hubside::Result<Translator> {

@@ -7,35 +7,16 @@
 use hubside::hub::Repo;
 use hubside::tasks::speech_recognition::{SpeechRecognizer, TranscribeOptions};
 use hubside::wasm::pipeline;
-use js_sys::{Array, Function, Object, Promise, Reflect};
+use js_sys::{Array, Reflect};
 use serde::Deserialize;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const ENDPOINT: &str = match option_env!("HUBSIDE_TEST_ENDPOINT") {
-    Some(endpoint) => endpoint,
-    None => "http://127.0.0.1:8788/hub",
-};
+mod browser;
+use browser::{call, message, options, ENDPOINT};
 
-fn options(pairs: &[(&str, JsValue)]) -> JsValue {
-    let object = Object::new();
-    for (key, value) in pairs {
-        Reflect::set(&object, &(*key).into(), value).unwrap();
-    }
-    object.into()
-}
-
-async fn call(function: &Function, input: JsValue, opts: JsValue) -> Result<JsValue, JsValue> {
-    let promise: Promise = function.call2(&JsValue::NULL, &input, &opts).unwrap().unchecked_into();
-    JsFuture::from(promise).await
-}
-
-fn message(error: &JsValue) -> String {
-    error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{error:?}"))
-}
 
 #[derive(Deserialize)]
 struct TranslationReference {

@@ -9,7 +9,7 @@ use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::encoder::{layer_norm, linear, Activation};
-use super::seq2seq::{project, repeat_rows, Attention, DecoderState, LayerCache, Seq2SeqModel, Seq2SeqSpec};
+use super::seq2seq::{project, Attention, DecoderState, Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};
 
 fn default_activation() -> String {
@@ -233,22 +233,11 @@ impl Seq2SeqModel for Marian {
     }
 
     fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState> {
-        let layers = self
-            .decoder
-            .iter()
-            .map(|layer| {
-                let (k, v) = layer.encoder_attn.keys_values(encoded)?;
-                Ok(LayerCache { self_kv: None, cross_kv: (repeat_rows(&k, beams)?, repeat_rows(&v, beams)?) })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DecoderState { layers, position: 0, beams })
+        DecoderState::start(self.decoder.iter().map(|layer| &layer.encoder_attn), encoded, beams)
     }
 
     fn step(&self, tokens: &[u32], state: &mut DecoderState) -> Result<Tensor> {
-        if tokens.len() != state.beams {
-            return Err(Error::Input(format!("{} tokens for {} beams", tokens.len(), state.beams)));
-        }
-        let ids = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(1)?;
+        let ids = state.step_ids(tokens)?;
         let mut x = self.embed(&self.decoder_embed, &ids, state.position)?;
         for (layer, cache) in self.decoder.iter().zip(&mut state.layers) {
             // One new position per step: it may attend to every cached one, no mask needed.

@@ -44,6 +44,26 @@ pub struct DecoderState {
 }
 
 impl DecoderState {
+    /// A fresh state for `beams` hypotheses: each decoder layer's cross-attention keys/values over
+    /// `encoded`, computed once and repeated per beam.
+    pub fn start<'a>(cross_attention: impl Iterator<Item = &'a Attention>, encoded: &Tensor, beams: usize) -> Result<Self> {
+        let layers = cross_attention
+            .map(|attention| {
+                let (k, v) = attention.keys_values(encoded)?;
+                Ok(LayerCache { self_kv: None, cross_kv: (repeat_rows(&k, beams)?, repeat_rows(&v, beams)?) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderState { layers, position: 0, beams })
+    }
+
+    /// This step's tokens (one per beam) as a (beams, 1) tensor.
+    pub fn step_ids(&self, tokens: &[u32]) -> Result<Tensor> {
+        if tokens.len() != self.beams {
+            return Err(Error::Input(format!("{} tokens for {} beams", tokens.len(), self.beams)));
+        }
+        Ok(Tensor::new(tokens, &Device::Cpu)?.unsqueeze(1)?)
+    }
+
     /// Keep, for new beam `i`, the self-attention cache of old beam `parents[i]`. Cross-attention
     /// keys/values are the same for every beam and need no reordering.
     pub fn reorder(&mut self, parents: &[u32]) -> Result<()> {

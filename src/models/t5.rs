@@ -10,7 +10,7 @@ use candle_nn::{Embedding, Linear, VarBuilder};
 use serde::Deserialize;
 
 use super::encoder::Activation;
-use super::seq2seq::{project, repeat_rows, Attention, DecoderState, LayerCache, Seq2SeqModel, Seq2SeqSpec};
+use super::seq2seq::{project, Attention, DecoderState, Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};
 
 fn default_buckets() -> usize {
@@ -298,24 +298,13 @@ impl Seq2SeqModel for T5 {
     }
 
     fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState> {
-        let layers = self
-            .decoder
-            .blocks
-            .iter()
-            .map(|block| {
-                let (attn, _) = block.cross.as_ref().expect("decoder blocks have cross-attention");
-                let (k, v) = attn.keys_values(encoded)?;
-                Ok(LayerCache { self_kv: None, cross_kv: (repeat_rows(&k, beams)?, repeat_rows(&v, beams)?) })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(DecoderState { layers, position: 0, beams })
+        // Every decoder block is built with cross-attention.
+        let cross = self.decoder.blocks.iter().filter_map(|block| block.cross.as_ref().map(|(attention, _)| attention));
+        DecoderState::start(cross, encoded, beams)
     }
 
     fn step(&self, tokens: &[u32], state: &mut DecoderState) -> Result<Tensor> {
-        if tokens.len() != state.beams {
-            return Err(Error::Input(format!("{} tokens for {} beams", tokens.len(), state.beams)));
-        }
-        let ids = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(1)?;
+        let ids = state.step_ids(tokens)?;
         let mut x = self.shared.forward(&ids)?;
         let pos = state.position;
         let bias = self.position_bias(&self.decoder.relative_bias, pos, 1, pos + 1, false)?;

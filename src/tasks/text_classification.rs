@@ -50,25 +50,12 @@ pub struct LabelScore {
     pub score: f32,
 }
 
-pub fn supported_model_types() -> Vec<String> {
-    REGISTRY.iter().map(|(name, _)| name.to_string()).collect()
-}
-
 impl TextClassifier {
     /// Load config, tokenizer and weights from `repo`. The architecture is checked first, so an
     /// unsupported model fails before any weights are downloaded.
     pub async fn load(repo: &Repo) -> Result<Self> {
         let config: serde_json::Value = repo.get_json("config.json").await?;
-        let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("(none)");
-        let loader = REGISTRY
-            .iter()
-            .find(|(name, _)| *name == model_type)
-            .map(|(_, loader)| *loader)
-            .ok_or_else(|| Error::UnsupportedModel {
-                task: "text-classification".into(),
-                model_type: model_type.to_string(),
-                supported: supported_model_types(),
-            })?;
+        let loader = super::find_loader(REGISTRY, &config, "text-classification")?;
         let labels = labels(&config)?;
         let score_fn = if labels.len() == 1
             || config.get("problem_type").and_then(|v| v.as_str()) == Some("multi_label_classification")

@@ -20,10 +20,6 @@ type Loader = fn(&serde_json::Value, VarBuilder) -> Result<Box<dyn Seq2SeqModel>
 /// `model_type` → loader. Adding an architecture is one model file and one line here.
 const REGISTRY: &[(&str, Loader)] = &[("marian", marian::load_seq2seq), ("t5", t5::load_seq2seq)];
 
-pub fn supported_model_types() -> Vec<String> {
-    REGISTRY.iter().map(|(name, _)| name.to_string()).collect()
-}
-
 /// Per-call options; `None` keeps the model's generation_config (or transformers' default).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(default)]
@@ -179,16 +175,8 @@ impl Translator {
         let config_bytes = repo.get("config.json").await?;
         let bad_json = |e: serde_json::Error| Error::Config(format!("{} is not valid JSON: {e}", repo.url("config.json")));
         let config: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
-        let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("(none)").to_string();
-        let loader = REGISTRY
-            .iter()
-            .find(|(name, _)| *name == model_type)
-            .map(|(_, loader)| *loader)
-            .ok_or_else(|| Error::UnsupportedModel {
-                task: "translation".into(),
-                model_type: model_type.clone(),
-                supported: supported_model_types(),
-            })?;
+        let loader = super::find_loader(REGISTRY, &config, "translation")?;
+        let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let ordered: OrderedParams = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
         let tasks = ordered
             .task_specific_params

@@ -1,0 +1,33 @@
+//! Helpers shared by the browser test files: the mirror endpoint and calling `pipeline()` results
+//! the way JavaScript does.
+#![allow(dead_code)] // each test file uses its own subset
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+
+/// The local Hub mirror scripts/test.sh starts (`hubside serve --hub ...`).
+pub const ENDPOINT: &str = match option_env!("HUBSIDE_TEST_ENDPOINT") {
+    Some(endpoint) => endpoint,
+    None => "http://127.0.0.1:8788/hub",
+};
+
+/// A JS options object.
+pub fn options(pairs: &[(&str, JsValue)]) -> JsValue {
+    let object = Object::new();
+    for (key, value) in pairs {
+        Reflect::set(&object, &(*key).into(), value).unwrap();
+    }
+    object.into()
+}
+
+/// `await pipelineFunction(input, opts)`.
+pub async fn call(function: &Function, input: JsValue, opts: JsValue) -> Result<JsValue, JsValue> {
+    let promise: Promise = function.call2(&JsValue::NULL, &input, &opts).unwrap().unchecked_into();
+    JsFuture::from(promise).await
+}
+
+/// The `message` of a rejected `Error`.
+pub fn message(error: &JsValue) -> String {
+    error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{error:?}"))
+}

@@ -31,14 +31,14 @@ export async function startServer(args = []) {
   return { url, stop: () => child.kill() };
 }
 
-export async function launchBrowser() {
+export async function launchBrowser(extraArgs = []) {
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'hubside-chromium-'));
   return chromium.launchPersistentContext(userDataDir, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1'],
+      '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1', ...extraArgs],
   });
 }
 

@@ -18,7 +18,8 @@ let server, context, requests, page;
 
 before(async () => {
   server = await startServer();
-  context = await launchBrowser();
+  // A fake microphone (a steady tone) that is granted without a prompt.
+  context = await launchBrowser(['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream']);
   requests = recordRequests(context);
   page = await context.newPage();
   await open();
@@ -164,6 +165,36 @@ test('a reload loads models from the cache without model requests; clearing empt
   await sentiment('tiny-random/distilbert-sst2', reference.text);
   assert.ok(requests.slice(beforeClear).some((u) => u.endsWith('/tiny-random/distilbert-sst2/resolve/main/model.safetensors')),
     'after clearing, the weights are downloaded again');
+});
+
+test('recording from the microphone is transcribed', async () => {
+  await page.fill('#transcription-model', 'Systran/faster-whisper-tiny.en');
+  await page.dispatchEvent('#transcription-model', 'input');
+  await page.$eval('#transcription-status', (e) => { e.textContent = ''; });
+  await page.click('#transcription-record');
+  await page.waitForFunction(() => document.getElementById('transcription-record').getAttribute('aria-pressed') === 'true');
+  await page.waitForTimeout(2000);
+  await page.click('#transcription-record'); // stop: the recording is decoded and transcribed
+  await page.waitForFunction(() => /^(Done|Error)/.test(document.getElementById('transcription-status').textContent), null, { timeout: 120_000 });
+  assert.match(await page.textContent('#transcription-status'), /^Done .*language: en/);
+  assert.equal(await page.getAttribute('#transcription-record', 'aria-pressed'), 'false');
+});
+
+test('the page is usable on a phone-sized screen', async () => {
+  await page.setViewportSize({ width: 375, height: 740 });
+  await open();
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling (${overflow}px too wide)`);
+  // Every control has an accessible name, and the tasks run from the keyboard.
+  const unnamed = await page.$$eval('input, textarea, select, button', (els) => els
+    .filter((e) => !(e.labels?.length || e.getAttribute('aria-label') || e.textContent.trim())).map((e) => e.id));
+  assert.deepEqual(unnamed, []);
+  await page.fill('#sentiment-model', 'tiny-random/distilbert-sst2');
+  await page.focus('#sentiment-text');
+  await page.keyboard.press('Control+Enter');
+  await page.waitForSelector('#sentiment-result li.top');
+  await page.screenshot({ path: path.join(outputDir, 'phone.png'), fullPage: true });
+  await page.setViewportSize({ width: 1280, height: 720 });
 });
 
 test('every request went to 127.0.0.1', () => {

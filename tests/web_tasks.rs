@@ -102,6 +102,25 @@ struct WhisperCase {
     language: String,
     generated_ids: Vec<u32>,
     text: String,
+    log_mel: LogMelStats,
+}
+
+#[derive(Deserialize)]
+struct LogMelStats {
+    shape: Vec<usize>,
+    mean: f64,
+    std: f64,
+    frame0_first8: Vec<f32>,
+    frame100_first8: Vec<f32>,
+}
+
+const TINY_EN_REFERENCE: &str = include_str!("fixtures/whisper/tiny.en.reference.json");
+const BASE_REFERENCE: &str = include_str!("fixtures/whisper/base.reference.json");
+
+fn clip(name: &str) -> Vec<f32> {
+    let (samples, rate, channels) = wav(if name == "jfk16.wav" { JFK } else { DE });
+    assert_eq!((rate, channels), (16_000, 1));
+    samples
 }
 
 /// 16-bit PCM WAV → f32 samples, sample rate, channels (the fixtures' format).
@@ -128,8 +147,79 @@ const JFK: &[u8] = include_bytes!("fixtures/audio/jfk16.wav");
 const DE: &[u8] = include_bytes!("fixtures/audio/de16.wav");
 
 #[wasm_bindgen_test]
+fn log_mel_matches_reference_statistics() {
+    for json in [TINY_EN_REFERENCE, BASE_REFERENCE] {
+        let reference: WhisperReference = serde_json::from_str(json).unwrap();
+        for case in reference.cases {
+            let stats = &case.log_mel;
+            let mel = hubside::audio::whisper_features(&clip(&case.audio), stats.shape[0]);
+            assert_eq!(vec![mel.n_mels, mel.n_frames], stats.shape);
+            let (mean, std) = mel.mean_std();
+            assert!((mean - stats.mean).abs() < 1e-3 && (std - stats.std).abs() < 1e-3, "{}: {mean} {std}", case.audio);
+            for (frame, expected) in [(0, &stats.frame0_first8), (100, &stats.frame100_first8)] {
+                for (m, e) in expected.iter().enumerate() {
+                    assert!((mel.get(m, frame) - e).abs() < 1e-3, "{}: mel[{m}][{frame}]", case.audio);
+                }
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn whisper_base_token_ids_match_reference() {
+    let reference: WhisperReference = serde_json::from_str(BASE_REFERENCE).unwrap();
+    let repo = Repo::remote("Systran/faster-whisper-base", Some(ENDPOINT), None).unwrap();
+    let recognizer = SpeechRecognizer::load(&repo).await.unwrap();
+    for case in &reference.cases {
+        let samples = clip(&case.audio);
+        let options = TranscribeOptions {
+            language: Some(case.language.clone()),
+            task: hubside::tasks::speech_recognition::SpeechTask::parse(&case.task).unwrap(),
+            return_timestamps: false,
+        };
+        let pcm = hubside::audio::Pcm { samples: &samples, sample_rate: 16_000, channels: 1 };
+        let result = recognizer.transcribe(pcm, &options, &mut |_| {}).unwrap();
+        assert_eq!(result.tokens, case.generated_ids, "{}", case.audio);
+        assert_eq!(result.text, case.text, "{}", case.audio);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn long_audio_yields_every_repetition_once() {
+    // 3 × (clip + 5 s of silence) = 48 s: two windows or more, each phrase exactly 3 times.
+    let clip = clip("jfk16.wav");
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        samples.extend_from_slice(&clip);
+        samples.extend(std::iter::repeat_n(0.0, 16_000 * 5));
+    }
+    let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-tiny.en".into(), options(&[("endpoint", ENDPOINT.into())]))
+        .await
+        .unwrap();
+    let windows = Array::new();
+    let sink = windows.clone();
+    let on_partial = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |p: JsValue| {
+        sink.push(&p);
+    });
+    let opts = options(&[("on_partial", on_partial.as_ref().clone()), ("return_timestamps", true.into())]);
+    let out = call(&asr, js_sys::Float32Array::from(samples.as_slice()).into(), opts).await.unwrap();
+    let text = Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap().to_lowercase();
+    for phrase in ["my fellow americans", "what you can do for your country"] {
+        assert_eq!(text.matches(phrase).count(), 3, "{phrase:?} in {text:?}");
+    }
+    assert!(windows.length() >= 2, "progress per window");
+    let chunks: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(Reflect::get(&out, &"chunks".into()).unwrap()).unwrap();
+    let mut last_end = 0.0;
+    for chunk in &chunks {
+        let (start, end) = (chunk["timestamp"][0].as_f64().unwrap(), chunk["timestamp"][1].as_f64().unwrap());
+        assert!(start >= last_end && end > start && end <= 48.0 + 1e-6, "{chunks:?}");
+        last_end = end;
+    }
+}
+
+#[wasm_bindgen_test]
 async fn whisper_tiny_en_token_ids_match_reference() {
-    let reference: WhisperReference = serde_json::from_str(include_str!("fixtures/whisper/tiny.en.reference.json")).unwrap();
+    let reference: WhisperReference = serde_json::from_str(TINY_EN_REFERENCE).unwrap();
     let case = reference.cases.iter().find(|c| c.audio == "jfk16.wav").unwrap();
     let repo = Repo::remote("Systran/faster-whisper-tiny.en", Some(ENDPOINT), None).unwrap();
     let recognizer = SpeechRecognizer::load(&repo).await.unwrap();
@@ -144,7 +234,7 @@ async fn whisper_tiny_en_token_ids_match_reference() {
 async fn js_asr_pipeline_matches_reference() {
     let (samples, rate, _) = wav(JFK);
     let audio = js_sys::Float32Array::from(samples.as_slice());
-    let tiny: WhisperReference = serde_json::from_str(include_str!("fixtures/whisper/tiny.en.reference.json")).unwrap();
+    let tiny: WhisperReference = serde_json::from_str(TINY_EN_REFERENCE).unwrap();
     let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-tiny.en".into(), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
@@ -209,7 +299,7 @@ fn linear_resample(samples: &[f32], from: u32, to: u32) -> Vec<f32> {
 
 #[wasm_bindgen_test]
 async fn whisper_base_translates_german_to_english() {
-    let reference: WhisperReference = serde_json::from_str(include_str!("fixtures/whisper/base.reference.json")).unwrap();
+    let reference: WhisperReference = serde_json::from_str(BASE_REFERENCE).unwrap();
     let case = reference.cases.iter().find(|c| c.audio == "de16.wav").unwrap();
     assert_eq!((case.task.as_str(), case.language.as_str()), ("translate", "de"));
     let (samples, rate, _) = wav(DE);

@@ -107,11 +107,12 @@ fn progress_forwarder(callback: Function) -> Box<dyn Fn(&Progress)> {
     })
 }
 
+// Boxed: the variants differ a lot in size and a pipeline holds exactly one.
 enum Loaded {
-    TextClassification(TextClassifier),
+    TextClassification(Box<TextClassifier>),
     /// With the languages a `translation_xx_to_yy` task name asked for.
-    Translation(Translator, TranslateOptions),
-    SpeechRecognition(SpeechRecognizer),
+    Translation(Box<Translator>, TranslateOptions),
+    SpeechRecognition(Box<SpeechRecognizer>),
 }
 
 impl Loaded {
@@ -255,7 +256,7 @@ fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> 
         Some(v) if v.is_null() => None,
         Some(v) => match v.as_f64() {
             Some(k) if k >= 1.0 => Some(k as usize),
-            Some(k) if k == 0.0 => None,
+            Some(0.0) => None,
             _ => return Err(input_error("top_k must be a positive number or null")),
         },
     };
@@ -290,7 +291,9 @@ pub async fn pipeline(task: String, model: String, options: JsValue) -> Result<F
         repo = repo.with_progress(progress_forwarder(callback.clone()));
     }
     let loaded = match task {
-        Task::TextClassification => Loaded::TextClassification(TextClassifier::load(&repo).await.map_err(|e| js_error(&e))?),
+        Task::TextClassification => {
+            Loaded::TextClassification(Box::new(TextClassifier::load(&repo).await.map_err(|e| js_error(&e))?))
+        }
         Task::Translation => {
             // transformers' `translation_en_to_de` task names pick the languages.
             let mut defaults = TranslateOptions::default();
@@ -298,10 +301,10 @@ pub async fn pipeline(task: String, model: String, options: JsValue) -> Result<F
                 defaults.src_lang = Some(src.to_string());
                 defaults.tgt_lang = Some(tgt.to_string());
             }
-            Loaded::Translation(Translator::load(&repo).await.map_err(|e| js_error(&e))?, defaults)
+            Loaded::Translation(Box::new(Translator::load(&repo).await.map_err(|e| js_error(&e))?), defaults)
         }
         Task::SpeechRecognition => {
-            Loaded::SpeechRecognition(SpeechRecognizer::load(&repo).await.map_err(|e| js_error(&e))?)
+            Loaded::SpeechRecognition(Box::new(SpeechRecognizer::load(&repo).await.map_err(|e| js_error(&e))?))
         }
     };
     Ok(into_function(loaded, &model))

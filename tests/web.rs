@@ -88,7 +88,7 @@ async fn js_pipeline_matches_reference() {
         )
         .unwrap();
         assert_eq!(all.len(), reference.cases.len());
-        let config: serde_json::Value = serde_json::from_str(&std::str::from_utf8(&fetch_config(model).await).unwrap()).unwrap();
+        let config: serde_json::Value = serde_json::from_str(std::str::from_utf8(&fetch_config(model).await).unwrap()).unwrap();
         for (ranked, case) in all.iter().zip(&reference.cases) {
             assert_eq!(ranked.len(), case.scores.len());
             for (i, expected) in case.scores.iter().enumerate() {

@@ -4,6 +4,10 @@
 
 mod common;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{DType, Device, Tensor};
 use common::{mirror, HUB};
 use hubside::hub::{Repo, Status};
 use hubside::tasks::text_classification::TextClassifier;
@@ -217,4 +221,41 @@ fn cli_prints_json_per_text() {
     assert!(!failed.status.success());
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(stderr.contains("file not found") && stderr.contains("/tiny-random/missing/resolve/main/config.json"), "{stderr}");
+}
+
+/// A copy of a fixture repo with its weights replaced by `tensors`.
+fn repo_with_tensors(model: &str, tensors: &HashMap<String, Tensor>, tag: &str) -> PathBuf {
+    let source = format!("{HUB}/{model}");
+    let dir = std::env::temp_dir().join(format!("hubside-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for file in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
+        std::fs::copy(format!("{source}/{file}"), dir.join(file)).unwrap();
+    }
+    candle_core::safetensors::save(tensors, dir.join("model.safetensors")).unwrap();
+    dir
+}
+
+#[test]
+fn f16_and_bf16_weights_load_exactly() {
+    let model = "tiny-random/distilbert-sst2";
+    let text = ["I love this movie, it was wonderful!"];
+    let weights = candle_core::safetensors::load(format!("{HUB}/{model}/model.safetensors"), &Device::Cpu).unwrap();
+    let convert = |dtype: DType| -> HashMap<String, Tensor> {
+        weights.iter().map(|(name, t)| (name.clone(), t.to_dtype(dtype).unwrap())).collect()
+    };
+    for (dtype, tag) in [(DType::F16, "f16"), (DType::BF16, "bf16")] {
+        // The same values stored in half precision and widened to f32 give identical logits: the
+        // loader converts f16/bf16 to f32 without further rounding.
+        let half = convert(dtype);
+        let widened: HashMap<String, Tensor> = half.iter().map(|(n, t)| (n.clone(), t.to_dtype(DType::F32).unwrap())).collect();
+        let half_dir = repo_with_tensors(model, &half, tag);
+        let widened_dir = repo_with_tensors(model, &widened, &format!("{tag}-widened"));
+        let from_half = load(&Repo::local(&half_dir)).unwrap().classify(&text).unwrap().remove(0);
+        let from_f32 = load(&Repo::local(&widened_dir)).unwrap().classify(&text).unwrap().remove(0);
+        assert_eq!(from_half.logits, from_f32.logits, "{tag}");
+        // Rounding the weights to half precision moves the logits only slightly.
+        assert_close(&from_half.logits, &reference(model).cases[0].logits, 0.05, tag);
+        std::fs::remove_dir_all(&half_dir).unwrap();
+        std::fs::remove_dir_all(&widened_dir).unwrap();
+    }
 }

@@ -17,6 +17,9 @@ use crate::hub::Repo;
 pub struct TokenizerConfig {
     pub model_max_length: Option<f64>,
     pub do_lower_case: Option<bool>,
+    /// BERT: `None` follows `do_lower_case`, as BertTokenizer does.
+    pub strip_accents: Option<bool>,
+    pub tokenize_chinese_chars: Option<bool>,
     pub unk_token: Option<serde_json::Value>,
     pub sep_token: Option<serde_json::Value>,
     pub pad_token: Option<serde_json::Value>,

@@ -44,7 +44,12 @@ pub fn from_vocab_txt(vocab_txt: &[u8], config: &TokenizerConfig) -> Result<Toke
     let lowercase = config.do_lower_case.unwrap_or(true);
     let mut tokenizer = Tokenizer::new(model);
     tokenizer
-        .with_normalizer(Some(BertNormalizer::new(true, true, None, lowercase)))
+        .with_normalizer(Some(BertNormalizer::new(
+            true,
+            config.tokenize_chinese_chars.unwrap_or(true),
+            config.strip_accents,
+            lowercase,
+        )))
         .map_err(|e| Error::Tokenizer(e.to_string()))?;
     tokenizer
         .with_pre_tokenizer(Some(BertPreTokenizer))
@@ -58,4 +63,38 @@ pub fn from_vocab_txt(vocab_txt: &[u8], config: &TokenizerConfig) -> Result<Toke
         .collect();
     tokenizer.add_special_tokens(specials).map_err(|e| Error::Tokenizer(e.to_string()))?;
     Ok(tokenizer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocab() -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hub/tiny-random/distilbert-sst2-legacy/vocab.txt");
+        std::fs::read(path).unwrap()
+    }
+
+    fn ids(config: &TokenizerConfig, text: &str) -> Vec<u32> {
+        from_vocab_txt(&vocab(), config).unwrap().encode(text, true).unwrap().get_ids().to_vec()
+    }
+
+    #[test]
+    fn normalisation_follows_tokenizer_config() {
+        let lower = TokenizerConfig { do_lower_case: Some(true), ..Default::default() };
+        // Lowercasing strips accents unless the config says otherwise (BertTokenizer's rule).
+        assert_eq!(ids(&lower, "Café"), ids(&lower, "cafe"));
+        let keep_accents = TokenizerConfig { do_lower_case: Some(true), strip_accents: Some(false), ..Default::default() };
+        assert_ne!(ids(&keep_accents, "Café"), ids(&lower, "Café"));
+        let cased = TokenizerConfig { do_lower_case: Some(false), ..Default::default() };
+        assert_ne!(ids(&cased, "Hello"), ids(&lower, "Hello"));
+        // CJK characters are split one per token unless disabled.
+        let no_cjk = TokenizerConfig { tokenize_chinese_chars: Some(false), ..lower };
+        assert_ne!(ids(&no_cjk, "東京"), ids(&TokenizerConfig::default(), "東京"));
+    }
+
+    #[test]
+    fn missing_special_tokens_are_an_error() {
+        let err = from_vocab_txt(b"hello\nworld\n", &TokenizerConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("[SEP]"), "{err}");
+    }
 }

@@ -9,7 +9,7 @@ pub enum Error {
     NotFound { url: String },
 
     /// The server answered, but not with the file.
-    #[error("HTTP {status} fetching {url}")]
+    #[error("HTTP {status} fetching {url}{}", http_hint(*status))]
     Http { url: String, status: u16 },
 
     /// The request never got an answer (offline, refused, CORS).
@@ -45,8 +45,31 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What an HTTP status usually means on the Hub.
+fn http_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => " (the model is gated or private: it needs a Hugging Face login, which hubside does not send)",
+        429 => " (rate limited: try again later)",
+        500..=599 => " (the server failed: try again later)",
+        _ => "",
+    }
+}
+
 impl Error {
     pub fn weights(file: &str, message: impl std::fmt::Display) -> Self {
         Error::Weights { file: file.to_string(), message: message.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_errors_name_the_url_and_explain_common_statuses() {
+        let url = "https://huggingface.co/org/gated/resolve/main/config.json".to_string();
+        let gated = Error::Http { url: url.clone(), status: 401 }.to_string();
+        assert!(gated.starts_with(&format!("HTTP 401 fetching {url}")) && gated.contains("gated or private"), "{gated}");
+        assert_eq!(Error::Http { url: url.clone(), status: 418 }.to_string(), format!("HTTP 418 fetching {url}"));
     }
 }

@@ -12,23 +12,11 @@ use common::{mirror, HUB};
 use hubside::hub::{Repo, Status};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::Error;
-use serde::Deserialize;
 
 const MODELS: [&str; 3] = ["tiny-random/distilbert-sst2", "tiny-random/distilbert-sst2-legacy", "tiny-random/bert-sentiment-3class"];
 
-#[derive(Deserialize)]
-struct Reference {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    text: String,
-    input_ids: Vec<u32>,
-    logits: Vec<f32>,
-    scores: Vec<f32>,
-    label: String,
-}
+mod references;
+type Reference = references::Classification;
 
 fn reference(model: &str) -> Reference {
     common::reference(model)

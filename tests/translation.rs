@@ -14,7 +14,6 @@ use hubside::serve::{self, ServeOptions};
 use hubside::tasks::generation::{self, EarlyStopping, GenerationConfig};
 use hubside::tasks::translation::{TranslateOptions, Translator};
 use hubside::Error;
-use serde::Deserialize;
 
 mod common;
 use common::{mirror, HUB};
@@ -22,18 +21,8 @@ use common::{mirror, HUB};
 const MARIAN: &str = "tiny-random/marian-en-de";
 const T5: &str = "tiny-random/t5";
 
-#[derive(Deserialize)]
-struct Reference {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    text: String,
-    input_ids: Vec<u32>,
-    generated_ids: Vec<u32>,
-    translation: String,
-}
+mod references;
+type Reference = references::Translation;
 
 fn reference(model: &str) -> Reference {
     common::reference(model)

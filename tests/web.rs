@@ -19,19 +19,8 @@ mod browser;
 use browser::{call, message, options, ENDPOINT};
 
 
-#[derive(Deserialize)]
-struct Reference {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    text: String,
-    input_ids: Vec<u32>,
-    logits: Vec<f32>,
-    scores: Vec<f32>,
-    label: String,
-}
+mod references;
+type Reference = references::Classification;
 
 #[derive(Deserialize, Debug)]
 struct LabelScore {

@@ -18,16 +18,8 @@ mod browser;
 use browser::{call, message, options, ENDPOINT};
 
 
-#[derive(Deserialize)]
-struct TranslationReference {
-    cases: Vec<TranslationCase>,
-}
-
-#[derive(Deserialize)]
-struct TranslationCase {
-    text: String,
-    translation: String,
-}
+mod references;
+use references::{Translation as TranslationReference, Whisper as WhisperReference};
 
 #[derive(Deserialize, Debug)]
 struct TranslationText {
@@ -90,29 +82,6 @@ async fn translation_errors_are_clear() {
     assert!(message(&bad).contains("num_beams"), "{}", message(&bad));
 }
 
-#[derive(Deserialize)]
-struct WhisperReference {
-    cases: Vec<WhisperCase>,
-}
-
-#[derive(Deserialize)]
-struct WhisperCase {
-    audio: String,
-    task: String,
-    language: String,
-    generated_ids: Vec<u32>,
-    text: String,
-    log_mel: LogMelStats,
-}
-
-#[derive(Deserialize)]
-struct LogMelStats {
-    shape: Vec<usize>,
-    mean: f64,
-    std: f64,
-    frame0_first8: Vec<f32>,
-    frame100_first8: Vec<f32>,
-}
 
 const TINY_EN_REFERENCE: &str = include_str!("fixtures/whisper/tiny.en.reference.json");
 const BASE_REFERENCE: &str = include_str!("fixtures/whisper/base.reference.json");

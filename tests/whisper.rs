@@ -13,36 +13,14 @@ use hubside::hub::Repo;
 use hubside::serve::{self, ServeOptions};
 use hubside::tasks::speech_recognition::{Partial, SpeechRecognizer, SpeechTask, TranscribeOptions, Transcription};
 use hubside::Error;
-use serde::Deserialize;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const TINY_EN: &str = "Systran/faster-whisper-tiny.en";
 const BASE: &str = "Systran/faster-whisper-base";
 
-#[derive(Deserialize)]
-struct Reference {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    audio: String,
-    language: String,
-    task: String,
-    prompt_ids: Vec<u32>,
-    generated_ids: Vec<u32>,
-    text: String,
-    log_mel: MelStats,
-}
-
-#[derive(Deserialize)]
-struct MelStats {
-    shape: Vec<usize>,
-    mean: f64,
-    std: f64,
-    frame0_first8: Vec<f32>,
-    frame100_first8: Vec<f32>,
-}
+mod references;
+type Reference = references::Whisper;
+type Case = references::WhisperCase;
 
 fn reference(name: &str) -> Reference {
     let path = format!("{FIXTURES}/whisper/{name}.reference.json");

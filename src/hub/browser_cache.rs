@@ -7,6 +7,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, Headers, Request, Response, ResponseInit, SubtleCrypto};
 
+use super::{Blob, ByteSource};
+
 pub const CACHE_NAME: &str = "hubside-models-v1";
 const DIGEST_HEADER: &str = "x-hubside-sha256";
 const LENGTH_HEADER: &str = "x-hubside-length";
@@ -17,7 +19,7 @@ const MISSING_HEADER: &str = "x-hubside-missing";
 
 /// What the cache knows about a URL.
 pub enum Cached {
-    Bytes(Vec<u8>),
+    Bytes(Blob),
     Missing,
 }
 
@@ -47,8 +49,8 @@ async fn open() -> Option<(Cache, SubtleCrypto)> {
     Some((cache.unchecked_into(), crypto))
 }
 
-async fn sha256_hex(crypto: &SubtleCrypto, bytes: &[u8]) -> Option<String> {
-    let digest = JsFuture::from(crypto.digest_with_str_and_u8_array("SHA-256", bytes).ok()?).await.ok()?;
+async fn sha256_hex(crypto: &SubtleCrypto, bytes: &Uint8Array) -> Option<String> {
+    let digest = JsFuture::from(crypto.digest_with_str_and_buffer_source("SHA-256", bytes).ok()?).await.ok()?;
     let digest = Uint8Array::new(&digest.unchecked_into::<ArrayBuffer>()).to_vec();
     Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -65,10 +67,10 @@ pub async fn lookup(url: &str) -> Option<Cached> {
     let expected_digest = headers.get(DIGEST_HEADER).ok().flatten();
     let expected_length = headers.get(LENGTH_HEADER).ok().flatten().and_then(|v| v.parse::<usize>().ok());
     let body = async { JsFuture::from(response.array_buffer().ok()?).await.ok() }.await;
-    let bytes = body.map(|buffer| Uint8Array::new(&buffer).to_vec());
+    let bytes = body.map(|buffer| Uint8Array::new(&buffer));
     if let (Some(bytes), Some(length), Some(digest)) = (bytes, expected_length, expected_digest) {
-        if bytes.len() == length && sha256_hex(&crypto, &bytes).await.as_deref() == Some(digest.as_str()) {
-            return Some(Cached::Bytes(bytes));
+        if bytes.length() as usize == length && sha256_hex(&crypto, &bytes).await.as_deref() == Some(digest.as_str()) {
+            return Some(Cached::Bytes(Blob::from(bytes)));
         }
     }
     // Damaged or from an unknown writer: drop it so the caller fetches a fresh copy.
@@ -78,17 +80,17 @@ pub async fn lookup(url: &str) -> Option<Cached> {
 
 /// Keep `bytes` for `url` (a file of `model`). Failures (quota exceeded, no cache) only cost a
 /// future download.
-pub async fn store(url: &str, model: &str, bytes: &[u8]) {
+pub async fn store(url: &str, model: &str, blob: &Blob) {
     let Some((cache, crypto)) = open().await else { return };
-    let Some(digest) = sha256_hex(&crypto, bytes).await else { return };
+    let body = blob.to_js();
+    let Some(digest) = sha256_hex(&crypto, &body).await else { return };
     let Ok(headers) = Headers::new() else { return };
     let _ = headers.set(DIGEST_HEADER, &digest);
-    let _ = headers.set(LENGTH_HEADER, &bytes.len().to_string());
+    let _ = headers.set(LENGTH_HEADER, &blob.len().to_string());
     let _ = headers.set(MODEL_HEADER, model);
     let _ = headers.set("content-type", "application/octet-stream");
     let init = ResponseInit::new();
     init.set_headers(&headers);
-    let body = Uint8Array::from(bytes);
     let Ok(response) = Response::new_with_opt_buffer_source_and_init(Some(&body), &init) else { return };
     let _ = JsFuture::from(cache.put_with_str(url, &response)).await;
 }

@@ -2,6 +2,7 @@
 //! fetched over HTTP (ureq natively, the Fetch API in the browser), or a local directory natively.
 //! Every download reports progress in bytes.
 
+mod blob;
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 #[cfg(not(target_arch = "wasm32"))]
@@ -12,6 +13,8 @@ pub mod browser_cache;
 mod web;
 #[cfg(target_arch = "wasm32")]
 use web as platform;
+
+pub use blob::{Blob, ByteSource};
 
 use crate::error::{Error, Result};
 
@@ -158,6 +161,17 @@ impl Repo {
 
     /// The file's bytes, or `None` if the repo has no such file (other failures are errors).
     pub async fn get_optional(&self, file: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.get_blob_optional(file).await?.map(Blob::into_vec))
+    }
+
+    /// The file as a `Blob`, for big files read piece by piece (in the browser it stays in JS
+    /// memory); `Error::NotFound` with its URL if the repo has no such file.
+    pub async fn get_blob(&self, file: &str) -> Result<Blob> {
+        self.get_blob_optional(file).await?.ok_or_else(|| Error::NotFound { url: self.url(file) })
+    }
+
+    /// The file as a `Blob`, or `None` if the repo has no such file.
+    pub async fn get_blob_optional(&self, file: &str) -> Result<Option<Blob>> {
         let name = self.name();
         let report = |status, loaded, total| {
             if let Some(progress) = &self.progress {
@@ -170,7 +184,7 @@ impl Repo {
             Location::Remote { .. } => self.fetch_remote(&self.url(file), &mut on_chunk).await?,
             #[cfg(not(target_arch = "wasm32"))]
             Location::Local(dir) => native::read_local(&dir.join(file), &mut on_chunk)?,
-            Location::Memory { files, .. } => files.get(file).cloned(),
+            Location::Memory { files, .. } => files.get(file).cloned().map(Blob::from),
         };
         if let Some(bytes) = &bytes {
             let len = bytes.len() as u64;
@@ -179,7 +193,7 @@ impl Repo {
         Ok(bytes)
     }
 
-    async fn fetch_remote(&self, url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Vec<u8>>> {
+    async fn fetch_remote(&self, url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
         #[cfg(target_arch = "wasm32")]
         if self.cache {
             match browser_cache::lookup(url).await {

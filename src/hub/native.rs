@@ -3,12 +3,13 @@
 use std::io::Read;
 use std::path::Path;
 
+use super::Blob;
 use crate::error::{Error, Result};
 
 const CHUNK: usize = 256 * 1024;
 
 /// GET `url`; `None` on 404. Async only so that loaders share one code path with the browser.
-pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Vec<u8>>> {
+pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
     let network = |e: &dyn std::fmt::Display| Error::Network { url: url.to_string(), message: e.to_string() };
     let mut response = match ureq::get(url).call() {
         Ok(response) => response,
@@ -21,7 +22,7 @@ pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> 
     read_all(reader, total, on_chunk).map_err(|e| network(&e))
 }
 
-pub fn read_local(path: &Path, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Vec<u8>>> {
+pub fn read_local(path: &Path, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -35,7 +36,7 @@ fn read_all(
     mut reader: impl Read,
     total: Option<u64>,
     on_chunk: &mut dyn FnMut(u64, Option<u64>),
-) -> std::io::Result<Option<Vec<u8>>> {
+) -> std::io::Result<Option<Blob>> {
     let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 32) as usize);
     let mut chunk = vec![0u8; CHUNK];
     loop {
@@ -46,5 +47,5 @@ fn read_all(
         bytes.extend_from_slice(&chunk[..n]);
         on_chunk(bytes.len() as u64, total);
     }
-    Ok(Some(bytes))
+    Ok(Some(Blob::from(bytes)))
 }

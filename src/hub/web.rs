@@ -6,6 +6,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Response};
 
+use super::Blob;
 use crate::error::{Error, Result};
 
 fn describe(value: &JsValue) -> String {
@@ -28,8 +29,8 @@ async fn fetch(url: &str) -> std::result::Result<Response, JsValue> {
     Ok(JsFuture::from(promise).await?.unchecked_into())
 }
 
-/// GET `url`; `None` on 404.
-pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Vec<u8>>> {
+/// GET `url`; `None` on 404. The body stays in JavaScript memory (see `Blob`).
+pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
     let network = |e: JsValue| Error::Network {
         url: url.to_string(),
         message: format!("{} (offline, blocked by CORS, or the server is down)", describe(&e)),
@@ -46,21 +47,28 @@ pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> 
         .ok()
         .flatten()
         .and_then(|v| v.parse::<u64>().ok());
-    let mut bytes = Vec::with_capacity(total.unwrap_or(0).min(1 << 31) as usize);
     let Some(body) = response.body() else {
-        return Ok(Some(bytes));
+        return Ok(Some(Blob::from(Uint8Array::new_with_length(0))));
     };
+    // Stream for progress, keeping the chunks in JS; join them once at the end.
     let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
+    let mut chunks = Vec::new();
+    let mut loaded = 0u64;
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(network)?;
         if Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true) {
             break;
         }
         let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(network)?.unchecked_into();
-        let start = bytes.len();
-        bytes.resize(start + value.length() as usize, 0);
-        value.copy_to(&mut bytes[start..]);
-        on_chunk(bytes.len() as u64, total);
+        loaded += value.length() as u64;
+        chunks.push(value);
+        on_chunk(loaded, total);
     }
-    Ok(Some(bytes))
+    let joined = Uint8Array::new_with_length(loaded as u32);
+    let mut offset = 0;
+    for chunk in chunks {
+        joined.set(&chunk, offset);
+        offset += chunk.length();
+    }
+    Ok(Some(Blob::from(joined)))
 }

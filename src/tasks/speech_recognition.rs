@@ -253,7 +253,8 @@ impl SpeechRecognizer {
         }
         let (tokenizer, _) = tokenizer::load(repo).await?;
         let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
-        let ct2_bytes = if model_type.is_none() { repo.get_optional("model.bin").await? } else { None };
+        // A blob: in the browser the file is parsed straight from JS memory.
+        let ct2_bytes = if model_type.is_none() { repo.get_blob_optional("model.bin").await? } else { None };
         let (model, layout, suppress, suppress_begin) = if let Some(bytes) = ct2_bytes {
             let tensors = weights::ctranslate2::from_bytes(&bytes, "model.bin")?;
             drop(bytes);

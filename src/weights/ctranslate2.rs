@@ -8,10 +8,13 @@
 //! `encoder/num_heads`) become i64 tensors. Aliases are resolved to copies of their target.
 //! Any truncation or inconsistency is an `Error::Weights`, never a panic.
 
+use std::borrow::Cow;
+
 use candle_core::{Device, Tensor};
 
 use super::Tensors;
 use crate::error::{Error, Result};
+use crate::hub::ByteSource;
 
 /// What the file header says, besides the variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,26 +30,26 @@ const MAX_VERSION: u32 = 6;
 /// Sanity bounds so garbage cannot ask for absurd allocations before the byte count is checked.
 const MAX_RANK: u8 = 8;
 
-struct Reader<'a> {
-    bytes: &'a [u8],
+/// Reads the file front to back from any `ByteSource` (in the browser, piece by piece from JS).
+struct Reader<'a, S: ByteSource + ?Sized> {
+    source: &'a S,
     pos: usize,
     file: &'a str,
 }
 
-impl<'a> Reader<'a> {
+impl<'a, S: ByteSource + ?Sized> Reader<'a, S> {
     fn err(&self, message: impl std::fmt::Display) -> Error {
         Error::weights(self.file, format!("{message} (at byte {})", self.pos))
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        let end = self.pos.checked_add(n).filter(|&end| end <= self.bytes.len()).ok_or_else(|| {
+    fn take(&mut self, n: usize, what: &str) -> Result<Cow<'a, [u8]>> {
+        let slice = self.source.read(self.pos, n).ok_or_else(|| {
             self.err(format!(
                 "truncated: {what} needs {n} bytes, {} left",
-                self.bytes.len().saturating_sub(self.pos)
+                self.source.len().saturating_sub(self.pos)
             ))
         })?;
-        let slice = &self.bytes[self.pos..end];
-        self.pos = end;
+        self.pos += n;
         Ok(slice)
     }
 
@@ -68,7 +71,7 @@ impl<'a> Reader<'a> {
     fn string(&mut self, what: &str) -> Result<String> {
         let len = self.u16(what)? as usize;
         let raw = self.take(len, what)?;
-        let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+        let raw = raw.strip_suffix(&[0]).unwrap_or(&raw);
         String::from_utf8(raw.to_vec()).map_err(|_| self.err(format!("{what} is not UTF-8")))
     }
 }
@@ -105,14 +108,14 @@ impl DType {
     }
 }
 
-/// Parse a whole `model.bin` held in memory. `file` names it in errors.
-pub fn from_bytes(bytes: &[u8], file: &str) -> Result<Tensors> {
+/// Parse a whole `model.bin` (bytes in memory, or a downloaded `Blob`). `file` names it in errors.
+pub fn from_bytes<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<Tensors> {
     Ok(parse(bytes, file)?.1)
 }
 
 /// The header and the tensors of a `model.bin`.
-pub fn parse(bytes: &[u8], file: &str) -> Result<(Header, Tensors)> {
-    let mut r = Reader { bytes, pos: 0, file };
+pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, Tensors)> {
+    let mut r = Reader { source: bytes, pos: 0, file };
     let binary_version = r.u32("binary version")?;
     if !(MIN_VERSION..=MAX_VERSION).contains(&binary_version) {
         return Err(r.err(format!(
@@ -144,7 +147,7 @@ pub fn parse(bytes: &[u8], file: &str) -> Result<(Header, Tensors)> {
             )));
         }
         let data = r.take(byte_count, &format!("data of '{name}'"))?;
-        let tensor = to_tensor(data, dtype, &dims).map_err(|e| r.err(format!("variable '{name}': {e}")))?;
+        let tensor = to_tensor(&data, dtype, &dims).map_err(|e| r.err(format!("variable '{name}': {e}")))?;
         if tensors.insert(name.clone(), tensor).is_some() {
             return Err(r.err(format!("variable '{name}' appears twice")));
         }

@@ -4,10 +4,12 @@
 
 pub mod ctranslate2;
 pub mod pytorch;
+pub mod safetensors;
 
 use std::collections::{BTreeSet, HashMap};
 
 use candle_core::{DType, Device, Tensor};
+
 use candle_nn::VarBuilder;
 
 use crate::error::{Error, Result};
@@ -15,19 +17,15 @@ use crate::hub::Repo;
 
 pub type Tensors = HashMap<String, Tensor>;
 
-/// Parse a safetensors file held in memory.
-pub fn from_safetensors(bytes: &[u8], file: &str) -> Result<Tensors> {
-    candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| Error::weights(file, e))
-}
-
 /// Every tensor of the repo's model weights, in the order transformers prefers them.
 pub async fn load_tensors(repo: &Repo) -> Result<Tensors> {
     const SINGLE: &str = "model.safetensors";
     const INDEX: &str = "model.safetensors.index.json";
     const PYTORCH: &str = "pytorch_model.bin";
 
-    if let Some(bytes) = repo.get_optional(SINGLE).await? {
-        return from_safetensors(&bytes, SINGLE);
+    // Big files are read as blobs: in the browser they are parsed straight from JS memory.
+    if let Some(blob) = repo.get_blob_optional(SINGLE).await? {
+        return safetensors::from_source(&blob, SINGLE);
     }
     if let Some(index) = repo.get_json_optional::<serde_json::Value>(INDEX).await? {
         let shards: BTreeSet<String> = index
@@ -39,8 +37,8 @@ pub async fn load_tensors(repo: &Repo) -> Result<Tensors> {
             .collect();
         let mut tensors = Tensors::new();
         for shard in &shards {
-            let bytes = repo.get(shard).await?;
-            tensors.extend(from_safetensors(&bytes, shard)?);
+            let blob = repo.get_blob(shard).await?;
+            tensors.extend(safetensors::from_source(&blob, shard)?);
         }
         return Ok(tensors);
     }

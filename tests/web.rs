@@ -16,7 +16,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod browser;
-use browser::{call, message, options, ENDPOINT};
+use browser::{call, message, options, recorder, ENDPOINT};
 
 
 mod references;
@@ -113,11 +113,7 @@ async fn text_classification_alias_and_batch_equals_single() {
 
 #[wasm_bindgen_test]
 async fn progress_events_reach_the_callback() {
-    let events = Array::new();
-    let sink = events.clone();
-    let callback = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |e: JsValue| {
-        sink.push(&e);
-    });
+    let (events, callback) = recorder();
     let opts = options(&[("endpoint", ENDPOINT.into()), ("progress_callback", callback.as_ref().clone())]);
     pipeline("sentiment-analysis".into(), "tiny-random/distilbert-sst2".into(), opts).await.unwrap();
     let done: Vec<(String, f64, f64)> = events

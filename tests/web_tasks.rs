@@ -15,7 +15,7 @@ use wasm_bindgen_test::*;
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod browser;
-use browser::{call, message, options, ENDPOINT};
+use browser::{call, message, options, recorder, ENDPOINT};
 
 
 mod references;
@@ -56,11 +56,7 @@ async fn translation_streams_the_growing_text() {
     let reference: TranslationReference = serde_json::from_str(json).unwrap();
     let case = &reference.cases[1];
     let tr = pipeline("translation".into(), model.into(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
-    let seen = Array::new();
-    let sink = seen.clone();
-    let on_token = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |text: JsValue| {
-        sink.push(&text);
-    });
+    let (seen, on_token) = recorder();
     let opts = options(&[("max_new_tokens", 16.into()), ("on_token", on_token.as_ref().clone())]);
     let out: Vec<TranslationText> = serde_wasm_bindgen::from_value(call(&tr, case.text.clone().into(), opts).await.unwrap()).unwrap();
     let seen: Vec<String> = seen.iter().map(|v| v.as_string().unwrap()).collect();
@@ -92,24 +88,9 @@ fn clip(name: &str) -> Vec<f32> {
     samples
 }
 
-/// 16-bit PCM WAV → f32 samples, sample rate, channels (the fixtures' format).
+/// A fixture clip: samples, sample rate, channels (the crate's own WAV reader).
 fn wav(bytes: &[u8]) -> (Vec<f32>, u32, usize) {
-    let mut at = 12;
-    let (mut rate, mut channels, mut data) = (0, 0, &[][..]);
-    while at + 8 <= bytes.len() {
-        let id = &bytes[at..at + 4];
-        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        let body = &bytes[at + 8..(at + 8 + size).min(bytes.len())];
-        if id == b"fmt " {
-            channels = u16::from_le_bytes([body[2], body[3]]) as usize;
-            rate = u32::from_le_bytes(body[4..8].try_into().unwrap());
-        } else if id == b"data" {
-            data = body;
-        }
-        at += 8 + size + size % 2;
-    }
-    let samples = data.chunks_exact(2).map(|s| i16::from_le_bytes([s[0], s[1]]) as f32 / 32768.0).collect();
-    (samples, rate, channels)
+    hubside::audio::read_wav(bytes).unwrap()
 }
 
 const JFK: &[u8] = include_bytes!("fixtures/audio/jfk16.wav");
@@ -165,11 +146,7 @@ async fn long_audio_yields_every_repetition_once() {
     let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-tiny.en".into(), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
-    let windows = Array::new();
-    let sink = windows.clone();
-    let on_partial = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |p: JsValue| {
-        sink.push(&p);
-    });
+    let (windows, on_partial) = recorder();
     let opts = options(&[("on_partial", on_partial.as_ref().clone()), ("return_timestamps", true.into())]);
     let out = call(&asr, js_sys::Float32Array::from(samples.as_slice()).into(), opts).await.unwrap();
     let text = Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap().to_lowercase();
@@ -177,13 +154,20 @@ async fn long_audio_yields_every_repetition_once() {
         assert_eq!(text.matches(phrase).count(), 3, "{phrase:?} in {text:?}");
     }
     assert!(windows.length() >= 2, "progress per window");
-    let chunks: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(Reflect::get(&out, &"chunks".into()).unwrap()).unwrap();
+    assert_chunks_in_order(&out, 48.0);
+}
+
+/// The result's `chunks`: increasing, non-overlapping `[start, end]` within `duration` seconds.
+fn assert_chunks_in_order(out: &JsValue, duration: f64) -> Vec<serde_json::Value> {
+    let chunks: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(Reflect::get(out, &"chunks".into()).unwrap()).unwrap();
+    assert!(!chunks.is_empty());
     let mut last_end = 0.0;
     for chunk in &chunks {
         let (start, end) = (chunk["timestamp"][0].as_f64().unwrap(), chunk["timestamp"][1].as_f64().unwrap());
-        assert!(start >= last_end && end > start && end <= 48.0 + 1e-6, "{chunks:?}");
+        assert!(start >= last_end && end > start && end <= duration + 1e-6, "{chunks:?}");
         last_end = end;
     }
+    chunks
 }
 
 #[wasm_bindgen_test]
@@ -207,11 +191,7 @@ async fn js_asr_pipeline_matches_reference() {
     let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-tiny.en".into(), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
-    let partials = Array::new();
-    let sink = partials.clone();
-    let on_partial = wasm_bindgen::closure::Closure::<dyn Fn(JsValue)>::new(move |p: JsValue| {
-        sink.push(&p);
-    });
+    let (partials, on_partial) = recorder();
     let opts = options(&[("sampling_rate", rate.into()), ("on_partial", on_partial.as_ref().clone())]);
     let out = call(&asr, audio.clone().into(), opts).await.unwrap();
     let text = Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap();
@@ -223,14 +203,7 @@ async fn js_asr_pipeline_matches_reference() {
 
     // Timestamps: increasing segments inside the 11 s clip, in transformers.js' shape.
     let out = call(&asr, audio.clone().into(), options(&[("sampling_rate", rate.into()), ("return_timestamps", true.into())])).await.unwrap();
-    let chunks: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(Reflect::get(&out, &"chunks".into()).unwrap()).unwrap();
-    assert!(!chunks.is_empty());
-    let mut last_end = 0.0;
-    for chunk in &chunks {
-        let (start, end) = (chunk["timestamp"][0].as_f64().unwrap(), chunk["timestamp"][1].as_f64().unwrap());
-        assert!(start >= last_end - 1e-6 && end > start && end <= 11.1, "{chunks:?}");
-        last_end = end;
-    }
+    let chunks = assert_chunks_in_order(&out, 11.0);
     let joined: String = chunks.iter().map(|c| c["text"].as_str().unwrap()).collect();
     assert!(joined.to_lowercase().contains("my fellow americans"), "{joined}");
 

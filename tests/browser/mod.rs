@@ -2,7 +2,8 @@
 //! the way JavaScript does.
 #![allow(dead_code)] // each test file uses its own subset
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Array, Function, Object, Promise, Reflect};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -30,4 +31,14 @@ pub async fn call(function: &Function, input: JsValue, opts: JsValue) -> Result<
 /// The `message` of a rejected `Error`.
 pub fn message(error: &JsValue) -> String {
     error.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{error:?}"))
+}
+
+/// A JS callback that records every value it is called with, and the array it records into.
+/// Keep the closure alive while JS may call it.
+pub fn recorder() -> (Array, Closure<dyn Fn(JsValue)>) {
+    let seen = Array::new();
+    let sink = seen.clone();
+    (seen, Closure::new(move |value: JsValue| {
+        sink.push(&value);
+    }))
 }

@@ -1,5 +1,5 @@
 // The demo page: every model runs in the worker (client.js); this file only drives the UI.
-import { HubsideClient, LoadProgress, formatBytes } from './client.js';
+import { HubsideClient, LoadProgress, formatBytes, renderScores } from './client.js';
 
 const $ = (id) => document.getElementById(id);
 const client = new HubsideClient();
@@ -89,18 +89,6 @@ async function guarded(prefix, work) {
 }
 
 // ---- sentiment ------------------------------------------------------------------------------
-
-function renderScores(list, scores) {
-  list.replaceChildren(...scores.map(({ label, score }, i) => {
-    const li = document.createElement('li');
-    li.className = i === 0 ? 'top' : '';
-    li.innerHTML = '<span class="label"></span><span class="bar"><span></span></span><span class="score"></span>';
-    li.querySelector('.label').textContent = label;
-    li.querySelector('.bar span').style.width = `${(score * 100).toFixed(1)}%`;
-    li.querySelector('.score').textContent = score.toFixed(4);
-    return li;
-  }));
-}
 
 const runSentiment = () => guarded('sentiment', async () => {
   $('sentiment-result').replaceChildren();

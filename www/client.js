@@ -113,3 +113,17 @@ export function formatBytes(n) {
   if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
+
+/** Fill `list` (an <ol>) with one row per label: name, a bar, and the score; best first. */
+export function renderScores(list, scores) {
+  list.replaceChildren(...scores.map(({ label, score }, i) => {
+    const li = document.createElement('li');
+    if (i === 0) li.className = 'top';
+    li.innerHTML = '<span class="label"></span><span class="bar" aria-hidden="true"><span></span></span><span class="score"></span>';
+    li.querySelector('.label').textContent = label;
+    li.querySelector('.bar span').style.width = `${(score * 100).toFixed(1)}%`;
+    li.querySelector('.score').textContent = score.toFixed(4);
+    li.setAttribute('aria-label', `${label}: ${(score * 100).toFixed(1)}%`);
+    return li;
+  }));
+}

@@ -15,7 +15,7 @@
 // one loaded copy of each model) and the browser cache the wasm layer keeps models in. Results
 // and errors are also dispatched as `hubside-result` / `hubside-error` events (bubbling,
 // composed; `detail` has task, model, endpoint and output or message + kind) for the host page.
-import { HubsideClient, LoadProgress, formatBytes } from './client.js';
+import { HubsideClient, LoadProgress, formatBytes, renderScores } from './client.js';
 
 const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -277,16 +277,7 @@ class SentimentWidget extends HubsideWidget {
     list.replaceChildren();
     return this.execute(async (client, spec) => {
       const answer = await client.run(spec, text, { top_k: null });
-      list.replaceChildren(...answer.value.map(({ label, score }, i) => {
-        const li = document.createElement('li');
-        if (i === 0) li.className = 'top';
-        li.innerHTML = '<span class="label"></span><span class="bar" aria-hidden="true"><span></span></span><span class="score"></span>';
-        li.querySelector('.label').textContent = label;
-        li.querySelector('.bar span').style.width = `${(score * 100).toFixed(1)}%`;
-        li.querySelector('.score').textContent = score.toFixed(4);
-        li.setAttribute('aria-label', `${label}: ${(score * 100).toFixed(1)}%`);
-        return li;
-      }));
+      renderScores(list, answer.value);
       return answer;
     });
   }

@@ -7,7 +7,8 @@ scripts/setup.sh --browser
 scripts/fetch-whisper.sh
 runs="${1:-5}"
 cache="${HUBSIDE_CACHE:-$HOME/.cache/hubside}"
-cargo build --release --bin hubside
+# The bench subcommand (and the wasm bench* exports) exist only with the `bench` feature.
+cargo build --release --bin hubside --features bench
 bench=target/release/hubside
 
 echo "== native (release, both cores)"

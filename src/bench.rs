@@ -30,15 +30,12 @@ pub fn now_ms() -> f64 {
     }
 }
 
-/// Deterministic uniform values in [-scale, scale] (xorshift64*; no rand dependency).
-struct Seeded(u64);
+/// Seeded uniform values in [-scale, scale].
+struct Seeded(fastrand::Rng);
 
 impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    fn new(seed: u64) -> Self {
+        Seeded(fastrand::Rng::with_seed(seed))
     }
 
     fn tensor(&mut self, shape: &[usize], scale: f32) -> candle_core::Tensor {
@@ -47,35 +44,8 @@ impl Seeded {
     }
 
     fn fill(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                let bits = self.next() >> 40; // 24 random bits
-                (bits as f32 / (1u64 << 23) as f32 - 1.0) * scale
-            })
-            .collect()
+        (0..n).map(|_| (self.0.f32() * 2.0 - 1.0) * scale).collect()
     }
-}
-
-/// A safetensors file (f32) from named tensors: 8-byte header length, JSON header, raw data.
-pub fn safetensors_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
-    let mut header = serde_json::Map::new();
-    let mut offset = 0usize;
-    for (name, shape, data) in tensors {
-        let end = offset + data.len() * 4;
-        header.insert(name.clone(), serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, end] }));
-        offset = end;
-    }
-    let mut header = serde_json::Value::Object(header).to_string().into_bytes();
-    header.resize(header.len().div_ceil(8) * 8, b' ');
-    let mut bytes = Vec::with_capacity(8 + header.len() + offset);
-    bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
-    bytes.extend_from_slice(&header);
-    for (_, _, data) in tensors {
-        for v in data {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    bytes
 }
 
 /// The files of a DistilBERT-base sized SST-2 classifier (66M parameters) with seeded random
@@ -88,7 +58,7 @@ pub fn distilbert_base_repo(tokenizer_json: Vec<u8>, seed: u64) -> (HashMap<Stri
         "max_position_embeddings": positions, "activation": "gelu", "pad_token_id": 0,
         "id2label": {"0": "NEGATIVE", "1": "POSITIVE"},
     });
-    let mut rng = Seeded(seed.max(1));
+    let mut rng = Seeded::new(seed);
     let mut tensors = Vec::new();
     let mut add = |name: String, shape: Vec<usize>, scale: f32, rng: &mut Seeded| {
         let n = shape.iter().product();
@@ -124,7 +94,7 @@ pub fn distilbert_base_repo(tokenizer_json: Vec<u8>, seed: u64) -> (HashMap<Stri
     let files = HashMap::from([
         ("config.json".to_string(), config.to_string().into_bytes()),
         ("tokenizer.json".to_string(), tokenizer_json),
-        ("model.safetensors".to_string(), safetensors_bytes(&tensors)),
+        ("model.safetensors".to_string(), crate::weights::safetensors::to_bytes(&tensors)),
     ]);
     (files, parameters)
 }
@@ -198,7 +168,7 @@ pub fn marian_opus_mt_size(seed: u64) -> Result<crate::models::marian::Marian> {
         "activation_function": "swish", "max_position_embeddings": 512, "pad_token_id": VOCAB - 1, "eos_token_id": 0,
         "decoder_start_token_id": VOCAB - 1, "scale_embedding": true
     });
-    let mut rng = Seeded(seed.max(1));
+    let mut rng = Seeded::new(seed);
     let mut t = HashMap::new();
     t.insert("model.shared.weight".to_string(), rng.tensor(&[VOCAB, D], 0.05));
     t.insert("final_logits_bias".to_string(), Tensor::zeros((1, VOCAB), DType::F32, &Device::Cpu)?);
@@ -245,8 +215,9 @@ pub struct TranslationBench {
 pub fn translation(input_tokens: usize, new_tokens: usize, runs: usize) -> Result<TranslationBench> {
     use crate::tasks::generation::{self, GenerationConfig};
     let model = marian_opus_mt_size(0x5eed)?;
-    let mut rng = Seeded(42);
-    let mut input: Vec<u32> = (0..input_tokens.saturating_sub(1)).map(|_| 1 + (rng.next() % 58_099) as u32).collect();
+    let mut rng = fastrand::Rng::with_seed(42);
+    // Any token but eos (0) and pad (58100).
+    let mut input: Vec<u32> = (0..input_tokens.saturating_sub(1)).map(|_| rng.u32(1..58_100)).collect();
     input.push(0);
     let config = GenerationConfig { max_new_tokens: new_tokens, num_beams: 1, bad_words_ids: vec![vec![0]], ..Default::default() };
     generation::greedy(&model, &input, &GenerationConfig { max_new_tokens: 2, ..config.clone() }, None)?; // warm-up

@@ -20,7 +20,7 @@ pub enum Error {
     #[error("unsupported model_type '{model_type}' for {task}; supported: {}", supported.join(", "))]
     UnsupportedModel { task: String, model_type: String, supported: Vec<String> },
 
-    #[error("unsupported task '{0}'; supported: sentiment-analysis, text-classification, translation, automatic-speech-recognition")]
+    #[error("unsupported task '{0}'; supported: {names}", names = crate::tasks::task_names())]
     UnsupportedTask(String),
 
     #[error("invalid config.json: {0}")]

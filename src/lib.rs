@@ -4,6 +4,7 @@
 //! the local Hub mirror and page server.
 
 pub mod audio;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod error;
 pub mod hub;

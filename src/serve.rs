@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tiny_http::{Header, Method, Request, Response, Server};
 
 use crate::error::{Error, Result};
+use crate::tasks::Task;
 
 #[derive(Debug, Clone, Default)]
 pub struct ServeOptions {
@@ -122,20 +123,16 @@ fn resolve(path: &str, options: &ServeOptions) -> Option<PathBuf> {
     options.roots.iter().filter_map(|root| safe_join(root, &rel)).find(|p| p.is_file())
 }
 
-/// Which page section a mirrored model belongs to, from its config.json.
+/// Which task (its canonical name in the JS API) a mirrored model is for: the task whose loader
+/// registry holds its config.json's `model_type`. CTranslate2 converts name no `model_type`;
+/// theirs is Whisper's when it has `suppress_ids`.
 fn task_of(config: &serde_json::Value) -> Option<&'static str> {
-    let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("");
-    let architectures = config.get("architectures").map(|v| v.to_string()).unwrap_or_default();
-    if architectures.contains("ForSequenceClassification") {
-        Some("sentiment")
-    } else if matches!(model_type, "marian" | "t5") || architectures.contains("ForConditionalGeneration") && model_type != "whisper" || architectures.contains("MTModel") {
-        Some("translation")
-    } else if model_type == "whisper" || config.get("suppress_ids").is_some() {
-        // transformers' Whisper config, or CTranslate2's (which has suppress_ids and no model_type).
-        Some("transcription")
-    } else {
-        None
-    }
+    let model_type = match config.get("model_type").and_then(|v| v.as_str()) {
+        Some(model_type) => model_type,
+        None if config.get("suppress_ids").is_some() => "whisper",
+        None => return None,
+    };
+    Task::for_model_type(model_type).map(Task::name)
 }
 
 /// `/hubside.json`: tells the page where the mirror is and which models it holds, per task.
@@ -227,4 +224,21 @@ fn with_headers<R: std::io::Read>(mut response: Response<R>, headers: impl IntoI
         response.add_header(h);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_of_reads_model_type_through_the_task_table() {
+        let task = |config: serde_json::Value| task_of(&config);
+        assert_eq!(task(serde_json::json!({ "model_type": "distilbert" })), Some("text-classification"));
+        assert_eq!(task(serde_json::json!({ "model_type": "t5", "architectures": ["T5ForConditionalGeneration"] })), Some("translation"));
+        assert_eq!(task(serde_json::json!({ "model_type": "whisper" })), Some("automatic-speech-recognition"));
+        // faster-whisper (CTranslate2) config.json.
+        assert_eq!(task(serde_json::json!({ "suppress_ids": [1, 2] })), Some("automatic-speech-recognition"));
+        assert_eq!(task(serde_json::json!({ "model_type": "gpt2" })), None);
+        assert_eq!(task(serde_json::json!({})), None);
+    }
 }

@@ -1,21 +1,25 @@
 //! The JavaScript surface, in transformers.js style:
 //!
 //! ```js
-//! import init, { pipeline } from './pkg/hubside.js';
+//! import init, { pipeline, supportedTasks } from './pkg/hubside.js';
 //! await init();
-//! const clf = await pipeline('sentiment-analysis', 'org/name', { endpoint, revision, progress_callback });
+//! const clf = await pipeline('sentiment-analysis', 'org/name', { endpoint, revision, progress_callback, cache });
 //! await clf('text');                  // [{ label, score }]
 //! await clf(['a', 'b'], { top_k: 2 }); // [[{ label, score }, ...], [...]]
 //! clf.dispose();
 //!
 //! const tr = await pipeline('translation', 'Helsinki-NLP/opus-mt-en-de');
-//! await tr('Hello', { max_new_tokens, num_beams, on_token: (textSoFar) => {} }); // [{ translation_text }]
+//! await tr('Hello', { max_new_tokens, num_beams, length_penalty, early_stopping, on_token: (textSoFar) => {} });
+//! // [{ translation_text }]
 //!
 //! const asr = await pipeline('automatic-speech-recognition', 'openai/whisper-tiny.en');
-//! await asr(float32Array, { sampling_rate: 44100, return_timestamps: true, language, task, on_partial });
+//! asr.multilingual; // false
+//! await asr(float32Array, { sampling_rate: 44100, channels: 1, return_timestamps: true, language, task, on_partial });
 //! // { text, chunks: [{ timestamp: [start, end], text }], language }
 //! ```
 //!
+//! Options are deserialized straight into the tasks' option structs; callbacks are taken out
+//! first. An unknown option or a value of the wrong type is an `input` error naming the option.
 //! Errors reject with a JS `Error` whose `message` says what went wrong and whose `kind` is a
 //! stable code (`not_found`, `network`, `unsupported_model`, ...). Nothing here panics on bad input.
 
@@ -23,16 +27,17 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Function, Object, Promise, Reflect};
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use crate::audio::Pcm;
 use crate::error::Error;
 use crate::hub::{Progress, Repo};
-use crate::audio::Pcm;
-use crate::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
-use crate::tasks::text_classification::TextClassifier;
+use crate::tasks::speech_recognition::{SpeechRecognizer, TranscribeOptions};
+use crate::tasks::text_classification::{ClassifyOptions, TextClassifier};
 use crate::tasks::translation::{TranslateOptions, Translator};
-use crate::tasks::Task;
+use crate::tasks::{field_names, Task, TASKS};
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -65,17 +70,83 @@ fn input_error(message: impl Into<String>) -> JsValue {
     js_error(&Error::Input(message.into()))
 }
 
-fn get(options: &JsValue, key: &str) -> Option<JsValue> {
-    if !options.is_object() {
-        return None;
+/// An options object being taken apart: a shallow copy (entries set to `undefined` left out, as
+/// if absent) from which callbacks and option structs are removed; anything left is unknown.
+struct JsOptions(Object);
+
+impl JsOptions {
+    /// `undefined` and `null` are no options.
+    fn new(options: &JsValue) -> Result<Self, JsValue> {
+        let copy = Object::new();
+        if options.is_undefined() || options.is_null() {
+            return Ok(JsOptions(copy));
+        }
+        if !options.is_object() || Array::is_array(options) || options.is_function() {
+            return Err(input_error("options must be an object"));
+        }
+        for entry in Object::entries(options.unchecked_ref()).iter() {
+            let entry: Array = entry.unchecked_into();
+            if !entry.get(1).is_undefined() {
+                Reflect::set(&copy, &entry.get(0), &entry.get(1))?;
+            }
+        }
+        Ok(JsOptions(copy))
     }
-    Reflect::get(options, &key.into()).ok().filter(|v| !v.is_undefined() && !v.is_null())
+
+    fn take(&self, key: &str) -> Result<Option<JsValue>, JsValue> {
+        let key = JsValue::from_str(key);
+        if !Reflect::has(&self.0, &key)? {
+            return Ok(None);
+        }
+        let value = Reflect::get(&self.0, &key)?;
+        Reflect::delete_property(&self.0, &key)?;
+        Ok(Some(value))
+    }
+
+    /// The callback under `key` (`null`: none).
+    fn take_function(&self, key: &str) -> Result<Option<Function>, JsValue> {
+        match self.take(key)? {
+            Some(value) if !value.is_null() => value
+                .dyn_into::<Function>()
+                .map(Some)
+                .map_err(|_| input_error(format!("option '{key}' must be a function"))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The fields of `T`, to deserialize with `into_struct` once every option was taken.
+    fn take_fields<T: DeserializeOwned>(&self) -> Result<Fields<T>, JsValue> {
+        let fields = Object::new();
+        for name in field_names::<T>() {
+            if let Some(value) = self.take(name)? {
+                Reflect::set(&fields, &(*name).into(), &value)?;
+            }
+        }
+        Ok(Fields(fields, std::marker::PhantomData))
+    }
+
+    /// Fails on the first option nothing took; `accepted` lists the options for the message.
+    fn finish(self, accepted: &[&str]) -> Result<(), JsValue> {
+        match Object::keys(&self.0).iter().next() {
+            Some(key) => Err(input_error(format!(
+                "unknown option '{}'; options: {}",
+                key.as_string().unwrap_or_default(),
+                accepted.join(", ")
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
-fn get_string(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
-    match get(options, key) {
-        None => Ok(None),
-        Some(v) => v.as_string().map(Some).ok_or_else(|| input_error(format!("option '{key}' must be a string"))),
+/// The options of one struct, taken out of a `JsOptions`.
+struct Fields<T>(Object, std::marker::PhantomData<T>);
+
+impl<T: DeserializeOwned> Fields<T> {
+    /// A wrong type or value is an input error naming the option.
+    fn into_struct(self) -> Result<T, JsValue> {
+        let deserializer = serde_wasm_bindgen::Deserializer::from(JsValue::from(self.0));
+        serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| input_error(format!("option '{}': {}", e.path(), e.inner())))
     }
 }
 
@@ -125,22 +196,6 @@ impl Loaded {
     }
 }
 
-fn get_usize(options: &JsValue, key: &str) -> Result<Option<usize>, JsValue> {
-    match get(options, key) {
-        None => Ok(None),
-        Some(v) => match v.as_f64() {
-            Some(n) if n >= 0.0 && n.fract() == 0.0 && n < 1e9 => Ok(Some(n as usize)),
-            _ => Err(input_error(format!("option '{key}' must be a non-negative integer"))),
-        },
-    }
-}
-
-fn get_function(options: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
-    get(options, key)
-        .map(|v| v.dyn_into::<Function>().map_err(|_| input_error(format!("option '{key}' must be a function"))))
-        .transpose()
-}
-
 /// Strings from a string or an array of strings, and whether it was an array.
 fn texts_of(input: &JsValue) -> Result<(Vec<String>, bool), JsValue> {
     if Array::is_array(input) {
@@ -157,18 +212,13 @@ fn texts_of(input: &JsValue) -> Result<(Vec<String>, bool), JsValue> {
 
 fn translate(translator: &Translator, defaults: &TranslateOptions, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
     let (texts, _) = texts_of(input)?;
-    let length_penalty = get(options, "length_penalty")
-        .map(|v| v.as_f64().ok_or_else(|| input_error("option 'length_penalty' must be a number")))
-        .transpose()?;
-    let opts = TranslateOptions {
-        max_new_tokens: get_usize(options, "max_new_tokens")?,
-        num_beams: get_usize(options, "num_beams")?,
-        length_penalty,
-        src_lang: get_string(options, "src_lang")?.or_else(|| defaults.src_lang.clone()),
-        tgt_lang: get_string(options, "tgt_lang")?.or_else(|| defaults.tgt_lang.clone()),
-        ..Default::default()
-    };
-    let on_token = get_function(options, "on_token")?;
+    let options = JsOptions::new(options)?;
+    let on_token = options.take_function("on_token")?;
+    let fields = options.take_fields::<TranslateOptions>()?;
+    options.finish(Task::Translation.info().options)?;
+    let mut opts = fields.into_struct()?;
+    opts.src_lang = opts.src_lang.or_else(|| defaults.src_lang.clone());
+    opts.tgt_lang = opts.tgt_lang.or_else(|| defaults.tgt_lang.clone());
     #[derive(Serialize)]
     struct Output {
         translation_text: String,
@@ -188,11 +238,26 @@ fn translate(translator: &Translator, defaults: &TranslateOptions, input: &JsVal
     to_js(&outputs)
 }
 
+/// How bare samples from JS are laid out (a file's header says this; a Float32Array does not).
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SampleLayout {
+    sampling_rate: u32,
+    /// Channels interleaved in a Float32Array.
+    channels: usize,
+}
+
+impl Default for SampleLayout {
+    fn default() -> Self {
+        SampleLayout { sampling_rate: 16_000, channels: 1 }
+    }
+}
+
 /// Interleaved samples from a Float32Array (with `channels`), or planar channels from an array of
-/// Float32Arrays (as AudioBuffer.getChannelData gives them).
-fn samples_of(input: &JsValue, options: &JsValue) -> Result<(Vec<f32>, usize), JsValue> {
+/// Float32Arrays (as AudioBuffer.getChannelData gives them); and the channel count.
+fn samples_of(input: &JsValue, channels: usize) -> Result<(Vec<f32>, usize), JsValue> {
     if let Some(array) = input.dyn_ref::<js_sys::Float32Array>() {
-        return Ok((array.to_vec(), get_usize(options, "channels")?.unwrap_or(1)));
+        return Ok((array.to_vec(), channels));
     }
     if Array::is_array(input) {
         let planes: Vec<Vec<f32>> = Array::from(input)
@@ -217,24 +282,19 @@ fn samples_of(input: &JsValue, options: &JsValue) -> Result<(Vec<f32>, usize), J
 }
 
 fn transcribe(recognizer: &SpeechRecognizer, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
-    let (samples, channels) = samples_of(input, options)?;
-    let sample_rate = get_usize(options, "sampling_rate")?.unwrap_or(16_000);
-    let task = match get_string(options, "task")? {
-        Some(task) => SpeechTask::parse(&task).map_err(|e| js_error(&e))?,
-        None => SpeechTask::Transcribe,
-    };
-    let opts = TranscribeOptions {
-        language: get_string(options, "language")?,
-        task,
-        return_timestamps: get(options, "return_timestamps").is_some_and(|v| v.is_truthy()),
-    };
-    let on_partial = get_function(options, "on_partial")?;
+    let options = JsOptions::new(options)?;
+    let on_partial = options.take_function("on_partial")?;
+    let layout = options.take_fields::<SampleLayout>()?;
+    let fields = options.take_fields::<TranscribeOptions>()?;
+    options.finish(Task::SpeechRecognition.info().options)?;
+    let (layout, opts) = (layout.into_struct()?, fields.into_struct()?);
+    let (samples, channels) = samples_of(input, layout.channels)?;
     let mut partial = |p: &crate::tasks::speech_recognition::Partial| {
         if let (Some(f), Ok(value)) = (&on_partial, to_js(p)) {
             let _ = f.call1(&JsValue::NULL, &value);
         }
     };
-    let pcm = Pcm { samples: &samples, sample_rate: sample_rate as u32, channels };
+    let pcm = Pcm { samples: &samples, sample_rate: layout.sampling_rate, channels };
     let result = recognizer.transcribe(pcm, &opts, &mut partial).map_err(|e| js_error(&e))?;
     let output = Object::new();
     let _ = Reflect::set(&output, &"text".into(), &result.text.as_str().into());
@@ -249,17 +309,10 @@ fn transcribe(recognizer: &SpeechRecognizer, input: &JsValue, options: &JsValue)
 
 fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> Result<JsValue, JsValue> {
     let (texts, batched) = texts_of(input)?;
-    // transformers.js: top_k defaults to 1; null/0 means every label.
-    let top_k = match options.is_object().then(|| Reflect::get(options, &"top_k".into()).ok()).flatten() {
-        None => Some(1),
-        Some(v) if v.is_undefined() => Some(1),
-        Some(v) if v.is_null() => None,
-        Some(v) => match v.as_f64() {
-            Some(k) if k >= 1.0 => Some(k as usize),
-            Some(0.0) => None,
-            _ => return Err(input_error("top_k must be a positive number or null")),
-        },
-    };
+    let options = JsOptions::new(options)?;
+    let fields = options.take_fields::<ClassifyOptions>()?;
+    options.finish(Task::TextClassification.info().options)?;
+    let top_k = fields.into_struct()?.top_k;
     let results = classifier.classify(&texts).map_err(|e| js_error(&e))?;
     let ranked: Vec<_> = results.iter().map(|r| classifier.top_k(r, top_k)).collect();
     // Same nesting as transformers.js: flat when top_k is 1, one list per text otherwise.
@@ -270,48 +323,64 @@ fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> 
     }
 }
 
-/// Load `model` for `task` and return a function `(input, options) => Promise<output>`.
-/// Options: `endpoint` (default https://huggingface.co), `revision` (default main),
-/// `progress_callback` (or `progress`) receiving download events, `cache` (default true: keep
-/// files in the browser's Cache API and load them from there next time).
+/// Load options besides `progress_callback` (or `progress`).
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct LoadOptions {
+    endpoint: Option<String>,
+    revision: Option<String>,
+    /// Keep files in the browser's Cache API and load them from there next time.
+    cache: Option<bool>,
+}
+
+/// Load `model` (the task's default model when omitted) for `task` (a name or alias from
+/// `supportedTasks()`, or `translation_xx_to_yy`) and return a function
+/// `(input, options) => Promise<output>` with `task`, `model` and `dispose()` properties (and
+/// `multilingual` for speech recognition). Options: `endpoint` (default https://huggingface.co),
+/// `revision` (default main), `progress_callback` (or `progress`) receiving download events,
+/// `cache` (default true: keep files in the browser's Cache API and load them from there next time).
 #[wasm_bindgen]
-pub async fn pipeline(task: String, model: String, options: JsValue) -> Result<Function, JsValue> {
-    let task_name = task;
-    let task = Task::parse(&task_name).map_err(|e| js_error(&e))?;
-    let endpoint = get_string(&options, "endpoint")?;
-    let revision = get_string(&options, "revision")?;
-    let mut repo = Repo::remote(&model, endpoint.as_deref(), revision.as_deref()).map_err(|e| js_error(&e))?;
-    if let Some(cache) = get(&options, "cache") {
-        repo = repo.with_cache(cache.is_truthy());
+pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> Result<Function, JsValue> {
+    let name = Task::parse(&task).map_err(|e| js_error(&e))?;
+    let model = model.unwrap_or_else(|| name.task.info().default_model.to_string());
+    let options = JsOptions::new(&options)?;
+    let progress = match options.take_function("progress_callback")? {
+        Some(callback) => Some(callback),
+        None => options.take_function("progress")?,
+    };
+    let fields = options.take_fields::<LoadOptions>()?;
+    options.finish(&[field_names::<LoadOptions>(), &["progress_callback"]].concat())?;
+    let load = fields.into_struct()?;
+    let mut repo = Repo::remote(&model, load.endpoint.as_deref(), load.revision.as_deref()).map_err(|e| js_error(&e))?;
+    if let Some(cache) = load.cache {
+        repo = repo.with_cache(cache);
     }
-    if let Some(callback) = get(&options, "progress_callback").or_else(|| get(&options, "progress")) {
-        let callback = callback
-            .dyn_into::<Function>()
-            .map_err(|_| input_error("progress_callback must be a function"))?;
-        repo = repo.with_progress(progress_forwarder(callback.clone()));
+    if let Some(callback) = progress {
+        repo = repo.with_progress(progress_forwarder(callback));
     }
-    let loaded = match task {
+    let loaded = match name.task {
         Task::TextClassification => {
             Loaded::TextClassification(Box::new(TextClassifier::load(&repo).await.map_err(|e| js_error(&e))?))
         }
         Task::Translation => {
-            // transformers' `translation_en_to_de` task names pick the languages.
-            let mut defaults = TranslateOptions::default();
-            if let Some((src, tgt)) = task_name.strip_prefix("translation_").and_then(|pair| pair.split_once("_to_")) {
-                defaults.src_lang = Some(src.to_string());
-                defaults.tgt_lang = Some(tgt.to_string());
-            }
+            let (src_lang, tgt_lang) = name.languages.unzip();
+            let defaults = TranslateOptions { src_lang, tgt_lang, ..Default::default() };
             Loaded::Translation(Box::new(Translator::load(&repo).await.map_err(|e| js_error(&e))?), defaults)
         }
         Task::SpeechRecognition => {
             Loaded::SpeechRecognition(Box::new(SpeechRecognizer::load(&repo).await.map_err(|e| js_error(&e))?))
         }
     };
-    Ok(into_function(loaded, &model))
+    Ok(into_function(loaded, name.task, &model))
 }
 
-/// Wrap a loaded model as a callable with `dispose()`, `task` and `model` properties.
-fn into_function(loaded: Loaded, model: &str) -> Function {
+/// Wrap a loaded model as a callable with `dispose()`, `task`, `model` (and, for speech
+/// recognition, `multilingual`) properties.
+fn into_function(loaded: Loaded, task: Task, model: &str) -> Function {
+    let multilingual = match &loaded {
+        Loaded::SpeechRecognition(recognizer) => Some(recognizer.is_multilingual()),
+        _ => None,
+    };
     let slot = Rc::new(RefCell::new(Some(loaded)));
     let runner = slot.clone();
     let run = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, options: JsValue| {
@@ -329,7 +398,11 @@ fn into_function(loaded: Loaded, model: &str) -> Function {
         slot.borrow_mut().take();
     });
     let _ = Reflect::set(&function, &"dispose".into(), &dispose.into_js_value());
+    let _ = Reflect::set(&function, &"task".into(), &task.name().into());
     let _ = Reflect::set(&function, &"model".into(), &model.into());
+    if let Some(multilingual) = multilingual {
+        let _ = Reflect::set(&function, &"multilingual".into(), &multilingual.into());
+    }
     function
 }
 
@@ -380,10 +453,36 @@ pub async fn clear_cache(model: Option<String>) -> usize {
     crate::hub::browser_cache::delete_where(|entry| model.as_deref().is_none_or(|m| m == entry.model)).await
 }
 
-/// The task names `pipeline` accepts.
+/// One task as `supportedTasks()` describes it.
+#[derive(Serialize)]
+struct SupportedTask {
+    task: &'static str,
+    aliases: &'static [&'static str],
+    model_types: Vec<&'static str>,
+    default_model: &'static str,
+    options: &'static [&'static str],
+}
+
+/// The task table: `[{ task, aliases, model_types, default_model, options }]`.
 #[wasm_bindgen(js_name = supportedTasks)]
-pub fn supported_tasks() -> Vec<String> {
-    Task::NAMES.iter().map(|s| s.to_string()).collect()
+pub fn supported_tasks() -> Result<JsValue, JsValue> {
+    let tasks: Vec<SupportedTask> = TASKS
+        .iter()
+        .map(|info| SupportedTask {
+            task: info.name,
+            aliases: info.aliases,
+            model_types: info.model_types(),
+            default_model: info.default_model,
+            options: info.options,
+        })
+        .collect();
+    to_js(&tasks)
+}
+
+/// The Hub endpoint models come from unless `endpoint` says otherwise.
+#[wasm_bindgen(js_name = defaultEndpoint)]
+pub fn default_endpoint() -> String {
+    crate::hub::DEFAULT_ENDPOINT.to_string()
 }
 
 /// Benchmark (wasm builds with `--features bench`): DistilBERT-base sized random model, loaded

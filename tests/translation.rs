@@ -227,20 +227,13 @@ const VOCAB: usize = 6;
 const EOS: u32 = 0;
 const PAD: u32 = 5;
 
-/// xorshift64*: deterministic weights without a random-number crate.
-struct Rng(u64);
+/// Seeded weights (the benchmarks' random-number crate).
+struct Rng(fastrand::Rng);
 
 impl Rng {
-    fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
     fn tensor(&mut self, shape: &[usize], scale: f32, offset: f32) -> Tensor {
         let n: usize = shape.iter().product();
-        let values: Vec<f32> = (0..n).map(|_| offset + scale * self.uniform()).collect();
+        let values: Vec<f32> = (0..n).map(|_| offset + scale * (self.0.f32() * 2.0 - 1.0)).collect();
         Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
     }
 }
@@ -254,7 +247,7 @@ fn tiny_marian(seed: u64) -> Marian {
         "activation_function": "swish", "max_position_embeddings": 16, "pad_token_id": PAD, "eos_token_id": EOS,
         "decoder_start_token_id": PAD, "scale_embedding": true
     });
-    let mut rng = Rng(seed);
+    let mut rng = Rng(fastrand::Rng::with_seed(seed));
     let mut tensors = HashMap::new();
     tensors.insert("model.shared.weight".to_string(), rng.tensor(&[VOCAB, d], 1.0, 0.0));
     tensors.insert("final_logits_bias".to_string(), rng.tensor(&[1, VOCAB], 1.0, 0.0));

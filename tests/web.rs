@@ -57,7 +57,7 @@ async fn rust_api_matches_reference_through_fetch() {
 async fn js_pipeline_matches_reference() {
     for (model, json) in MODELS {
         let opts = options(&[("endpoint", ENDPOINT.into())]);
-        let clf = pipeline("sentiment-analysis".into(), model.into(), opts).await.unwrap();
+        let clf = pipeline("sentiment-analysis".into(), Some(model.into()), opts).await.unwrap();
         let reference = reference(json);
         for case in &reference.cases {
             // Default top_k = 1: [{ label, score }].
@@ -96,7 +96,7 @@ async fn fetch_config(model: &str) -> Vec<u8> {
 #[wasm_bindgen_test]
 async fn text_classification_alias_and_batch_equals_single() {
     let opts = options(&[("endpoint", ENDPOINT.into())]);
-    let clf = pipeline("text-classification".into(), "tiny-random/bert-sentiment-3class".into(), opts).await.unwrap();
+    let clf = pipeline("text-classification".into(), Some("tiny-random/bert-sentiment-3class".into()), opts).await.unwrap();
     let texts = ["It was okay.", "I love this movie, it was wonderful!", ""];
     let batch = Array::new();
     texts.iter().for_each(|t| {
@@ -115,7 +115,7 @@ async fn text_classification_alias_and_batch_equals_single() {
 async fn progress_events_reach_the_callback() {
     let (events, callback) = recorder();
     let opts = options(&[("endpoint", ENDPOINT.into()), ("progress_callback", callback.as_ref().clone())]);
-    pipeline("sentiment-analysis".into(), "tiny-random/distilbert-sst2".into(), opts).await.unwrap();
+    pipeline("sentiment-analysis".into(), Some("tiny-random/distilbert-sst2".into()), opts).await.unwrap();
     let done: Vec<(String, f64, f64)> = events
         .iter()
         .filter(|e| Reflect::get(e, &"status".into()).unwrap().as_string().as_deref() == Some("done"))
@@ -138,24 +138,24 @@ async fn progress_events_reach_the_callback() {
 #[wasm_bindgen_test]
 async fn errors_reject_with_clear_messages() {
     let opts = || options(&[("endpoint", ENDPOINT.into())]);
-    let missing = pipeline("sentiment-analysis".into(), "tiny-random/nope".into(), opts()).await.unwrap_err();
+    let missing = pipeline("sentiment-analysis".into(), Some("tiny-random/nope".into()), opts()).await.unwrap_err();
     let text = message(&missing);
     assert!(text.contains(&format!("{ENDPOINT}/tiny-random/nope/resolve/main/config.json")), "{text}");
     assert_eq!(Reflect::get(&missing, &"kind".into()).unwrap().as_string().unwrap(), "not_found");
 
-    let unsupported = pipeline("sentiment-analysis".into(), "tiny-random/t5".into(), opts()).await.unwrap_err();
+    let unsupported = pipeline("sentiment-analysis".into(), Some("tiny-random/t5".into()), opts()).await.unwrap_err();
     let text = message(&unsupported);
     assert!(text.contains("'t5'") && text.contains("distilbert"), "{text}");
 
-    let bad_task = pipeline("summarization".into(), "tiny-random/t5".into(), opts()).await.unwrap_err();
+    let bad_task = pipeline("summarization".into(), Some("tiny-random/t5".into()), opts()).await.unwrap_err();
     assert!(message(&bad_task).contains("sentiment-analysis"));
 
     let offline = options(&[("endpoint", "http://127.0.0.1:9/hub".into())]);
-    let unreachable = pipeline("sentiment-analysis".into(), "tiny-random/distilbert-sst2".into(), offline).await.unwrap_err();
+    let unreachable = pipeline("sentiment-analysis".into(), Some("tiny-random/distilbert-sst2".into()), offline).await.unwrap_err();
     assert_eq!(Reflect::get(&unreachable, &"kind".into()).unwrap().as_string().unwrap(), "network");
 
     // After failures the module still works; bad inputs reject, they do not panic.
-    let clf = pipeline("sentiment-analysis".into(), "tiny-random/distilbert-sst2".into(), opts()).await.unwrap();
+    let clf = pipeline("sentiment-analysis".into(), Some("tiny-random/distilbert-sst2".into()), opts()).await.unwrap();
     let bad = call(&clf, JsValue::from_f64(3.0), JsValue::UNDEFINED).await.unwrap_err();
     assert!(message(&bad).contains("input must be a string"), "{}", message(&bad));
     let ok: Vec<LabelScore> = serde_wasm_bindgen::from_value(call(&clf, "fine".into(), JsValue::UNDEFINED).await.unwrap()).unwrap();
@@ -218,4 +218,93 @@ async fn browser_cache_reuses_files_and_refetches_damaged_ones() {
     assert!(hubside::wasm::clear_cache(Some(model.into())).await >= 4);
     let cached: Vec<CachedModel> = serde_wasm_bindgen::from_value(hubside::wasm::cached_models().await.unwrap()).unwrap();
     assert!(cached.iter().all(|m| m.model != model));
+}
+
+fn kind(error: &JsValue) -> String {
+    Reflect::get(error, &"kind".into()).unwrap().as_string().unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn unknown_and_wrong_typed_options_are_input_errors_naming_them() {
+    let model = || Some("tiny-random/distilbert-sst2".to_string());
+    // Load options.
+    for (opts, named) in [
+        (options(&[("endpoint", ENDPOINT.into()), ("revison", "main".into())]), "revison"),
+        (options(&[("endpoint", 5.into())]), "endpoint"),
+        (options(&[("endpoint", ENDPOINT.into()), ("cache", "yes".into())]), "cache"),
+        (options(&[("endpoint", ENDPOINT.into()), ("progress_callback", 1.into())]), "progress_callback"),
+    ] {
+        let error = pipeline("sentiment-analysis".into(), model(), opts).await.unwrap_err();
+        assert_eq!(kind(&error), "input", "{}", message(&error));
+        assert!(message(&error).contains(&format!("'{named}'")), "{}", message(&error));
+    }
+    // Per-call options.
+    let clf = pipeline("sentiment-analysis".into(), model(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    for (opts, named) in [
+        (options(&[("topk", 2.into())]), "topk"),
+        (options(&[("top_k", "two".into())]), "top_k"),
+        (options(&[("top_k", (-1).into())]), "top_k"),
+    ] {
+        let error = call(&clf, "fine".into(), opts).await.unwrap_err();
+        assert_eq!(kind(&error), "input", "{}", message(&error));
+        assert!(message(&error).contains(&format!("'{named}'")), "{}", message(&error));
+    }
+    let unknown = message(&call(&clf, "fine".into(), options(&[("topk", 2.into())])).await.unwrap_err());
+    assert!(unknown.contains("top_k"), "the message lists the options: {unknown}");
+    let not_an_object = call(&clf, "fine".into(), "top_k".into()).await.unwrap_err();
+    assert_eq!(kind(&not_an_object), "input");
+}
+
+#[wasm_bindgen_test]
+async fn top_k_defaults_to_one_and_null_or_zero_means_every_label() {
+    let model = "tiny-random/bert-sentiment-3class";
+    let clf = pipeline("text-classification".into(), Some(model.into()), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    let count = |value: JsValue| Array::from(&value).length();
+    assert_eq!(count(call(&clf, "fine".into(), options(&[("top_k", JsValue::UNDEFINED)])).await.unwrap()), 1);
+    assert_eq!(count(call(&clf, "fine".into(), options(&[("top_k", 2.into())])).await.unwrap()), 2);
+    assert_eq!(count(call(&clf, "fine".into(), options(&[("top_k", JsValue::NULL)])).await.unwrap()), 3);
+    assert_eq!(count(call(&clf, "fine".into(), options(&[("top_k", 0.into())])).await.unwrap()), 3);
+}
+
+#[wasm_bindgen_test]
+async fn pipeline_function_names_its_task_and_model() {
+    let model = "tiny-random/distilbert-sst2";
+    let clf = pipeline("sentiment-analysis".into(), Some(model.into()), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    assert_eq!(Reflect::get(&clf, &"task".into()).unwrap().as_string().unwrap(), "text-classification");
+    assert_eq!(Reflect::get(&clf, &"model".into()).unwrap().as_string().unwrap(), model);
+    assert!(Reflect::get(&clf, &"multilingual".into()).unwrap().is_undefined());
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct SupportedTask {
+    task: String,
+    aliases: Vec<String>,
+    model_types: Vec<String>,
+    default_model: String,
+    options: Vec<String>,
+}
+
+#[wasm_bindgen_test]
+fn supported_tasks_is_the_task_table() {
+    let tasks: Vec<SupportedTask> = serde_wasm_bindgen::from_value(hubside::wasm::supported_tasks().unwrap()).unwrap();
+    let names: Vec<&str> = tasks.iter().map(|t| t.task.as_str()).collect();
+    assert_eq!(names, ["text-classification", "translation", "automatic-speech-recognition"]);
+    let [classification, translation, asr] = &tasks[..] else { unreachable!() };
+    assert_eq!(classification.aliases, ["sentiment-analysis"]);
+    assert_eq!(classification.model_types, ["bert", "distilbert"]);
+    assert_eq!(classification.default_model, "distilbert/distilbert-base-uncased-finetuned-sst-2-english");
+    assert_eq!(classification.options, ["top_k"]);
+    assert_eq!(translation.model_types, ["marian", "t5"]);
+    assert_eq!(translation.default_model, "Helsinki-NLP/opus-mt-en-de");
+    for option in ["max_new_tokens", "num_beams", "length_penalty", "early_stopping", "src_lang", "tgt_lang", "on_token"] {
+        assert!(translation.options.iter().any(|o| o == option), "{option}: {translation:?}");
+    }
+    assert_eq!(asr.aliases, ["asr"]);
+    assert_eq!(asr.model_types, ["whisper"]);
+    assert_eq!(asr.default_model, "openai/whisper-tiny.en");
+    for option in ["sampling_rate", "channels", "return_timestamps", "language", "task", "on_partial"] {
+        assert!(asr.options.iter().any(|o| o == option), "{option}: {asr:?}");
+    }
+    assert_eq!(hubside::wasm::default_endpoint(), "https://huggingface.co");
 }

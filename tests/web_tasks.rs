@@ -35,7 +35,7 @@ const TRANSLATION_MODELS: [(&str, &str); 2] = [
 async fn translation_matches_reference() {
     for (model, json) in TRANSLATION_MODELS {
         let reference: TranslationReference = serde_json::from_str(json).unwrap();
-        let tr = pipeline("translation".into(), model.into(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+        let tr = pipeline("translation".into(), Some(model.into()), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
         let texts = Array::new();
         for case in &reference.cases {
             texts.push(&case.text.clone().into());
@@ -55,7 +55,7 @@ async fn translation_streams_the_growing_text() {
     let (model, json) = TRANSLATION_MODELS[0];
     let reference: TranslationReference = serde_json::from_str(json).unwrap();
     let case = &reference.cases[1];
-    let tr = pipeline("translation".into(), model.into(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    let tr = pipeline("translation".into(), Some(model.into()), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
     let (seen, on_token) = recorder();
     let opts = options(&[("max_new_tokens", 16.into()), ("on_token", on_token.as_ref().clone())]);
     let out: Vec<TranslationText> = serde_wasm_bindgen::from_value(call(&tr, case.text.clone().into(), opts).await.unwrap()).unwrap();
@@ -68,14 +68,47 @@ async fn translation_streams_the_growing_text() {
 
 #[wasm_bindgen_test]
 async fn translation_errors_are_clear() {
-    let err = pipeline("translation".into(), "tiny-random/distilbert-sst2".into(), options(&[("endpoint", ENDPOINT.into())]))
+    let err = pipeline("translation".into(), Some("tiny-random/distilbert-sst2".into()), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap_err();
     let text = message(&err);
     assert!(text.contains("'distilbert'") && text.contains("marian") && text.contains("t5"), "{text}");
-    let tr = pipeline("translation".into(), "tiny-random/marian-en-de".into(), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    let tr = pipeline("translation".into(), Some("tiny-random/marian-en-de".into()), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
     let bad = call(&tr, "hi".into(), options(&[("num_beams", (-1).into())])).await.unwrap_err();
     assert!(message(&bad).contains("num_beams"), "{}", message(&bad));
+}
+
+fn kind(error: &JsValue) -> String {
+    Reflect::get(error, &"kind".into()).unwrap().as_string().unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn translation_options_are_typed() {
+    let (model, json) = TRANSLATION_MODELS[0];
+    let reference: TranslationReference = serde_json::from_str(json).unwrap();
+    let case = &reference.cases[0];
+    let tr = pipeline("translation".into(), Some(model.into()), options(&[("endpoint", ENDPOINT.into())])).await.unwrap();
+    assert_eq!(Reflect::get(&tr, &"task".into()).unwrap().as_string().unwrap(), "translation");
+    // early_stopping as transformers spells it; with one beam it cannot change the greedy result.
+    for early_stopping in [JsValue::TRUE, JsValue::FALSE, "never".into()] {
+        let opts = options(&[("max_new_tokens", 16.into()), ("num_beams", 1.into()), ("early_stopping", early_stopping)]);
+        let out: Vec<TranslationText> = serde_wasm_bindgen::from_value(call(&tr, case.text.clone().into(), opts).await.unwrap()).unwrap();
+        assert_eq!(out[0].translation_text, case.translation);
+    }
+    let opts = options(&[("num_beams", 2.into()), ("early_stopping", "never".into()), ("length_penalty", 1.5.into())]);
+    call(&tr, case.text.clone().into(), opts).await.unwrap();
+    for (opts, named) in [
+        (options(&[("early_stopping", "sometimes".into())]), "early_stopping"),
+        (options(&[("max_length", 5.into())]), "max_length"),
+        (options(&[("max_new_tokens", "5".into())]), "max_new_tokens"),
+        (options(&[("length_penalty", "long".into())]), "length_penalty"),
+        (options(&[("tgt_lang", 3.into())]), "tgt_lang"),
+        (options(&[("on_token", "print".into())]), "on_token"),
+    ] {
+        let error = call(&tr, case.text.clone().into(), opts).await.unwrap_err();
+        assert_eq!(kind(&error), "input", "{}", message(&error));
+        assert!(message(&error).contains(&format!("'{named}'")), "{}", message(&error));
+    }
 }
 
 
@@ -143,7 +176,7 @@ async fn long_audio_yields_every_repetition_once() {
         samples.extend_from_slice(&clip);
         samples.extend(std::iter::repeat_n(0.0, 16_000 * 5));
     }
-    let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-tiny.en".into(), options(&[("endpoint", ENDPOINT.into())]))
+    let asr = pipeline("automatic-speech-recognition".into(), Some("Systran/faster-whisper-tiny.en".into()), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
     let (windows, on_partial) = recorder();
@@ -188,7 +221,7 @@ async fn js_asr_pipeline_matches_reference() {
     let (samples, rate, _) = wav(JFK);
     let audio = js_sys::Float32Array::from(samples.as_slice());
     let tiny: WhisperReference = serde_json::from_str(TINY_EN_REFERENCE).unwrap();
-    let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-tiny.en".into(), options(&[("endpoint", ENDPOINT.into())]))
+    let asr = pipeline("automatic-speech-recognition".into(), Some("Systran/faster-whisper-tiny.en".into()), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
     let (partials, on_partial) = recorder();
@@ -217,6 +250,7 @@ async fn js_asr_pipeline_matches_reference() {
     }
 
     // Asking an English-only model for German is a clear error, and the pipeline still works after.
+    assert_eq!(Reflect::get(&asr, &"multilingual".into()).unwrap().as_bool(), Some(false));
     let err = call(&asr, audio.clone().into(), options(&[("language", "de".into())])).await.unwrap_err();
     assert!(message(&err).to_lowercase().contains("english"), "{}", message(&err));
     let bad = call(&asr, "not audio".into(), JsValue::UNDEFINED).await.unwrap_err();
@@ -245,10 +279,34 @@ async fn whisper_base_translates_german_to_english() {
     let case = reference.cases.iter().find(|c| c.audio == "de16.wav").unwrap();
     assert_eq!((case.task.as_str(), case.language.as_str()), ("translate", "de"));
     let (samples, rate, _) = wav(DE);
-    let asr = pipeline("automatic-speech-recognition".into(), "Systran/faster-whisper-base".into(), options(&[("endpoint", ENDPOINT.into())]))
+    let asr = pipeline("automatic-speech-recognition".into(), Some("Systran/faster-whisper-base".into()), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
+    assert_eq!(Reflect::get(&asr, &"multilingual".into()).unwrap().as_bool(), Some(true));
     let opts = options(&[("sampling_rate", rate.into()), ("task", "translate".into()), ("language", "de".into())]);
     let out = call(&asr, js_sys::Float32Array::from(samples.as_slice()).into(), opts).await.unwrap();
     assert_eq!(Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap(), case.text);
+}
+
+#[wasm_bindgen_test]
+async fn asr_alias_and_typed_options() {
+    let asr = pipeline("asr".into(), Some("Systran/faster-whisper-tiny.en".into()), options(&[("endpoint", ENDPOINT.into())]))
+        .await
+        .unwrap();
+    assert_eq!(Reflect::get(&asr, &"task".into()).unwrap().as_string().unwrap(), "automatic-speech-recognition");
+    assert_eq!(Reflect::get(&asr, &"multilingual".into()).unwrap().as_bool(), Some(false));
+    let audio: JsValue = js_sys::Float32Array::from(&clip("jfk16.wav")[..16_000]).into();
+    for (opts, named) in [
+        (options(&[("return_timestamp", true.into())]), "return_timestamp"),
+        (options(&[("sampling_rate", "16k".into())]), "sampling_rate"),
+        (options(&[("channels", 1.5.into())]), "channels"),
+        (options(&[("return_timestamps", "yes".into())]), "return_timestamps"),
+        (options(&[("task", "summarize".into())]), "task"),
+        (options(&[("language", 7.into())]), "language"),
+        (options(&[("on_partial", true.into())]), "on_partial"),
+    ] {
+        let error = call(&asr, audio.clone(), opts).await.unwrap_err();
+        assert_eq!(kind(&error), "input", "{}", message(&error));
+        assert!(message(&error).contains(&format!("'{named}'")), "{}", message(&error));
+    }
 }

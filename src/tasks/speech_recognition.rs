@@ -26,6 +26,9 @@ use crate::hub::Repo;
 use crate::models::whisper::{DecoderState, Whisper};
 use crate::{tokenizer, weights};
 
+/// The `model_type` this task runs (CTranslate2 converts, which name none, are Whisper too).
+pub(super) const MODEL_TYPES: &[&str] = &["whisper"];
+
 /// Transcribe in the spoken language, or translate the speech to English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,7 +48,9 @@ impl SpeechTask {
     }
 }
 
+/// Per-call options (transformers' names).
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TranscribeOptions {
     /// Spoken language as a code ("de") or an English name ("german"); `None` = detect
     /// (multilingual models) or English (English-only models).
@@ -244,12 +249,8 @@ impl SpeechRecognizer {
     pub async fn load(repo: &Repo) -> Result<Self> {
         let config: serde_json::Value = repo.get_json("config.json").await?;
         let model_type = config.get("model_type").and_then(|v| v.as_str());
-        if let Some(other) = model_type.filter(|t| *t != "whisper") {
-            return Err(Error::UnsupportedModel {
-                task: "automatic-speech-recognition".into(),
-                model_type: other.to_string(),
-                supported: vec!["whisper".into()],
-            });
+        if let Some(other) = model_type.filter(|t| !MODEL_TYPES.contains(t)) {
+            return Err(super::unsupported_model(super::Task::SpeechRecognition, other));
         }
         let (tokenizer, _) = tokenizer::load(repo).await?;
         let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
@@ -307,10 +308,6 @@ impl SpeechRecognizer {
 
     pub fn layout(&self) -> Layout {
         self.layout
-    }
-
-    pub fn specials(&self) -> &SpecialTokens {
-        &self.specials
     }
 
     pub fn is_multilingual(&self) -> bool {

@@ -13,7 +13,7 @@ use crate::{tokenizer, weights};
 type Loader = fn(&serde_json::Value, usize, VarBuilder) -> Result<Box<dyn SequenceClassifier>>;
 
 /// `model_type` → loader. Adding an architecture is one model file and one line here.
-const REGISTRY: &[(&str, Loader)] = &[
+pub(super) const REGISTRY: &[(&str, Loader)] = &[
     ("bert", bert::load_classifier),
     ("distilbert", distilbert::load_classifier),
 ];
@@ -44,6 +44,25 @@ pub struct Classification {
     pub scores: Vec<f32>,
 }
 
+/// Per-call options (transformers.js names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassifyOptions {
+    /// How many labels to return, best first: 1 unless given; `null` or 0 = every label.
+    #[serde(deserialize_with = "every_label_when_zero")]
+    pub top_k: Option<usize>,
+}
+
+impl Default for ClassifyOptions {
+    fn default() -> Self {
+        ClassifyOptions { top_k: Some(1) }
+    }
+}
+
+fn every_label_when_zero<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<usize>, D::Error> {
+    Ok(<Option<usize> as serde::Deserialize>::deserialize(deserializer)?.filter(|&k| k > 0))
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct LabelScore {
     pub label: String,
@@ -55,7 +74,7 @@ impl TextClassifier {
     /// unsupported model fails before any weights are downloaded.
     pub async fn load(repo: &Repo) -> Result<Self> {
         let config: serde_json::Value = repo.get_json("config.json").await?;
-        let loader = super::find_loader(REGISTRY, &config, "text-classification")?;
+        let loader = super::find_loader(REGISTRY, &config, super::Task::TextClassification)?;
         let labels = labels(&config)?;
         let score_fn = if labels.len() == 1
             || config.get("problem_type").and_then(|v| v.as_str()) == Some("multi_label_classification")

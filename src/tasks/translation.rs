@@ -18,21 +18,33 @@ use crate::{tokenizer, weights};
 type Loader = fn(&serde_json::Value, VarBuilder) -> Result<Box<dyn Seq2SeqModel>>;
 
 /// `model_type` → loader. Adding an architecture is one model file and one line here.
-const REGISTRY: &[(&str, Loader)] = &[("marian", marian::load_seq2seq), ("t5", t5::load_seq2seq)];
+pub(super) const REGISTRY: &[(&str, Loader)] = &[("marian", marian::load_seq2seq), ("t5", t5::load_seq2seq)];
 
-/// Per-call options; `None` keeps the model's generation_config (or transformers' default).
+/// Per-call options (transformers' names); `None` keeps the model's generation_config (or
+/// transformers' default).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TranslateOptions {
     pub max_new_tokens: Option<usize>,
     pub num_beams: Option<usize>,
     pub length_penalty: Option<f64>,
+    /// `true`, `false` or `"never"`, as in generation_config.
+    #[serde(deserialize_with = "early_stopping_as_in_generation_config")]
     pub early_stopping: Option<EarlyStopping>,
     /// Source language (T5: selects `translation_{src}_to_{tgt}`; Marian: checked against the
     /// tokenizer's `source_lang`).
     pub src_lang: Option<String>,
     /// Target language (T5: as above; multilingual Marian: the `>>tgt<<` token).
     pub tgt_lang: Option<String>,
+}
+
+fn early_stopping_as_in_generation_config<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<EarlyStopping>, D::Error> {
+    let Some(value) = Option::<serde_json::Value>::deserialize(deserializer)? else { return Ok(None) };
+    EarlyStopping::from_json(&value)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected true, false or \"never\", got {value}")))
 }
 
 /// One translated piece of a text split to fit the model's input.
@@ -175,7 +187,7 @@ impl Translator {
         let config_bytes = repo.get("config.json").await?;
         let bad_json = |e: serde_json::Error| Error::Config(format!("{} is not valid JSON: {e}", repo.url("config.json")));
         let config: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
-        let loader = super::find_loader(REGISTRY, &config, "translation")?;
+        let loader = super::find_loader(REGISTRY, &config, super::Task::Translation)?;
         let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let ordered: OrderedParams = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
         let tasks = ordered
@@ -295,11 +307,6 @@ impl Translator {
     /// Text of generated ids (special tokens skipped).
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer.decode(ids)
-    }
-
-    /// Translate each text; results in input order.
-    pub fn translate_batch<S: AsRef<str>>(&self, texts: &[S], options: &TranslateOptions) -> Result<Vec<Translation>> {
-        texts.iter().map(|t| self.translate(t.as_ref(), options, None)).collect()
     }
 
     /// Translate `text`. `on_text`, if given, receives the whole translation so far each time it

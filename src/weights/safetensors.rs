@@ -55,12 +55,36 @@ pub fn from_source<S: ByteSource + ?Sized>(source: &S, file: &str) -> Result<Ten
     Ok(tensors)
 }
 
+/// A safetensors file (f32) from named tensors: 8-byte header length, JSON header, raw data.
+/// For benchmarks and tests, which make their models.
+#[cfg(any(test, feature = "bench"))]
+pub fn to_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape, data) in tensors {
+        let end = offset + data.len() * 4;
+        header.insert(name.clone(), serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, end] }));
+        offset = end;
+    }
+    let mut header = serde_json::Value::Object(header).to_string().into_bytes();
+    header.resize(header.len().div_ceil(8) * 8, b' ');
+    let mut bytes = Vec::with_capacity(8 + header.len() + offset);
+    bytes.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    for (_, _, data) in tensors {
+        for v in data {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn sample() -> Vec<u8> {
-        crate::bench::safetensors_bytes(&[("a".into(), vec![2, 3], (0..6).map(|x| x as f32).collect()), ("b".into(), vec![1], vec![7.0])])
+        to_bytes(&[("a".into(), vec![2, 3], (0..6).map(|x| x as f32).collect()), ("b".into(), vec![1], vec![7.0])])
     }
 
     #[test]

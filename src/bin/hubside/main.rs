@@ -5,9 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
+use hubside::tasks::generation::EarlyStopping;
 use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::tasks::translation::{TranslateOptions, Translator};
+use hubside::tasks::Task;
 
 #[derive(Parser)]
 #[command(name = "hubside", version, about = "Hugging Face Hub models, client-side (CLI and local server)")]
@@ -18,9 +20,10 @@ struct Cli {
 
 #[derive(Args)]
 struct ModelArgs {
-    /// Hub repo id (org/name) or a local directory in Hub layout.
+    /// Hub repo id (org/name) or a local directory in Hub layout [default: the task's default
+    /// model, as transformers.js picks it]
     #[arg(long)]
-    model: String,
+    model: Option<String>,
     /// Hub endpoint.
     #[arg(long, default_value = hubside::hub::DEFAULT_ENDPOINT)]
     endpoint: String,
@@ -33,8 +36,9 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn repo(&self) -> hubside::Result<Repo> {
-        let repo = Repo::open(&self.model, Some(&self.endpoint), Some(&self.revision))?;
+    fn repo(&self, task: Task) -> hubside::Result<Repo> {
+        let model = self.model.as_deref().unwrap_or(task.info().default_model);
+        let repo = Repo::open(model, Some(&self.endpoint), Some(&self.revision))?;
         Ok(if self.progress { repo.with_progress(Box::new(print_progress)) } else { repo })
     }
 }
@@ -42,7 +46,7 @@ impl ModelArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Sentiment analysis / text classification of each TEXT.
-    #[command(alias = "text-classification")]
+    #[command(aliases = task_names(Task::TextClassification))]
     Sentiment {
         #[command(flatten)]
         model: ModelArgs,
@@ -56,6 +60,7 @@ enum Command {
         text: Vec<String>,
     },
     /// Benchmarks with real-size random models (see BENCHMARKS.md).
+    #[cfg(feature = "bench")]
     Bench {
         /// What to benchmark: sentiment, translation, or transcription.
         #[arg(default_value = "sentiment")]
@@ -81,7 +86,7 @@ enum Command {
         audio: PathBuf,
     },
     /// Speech recognition (Whisper) of each audio FILE (WAV, FLAC, MP3, OGG/Vorbis).
-    #[command(alias = "automatic-speech-recognition")]
+    #[command(aliases = task_names(Task::SpeechRecognition))]
     Transcribe {
         #[command(flatten)]
         model: ModelArgs,
@@ -101,6 +106,7 @@ enum Command {
         file: Vec<PathBuf>,
     },
     /// Translate each TEXT (Marian / opus-mt, T5).
+    #[command(aliases = task_names(Task::Translation))]
     Translate {
         #[command(flatten)]
         model: ModelArgs,
@@ -116,6 +122,10 @@ enum Command {
         /// Most tokens to generate per piece of text (default: the model's generation_config).
         #[arg(long)]
         max_new_tokens: Option<usize>,
+        /// Beam search stop rule: true, false or never, as in transformers (default: the model's
+        /// generation_config).
+        #[arg(long, value_parser = parse_early_stopping)]
+        early_stopping: Option<EarlyStopping>,
         /// One JSON object per text: translation_text, input_ids, generated_ids.
         #[arg(long)]
         json: bool,
@@ -142,6 +152,22 @@ enum Command {
     },
 }
 
+/// A task's names in the table, as aliases of its subcommand.
+fn task_names(task: Task) -> Vec<&'static str> {
+    let info = task.info();
+    std::iter::once(info.name).chain(info.aliases.iter().copied()).collect()
+}
+
+/// `true`, `false` or `never`, read as generation_config reads `early_stopping`.
+fn parse_early_stopping(value: &str) -> Result<EarlyStopping, String> {
+    let json = match value {
+        "true" => serde_json::Value::Bool(true),
+        "false" => serde_json::Value::Bool(false),
+        other => serde_json::Value::String(other.to_string()),
+    };
+    EarlyStopping::from_json(&json).ok_or_else(|| format!("'{value}' is not true, false or never"))
+}
+
 fn print_progress(p: &Progress) {
     match (p.status, p.total) {
         (Status::Done, _) => eprintln!("{}: {} ({} bytes)", p.name, p.file, p.loaded),
@@ -165,7 +191,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> hubside::Result<()> {
     match cli.command {
         Command::Sentiment { model, json, top_k, text } => {
-            let classifier = pollster::block_on(TextClassifier::load(&model.repo()?))?;
+            let classifier = pollster::block_on(TextClassifier::load(&model.repo(Task::TextClassification)?))?;
             let results = classifier.classify(&text)?;
             for result in &results {
                 let ranked = classifier.top_k(result, Some(if json || top_k == 0 { usize::MAX } else { top_k }));
@@ -190,6 +216,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
             Ok(())
         }
+        #[cfg(feature = "bench")]
         Command::Bench { what, runs, tokenizer, input_tokens, new_tokens, model, endpoint, audio } => {
             let read = |path: &PathBuf| std::fs::read(path).map_err(|e| hubside::Error::Io(format!("{}: {e}", path.display())));
             let json = match what.as_str() {
@@ -217,7 +244,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
         Command::Transcribe { model, language, task, timestamps, json, file } => {
             let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
             let started = std::time::Instant::now();
-            let recognizer = pollster::block_on(SpeechRecognizer::load(&model.repo()?))?;
+            let recognizer = pollster::block_on(SpeechRecognizer::load(&model.repo(Task::SpeechRecognition)?))?;
             if model.progress {
                 eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
             }
@@ -270,9 +297,9 @@ fn run(cli: Cli) -> hubside::Result<()> {
                 n => Err(hubside::Error::Io(format!("{n} of {} files could not be transcribed", file.len()))),
             }
         }
-        Command::Translate { model, src_lang, tgt_lang, num_beams, max_new_tokens, json, text } => {
-            let translator = pollster::block_on(Translator::load(&model.repo()?))?;
-            let options = TranslateOptions { src_lang, tgt_lang, num_beams, max_new_tokens, ..Default::default() };
+        Command::Translate { model, src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, json, text } => {
+            let translator = pollster::block_on(Translator::load(&model.repo(Task::Translation)?))?;
+            let options = TranslateOptions { src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, ..Default::default() };
             for text in &text {
                 let result = translator.translate(text, &options, None)?;
                 if json {

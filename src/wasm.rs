@@ -344,10 +344,8 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     let name = Task::parse(&task).map_err(|e| js_error(&e))?;
     let model = model.unwrap_or_else(|| name.task.info().default_model.to_string());
     let options = JsOptions::new(&options)?;
-    let progress = match options.take_function("progress_callback")? {
-        Some(callback) => Some(callback),
-        None => options.take_function("progress")?,
-    };
+    let progress_callback = options.take_function("progress_callback")?;
+    let progress = progress_callback.or(options.take_function("progress")?);
     let fields = options.take_fields::<LoadOptions>()?;
     options.finish(&[field_names::<LoadOptions>(), &["progress_callback"]].concat())?;
     let load = fields.into_struct()?;

@@ -20,10 +20,9 @@ struct Cli {
 
 #[derive(Args)]
 struct ModelArgs {
-    /// Hub repo id (org/name) or a local directory in Hub layout [default: the task's default
-    /// model, as transformers.js picks it]
+    /// Hub repo id (org/name) or a local directory in Hub layout.
     #[arg(long)]
-    model: Option<String>,
+    model: String,
     /// Hub endpoint.
     #[arg(long, default_value = hubside::hub::DEFAULT_ENDPOINT)]
     endpoint: String,
@@ -36,9 +35,8 @@ struct ModelArgs {
 }
 
 impl ModelArgs {
-    fn repo(&self, task: Task) -> hubside::Result<Repo> {
-        let model = self.model.as_deref().unwrap_or(task.info().default_model);
-        let repo = Repo::open(model, Some(&self.endpoint), Some(&self.revision))?;
+    fn repo(&self) -> hubside::Result<Repo> {
+        let repo = Repo::open(&self.model, Some(&self.endpoint), Some(&self.revision))?;
         Ok(if self.progress { repo.with_progress(Box::new(print_progress)) } else { repo })
     }
 }
@@ -46,7 +44,7 @@ impl ModelArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Sentiment analysis / text classification of each TEXT.
-    #[command(aliases = task_names(Task::TextClassification))]
+    #[command(visible_aliases = task_names(Task::TextClassification), mut_arg("model", |arg| default_model(arg, Task::TextClassification)))]
     Sentiment {
         #[command(flatten)]
         model: ModelArgs,
@@ -86,7 +84,7 @@ enum Command {
         audio: PathBuf,
     },
     /// Speech recognition (Whisper) of each audio FILE (WAV, FLAC, MP3, OGG/Vorbis).
-    #[command(aliases = task_names(Task::SpeechRecognition))]
+    #[command(visible_aliases = task_names(Task::SpeechRecognition), mut_arg("model", |arg| default_model(arg, Task::SpeechRecognition)))]
     Transcribe {
         #[command(flatten)]
         model: ModelArgs,
@@ -106,7 +104,7 @@ enum Command {
         file: Vec<PathBuf>,
     },
     /// Translate each TEXT (Marian / opus-mt, T5).
-    #[command(aliases = task_names(Task::Translation))]
+    #[command(visible_aliases = task_names(Task::Translation), mut_arg("model", |arg| default_model(arg, Task::Translation)))]
     Translate {
         #[command(flatten)]
         model: ModelArgs,
@@ -152,6 +150,11 @@ enum Command {
     },
 }
 
+/// `--model`'s default: the task's default model in the table.
+fn default_model(arg: clap::Arg, task: Task) -> clap::Arg {
+    arg.default_value(task.info().default_model).required(false)
+}
+
 /// A task's names in the table, as aliases of its subcommand.
 fn task_names(task: Task) -> Vec<&'static str> {
     let info = task.info();
@@ -191,7 +194,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> hubside::Result<()> {
     match cli.command {
         Command::Sentiment { model, json, top_k, text } => {
-            let classifier = pollster::block_on(TextClassifier::load(&model.repo(Task::TextClassification)?))?;
+            let classifier = pollster::block_on(TextClassifier::load(&model.repo()?))?;
             let results = classifier.classify(&text)?;
             for result in &results {
                 let ranked = classifier.top_k(result, Some(if json || top_k == 0 { usize::MAX } else { top_k }));
@@ -244,7 +247,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
         Command::Transcribe { model, language, task, timestamps, json, file } => {
             let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
             let started = std::time::Instant::now();
-            let recognizer = pollster::block_on(SpeechRecognizer::load(&model.repo(Task::SpeechRecognition)?))?;
+            let recognizer = pollster::block_on(SpeechRecognizer::load(&model.repo()?))?;
             if model.progress {
                 eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
             }
@@ -298,7 +301,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
         }
         Command::Translate { model, src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, json, text } => {
-            let translator = pollster::block_on(Translator::load(&model.repo(Task::Translation)?))?;
+            let translator = pollster::block_on(Translator::load(&model.repo()?))?;
             let options = TranslateOptions { src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, ..Default::default() };
             for text in &text {
                 let result = translator.translate(text, &options, None)?;

@@ -6,7 +6,7 @@ export class HubsideClient {
     this.workerUrl = workerUrl;
     this.pending = new Map();
     this.nextId = 1;
-    this.start();
+    this.worker = null; // started by the first request, and again after a stop
   }
 
   start() {
@@ -22,33 +22,36 @@ export class HubsideClient {
           const error = new Error(data.error.message);
           error.kind = data.error.kind;
           call.reject(error);
-          if (error.kind === 'crash') this.restart(error);
+          if (error.kind === 'crash') this.stop(error);
         } else call.resolve(data);
       }
     };
     this.worker.onerror = (event) => {
       const error = new Error(event.message || 'the inference worker crashed');
       error.kind = 'worker';
-      this.restart(error);
+      this.stop(error);
     };
   }
 
-  /** Stop whatever is running (the worker is replaced; loaded models are dropped). */
-  restart(reason) {
-    this.worker.terminate();
+  /** Stop whatever is running: the worker ends with its loaded models, and every pending call
+   * rejects with `reason`. The next request starts a new worker (not this one: a worker that
+   * cannot start would otherwise be replaced forever). */
+  stop(reason) {
+    this.worker?.terminate();
+    this.worker = null;
     for (const call of this.pending.values()) call.reject(reason);
     this.pending.clear();
-    this.start();
   }
 
   cancel() {
     const error = new Error('cancelled');
     error.kind = 'cancelled';
-    this.restart(error);
+    this.stop(error);
   }
 
   request(message, { onProgress, onPartial } = {}) {
     const id = this.nextId++;
+    if (!this.worker) this.start();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress, onPartial });
       this.worker.postMessage({ id, ...message });

@@ -111,7 +111,7 @@ export function setStatus(element, text, isError = false) {
 const HINTS = {
   not_found: 'Check the model id and the endpoint.',
   http: 'The endpoint refused the request; check it, or try again later.',
-  network: 'Check the connection, or whether the endpoint allows this page (CORS).',
+  network: 'Check the connection and the endpoint.',
   unsupported_model: 'Try another model for this task.',
   crash: 'The model crashed, possibly out of memory; try again, or a smaller model.',
   worker: 'The model worker stopped, perhaps out of memory; try again, or a smaller model.',

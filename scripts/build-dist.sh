@@ -2,20 +2,12 @@
 # Builds dist/: the page, the widgets and the wasm package as plain static files, plus a README.md
 # whose front matter makes the folder a Hugging Face static Space. Any static file server works:
 #   scripts/build-dist.sh && python3 -m http.server -d dist 8000
-# The wasm package is rebuilt first when pkg/ is missing or older than the Rust sources.
+# pkg/ is built first when missing or stale (scripts/ensure-pkg.sh).
 # Usage: scripts/build-dist.sh [OUT_DIR]   (default dist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-dist}"
-
-# HUBSIDE_DIST_USE_PKG=1 takes pkg/ as it is (the tests, right after test.sh built it).
-wasm=pkg/hubside_bg.wasm
-if [ ! -f "$wasm" ] || [ ! -f pkg/hubside.js ] || { [ -z "${HUBSIDE_DIST_USE_PKG:-}" ] &&
-   [ -n "$(find src Cargo.toml Cargo.lock -newer "$wasm" -print -quit)" ]; }; then
-  echo "== wasm package missing or stale: building it"
-  scripts/build-wasm.sh
-fi
-
+scripts/ensure-pkg.sh
 # Build aside and swap it in, so a failed build never leaves half a dist/.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -23,7 +15,7 @@ chmod 755 "$tmp"
 cp -R www/* "$tmp/"   # www/ as it is now (not its hidden files)
 mkdir -p "$tmp/pkg"
 cp pkg/hubside.js pkg/hubside_bg.wasm "$tmp/pkg/"
-for f in index.html app.js client.js worker.js widgets.js style.css example.html pkg/hubside.js pkg/hubside_bg.wasm; do
+for f in index.html app.js client.js ui.js worker.js widgets.js style.css example.html pkg/hubside.js pkg/hubside_bg.wasm; do
   [ -s "$tmp/$f" ] || { echo "build-dist: $f is missing" >&2; exit 1; }
 done
 

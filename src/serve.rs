@@ -2,6 +2,9 @@
 //! `/hub` with the Hub's URL layout (`/hub/{org}/{name}/resolve/{revision}/{file}`), so the
 //! browser loads models through the same fetch path it uses against huggingface.co.
 //! Sends COOP/COEP (cross-origin isolation, for wasm threads) and CORS headers like the Hub.
+//! With a mirror, every HTML page it serves carries the mirror's address and models (see
+//! `site_config`), so the page and widgets use it; a static host serves the same pages without
+//! it and they fall back to the package defaults, with no extra request that could fail.
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -135,16 +138,12 @@ fn task_of(config: &serde_json::Value) -> Option<&'static str> {
     Task::for_model_type(model_type).map(Task::name)
 }
 
-/// `/hubside.json`: tells the page where the mirror is and which models it holds, per task.
-fn site_config(request: &Request, options: &ServeOptions) -> Option<String> {
+/// Where the mirror is and which models it holds, per task: `{"endpoint": "http://HOST/hub",
+/// "models": {"translation": ["org/name", ...], ...}}`, as JSON. None without a mirror.
+fn site_config(host: &str, options: &ServeOptions) -> Option<String> {
     if options.hub.is_empty() {
         return None;
     }
-    let host = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Host"))
-        .map(|h| h.value.to_string())?;
     let mut models: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
     let orgs = options.hub.iter().flat_map(|hub| std::fs::read_dir(hub).into_iter().flatten().flatten());
     for org in orgs {
@@ -162,6 +161,23 @@ fn site_config(request: &Request, options: &ServeOptions) -> Option<String> {
         list.dedup();
     });
     Some(serde_json::json!({ "endpoint": format!("http://{host}/hub"), "models": models }).to_string())
+}
+
+/// The HTML page in `file` with the site config injected before `</head>` as
+/// `<script type="application/json" id="hubside-site">` (read by www/ui.js `siteConfig`).
+/// None when `file` is not HTML or there is no mirror: it is then served as it is.
+fn page_with_site_config(file: &Path, request: &Request, options: &ServeOptions) -> Option<String> {
+    if !content_type(file).starts_with("text/html") {
+        return None;
+    }
+    // The mirror's address as the browser reached this server.
+    let host = request.headers().iter().find(|h| h.field.equiv("Host")).map(|h| h.value.to_string())?;
+    // `<` only occurs inside JSON strings, where `\u003c` means the same and cannot end the script.
+    let config = site_config(&host, options)?.replace('<', "\\u003c");
+    let page = std::fs::read_to_string(file).ok()?;
+    let script = format!("<script type=\"application/json\" id=\"hubside-site\">{config}</script>\n");
+    let at = page.find("</head>").unwrap_or(0);
+    Some(format!("{}{script}{}", &page[..at], &page[at..]))
 }
 
 fn handle(request: Request, options: &ServeOptions) {
@@ -185,9 +201,9 @@ fn handle(request: Request, options: &ServeOptions) {
             .with_header(header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"))
             .with_header(header("Access-Control-Allow-Headers", "*"));
         request.respond(with_headers(response, common))
-    } else if let Some(json) = (path == "/hubside.json").then(|| site_config(&request, options)).flatten() {
+    } else if let Some(page) = resolve(&path, options).and_then(|file| page_with_site_config(&file, &request, options)) {
         status = 200;
-        let response = Response::from_string(json).with_header(header("Content-Type", "application/json"));
+        let response = Response::from_string(page).with_header(header("Content-Type", "text/html; charset=utf-8"));
         request.respond(with_headers(response, common))
     } else if let Some(file) = resolve(&path, options) {
         match std::fs::File::open(&file) {
@@ -229,6 +245,41 @@ fn with_headers<R: std::io::Read>(mut response: Response<R>, headers: impl IntoI
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn get(url: &str) -> (u16, String) {
+        match ureq::get(url).call() {
+            Ok(mut response) => (response.status().as_u16(), response.body_mut().read_to_string().unwrap()),
+            Err(ureq::Error::StatusCode(status)) => (status, String::new()),
+            Err(e) => panic!("{url}: {e}"),
+        }
+    }
+
+    #[test]
+    fn pages_carry_the_mirror_config_only_when_there_is_a_mirror() {
+        let dir = std::env::temp_dir().join(format!("hubside-serve-test-{}", std::process::id()));
+        let (www, hub) = (dir.join("www"), dir.join("hub"));
+        std::fs::create_dir_all(hub.join("org/whisper-tiny")).unwrap();
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), "<html><head><title>t</title></head><body></body></html>").unwrap();
+        std::fs::write(www.join("app.js"), "// </head>").unwrap();
+        std::fs::write(hub.join("org/whisper-tiny/config.json"), r#"{"model_type": "whisper"}"#).unwrap();
+
+        let with_mirror = start("127.0.0.1:0", ServeOptions { roots: vec![www.clone()], hub: vec![hub], ..Default::default() }).unwrap();
+        let (status, page) = get(&format!("{}/", with_mirror.url()));
+        assert_eq!(status, 200);
+        let config = format!(
+            r#"<script type="application/json" id="hubside-site">{{"endpoint":"{}","models":{{"automatic-speech-recognition":["org/whisper-tiny"]}}}}</script>"#,
+            with_mirror.hub_endpoint()
+        );
+        assert_eq!(page, format!("<html><head><title>t</title>{config}\n</head><body></body></html>"));
+        assert_eq!(get(&format!("{}/app.js", with_mirror.url())), (200, "// </head>".to_string()), "only HTML is changed");
+        assert_eq!(get(&format!("{}/hubside.json", with_mirror.url())).0, 404, "no separate config file");
+
+        let without = start("127.0.0.1:0", ServeOptions { roots: vec![www], ..Default::default() }).unwrap();
+        let (_, page) = get(&format!("{}/index.html", without.url()));
+        assert_eq!(page, "<html><head><title>t</title></head><body></body></html>");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn task_of_reads_model_type_through_the_task_table() {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use candle_core::{Device, Tensor};
 use hubside::hub::Repo;
 use hubside::models::marian::Marian;
-use hubside::models::seq2seq::Seq2SeqModel;
+use hubside::models::seq2seq::{Decoder, Seq2SeqModel};
 use hubside::serve::{self, ServeOptions};
 use hubside::tasks::generation::{self, EarlyStopping, GenerationConfig};
 use hubside::tasks::translation::{TranslateOptions, Translator};

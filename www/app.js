@@ -1,72 +1,52 @@
-// The demo page: every model runs in the worker (client.js); this file only drives the UI.
-import { HubsideClient, LoadProgress, formatBytes, renderScores } from './client.js';
+// The demo page: every model runs in the worker (client.js); this file only drives the page's
+// UI, with what it shares with the widgets in ui.js.
+import { HubsideClient } from './client.js';
+import {
+  decodeAudio, describeError, formatBytes, loadWithProgress, mirrorModel, renderChunks, renderScores,
+  runOnCtrlEnter, setStatus, siteConfig,
+} from './ui.js';
 
 const $ = (id) => document.getElementById(id);
 const client = new HubsideClient();
 
-// `hubside serve --hub DIR` publishes its mirror here; on static hosting this 404s and the
-// defaults (huggingface.co) stay.
-async function applySiteConfig() {
+// The page's sections and the package's (canonical) task names.
+const TASKS = { sentiment: 'text-classification', translation: 'translation', transcription: 'automatic-speech-recognition' };
+
+/** Fill the endpoint and the models: from the mirror `hubside serve` injected, else the
+ * package's defaults. Fields the user already filled are kept. */
+async function applyDefaults() {
+  const config = siteConfig();
+  if (config?.endpoint) $('endpoint').value = config.endpoint;
+  for (const [section, task] of Object.entries(TASKS)) {
+    const models = config?.models?.[task] || [];
+    if (!models.length) continue;
+    $(`${section}-models`).replaceChildren(...models.map((m) => Object.assign(document.createElement('option'), { value: m })));
+    $(`${section}-model`).value = mirrorModel(config, task);
+  }
   try {
-    const response = await fetch('./hubside.json');
-    if (!response.ok) return;
-    const config = await response.json();
-    if (config.endpoint) $('endpoint').value = config.endpoint;
-    for (const [section, models] of Object.entries(config.models || {})) {
-      const list = $(`${section}-models`);
-      if (!list || !models.length) continue;
-      list.replaceChildren(...models.map((m) => Object.assign(document.createElement('option'), { value: m })));
-      // Prefer the smallest model of the mirror as the default.
-      $(`${section}-model`).value = models.find((m) => /tiny|sst2/.test(m)) || models[0];
+    const info = await client.info();
+    if (!$('endpoint').value) $('endpoint').value = info.endpoint;
+    for (const [section, task] of Object.entries(TASKS)) {
+      const model = info.tasks.find((t) => t.task === task)?.default_model;
+      if (model && !$(`${section}-model`).value) $(`${section}-model`).value = model;
     }
-  } catch { /* static hosting: keep defaults */ }
+  } catch {
+    // The fields stay empty (an empty endpoint is the default one); a run says what is wrong.
+  }
   updateTaskOptions();
 }
 
-// ---- shared helpers -------------------------------------------------------------------------
+// ---- shared by the sections -----------------------------------------------------------------
 
-function showProgress(prefix, tracker) {
-  const box = $(`${prefix}-progress`);
-  box.hidden = false;
-  const percent = tracker.total ? (100 * tracker.loaded) / tracker.total : 0;
-  box.querySelector('progress').value = percent;
-  const files = [...tracker.files.values()].filter((f) => f.total > 0).length;
-  box.querySelector('.progress-text').textContent = tracker.current
-    ? `${tracker.current} — ${formatBytes(tracker.loaded)} / ${formatBytes(tracker.total)}`
-    : `${files} files — ${formatBytes(tracker.loaded)} / ${formatBytes(tracker.total)}`;
-}
-
-function setStatus(prefix, text, isError = false) {
-  const status = $(`${prefix}-status`);
-  status.textContent = text;
-  status.classList.toggle('error', isError);
-}
-
-function describeError(e) {
-  switch (e.kind) {
-    case 'network': return `Cannot reach the Hub (${e.message}). Check the connection or the endpoint in Settings.`;
-    case 'crash': return `The model crashed, possibly out of memory: ${e.message}. The page is still usable.`;
-    default: return e.message;
-  }
-}
-
-function spec(prefix, task) {
-  return { task, model: $(`${prefix}-model`).value.trim(), endpoint: $('endpoint').value.trim() };
-}
+const status = (prefix, text, isError) => setStatus($(`${prefix}-status`), text, isError);
 
 async function loadModel(prefix, task) {
-  const tracker = new LoadProgress();
-  const s = spec(prefix, task);
-  if (!s.model) throw Object.assign(new Error('Enter a model (a Hub repo id such as org/name).'), { kind: 'input' });
-  setStatus(prefix, `Loading ${s.model}…`);
-  const loaded = await client.load(s, (event) => {
-    tracker.update(event);
-    showProgress(prefix, tracker);
-  });
-  tracker.finish();
-  if (tracker.total) showProgress(prefix, tracker);
+  const spec = { task, model: $(`${prefix}-model`).value.trim(), endpoint: $('endpoint').value.trim() };
+  if (!spec.model) throw Object.assign(new Error('Enter a model (a Hub repo id such as org/name).'), { kind: 'input' });
+  status(prefix, `Loading ${spec.model}…`);
+  const loaded = await loadWithProgress(client, spec, $(`${prefix}-progress`));
   refreshCache();
-  return { spec: s, loaded };
+  return { spec, loaded };
 }
 
 /** Run `work` with the section's buttons locked and errors shown in its status line. */
@@ -80,8 +60,8 @@ async function guarded(prefix, work) {
   } catch (e) {
     const progress = $(`${prefix}-progress`);
     if (progress.querySelector('progress').value < 100) progress.hidden = true;
-    if (e.kind === 'cancelled') setStatus(prefix, 'Cancelled.');
-    else setStatus(prefix, `Error: ${describeError(e)}`, true);
+    if (e.kind === 'cancelled') status(prefix, 'Cancelled.');
+    else status(prefix, `Error: ${describeError(e)}`, true);
   } finally {
     run.disabled = false;
     cancel.disabled = true;
@@ -93,11 +73,11 @@ async function guarded(prefix, work) {
 const runSentiment = () => guarded('sentiment', async () => {
   $('sentiment-result').replaceChildren();
   $('sentiment-progress').hidden = true;
-  const { spec: s, loaded } = await loadModel('sentiment', 'sentiment-analysis');
-  setStatus('sentiment', `Running (model ready in ${loaded.seconds.toFixed(2)} s)…`);
-  const { value, seconds } = await client.run(s, $('sentiment-text').value, { top_k: null });
+  const { spec, loaded } = await loadModel('sentiment', TASKS.sentiment);
+  status('sentiment', `Running (model ready in ${loaded.seconds.toFixed(2)} s)…`);
+  const { value, seconds } = await client.run(spec, $('sentiment-text').value, { top_k: null });
   renderScores($('sentiment-result'), value);
-  setStatus('sentiment', `${value[0].label} — ${(seconds * 1000).toFixed(0)} ms`);
+  status('sentiment', `${value[0].label} — ${(seconds * 1000).toFixed(0)} ms`);
 });
 
 // ---- translation ----------------------------------------------------------------------------
@@ -106,82 +86,65 @@ const runTranslation = () => guarded('translation', async () => {
   $('translation-progress').hidden = true;
   const output = $('translation-result');
   output.textContent = '';
-  const { spec: s } = await loadModel('translation', 'translation');
-  setStatus('translation', 'Translating…');
+  const { spec } = await loadModel('translation', TASKS.translation);
+  status('translation', 'Translating…');
   const options = {
     num_beams: Math.max(1, Number($('translation-beams').value) || 1),
     max_new_tokens: Math.max(1, Number($('translation-max').value) || 128),
   };
   const texts = [$('translation-text').value];
-  const { value, seconds } = await client.run(s, texts, options, ({ text }) => { output.textContent = text; });
+  const { value, seconds } = await client.run(spec, texts, options, ({ text }) => { output.textContent = text; });
   output.textContent = value.map((v) => v.translation_text).join('\n');
-  setStatus('translation', `Done in ${(seconds * 1000).toFixed(0)} ms.`);
+  status('translation', `Done in ${(seconds * 1000).toFixed(0)} ms.`);
 });
 
 // ---- transcription --------------------------------------------------------------------------
 
-const englishOnly = () => /\.en$/.test($('transcription-model').value.trim());
+// Whether each loaded Whisper model knows more than English (the pipeline says so on load).
+const multilingual = new Map();
 
+/** Language and task only mean something for a multilingual model; until a model has been
+ * loaded once, the choice stays open. */
 function updateTaskOptions() {
-  const disabled = englishOnly();
-  $('transcription-language').disabled = disabled;
-  $('transcription-task').disabled = disabled;
-  if (disabled) {
+  const englishOnly = multilingual.get($('transcription-model').value.trim()) === false;
+  $('transcription-language').disabled = englishOnly;
+  $('transcription-task').disabled = englishOnly;
+  if (englishOnly) {
     $('transcription-language').value = 'en';
     $('transcription-task').value = 'transcribe';
   }
 }
 
-const formatTime = (s) => `${Math.floor(s / 60)}:${(s % 60).toFixed(1).padStart(4, '0')}`;
-
-function renderTranscript({ text, chunks = [] }) {
+function renderTranscript({ text, chunks }) {
   $('transcription-result').textContent = text.trim();
-  $('transcription-chunks').replaceChildren(...chunks.map(({ timestamp: [start, end], text: t }) => {
-    const li = document.createElement('li');
-    const time = document.createElement('time');
-    time.textContent = `${formatTime(start)} → ${formatTime(end ?? start)}`;
-    li.append(time, document.createTextNode(t.trim()));
-    return li;
-  }));
-}
-
-/** Decode any audio the browser understands into planar channels. */
-async function decodeAudio(blob) {
-  const context = new AudioContext();
-  try {
-    const buffer = await context.decodeAudioData(await blob.arrayBuffer());
-    const channels = Array.from({ length: buffer.numberOfChannels }, (_, i) => buffer.getChannelData(i));
-    return { channels, sampleRate: buffer.sampleRate, duration: buffer.duration };
-  } catch {
-    throw Object.assign(new Error(`"${blob.name || 'the recording'}" is not audio this browser can decode.`), { kind: 'input' });
-  } finally {
-    context.close();
-  }
+  renderChunks($('transcription-chunks'), chunks);
 }
 
 const transcribe = (blob) => guarded('transcription', async () => {
   $('transcription-progress').hidden = true;
   renderTranscript({ text: '' });
   const audio = await decodeAudio(blob);
-  const { spec: s } = await loadModel('transcription', 'automatic-speech-recognition');
-  setStatus('transcription', `Transcribing ${audio.duration.toFixed(1)} s of audio…`);
-  const options = { sampling_rate: audio.sampleRate, return_timestamps: $('transcription-timestamps').checked };
-  if (!englishOnly()) {
+  const { spec, loaded } = await loadModel('transcription', TASKS.transcription);
+  multilingual.set(spec.model, loaded.multilingual);
+  updateTaskOptions();
+  status('transcription', `Transcribing ${audio.duration.toFixed(1)} s of audio…`);
+  const options = { sampling_rate: audio.sampling_rate, return_timestamps: $('transcription-timestamps').checked };
+  if (loaded.multilingual) {
     if ($('transcription-language').value) options.language = $('transcription-language').value;
     options.task = $('transcription-task').value;
   }
-  const { value, seconds } = await client.run(s, audio.channels, options, (partial) => {
+  const { value, seconds } = await client.run(spec, audio.channels, options, (partial) => {
     renderTranscript(partial);
-    setStatus('transcription', `Transcribing… ${Math.round(100 * partial.progress)}%`);
+    status('transcription', `Transcribing… ${Math.round(100 * partial.progress)}%`);
   });
   renderTranscript(value);
-  setStatus('transcription', `Done in ${seconds.toFixed(1)} s (language: ${value.language}).`);
+  status('transcription', `Done in ${seconds.toFixed(1)} s (language: ${value.language}).`);
 });
 
 function transcribeFile() {
   const file = $('transcription-file').files[0];
   if (!file) {
-    setStatus('transcription', 'Choose an audio file first.', true);
+    status('transcription', 'Choose an audio file first.', true);
     return;
   }
   transcribe(file);
@@ -209,9 +172,9 @@ async function toggleRecording() {
     recorder.start();
     button.setAttribute('aria-pressed', 'true');
     button.textContent = 'Stop recording';
-    setStatus('transcription', 'Recording… press "Stop recording" when done.');
+    status('transcription', 'Recording… press "Stop recording" when done.');
   } catch (e) {
-    setStatus('transcription', `Cannot record: ${e.message}`, true);
+    status('transcription', `Cannot record: ${e.message}`, true);
   }
 }
 
@@ -238,14 +201,14 @@ async function refreshCache() {
 }
 
 async function requestPersistence() {
-  const status = $('storage-status');
+  const storage = $('storage-status');
   if (!navigator.storage?.persist) {
-    status.textContent = 'This browser may evict cached models when storage runs low.';
+    storage.textContent = 'This browser may evict cached models when storage runs low.';
     return;
   }
   const persisted = (await navigator.storage.persisted()) || (await navigator.storage.persist());
   const { usage = 0, quota = 0 } = (await navigator.storage.estimate?.()) || {};
-  status.textContent = `${persisted ? 'Persistent storage granted' : 'Storage may be evicted by the browser'}; ` +
+  storage.textContent = `${persisted ? 'Persistent storage granted' : 'Storage may be evicted by the browser'}; ` +
     `${formatBytes(usage)} used of ${formatBytes(quota)}.`;
 }
 
@@ -256,15 +219,14 @@ $('translation-run').addEventListener('click', runTranslation);
 $('transcription-run').addEventListener('click', transcribeFile);
 $('transcription-record').addEventListener('click', toggleRecording);
 $('transcription-model').addEventListener('input', updateTaskOptions);
-for (const prefix of ['sentiment', 'translation', 'transcription']) {
+for (const prefix of Object.keys(TASKS)) {
   $(`${prefix}-cancel`).addEventListener('click', () => client.cancel());
 }
-for (const [area, run] of [['sentiment-text', runSentiment], ['translation-text', runTranslation]]) {
-  $(area).addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) run(); });
-}
+runOnCtrlEnter($('sentiment-text'), runSentiment);
+runOnCtrlEnter($('translation-text'), runTranslation);
 $('cache-clear-all').addEventListener('click', async () => { await client.clearCache(); refreshCache(); });
 $('settings').addEventListener('toggle', () => { if ($('settings').open) { refreshCache(); requestPersistence(); } });
 
-applySiteConfig();
+applyDefaults();
 requestPersistence();
 refreshCache();

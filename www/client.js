@@ -1,10 +1,12 @@
-// A small promise API over the inference worker, used by the page and the widgets.
+// A small promise API over the inference worker (worker.js), used by the page and the widgets.
+// Errors reject with an Error whose `kind` is the package's (see hubside.d.ts), or 'crash' (the
+// wasm instance trapped), 'worker' (the worker died) or 'cancelled' (cancel() was called).
 export class HubsideClient {
   constructor(workerUrl = new URL('./worker.js', import.meta.url)) {
     this.workerUrl = workerUrl;
     this.pending = new Map();
     this.nextId = 1;
-    this.start();
+    this.worker = null; // started by the first request, and again after a stop
   }
 
   start() {
@@ -20,40 +22,56 @@ export class HubsideClient {
           const error = new Error(data.error.message);
           error.kind = data.error.kind;
           call.reject(error);
-          if (error.kind === 'crash') this.restart(error);
+          if (error.kind === 'crash') this.stop(error);
         } else call.resolve(data);
       }
     };
     this.worker.onerror = (event) => {
       const error = new Error(event.message || 'the inference worker crashed');
       error.kind = 'worker';
-      this.restart(error);
+      this.stop(error);
     };
   }
 
-  /** Stop whatever is running (the worker is replaced; loaded models are dropped). */
-  restart(reason) {
-    this.worker.terminate();
+  /** Stop whatever is running: the worker ends with its loaded models, and every pending call
+   * rejects with `reason`. The next request starts a new worker (not this one: a worker that
+   * cannot start would otherwise be replaced forever). */
+  stop(reason) {
+    this.worker?.terminate();
+    this.worker = null;
     for (const call of this.pending.values()) call.reject(reason);
     this.pending.clear();
-    this.start();
   }
 
   cancel() {
     const error = new Error('cancelled');
     error.kind = 'cancelled';
-    this.restart(error);
+    this.stop(error);
   }
 
   request(message, { onProgress, onPartial } = {}) {
     const id = this.nextId++;
+    if (!this.worker) this.start();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress, onPartial });
       this.worker.postMessage({ id, ...message });
     });
   }
 
-  /** Load (or reuse) a model; resolves to {key, seconds, memory}. */
+  /** The package's defaults: {endpoint, tasks: [{task, aliases, model_types, default_model,
+   * options}]} (defaultEndpoint() and supportedTasks()). Asked once; the answer never changes. */
+  info() {
+    if (!this.infoAnswer) {
+      this.infoAnswer = this.request({ type: 'info' }).then(({ value }) => value);
+      this.infoAnswer.catch(() => { this.infoAnswer = undefined; }); // cancelled: ask again next time
+    }
+    return this.infoAnswer;
+  }
+
+  /** Load (or reuse) a model; an empty `model` or `endpoint` means the package's default.
+   * Resolves to {key, seconds, memory, task, model, multilingual}: the canonical task name, the
+   * repo id loaded, and for speech recognition whether the model knows other languages than
+   * English. */
   async load(spec, onProgress) {
     return (await this.request({ type: 'load', ...spec }, { onProgress })).value;
   }
@@ -73,57 +91,4 @@ export class HubsideClient {
   async clearCache(model) {
     return (await this.request({ type: 'clear-cache', model })).value;
   }
-}
-
-/** Tracks one progress bar across all files of a model, in bytes. */
-export class LoadProgress {
-  constructor() {
-    this.files = new Map();
-  }
-  update(event) {
-    if (!event.file) return;
-    const entry = this.files.get(event.file) || { loaded: 0, total: 0, done: false };
-    if (event.status === 'progress') {
-      entry.loaded = event.loaded;
-      entry.total = event.total || Math.max(entry.total, event.loaded);
-    } else if (event.status === 'done') {
-      entry.loaded = entry.total = event.loaded;
-      entry.done = true;
-    }
-    this.files.set(event.file, entry);
-  }
-  get loaded() {
-    return [...this.files.values()].reduce((sum, f) => sum + f.loaded, 0);
-  }
-  get total() {
-    return [...this.files.values()].reduce((sum, f) => sum + f.total, 0);
-  }
-  get current() {
-    return [...this.files.entries()].filter(([, f]) => !f.done && f.loaded > 0).map(([name]) => name).pop() || '';
-  }
-  /** Every file the model needs has arrived (files a repo lacks never report "done"). */
-  finish() {
-    for (const f of this.files.values()) f.done = true;
-  }
-}
-
-export function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GB`;
-}
-
-/** Fill `list` (an <ol>) with one row per label: name, a bar, and the score; best first. */
-export function renderScores(list, scores) {
-  list.replaceChildren(...scores.map(({ label, score }, i) => {
-    const li = document.createElement('li');
-    if (i === 0) li.className = 'top';
-    li.innerHTML = '<span class="label"></span><span class="bar" aria-hidden="true"><span></span></span><span class="score"></span>';
-    li.querySelector('.label').textContent = label;
-    li.querySelector('.bar span').style.width = `${(score * 100).toFixed(1)}%`;
-    li.querySelector('.score').textContent = score.toFixed(4);
-    li.setAttribute('aria-label', `${label}: ${(score * 100).toFixed(1)}%`);
-    return li;
-  }));
 }

@@ -7,17 +7,19 @@
 //   <hubside-translate model="Helsinki-NLP/opus-mt-en-de" max-new-tokens="128"></hubside-translate>
 //   <hubside-transcribe model="openai/whisper-tiny.en"></hubside-transcribe>
 //
-// Attributes: `model` (Hub repo id), `endpoint` (default https://huggingface.co), `revision`
-// (default main), `label` (the title). Translate also takes `max-new-tokens` (default: the
+// Attributes: `model` (Hub repo id; default: the package's model for the task), `endpoint`
+// (default: the package's, https://huggingface.co), `revision` (default main), `label` (the title). Translate also takes `max-new-tokens` (default: the
 // model's), `num-beams` (default 1: greedy, which streams), `src-lang`, `tgt-lang`; transcribe
 // takes `language`, `task` (transcribe | translate) and `timestamps` (show timed segments).
 // The element's text content is the initial input. Every widget on a page shares one worker (so
 // one loaded copy of each model) and the browser cache the wasm layer keeps models in. Results
 // and errors are also dispatched as `hubside-result` / `hubside-error` events (bubbling,
 // composed; `detail` has task, model, endpoint and output or message + kind) for the host page.
-import { HubsideClient, LoadProgress, formatBytes, renderScores } from './client.js';
-
-const DEFAULT_ENDPOINT = 'https://huggingface.co';
+import { HubsideClient } from './client.js';
+import {
+  decodeAudio, describeError, formatBytes, formatTime, loadWithProgress, renderChunks, renderScores, runOnCtrlEnter,
+  setStatus,
+} from './ui.js';
 
 // One client per page, even if this module is loaded twice under different URLs. Created on the
 // first run, so a page with widgets costs nothing until someone uses one.
@@ -75,7 +77,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible { outline: 3px
 .text.growing::after { content: '▍'; color: var(--hs-muted); }
 .chunks { list-style: none; padding: 0; margin: .4rem 0 0; font-size: .9rem; }
 .chunks:empty { display: none; }
-.chunks li { display: grid; grid-template-columns: 6.5rem 1fr; gap: .5rem; padding: .15rem 0; border-bottom: 1px solid #eaeef2; }
+.chunks li { display: grid; grid-template-columns: 8.5rem 1fr; gap: .5rem; padding: .15rem 0; border-bottom: 1px solid #eaeef2; }
 .chunks time { color: var(--hs-muted); font-variant-numeric: tabular-nums; }
 @media (max-width: 420px) {
   .scores li { grid-template-columns: 1fr 3.8rem; }
@@ -91,7 +93,6 @@ class HubsideWidget extends HTMLElement {
   static observedAttributes = ['model', 'endpoint', 'revision'];
   static task = '';
   static title = '';
-  static defaultModel = '';
 
   constructor() {
     super();
@@ -100,8 +101,9 @@ class HubsideWidget extends HTMLElement {
     this.attachShadow({ mode: 'open' });
   }
 
-  get model() { return (this.getAttribute('model') || '').trim() || this.constructor.defaultModel; }
-  get endpoint() { return (this.getAttribute('endpoint') || '').trim() || DEFAULT_ENDPOINT; }
+  // Empty model or endpoint: the package's defaults, filled in by the worker.
+  get model() { return (this.getAttribute('model') || '').trim(); }
+  get endpoint() { return (this.getAttribute('endpoint') || '').trim(); }
   get revision() { return (this.getAttribute('revision') || '').trim() || undefined; }
   get spec() {
     return { task: this.constructor.task, model: this.model, endpoint: this.endpoint, revision: this.revision };
@@ -115,7 +117,7 @@ class HubsideWidget extends HTMLElement {
         <div class="head"><span class="title" id="${titleId}"></span><span class="model"></span></div>
         <div class="body"></div>
         <div class="progress loading" hidden>
-          <progress max="100" aria-label="Model download"></progress><span></span>
+          <progress max="100" aria-label="Model download"></progress><span class="progress-text"></span>
         </div>
         <p class="status" role="status" aria-live="polite"></p>
         <div class="result"></div>
@@ -133,9 +135,9 @@ class HubsideWidget extends HTMLElement {
     return this.shadowRoot.querySelector(selector);
   }
 
+  /** The model (once loaded, the default one too) and the endpoint when it is not the default. */
   showModel() {
-    const { model, endpoint } = this;
-    this.$('.model').textContent = endpoint === DEFAULT_ENDPOINT ? model : `${model} · ${endpoint}`;
+    this.$('.model').textContent = [this.model || this.defaultModel, this.endpoint].filter(Boolean).join(' · ');
   }
 
   /** The text between the tags, as the initial input. */
@@ -144,9 +146,7 @@ class HubsideWidget extends HTMLElement {
   }
 
   setStatus(text, isError = false) {
-    const status = this.$('.status');
-    status.textContent = text;
-    status.classList.toggle('error', isError);
+    setStatus(this.$('.status'), text, isError);
   }
 
   emit(type, detail) {
@@ -154,37 +154,19 @@ class HubsideWidget extends HTMLElement {
   }
 
   /** Load the model (or reuse it: the worker keeps it), with one byte-based progress bar. */
-  async load(client) {
-    const spec = this.spec;
-    const tracker = new LoadProgress();
+  async load(client, spec) {
     const box = this.$('.progress.loading');
-    const bar = box.querySelector('progress');
-    const text = box.querySelector('span');
-    bar.removeAttribute('value'); // indeterminate until the first byte counts arrive
-    text.textContent = 'starting…';
+    box.querySelector('progress').removeAttribute('value'); // indeterminate until byte counts arrive
+    box.querySelector('.progress-text').textContent = 'starting…';
     const shown = setTimeout(() => { box.hidden = false; }, 150); // no flash when already loaded
-    this.setStatus(`Loading ${spec.model}…`);
-    const show = () => {
-      if (!tracker.total) return;
-      box.hidden = false;
-      bar.value = (100 * tracker.loaded) / tracker.total;
-      const file = tracker.current;
-      text.textContent = `${file ? `${file} — ` : ''}${formatBytes(tracker.loaded)} / ${formatBytes(tracker.total)}`;
-    };
+    this.setStatus(`Loading ${spec.model || 'the default model'}…`);
     try {
-      const loaded = await client.load(spec, (event) => {
-        tracker.update(event);
-        show();
+      return await loadWithProgress(client, spec, box, (event, tracker) => {
         this.emit('hubside-progress', { ...spec, ...event, loaded_bytes: tracker.loaded, total_bytes: tracker.total });
       });
-      if (tracker.total) bar.value = 100;
-      box.hidden = true; // the status line says what was downloaded
-      return { ...loaded, bytes: tracker.total };
-    } catch (error) {
-      box.hidden = true;
-      throw error;
     } finally {
       clearTimeout(shown);
+      box.hidden = true; // the status line says what was downloaded
     }
   }
 
@@ -200,7 +182,12 @@ class HubsideWidget extends HTMLElement {
     try {
       const prepared = prepare ? await prepare() : undefined;
       const client = sharedClient();
-      const { bytes } = await this.load(client);
+      const { bytes, model } = await this.load(client, spec);
+      spec.model = model;
+      if (!this.model) {
+        this.defaultModel = model;
+        this.showModel();
+      }
       const size = bytes ? ` · model ${formatBytes(bytes)}` : '';
       this.setStatus(`Running…${size}`);
       const { value, seconds } = await work(client, spec, prepared);
@@ -208,7 +195,8 @@ class HubsideWidget extends HTMLElement {
       this.setStatus(`Done in ${took} on this device${size}`);
       this.emit('hubside-result', { ...spec, output: value, seconds });
     } catch (error) {
-      this.setStatus(describe(error), true);
+      const message = describeError(error);
+      this.setStatus(message.charAt(0).toUpperCase() + message.slice(1), true);
       this.emit('hubside-error', { ...spec, message: error.message, kind: error.kind || 'error' });
     } finally {
       this.busy = false;
@@ -227,27 +215,8 @@ class HubsideWidget extends HTMLElement {
     textarea.value = initial;
     body.querySelector('button').textContent = button;
     body.querySelector('button').addEventListener('click', () => run(textarea.value));
-    textarea.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
-        e.preventDefault();
-        run(textarea.value);
-      }
-    });
+    runOnCtrlEnter(textarea, () => run(textarea.value));
   }
-}
-
-/** The error's own message (it names the URL, the model type, ...), plus what to try. */
-function describe(error) {
-  let message = error?.message || String(error);
-  message = message.charAt(0).toUpperCase() + message.slice(1);
-  const hint = {
-    not_found: 'Check the model id and the endpoint.',
-    http: 'The endpoint refused the request; check it, or try again later.',
-    network: 'Are you offline, or does the endpoint not allow this page (CORS)?',
-    unsupported_model: 'Try another model for this task.',
-    worker: 'The model worker stopped, perhaps out of memory: try again, or a smaller model.',
-  }[error?.kind];
-  return hint ? `${message}. ${hint}` : message;
 }
 
 function numberAttribute(element, name) {
@@ -258,9 +227,8 @@ function numberAttribute(element, name) {
 }
 
 class SentimentWidget extends HubsideWidget {
-  static task = 'sentiment-analysis';
+  static task = 'text-classification';
   static title = 'Sentiment';
-  static defaultModel = 'distilbert/distilbert-base-uncased-finetuned-sst-2-english';
 
   render(body, result) {
     result.innerHTML = '<ol class="scores" aria-label="Score per label"></ol>';
@@ -286,7 +254,6 @@ class SentimentWidget extends HubsideWidget {
 class TranslateWidget extends HubsideWidget {
   static task = 'translation';
   static title = 'Translate';
-  static defaultModel = 'Helsinki-NLP/opus-mt-en-de';
 
   render(body, result) {
     result.innerHTML = '<output class="text" aria-live="polite" aria-label="Translation"></output>';
@@ -324,34 +291,9 @@ class TranslateWidget extends HubsideWidget {
   }
 }
 
-/** Decode any file the browser can play into planar channels (AudioBuffer layout). */
-async function decodeAudio(file) {
-  const bytes = await file.arrayBuffer();
-  // An offline context never needs a user gesture or an audio device; decoding resamples to
-  // its rate, 16 kHz being what Whisper wants. Channels are kept and mixed down in wasm.
-  const context = new OfflineAudioContext({ numberOfChannels: 1, length: 1, sampleRate: 16000 });
-  let buffer;
-  try {
-    buffer = await context.decodeAudioData(bytes);
-  } catch {
-    const error = new Error(`Cannot decode “${file.name}” as audio. Try a WAV, MP3, OGG, FLAC or M4A file.`);
-    error.kind = 'audio';
-    throw error;
-  }
-  const channels = [];
-  for (let c = 0; c < buffer.numberOfChannels; c++) channels.push(buffer.getChannelData(c));
-  return { channels, sampling_rate: buffer.sampleRate, duration: buffer.duration };
-}
-
-function clock(seconds) {
-  const m = Math.floor(seconds / 60);
-  return `${m}:${(seconds - m * 60).toFixed(1).padStart(4, '0')}`;
-}
-
 class TranscribeWidget extends HubsideWidget {
   static task = 'automatic-speech-recognition';
   static title = 'Transcribe';
-  static defaultModel = 'openai/whisper-tiny.en';
 
   render(body, result) {
     const id = `${this.uid}-file`;
@@ -384,13 +326,6 @@ class TranscribeWidget extends HubsideWidget {
     text.textContent = '';
     chunks.replaceChildren();
     box.hidden = true;
-    const showChunks = (list = []) => chunks.replaceChildren(...list.map((c) => {
-      const li = document.createElement('li');
-      const time = document.createElement('time');
-      time.textContent = `${clock(c.timestamp[0])}–${clock(c.timestamp[1] ?? c.timestamp[0])}`;
-      li.append(time, document.createTextNode(c.text.trim()));
-      return li;
-    }));
     const timestamps = this.hasAttribute('timestamps');
     // With timestamps the timed segments are the transcript; otherwise the plain text is.
     text.hidden = timestamps;
@@ -400,7 +335,7 @@ class TranscribeWidget extends HubsideWidget {
       return decodeAudio(file);
     };
     return this.execute(async (client, spec, audio) => {
-      this.setStatus(`Transcribing ${clock(audio.duration)} of audio…`);
+      this.setStatus(`Transcribing ${formatTime(audio.duration)} of audio…`);
       const options = {
         sampling_rate: audio.sampling_rate,
         return_timestamps: timestamps,
@@ -408,20 +343,20 @@ class TranscribeWidget extends HubsideWidget {
         task: this.getAttribute('task') || undefined,
       };
       bar.value = 0;
-      label.textContent = `0 / ${clock(audio.duration)}`;
+      label.textContent = `0 / ${formatTime(audio.duration)}`;
       box.hidden = false;
       text.classList.add('growing');
       try {
         const answer = await client.run(spec, audio.channels, options, (partial) => {
           text.textContent = partial.text.trim();
-          if (timestamps) showChunks(partial.chunks);
+          if (timestamps) renderChunks(chunks, partial.chunks);
           bar.value = 100 * (partial.progress ?? 0);
-          if (partial.processed !== undefined) label.textContent = `${clock(partial.processed)} / ${clock(audio.duration)}`;
+          if (partial.processed !== undefined) label.textContent = `${formatTime(partial.processed)} / ${formatTime(audio.duration)}`;
         });
         text.textContent = answer.value.text.trim();
-        if (timestamps) showChunks(answer.value.chunks);
+        if (timestamps) renderChunks(chunks, answer.value.chunks);
         bar.value = 100;
-        label.textContent = `${clock(audio.duration)} / ${clock(audio.duration)}`;
+        label.textContent = `${formatTime(audio.duration)} / ${formatTime(audio.duration)}`;
         return answer;
       } finally {
         text.classList.remove('growing');

@@ -1,12 +1,51 @@
-// Runs every model off the main thread. Messages in: {id, type: 'load'|'run'|'dispose', ...};
-// out: {id, type: 'progress'|'partial'|'result'|'error', ...}. Pipelines are kept per
-// task + model + endpoint + revision, so widgets and the page share one loaded model.
-import init, { pipeline, wasmMemoryBytes, cachedModels, clearCache } from './pkg/hubside.js';
+// Runs every model off the main thread, for the page and the widgets (through client.js).
+// Messages in, each with a numeric `id`:
+//   {type: 'info'}                                         the package's defaults
+//   {type: 'load', task, model, endpoint, revision}        load a model, or reuse it
+//   {type: 'run', task, model, endpoint, revision, input, options, stream}
+//   {type: 'cached'} | {type: 'clear-cache', model}        the browser cache
+// Out, with the same `id`: {type: 'progress', event} and {type: 'partial', value} while it
+// works, then {type: 'result', value, seconds?} or {type: 'error', error: {message, kind}}.
+// Pipelines are kept per task + model + endpoint + revision (empty ones mean the package's
+// defaults), so widgets and the page share one loaded model.
+import init, * as hubside from './pkg/hubside.js';
 
 const ready = init();
 const pipelines = new Map();
 
-const keyOf = ({ task, model, endpoint, revision }) => JSON.stringify([task, model, endpoint || '', revision || '']);
+// TODO(merge, issue 9): delete this block once src/wasm.rs exports defaultEndpoint(),
+// supportedTasks() as [{task, aliases, model_types, default_model, options}] and the pipeline's
+// `task` and `multilingual` properties; it only stands in for them with the current build.
+const LEGACY_TASKS = [
+  { task: 'text-classification', aliases: ['sentiment-analysis'], model_types: ['bert', 'distilbert'], default_model: 'distilbert/distilbert-base-uncased-finetuned-sst-2-english', options: ['top_k'] },
+  { task: 'translation', aliases: [], model_types: ['marian', 't5'], default_model: 'Helsinki-NLP/opus-mt-en-de', options: ['max_new_tokens', 'num_beams', 'length_penalty', 'src_lang', 'tgt_lang', 'on_token'] },
+  { task: 'automatic-speech-recognition', aliases: ['asr'], model_types: ['whisper'], default_model: 'openai/whisper-tiny.en', options: ['sampling_rate', 'channels', 'return_timestamps', 'language', 'task', 'on_partial'] },
+];
+const packageInfo = () => ({
+  endpoint: hubside.defaultEndpoint?.() ?? 'https://huggingface.co',
+  tasks: typeof hubside.supportedTasks()[0] === 'object' ? hubside.supportedTasks() : LEGACY_TASKS,
+});
+const pipelineFacts = (run, spec) => ({
+  task: run.task ?? (spec.task.startsWith('translation') ? 'translation' : spec.task),
+  model: run.model,
+  multilingual: run.multilingual ?? (spec.task === 'automatic-speech-recognition' ? !/\.en$/.test(spec.model) : undefined),
+});
+// end TODO(merge)
+
+/** `msg`'s pipeline with the defaults filled in: canonical task name, model, endpoint, revision. */
+function specOf(msg) {
+  const { endpoint, tasks } = packageInfo();
+  const entry = tasks.find((t) => t.task === msg.task || t.aliases.includes(msg.task));
+  return {
+    // Other names (translation_en_to_de: a T5 model's languages) stay as they are.
+    task: entry?.task ?? msg.task,
+    model: msg.model || entry?.default_model || '',
+    endpoint: msg.endpoint || endpoint,
+    revision: msg.revision || 'main',
+  };
+}
+
+const keyOf = (spec) => JSON.stringify([spec.task, spec.model, spec.endpoint, spec.revision]);
 
 function errorOf(e) {
   // A trap (out of memory, a bug) leaves the wasm instance unusable: the client replaces us.
@@ -15,49 +54,48 @@ function errorOf(e) {
 }
 
 async function load(msg, post) {
-  const key = keyOf(msg);
+  const spec = specOf(msg);
+  const key = keyOf(spec);
   if (!pipelines.has(key)) {
     const started = performance.now();
-    const loading = pipeline(msg.task, msg.model, {
-      endpoint: msg.endpoint || undefined,
-      revision: msg.revision || undefined,
+    const loading = hubside.pipeline(spec.task, spec.model, {
+      endpoint: spec.endpoint,
+      revision: spec.revision,
       progress_callback: (event) => post({ type: 'progress', event }),
-    }).then((run) => ({ run, seconds: (performance.now() - started) / 1000 }));
+    }).then((run) => ({ run, facts: pipelineFacts(run, spec), seconds: (performance.now() - started) / 1000 }));
     pipelines.set(key, loading);
     loading.catch(() => pipelines.delete(key)); // a failed load can be retried
   }
-  const { seconds } = await pipelines.get(key);
-  return { key, seconds, memory: wasmMemoryBytes() };
+  const { facts, seconds } = await pipelines.get(key);
+  return { key, seconds, memory: hubside.wasmMemoryBytes(), ...facts };
+}
+
+async function runModel(msg, post) {
+  const { run, facts } = await pipelines.get(keyOf(specOf(msg))) || {};
+  if (!run) throw Object.assign(new Error('load the model before running it'), { kind: 'input' });
+  const options = { ...(msg.options || {}) };
+  // Streaming: translation's growing text, transcription's per-window partials (each task
+  // refuses the other's option).
+  if (msg.stream && facts.task === 'translation') {
+    options.on_token = (text, index) => post({ type: 'partial', value: { text, index } });
+  } else if (msg.stream && facts.task === 'automatic-speech-recognition') {
+    options.on_partial = (partial) => post({ type: 'partial', value: partial });
+  }
+  const started = performance.now();
+  const value = await run(msg.input, options);
+  return { value, seconds: (performance.now() - started) / 1000 };
 }
 
 self.onmessage = async ({ data: msg }) => {
   const post = (reply) => self.postMessage({ id: msg.id, ...reply });
   try {
     await ready;
-    if (msg.type === 'load') {
-      post({ type: 'result', value: await load(msg, post) });
-    } else if (msg.type === 'run') {
-      const { run } = await pipelines.get(keyOf(msg)) || {};
-      if (!run) throw new Error('model not loaded');
-      const options = { ...(msg.options || {}) };
-      // Streaming: translation's growing text and transcription's per-window partials.
-      if (msg.stream) {
-        options.on_token = (text, index) => post({ type: 'partial', value: { text, index } });
-        options.on_partial = (partial) => post({ type: 'partial', value: partial });
-      }
-      const started = performance.now();
-      const value = await run(msg.input, options);
-      post({ type: 'result', value, seconds: (performance.now() - started) / 1000 });
-    } else if (msg.type === 'cached') {
-      post({ type: 'result', value: await cachedModels() });
-    } else if (msg.type === 'clear-cache') {
-      post({ type: 'result', value: await clearCache(msg.model || undefined) });
-    } else if (msg.type === 'dispose') {
-      const entry = await pipelines.get(keyOf(msg));
-      entry?.run.dispose();
-      pipelines.delete(keyOf(msg));
-      post({ type: 'result', value: true });
-    }
+    if (msg.type === 'info') post({ type: 'result', value: packageInfo() });
+    else if (msg.type === 'load') post({ type: 'result', value: await load(msg, post) });
+    else if (msg.type === 'run') post({ type: 'result', ...await runModel(msg, post) });
+    else if (msg.type === 'cached') post({ type: 'result', value: await hubside.cachedModels() });
+    else if (msg.type === 'clear-cache') post({ type: 'result', value: await hubside.clearCache(msg.model || undefined) });
+    else throw Object.assign(new Error(`unknown message type '${msg.type}'`), { kind: 'input' });
   } catch (e) {
     post({ type: 'error', error: errorOf(e) });
   }

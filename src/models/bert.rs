@@ -1,11 +1,13 @@
 //! BertForSequenceClassification: embeddings, encoder, tanh pooler on [CLS], linear classifier.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 use serde::Deserialize;
 
 use super::embeddings::Embeddings;
-use super::encoder::{first_token, linear, Activation, Encoder, EncoderConfig, EncoderNames};
+use super::encoder::{first_token, Encoder, EncoderConfig, EncoderNames};
+use super::linear::Linear;
+use super::norm::Activation;
 use super::SequenceClassifier;
 use crate::error::Result;
 
@@ -81,8 +83,8 @@ pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: VarBui
             c.layer_norm_eps,
         )?,
         encoder: Encoder::load(bert.clone(), &encoder_config, &NAMES)?,
-        pooler: linear(d, d, bert.pp("pooler.dense"))?,
-        classifier: linear(d, num_labels, vb.pp("classifier"))?,
+        pooler: Linear::load(d, d, bert.pp("pooler.dense"))?,
+        classifier: Linear::load(d, num_labels, vb.pp("classifier"))?,
         max_positions: c.max_position_embeddings,
     }))
 }

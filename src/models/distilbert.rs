@@ -1,11 +1,13 @@
 //! DistilBertForSequenceClassification: embeddings, encoder, ReLU pre-classifier on [CLS], classifier.
 
-use candle_core::{Module, Tensor};
-use candle_nn::{Linear, VarBuilder};
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
 use serde::Deserialize;
 
 use super::embeddings::Embeddings;
-use super::encoder::{first_token, linear, Activation, Encoder, EncoderConfig, EncoderNames};
+use super::encoder::{first_token, Encoder, EncoderConfig, EncoderNames};
+use super::linear::Linear;
+use super::norm::Activation;
 use super::SequenceClassifier;
 use crate::error::Result;
 
@@ -68,8 +70,8 @@ pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: VarBui
         // Sinusoidal position embeddings are stored in the checkpoint too, so both kinds load alike.
         embeddings: Embeddings::load(body.pp("embeddings"), c.vocab_size, d, c.max_position_embeddings, None, EPS)?,
         encoder: Encoder::load(body.clone(), &encoder_config, &NAMES)?,
-        pre_classifier: linear(d, d, vb.pp("pre_classifier"))?,
-        classifier: linear(d, num_labels, vb.pp("classifier"))?,
+        pre_classifier: Linear::load(d, d, vb.pp("pre_classifier"))?,
+        classifier: Linear::load(d, num_labels, vb.pp("classifier"))?,
         max_positions: c.max_position_embeddings,
     }))
 }

@@ -1,9 +1,9 @@
 //! BERT-style input embeddings: word + learned position (+ token type 0), then LayerNorm.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 
-use super::encoder::layer_norm;
+use super::norm::LayerNorm;
 use crate::error::{Error, Result};
 
 pub struct Embeddings {
@@ -29,7 +29,7 @@ impl Embeddings {
             token_type: token_types
                 .map(|n| candle_nn::embedding(n, hidden, vb.pp("token_type_embeddings")))
                 .transpose()?,
-            norm: layer_norm(hidden, eps, vb.pp("LayerNorm"))?,
+            norm: LayerNorm::load(hidden, eps, vb.pp("LayerNorm"))?,
             max_positions,
         })
     }
@@ -50,6 +50,6 @@ impl Embeddings {
             let type0 = token_type.embeddings().narrow(0, 0, 1)?;
             xs = xs.broadcast_add(&type0)?;
         }
-        Ok(self.norm.forward(&xs)?)
+        self.norm.forward(&xs)
     }
 }

@@ -5,11 +5,13 @@
 //! and output projection, and `final_logits_bias` added to the logits.
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
-use super::encoder::{layer_norm, linear, Activation};
-use super::seq2seq::{project, Attention, DecoderState, Seq2SeqModel, Seq2SeqSpec};
+use super::attention::{causal_mask, Attention, Decoder, DecoderState};
+use super::linear::Linear;
+use super::norm::{Activation, LayerNorm};
+use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};
 
 fn default_activation() -> String {
@@ -69,29 +71,26 @@ pub struct Marian {
     positions: Tensor,
     encoder: Vec<EncoderLayer>,
     decoder: Vec<DecoderLayer>,
-    /// (vocab, d_model)
-    lm_head: Tensor,
-    /// (vocab)
-    final_logits_bias: Option<Tensor>,
+    /// (vocab, d_model) with `final_logits_bias`.
+    lm_head: Linear,
     activation: Activation,
 }
 
 const LAYER_NORM_EPS: f64 = 1e-5;
 
-fn attention(d: usize, heads: usize, vb: VarBuilder) -> Result<Attention> {
+/// BART-family attention: q/k/v/out projections with biases, scores scaled by head_dim^-0.5.
+fn attention(d: usize, heads: usize, cross: bool, vb: VarBuilder) -> Result<Attention> {
     if heads == 0 || !d.is_multiple_of(heads) {
         return Err(Error::Config(format!("d_model {d} is not divisible by {heads} heads")));
     }
-    let head_dim = d / heads;
-    Ok(Attention {
-        q: linear(d, d, vb.pp("q_proj"))?,
-        k: linear(d, d, vb.pp("k_proj"))?,
-        v: linear(d, d, vb.pp("v_proj"))?,
-        o: linear(d, d, vb.pp("out_proj"))?,
-        heads,
-        head_dim,
-        scale: Some((head_dim as f64).powf(-0.5)),
-    })
+    let scale = Attention::default_scale(d / heads);
+    let (q, k, v) = (Linear::load(d, d, vb.pp("q_proj"))?, Linear::load(d, d, vb.pp("k_proj"))?, Linear::load(d, d, vb.pp("v_proj"))?);
+    let out = Linear::load(d, d, vb.pp("out_proj"))?;
+    if cross {
+        Attention::cross_attention(q, k, v, out, heads, scale)
+    } else {
+        Attention::self_attention(q, k, v, out, heads, scale)
+    }
 }
 
 /// `MarianSinusoidalPositionalEmbedding._init_weight`, computed in f64 and stored as f32.
@@ -143,15 +142,16 @@ impl Marian {
         } else {
             None
         };
+        let lm_head = Linear::new(lm_head, final_logits_bias)?;
         let encoder = (0..cfg.encoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("model.encoder.layers.{i}"));
                 Ok(EncoderLayer {
-                    self_attn: attention(d, cfg.encoder_attention_heads, vb.pp("self_attn"))?,
-                    self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-                    fc1: linear(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
-                    fc2: linear(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
-                    final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
+                    self_attn: attention(d, cfg.encoder_attention_heads, false, vb.pp("self_attn"))?,
+                    self_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
+                    fc1: Linear::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
+                    fc2: Linear::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
+                    final_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -159,13 +159,13 @@ impl Marian {
             .map(|i| {
                 let vb = vb.pp(format!("model.decoder.layers.{i}"));
                 Ok(DecoderLayer {
-                    self_attn: attention(d, cfg.decoder_attention_heads, vb.pp("self_attn"))?,
-                    self_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-                    encoder_attn: attention(d, cfg.decoder_attention_heads, vb.pp("encoder_attn"))?,
-                    encoder_attn_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("encoder_attn_layer_norm"))?,
-                    fc1: linear(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
-                    fc2: linear(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
-                    final_layer_norm: layer_norm(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
+                    self_attn: attention(d, cfg.decoder_attention_heads, false, vb.pp("self_attn"))?,
+                    self_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
+                    encoder_attn: attention(d, cfg.decoder_attention_heads, true, vb.pp("encoder_attn"))?,
+                    encoder_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("encoder_attn_layer_norm"))?,
+                    fc1: Linear::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
+                    fc2: Linear::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
+                    final_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -188,14 +188,12 @@ impl Marian {
             encoder,
             decoder,
             lm_head,
-            final_logits_bias,
             activation: Activation::parse(&cfg.activation_function)?,
         })
     }
 
     fn ffn(&self, fc1: &Linear, fc2: &Linear, x: &Tensor) -> Result<Tensor> {
-        let h = self.activation.apply(&project(fc1, x)?)?;
-        project(fc2, &h)
+        fc2.forward(&self.activation.apply(&fc1.forward(x)?)?)
     }
 
     /// Scaled token embeddings plus the positions `start..start + len`.
@@ -223,39 +221,35 @@ impl Seq2SeqModel for Marian {
         let ids = Tensor::new(input_ids, &Device::Cpu)?.unsqueeze(0)?;
         let mut x = self.embed(&self.encoder_embed, &ids, 0)?;
         for layer in &self.encoder {
-            let (k, v) = layer.self_attn.keys_values(&x)?;
-            let attended = layer.self_attn.attend(&x, &k, &v, None)?;
+            let attended = layer.self_attn.forward_self(&x, None, None)?;
             x = layer.self_attn_layer_norm.forward(&(x + attended)?)?;
             let ff = self.ffn(&layer.fc1, &layer.fc2, &x)?;
             x = layer.final_layer_norm.forward(&(x + ff)?)?;
         }
         Ok(x)
     }
+}
 
+impl Decoder for Marian {
     fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState> {
         DecoderState::start(self.decoder.iter().map(|layer| &layer.encoder_attn), encoded, beams)
     }
 
-    fn step(&self, tokens: &[u32], state: &mut DecoderState) -> Result<Tensor> {
-        let ids = state.step_ids(tokens)?;
+    fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor> {
+        let ids = state.token_ids(tokens)?;
+        let new = ids.dim(1)?;
+        let mask = causal_mask(state.position, new)?;
         let mut x = self.embed(&self.decoder_embed, &ids, state.position)?;
         for (layer, cache) in self.decoder.iter().zip(&mut state.layers) {
-            // One new position per step: it may attend to every cached one, no mask needed.
-            let attended = layer.self_attn.attend_cached(&x, &mut cache.self_kv, None)?;
+            let attended = layer.self_attn.forward_self(&x, mask.as_ref(), Some(&mut cache.self_kv))?;
             x = layer.self_attn_layer_norm.forward(&(x + attended)?)?;
-            let (k, v) = &cache.cross_kv;
-            let attended = layer.encoder_attn.attend(&x, k, v, None)?;
+            let attended = layer.encoder_attn.forward_cross(&x, &cache.cross_kv)?;
             x = layer.encoder_attn_layer_norm.forward(&(x + attended)?)?;
             let ff = self.ffn(&layer.fc1, &layer.fc2, &x)?;
             x = layer.final_layer_norm.forward(&(x + ff)?)?;
         }
-        state.position += 1;
-        let hidden = x.squeeze(1)?;
-        let mut logits = hidden.matmul(&self.lm_head.t()?)?;
-        if let Some(bias) = &self.final_logits_bias {
-            logits = logits.broadcast_add(bias)?;
-        }
-        Ok(logits.to_dtype(DType::F32)?)
+        state.position += new;
+        Ok(self.lm_head.forward(&x)?.to_dtype(DType::F32)?)
     }
 }
 

@@ -1,13 +1,21 @@
-//! Model architectures, one file each. Each task keeps a registry of which `model_type` loads how.
+//! Model architectures, one file each, built from one core: `linear` (every weight matrix goes
+//! through `Linear`), `norm` (LayerNorm, RMSNorm, activations), `attention` (self/cross attention,
+//! key/value caches, the decoder state and the `Decoder` trait the generation loop drives) and
+//! `softmax`. Each task keeps a registry of which `model_type` loads how.
+
+pub mod attention;
+pub mod linear;
+pub mod norm;
+pub mod softmax;
 
 pub mod bert;
 pub mod distilbert;
 pub mod embeddings;
 pub mod encoder;
-pub mod whisper;
 pub mod marian;
 pub mod seq2seq;
 pub mod t5;
+pub mod whisper;
 
 use candle_core::Tensor;
 

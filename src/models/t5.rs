@@ -6,11 +6,13 @@
 //! configs imply through `tie_word_embeddings`).
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, Linear, VarBuilder};
+use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
-use super::encoder::Activation;
-use super::seq2seq::{project, Attention, DecoderState, Seq2SeqModel, Seq2SeqSpec};
+use super::attention::{causal_mask, Attention, Decoder, DecoderState};
+use super::linear::Linear;
+use super::norm::{Activation, RmsNorm};
+use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};
 
 fn default_buckets() -> usize {
@@ -68,21 +70,6 @@ enum FeedForward {
     Gated { wi_0: Linear, wi_1: Linear, wo: Linear },
 }
 
-struct RmsNorm {
-    weight: Tensor,
-    eps: f32,
-}
-
-impl RmsNorm {
-    fn load(d: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(RmsNorm { weight: vb.get(d, "weight")?, eps: eps as f32 })
-    }
-
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps)?)
-    }
-}
-
 struct Block {
     self_attn: Attention,
     self_norm: RmsNorm,
@@ -105,7 +92,7 @@ pub struct T5 {
     encoder: Stack,
     decoder: Stack,
     /// (vocab, d_model)
-    lm_head: Tensor,
+    lm_head: Linear,
     output_scale: Option<f64>,
     activation: Activation,
     num_buckets: usize,
@@ -113,7 +100,7 @@ pub struct T5 {
 }
 
 fn no_bias(input: usize, output: usize, vb: VarBuilder) -> Result<Linear> {
-    Ok(candle_nn::linear_no_bias(input, output, vb)?)
+    Linear::load_no_bias(input, output, vb)
 }
 
 /// `T5Attention._relative_position_bucket` (relative position = key − query), with the large
@@ -163,16 +150,15 @@ impl T5 {
             shared.clone()
         };
 
-        let attention = |vb: VarBuilder| -> Result<Attention> {
-            Ok(Attention {
-                q: no_bias(d, inner, vb.pp("q"))?,
-                k: no_bias(d, inner, vb.pp("k"))?,
-                v: no_bias(d, inner, vb.pp("v"))?,
-                o: no_bias(inner, d, vb.pp("o"))?,
-                heads,
-                head_dim: d_kv,
-                scale: None,
-            })
+        // No score scaling: T5 folds it into the weights' initialisation.
+        let attention = |vb: VarBuilder, cross: bool| -> Result<Attention> {
+            let (q, k, v) = (no_bias(d, inner, vb.pp("q"))?, no_bias(d, inner, vb.pp("k"))?, no_bias(d, inner, vb.pp("v"))?);
+            let out = no_bias(inner, d, vb.pp("o"))?;
+            if cross {
+                Attention::cross_attention(q, k, v, out, heads, 1.0)
+            } else {
+                Attention::self_attention(q, k, v, out, heads, 1.0)
+            }
         };
         let feed_forward = |vb: VarBuilder| -> Result<FeedForward> {
             Ok(if gated {
@@ -193,10 +179,10 @@ impl T5 {
                     let vb = vb.pp(format!("block.{i}.layer"));
                     let ff_index = if decoder { 2 } else { 1 };
                     Ok(Block {
-                        self_attn: attention(vb.pp("0.SelfAttention"))?,
+                        self_attn: attention(vb.pp("0.SelfAttention"), false)?,
                         self_norm: RmsNorm::load(d, eps, vb.pp("0.layer_norm"))?,
                         cross: if decoder {
-                            Some((attention(vb.pp("1.EncDecAttention"))?, RmsNorm::load(d, eps, vb.pp("1.layer_norm"))?))
+                            Some((attention(vb.pp("1.EncDecAttention"), true)?, RmsNorm::load(d, eps, vb.pp("1.layer_norm"))?))
                         } else {
                             None
                         },
@@ -240,7 +226,7 @@ impl T5 {
             shared: Embedding::new(shared, d),
             encoder,
             decoder,
-            lm_head,
+            lm_head: Linear::new(lm_head, None)?,
             output_scale: scale.then(|| (d as f64).powf(-0.5)),
             activation,
             num_buckets: cfg.relative_attention_num_buckets,
@@ -265,10 +251,10 @@ impl T5 {
 
     fn feed_forward(&self, ff: &FeedForward, x: &Tensor) -> Result<Tensor> {
         match ff {
-            FeedForward::Plain { wi, wo } => project(wo, &self.activation.apply(&project(wi, x)?)?),
+            FeedForward::Plain { wi, wo } => wo.forward(&self.activation.apply(&wi.forward(x)?)?),
             FeedForward::Gated { wi_0, wi_1, wo } => {
-                let gate = self.activation.apply(&project(wi_0, x)?)?;
-                project(wo, &(gate * project(wi_1, x)?)?)
+                let gate = self.activation.apply(&wi_0.forward(x)?)?;
+                wo.forward(&(gate * wi_1.forward(x)?)?)
             }
         }
     }
@@ -289,40 +275,43 @@ impl Seq2SeqModel for T5 {
         let bias = self.position_bias(&self.encoder.relative_bias, 0, n, n, true)?;
         for block in &self.encoder.blocks {
             let normed = block.self_norm.forward(&x)?;
-            let (k, v) = block.self_attn.keys_values(&normed)?;
-            x = (x + block.self_attn.attend(&normed, &k, &v, Some(&bias))?)?;
+            x = (x + block.self_attn.forward_self(&normed, Some(&bias), None)?)?;
             let ff = self.feed_forward(&block.ff, &block.ff_norm.forward(&x)?)?;
             x = (x + ff)?;
         }
         self.encoder.final_norm.forward(&x)
     }
+}
 
+impl Decoder for T5 {
     fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState> {
         // Every decoder block is built with cross-attention.
         let cross = self.decoder.blocks.iter().filter_map(|block| block.cross.as_ref().map(|(attention, _)| attention));
         DecoderState::start(cross, encoded, beams)
     }
 
-    fn step(&self, tokens: &[u32], state: &mut DecoderState) -> Result<Tensor> {
-        let ids = state.step_ids(tokens)?;
+    fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor> {
+        let ids = state.token_ids(tokens)?;
+        let (pos, new) = (state.position, ids.dim(1)?);
         let mut x = self.shared.forward(&ids)?;
-        let pos = state.position;
-        let bias = self.position_bias(&self.decoder.relative_bias, pos, 1, pos + 1, false)?;
+        let mut bias = self.position_bias(&self.decoder.relative_bias, pos, new, pos + new, false)?;
+        if let Some(mask) = causal_mask(pos, new)? {
+            bias = bias.broadcast_add(&mask)?;
+        }
         for (block, cache) in self.decoder.blocks.iter().zip(&mut state.layers) {
             let normed = block.self_norm.forward(&x)?;
-            x = (&x + block.self_attn.attend_cached(&normed, &mut cache.self_kv, Some(&bias))?)?;
-            let (attn, norm) = block.cross.as_ref().expect("decoder blocks have cross-attention");
-            let (k, v) = &cache.cross_kv;
-            x = (&x + attn.attend(&norm.forward(&x)?, k, v, None)?)?;
+            x = (&x + block.self_attn.forward_self(&normed, Some(&bias), Some(&mut cache.self_kv))?)?;
+            let (attn, norm) = block.cross.as_ref().ok_or_else(|| Error::Config("a T5 decoder block without cross-attention".into()))?;
+            x = (&x + attn.forward_cross(&norm.forward(&x)?, &cache.cross_kv)?)?;
             let ff = self.feed_forward(&block.ff, &block.ff_norm.forward(&x)?)?;
             x = (x + ff)?;
         }
-        state.position += 1;
-        let mut hidden = self.decoder.final_norm.forward(&x)?.squeeze(1)?;
+        state.position += new;
+        let mut hidden = self.decoder.final_norm.forward(&x)?;
         if let Some(scale) = self.output_scale {
             hidden = (hidden * scale)?;
         }
-        Ok(hidden.matmul(&self.lm_head.t()?)?.to_dtype(DType::F32)?)
+        Ok(self.lm_head.forward(&hidden)?.to_dtype(DType::F32)?)
     }
 }
 

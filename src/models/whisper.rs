@@ -8,9 +8,11 @@
 //! hyper-parameters come from tensor shapes (and head counts from the CTranslate2 scalars or
 //! config.json). Computation is f32 on the CPU.
 
-use candle_core::{DType, Device, Module, Tensor, D};
-use candle_nn::{LayerNorm, Linear};
+use candle_core::{DType, Device, Tensor};
 
+use super::attention::{causal_mask, Attention, Decoder, DecoderState};
+use super::linear::Linear;
+use super::norm::LayerNorm;
 use crate::error::{Error, Result};
 use crate::weights::{ctranslate2, Tensors};
 
@@ -39,162 +41,6 @@ impl Config {
 
 const LN_EPS: f64 = 1e-5;
 
-struct Attention {
-    /// Self-attention: q, k, v fused, (3d, d_in). Cross-attention: q only, (d, d).
-    q_or_qkv: Linear,
-    /// Cross-attention only: k and v fused, (2d, d_audio).
-    kv: Option<Linear>,
-    out: Linear,
-    heads: usize,
-    norm: LayerNorm,
-}
-
-/// (1, t, h·dh) → (1, h, t, dh)
-fn split_heads(x: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
-    let (b, t, d) = x.dims3()?;
-    x.reshape((b, t, heads, d / heads))?.transpose(1, 2)?.contiguous()
-}
-
-/// (1, h, t, dh) → (1, t, h·dh)
-fn merge_heads(x: &Tensor) -> candle_core::Result<Tensor> {
-    let (b, h, t, dh) = x.dims4()?;
-    x.transpose(1, 2)?.reshape((b, t, h * dh))
-}
-
-impl Attention {
-    fn d(&self) -> usize {
-        self.out.weight().dim(0).unwrap_or(0)
-    }
-
-    /// softmax(q kᵀ / √dh + mask) v for q (1,h,t,dh), k/v (1,h,T,dh).
-    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let dh = q.dim(3)?;
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(mask) = mask {
-            scores = scores.broadcast_add(mask)?;
-        }
-        let scores = scores.contiguous()?;
-        scores.inplace_op1(&ScaledSoftmax { scale: 1.0 / (dh as f32).sqrt() })?;
-        let out = scores.matmul(v)?;
-        self.out.forward(&merge_heads(&out)?)
-    }
-
-    /// Self-attention over `x` (1, t, d) after `cache` (keys/values of earlier positions), which is
-    /// extended by this call's t positions.
-    fn self_attention(&self, x: &Tensor, cache: &mut Option<(Tensor, Tensor)>, mask: Option<&Tensor>) -> candle_core::Result<Tensor> {
-        let d = self.d();
-        let qkv = self.q_or_qkv.forward(x)?;
-        let q = split_heads(&qkv.narrow(D::Minus1, 0, d)?, self.heads)?;
-        let k = split_heads(&qkv.narrow(D::Minus1, d, d)?, self.heads)?;
-        let v = split_heads(&qkv.narrow(D::Minus1, 2 * d, d)?, self.heads)?;
-        let (k, v) = match cache.take() {
-            Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-            None => (k, v),
-        };
-        let out = self.attend(&q, &k, &v, mask)?;
-        *cache = Some((k, v));
-        Ok(out)
-    }
-
-    /// Keys and values of the encoder output for cross-attention, (1,h,T,dh) each.
-    fn cross_kv(&self, audio: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let d = self.d();
-        let kv = self.kv.as_ref().expect("cross-attention has kv").forward(audio)?;
-        let k = split_heads(&kv.narrow(D::Minus1, 0, d)?, self.heads)?;
-        let v = split_heads(&kv.narrow(D::Minus1, d, d)?, self.heads)?;
-        Ok((k, v))
-    }
-
-    fn cross_attention(&self, x: &Tensor, kv: &(Tensor, Tensor)) -> candle_core::Result<Tensor> {
-        let q = split_heads(&self.q_or_qkv.forward(x)?, self.heads)?;
-        self.attend(&q, &kv.0, &kv.1, None)
-    }
-}
-
-/// softmax(scale · x) over the last dimension, in place. The attention scores of a 30 s window
-/// are 1500 × 1500 per head, so this is a large share of the encoder's time: one pass for the
-/// maximum, one for a vectorisable `exp` (Cephes polynomial, ~1 ulp) and the sum, one to scale.
-struct ScaledSoftmax {
-    scale: f32,
-}
-
-/// e^x for x ≤ 0 (−∞ included): range reduction by ln 2 and a degree-6 polynomial, written
-/// without branches or libm calls so that loops over it vectorise (SSE2, wasm simd128).
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to an integer
-    let xc = x.max(-87.0);
-    let n = (xc * LOG2E + ROUND) - ROUND;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
-    let y = y * f32::from_bits(((n as i32 + 127) << 23) as u32);
-    if x < -87.0 {
-        0.0
-    } else {
-        y
-    }
-}
-
-fn softmax_row(row: &mut [f32], scale: f32) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if max == f32::NEG_INFINITY {
-        row.fill(0.0);
-        return;
-    }
-    let mut sums = [0f32; 8];
-    let mut chunks = row.chunks_exact_mut(8);
-    for chunk in &mut chunks {
-        for (x, s) in chunk.iter_mut().zip(sums.iter_mut()) {
-            *x = exp_nonpositive((*x - max) * scale);
-            *s += *x;
-        }
-    }
-    let mut sum: f32 = sums.iter().sum();
-    for x in chunks.into_remainder() {
-        *x = exp_nonpositive((*x - max) * scale);
-        sum += *x;
-    }
-    let inv = 1.0 / sum;
-    row.iter_mut().for_each(|x| *x *= inv);
-}
-
-impl candle_core::InplaceOp1 for ScaledSoftmax {
-    fn name(&self) -> &'static str {
-        "whisper-scaled-softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &candle_core::Layout) -> candle_core::Result<()> {
-        let candle_core::CpuStorage::F32(data) = storage else {
-            candle_core::bail!("whisper softmax: f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("whisper softmax: input must be contiguous");
-        };
-        let n = layout.dims().last().copied().unwrap_or(1).max(1);
-        let data = &mut data[start..end];
-        let scale = self.scale;
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            use rayon::prelude::*;
-            if data.len() >= 1 << 16 {
-                data.par_chunks_mut(n).for_each(|row| softmax_row(row, scale));
-                return Ok(());
-            }
-        }
-        data.chunks_mut(n).for_each(|row| softmax_row(row, scale));
-        Ok(())
-    }
-}
-
 struct Mlp {
     norm: LayerNorm,
     fc1: Linear,
@@ -202,20 +48,26 @@ struct Mlp {
 }
 
 impl Mlp {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.fc1.forward(&self.norm.forward(x)?)?.gelu_erf()?;
-        x + self.fc2.forward(&h)?
+        Ok((x + self.fc2.forward(&h)?)?)
     }
 }
 
-struct EncoderLayer {
+/// Attention with the pre-LayerNorm in front of it.
+struct Block {
+    norm: LayerNorm,
     attn: Attention,
+}
+
+struct EncoderLayer {
+    attn: Block,
     mlp: Mlp,
 }
 
 struct DecoderLayer {
-    self_attn: Attention,
-    cross_attn: Attention,
+    self_attn: Block,
+    cross_attn: Block,
     mlp: Mlp,
 }
 
@@ -232,31 +84,6 @@ pub struct Whisper {
     decoder_norm: LayerNorm,
     /// Logits projection (the token embedding, tied), (vocab, d).
     projection: Linear,
-}
-
-/// Per-window decoder state: the cross-attention keys/values of one encoded window and the
-/// self-attention cache of the tokens fed so far.
-pub struct DecoderState {
-    cross: Vec<(Tensor, Tensor)>,
-    cache: Vec<Option<(Tensor, Tensor)>>,
-    len: usize,
-}
-
-impl DecoderState {
-    /// Tokens fed so far.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Forget the fed tokens, keep the encoded audio.
-    pub fn reset(&mut self) {
-        self.cache.iter_mut().for_each(|c| *c = None);
-        self.len = 0;
-    }
 }
 
 /// Where each weight lives in one checkpoint layout.
@@ -288,7 +115,7 @@ impl Ct2<'_> {
             Some(b) => Some(b.to_dtype(DType::F32)?),
             None => None,
         };
-        Ok(Linear::new(w, b))
+        Linear::new(w, b)
     }
 
     fn norm(&self, prefix: &str, d: usize) -> Result<LayerNorm> {
@@ -331,7 +158,7 @@ impl Hf<'_> {
         let w = self.get(&format!("{prefix}.weight"))?;
         expect_dims(&w, &format!("{prefix}.weight"), &[out, inp])?;
         let b = if self.has(&format!("{prefix}.bias")) { Some(self.get(&format!("{prefix}.bias"))?) } else { None };
-        Ok(Linear::new(w, b))
+        Linear::new(w, b)
     }
 
     fn norm(&self, prefix: &str, d: usize) -> Result<LayerNorm> {
@@ -340,32 +167,18 @@ impl Hf<'_> {
         Ok(LayerNorm::new(w, self.get(&format!("{prefix}.bias"))?, LN_EPS))
     }
 
-    /// q_proj, k_proj (no bias), v_proj fused into one (3d, d) projection.
-    fn fused_qkv(&self, prefix: &str, d: usize) -> Result<Linear> {
+    fn attention(&self, prefix: &str, d: usize, d_source: usize, heads: usize, cross: bool) -> Result<Attention> {
         let q = self.linear(&format!("{prefix}.q_proj"), d, d)?;
-        let k = self.linear(&format!("{prefix}.k_proj"), d, d)?;
-        let v = self.linear(&format!("{prefix}.v_proj"), d, d)?;
-        Ok(fuse(&[q, k, v])?)
+        let k = self.linear(&format!("{prefix}.k_proj"), d, d_source)?;
+        let v = self.linear(&format!("{prefix}.v_proj"), d, d_source)?;
+        let out = self.linear(&format!("{prefix}.out_proj"), d, d)?;
+        let scale = Attention::default_scale(d / heads);
+        if cross {
+            Attention::cross_attention(q, k, v, out, heads, scale)
+        } else {
+            Attention::self_attention(q, k, v, out, heads, scale)
+        }
     }
-
-    fn cross_kv(&self, prefix: &str, d: usize, d_audio: usize) -> Result<Linear> {
-        let k = self.linear(&format!("{prefix}.k_proj"), d, d_audio)?;
-        let v = self.linear(&format!("{prefix}.v_proj"), d, d_audio)?;
-        Ok(fuse(&[k, v])?)
-    }
-}
-
-/// Stack linear layers' outputs into one; a missing bias is zero.
-fn fuse(parts: &[Linear]) -> candle_core::Result<Linear> {
-    let weights: Vec<&Tensor> = parts.iter().map(|l| l.weight()).collect();
-    let biases = parts
-        .iter()
-        .map(|l| match l.bias() {
-            Some(b) => Ok(b.clone()),
-            None => Tensor::zeros(l.weight().dim(0)?, DType::F32, &Device::Cpu),
-        })
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    Ok(Linear::new(Tensor::cat(&weights, 0)?, Some(Tensor::cat(&biases, 0)?)))
 }
 
 fn dim(t: &Tensor, i: usize, name: &str) -> Result<usize> {
@@ -409,13 +222,15 @@ impl Whisper {
                 fc2: s.linear(&format!("{p}/ffn/linear_1"), d, hidden)?,
             })
         };
-        let self_attention = |p: &str, d: usize, heads: usize| -> Result<Attention> {
-            Ok(Attention {
-                q_or_qkv: s.linear(&format!("{p}/self_attention/linear_0"), 3 * d, d)?,
-                kv: None,
-                out: s.linear(&format!("{p}/self_attention/linear_1"), d, d)?,
-                heads,
+        let self_attention = |p: &str, d: usize, heads: usize| -> Result<Block> {
+            Ok(Block {
                 norm: s.norm(&format!("{p}/self_attention/layer_norm"), d)?,
+                attn: Attention::self_attention_fused(
+                    s.linear(&format!("{p}/self_attention/linear_0"), 3 * d, d)?,
+                    s.linear(&format!("{p}/self_attention/linear_1"), d, d)?,
+                    heads,
+                    Attention::default_scale(d / heads),
+                )?,
             })
         };
         let encoder_layers = (0..config.n_audio_layer)
@@ -429,12 +244,15 @@ impl Whisper {
                 let p = format!("decoder/layer_{i}");
                 Ok(DecoderLayer {
                     self_attn: self_attention(&p, dt, config.n_text_head)?,
-                    cross_attn: Attention {
-                        q_or_qkv: s.linear(&format!("{p}/attention/linear_0"), dt, dt)?,
-                        kv: Some(s.linear(&format!("{p}/attention/linear_1"), 2 * dt, da)?),
-                        out: s.linear(&format!("{p}/attention/linear_2"), dt, dt)?,
-                        heads: config.n_text_head,
+                    cross_attn: Block {
                         norm: s.norm(&format!("{p}/attention/layer_norm"), dt)?,
+                        attn: Attention::cross_attention_fused(
+                            s.linear(&format!("{p}/attention/linear_0"), dt, dt)?,
+                            s.linear(&format!("{p}/attention/linear_1"), 2 * dt, da)?,
+                            s.linear(&format!("{p}/attention/linear_2"), dt, dt)?,
+                            config.n_text_head,
+                            Attention::default_scale(dt / config.n_text_head),
+                        )?,
                     },
                     mlp: mlp(&p, dt)?,
                 })
@@ -455,7 +273,7 @@ impl Whisper {
             decoder_positions,
             decoder_layers,
             decoder_norm: s.norm("decoder/layer_norm", dt)?,
-            projection: Linear::new(projection, None),
+            projection: Linear::new(projection, None)?,
             config,
         })
     }
@@ -497,13 +315,10 @@ impl Whisper {
                 fc2: s.linear(&format!("{p}.fc2"), d, hidden)?,
             })
         };
-        let self_attention = |p: &str, d: usize, heads: usize| -> Result<Attention> {
-            Ok(Attention {
-                q_or_qkv: s.fused_qkv(&format!("{p}.self_attn"), d)?,
-                kv: None,
-                out: s.linear(&format!("{p}.self_attn.out_proj"), d, d)?,
-                heads,
+        let self_attention = |p: &str, d: usize, heads: usize| -> Result<Block> {
+            Ok(Block {
                 norm: s.norm(&format!("{p}.self_attn_layer_norm"), d)?,
+                attn: s.attention(&format!("{p}.self_attn"), d, d, heads, false)?,
             })
         };
         let encoder_layers = (0..config.n_audio_layer)
@@ -517,12 +332,9 @@ impl Whisper {
                 let p = format!("decoder.layers.{i}");
                 Ok(DecoderLayer {
                     self_attn: self_attention(&p, dt, config.n_text_head)?,
-                    cross_attn: Attention {
-                        q_or_qkv: s.linear(&format!("{p}.encoder_attn.q_proj"), dt, dt)?,
-                        kv: Some(s.cross_kv(&format!("{p}.encoder_attn"), dt, da)?),
-                        out: s.linear(&format!("{p}.encoder_attn.out_proj"), dt, dt)?,
-                        heads: config.n_text_head,
+                    cross_attn: Block {
                         norm: s.norm(&format!("{p}.encoder_attn_layer_norm"), dt)?,
+                        attn: s.attention(&format!("{p}.encoder_attn"), dt, da, config.n_text_head, true)?,
                     },
                     mlp: mlp(&p, dt)?,
                 })
@@ -544,7 +356,7 @@ impl Whisper {
             decoder_positions,
             decoder_layers,
             decoder_norm: s.norm("decoder.layer_norm", dt)?,
-            projection: Linear::new(projection, None),
+            projection: Linear::new(projection, None)?,
             config,
         })
     }
@@ -568,64 +380,48 @@ impl Whisper {
         let x = conv(&x, &self.conv2, 2)?;
         let mut x = x.transpose(1, 2)?.broadcast_add(&self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?)?;
         for layer in &self.encoder_layers {
-            let mut none = None;
-            x = (&x + layer.attn.self_attention(&layer.attn.norm.forward(&x)?, &mut none, None)?)?;
+            x = (&x + layer.attn.attn.forward_self(&layer.attn.norm.forward(&x)?, None, None)?)?;
             x = layer.mlp.forward(&x)?;
         }
-        Ok(self.encoder_norm.forward(&x)?)
+        self.encoder_norm.forward(&x)
     }
 
+}
+
+impl Decoder for Whisper {
     /// A decoder state for one encoded window: cross-attention keys/values, empty self cache.
-    pub fn start(&self, audio_features: &Tensor) -> Result<DecoderState> {
-        let cross = self
-            .decoder_layers
-            .iter()
-            .map(|l| l.cross_attn.cross_kv(audio_features))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(DecoderState { cross, cache: vec![None; self.decoder_layers.len()], len: 0 })
+    fn start(&self, audio_features: &Tensor, beams: usize) -> Result<DecoderState> {
+        DecoderState::start(self.decoder_layers.iter().map(|l| &l.cross_attn.attn), audio_features, beams)
     }
 
-    /// Feed `tokens` after those already in `state`; returns their logits, (tokens.len(), vocab).
-    pub fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor> {
+    /// Feed `tokens` after those already in `state`; returns their logits, (beams, new, vocab).
+    fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor> {
         let c = &self.config;
-        let t = tokens.len();
-        if t == 0 {
-            return Err(Error::Input("no tokens to decode".into()));
-        }
-        if state.len + t > c.n_text_ctx {
+        let ids = state.token_ids(tokens)?;
+        let (beams, t) = ids.dims2()?;
+        if state.position + t > c.n_text_ctx {
             return Err(Error::Input(format!(
                 "decoder context full: {} + {t} tokens exceed {}",
-                state.len, c.n_text_ctx
+                state.position, c.n_text_ctx
             )));
         }
         if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= c.n_vocab) {
             return Err(Error::Input(format!("token id {bad} is outside the vocabulary ({})", c.n_vocab)));
         }
-        let ids = Tensor::from_slice(tokens, t, &Device::Cpu)?;
-        let x = self.token_embedding.index_select(&ids, 0)?;
-        let x = (x + self.decoder_positions.narrow(0, state.len, t)?)?;
-        let mut x = x.unsqueeze(0)?;
-        // Causal mask over [cached | new] positions, only needed when several tokens come at once.
-        let mask = if t > 1 {
-            let past = state.len;
-            let total = past + t;
-            let values: Vec<f32> = (0..t)
-                .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
-                .collect();
-            Some(Tensor::from_vec(values, (t, total), &Device::Cpu)?)
-        } else {
-            None
-        };
-        for (i, layer) in self.decoder_layers.iter().enumerate() {
+        let x = self.token_embedding.index_select(&ids.flatten_all()?, 0)?.reshape((beams, t, c.n_text_state))?;
+        let mut x = x.broadcast_add(&self.decoder_positions.narrow(0, state.position, t)?)?;
+        // Several tokens at once (the prompt) must not see the ones after them.
+        let mask = causal_mask(state.position, t)?;
+        for (layer, cache) in self.decoder_layers.iter().zip(&mut state.layers) {
             let h = layer.self_attn.norm.forward(&x)?;
-            x = (&x + layer.self_attn.self_attention(&h, &mut state.cache[i], mask.as_ref())?)?;
+            x = (&x + layer.self_attn.attn.forward_self(&h, mask.as_ref(), Some(&mut cache.self_kv))?)?;
             let h = layer.cross_attn.norm.forward(&x)?;
-            x = (&x + layer.cross_attn.cross_attention(&h, &state.cross[i])?)?;
+            x = (&x + layer.cross_attn.attn.forward_cross(&h, &cache.cross_kv)?)?;
             x = layer.mlp.forward(&x)?;
         }
-        state.len += t;
+        state.position += t;
         let x = self.decoder_norm.forward(&x)?;
-        Ok(self.projection.forward(&x)?.squeeze(0)?)
+        self.projection.forward(&x)
     }
 }
 
@@ -641,41 +437,4 @@ fn validate(c: &Config) -> Result<()> {
         return bad("empty position or token embeddings".into());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fast_exp_is_accurate() {
-        let mut worst = 0f64;
-        let mut x = -90.0f32;
-        while x <= 0.0 {
-            let (got, want) = (exp_nonpositive(x) as f64, (x as f64).exp());
-            if want > 1e-37 {
-                worst = worst.max(((got - want) / want).abs());
-            }
-            x += 0.001;
-        }
-        assert!(worst < 3e-7, "relative error {worst}");
-        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-    }
-
-    #[test]
-    fn softmax_matches_candle() {
-        let values: Vec<f32> = (0..3 * 37).map(|i| ((i * 7919) % 101) as f32 / 7.0 - 6.0).collect();
-        let t = Tensor::from_vec(values, (3, 37), &Device::Cpu).unwrap();
-        let want = candle_nn::ops::softmax_last_dim(&(&t * 0.125).unwrap()).unwrap().to_vec2::<f32>().unwrap();
-        let got = t.copy().unwrap();
-        got.inplace_op1(&ScaledSoftmax { scale: 0.125 }).unwrap();
-        for (a, b) in got.to_vec2::<f32>().unwrap().iter().flatten().zip(want.iter().flatten()) {
-            assert!((a - b).abs() < 1e-7, "{a} vs {b}");
-        }
-        // A fully masked row gives zeros, not NaN.
-        let masked = Tensor::from_vec(vec![f32::NEG_INFINITY; 4], (1, 4), &Device::Cpu).unwrap();
-        masked.inplace_op1(&ScaledSoftmax { scale: 1.0 }).unwrap();
-        assert_eq!(masked.to_vec2::<f32>().unwrap(), vec![vec![0.0; 4]]);
-    }
 }

@@ -23,7 +23,8 @@ use tokenizers::Tokenizer;
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::hub::Repo;
-use crate::models::whisper::{DecoderState, Whisper};
+use crate::models::attention::{Decoder, DecoderState};
+use crate::models::whisper::Whisper;
 use crate::{tokenizer, weights};
 
 /// The `model_type` this task runs (CTranslate2 converts, which name none, are Whisper too).
@@ -379,7 +380,7 @@ impl SpeechRecognizer {
     /// The most likely spoken language of an encoded window (multilingual models).
     pub fn detect_language(&self, state: &mut DecoderState) -> Result<(String, Vec<(String, f32)>)> {
         state.reset();
-        let logits = self.model.decode(state, &[self.specials.sot])?;
+        let logits = self.model.decode(state, &[self.specials.sot])?.squeeze(0)?;
         let logits = logits.get(0)?.to_vec1::<f32>()?;
         state.reset();
         let langs = &self.specials.languages;
@@ -440,7 +441,7 @@ impl SpeechRecognizer {
                 seek += segment_size;
             } else {
                 let features = self.model.encode(&mel.window(seek))?;
-                let mut state = self.model.start(&features)?;
+                let mut state = self.model.start(&features, 1)?;
                 let lang = match &language {
                     Some(l) => l.clone(),
                     None => {
@@ -540,7 +541,7 @@ impl SpeechRecognizer {
         let n_ctx = self.model.config().n_text_ctx;
         let max_new = (n_ctx / MAX_NEW_TOKENS_FRACTION).min(n_ctx.saturating_sub(prompt.len()));
         state.reset();
-        let logits = self.model.decode(state, prompt)?;
+        let logits = self.model.decode(state, prompt)?.squeeze(0)?;
         let sot_index = prompt.iter().position(|&t| t == s.sot).unwrap_or(0);
         let no_speech_prob = match s.no_speech {
             Some(ns) => {
@@ -573,7 +574,7 @@ impl SpeechRecognizer {
             if step + 1 == max_new {
                 break;
             }
-            logits = last_row(&self.model.decode(state, &[next as u32])?)?;
+            logits = last_row(&self.model.decode(state, &[next as u32])?.squeeze(0)?)?;
         }
         Ok(WindowResult { tokens, sum_logprob, no_speech_prob })
     }

@@ -1,56 +1,29 @@
 // dist/ (scripts/build-dist.sh) on a plain static file server, with the models from a separate
-// `hubside serve` mirror: the page works with nothing else (no hubside.json, so its defaults
-// stay until the endpoint is changed in the settings), the widgets work there and from another
-// origin, and README.md carries the Space front matter.
+// `hubside serve` mirror: the page works with nothing else (the package's defaults, until the
+// endpoint is changed in the settings) and no request fails, the widgets work there and from
+// another origin, and README.md carries the Space front matter.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { root, outputDir, startServer, launchBrowser, recordRequests, assertOnlyLocal } from './harness.js';
+import { root, outputDir, startServer, staticServer, launchBrowser, recordRequests, recordFailures, assertOnlyLocal } from './harness.js';
 
 const reference = JSON.parse(readFileSync(path.join(root, 'tests/fixtures/hub/tiny-random/distilbert-sst2/reference.json'))).cases;
 const dist = path.join(mkdtempSync(path.join(tmpdir(), 'hubside-dist-')), 'dist');
 
-const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css', '.wasm': 'application/wasm', '.md': 'text/markdown', '.json': 'application/json' };
-
-/** The plainest static server: files and content types; `cors` adds Access-Control-Allow-Origin
- * (as GitHub Pages or a CDN sends) so another origin can import the widgets; `headers` go on
- * every response. */
-function staticServer(dir, { cors = false, headers: extra = {} } = {}) {
-  const seen = [];
-  const server = createServer((req, res) => {
-    let rel = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-    if (rel.endsWith('/')) rel += 'index.html';
-    const file = path.join(dir, path.normalize(rel));
-    let ok = file.startsWith(dir + path.sep);
-    try { ok = ok && statSync(file).isFile(); } catch { ok = false; }
-    seen.push(`${ok ? 200 : 404} ${rel}`);
-    const headers = { ...extra, ...(cors ? { 'Access-Control-Allow-Origin': '*' } : {}) };
-    if (!ok) {
-      res.writeHead(404, { 'Content-Type': 'text/plain', ...headers }).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] || 'application/octet-stream', 'Content-Length': statSync(file).size, ...headers });
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `http://127.0.0.1:${server.address().port}`, seen, stop: () => { server.close(); server.closeAllConnections(); },
-  })));
-}
-
-let mirror, site, context, requests;
+let mirror, site, context, requests, failures;
 const pageErrors = [];
 
 before(async () => {
   // test.sh builds pkg/ just before the page tests; take it as it is.
-  execFileSync(path.join(root, 'scripts/build-dist.sh'), [dist], { cwd: root, env: { ...process.env, HUBSIDE_DIST_USE_PKG: '1' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync(path.join(root, 'scripts/build-dist.sh'), [dist], { cwd: root, env: { ...process.env, HUBSIDE_USE_PKG: '1' }, stdio: ['ignore', 'ignore', 'inherit'] });
   mirror = await startServer();
   site = await staticServer(dist, { cors: true });
   context = await launchBrowser();
   requests = recordRequests(context);
+  failures = recordFailures(context);
   context.on('page', (p) => p.on('pageerror', (e) => pageErrors.push(e.message)));
 });
 
@@ -62,11 +35,11 @@ after(async () => {
 });
 
 test('dist/ holds the page, the widgets, the wasm package and a Space README', () => {
-  for (const f of ['index.html', 'app.js', 'client.js', 'worker.js', 'widgets.js', 'style.css', 'example.html', 'pkg/hubside.js', 'pkg/hubside_bg.wasm', 'README.md']) {
+  for (const f of ['index.html', 'app.js', 'client.js', 'ui.js', 'worker.js', 'widgets.js', 'style.css', 'example.html', 'pkg/hubside.js', 'pkg/hubside_bg.wasm', 'README.md']) {
     assert.ok(statSync(path.join(dist, f)).size > 0, f);
   }
   // The copies are the www/ files as they were at build time.
-  for (const f of ['index.html', 'worker.js', 'widgets.js']) {
+  for (const f of ['index.html', 'worker.js', 'widgets.js', 'ui.js']) {
     assert.equal(readFileSync(path.join(dist, f), 'utf8'), readFileSync(path.join(root, 'www', f), 'utf8'), f);
   }
   const readme = readFileSync(path.join(dist, 'README.md'), 'utf8');
@@ -99,11 +72,12 @@ test('dist/ holds the page, the widgets, the wasm package and a Space README', (
 test('the page from dist/ on a plain static server runs sentiment analysis against the mirror', async () => {
   const page = await context.newPage();
   await page.goto(`${site.url}/index.html`);
-  // No hubside.json on a static host: the endpoint stays the Hub's until the user changes it.
-  await page.waitForFunction(() => document.getElementById('sentiment-run'));
-  await page.waitForTimeout(300);
-  assert.ok(site.seen.includes('404 /hubside.json'), site.seen.join(', '));
+  // A static host injects no mirror: the endpoint and the models are the package's defaults.
+  await page.waitForFunction(() => document.getElementById('endpoint').value && document.getElementById('sentiment-model').value);
   assert.equal(await page.inputValue('#endpoint'), 'https://huggingface.co');
+  assert.equal(await page.inputValue('#sentiment-model'), 'distilbert/distilbert-base-uncased-finetuned-sst-2-english');
+  await page.waitForFunction(() => document.getElementById('cache-list').childElementCount > 0); // the worker answered
+  assert.deepEqual(failures, [], 'no request failed and nothing was logged as an error');
 
   await page.$eval('#settings', (d) => { d.open = true; });
   await page.fill('#endpoint', `${mirror.url}/hub`);
@@ -154,7 +128,7 @@ test('widgets.js included from another origin runs its worker and wasm from ther
   const blog = path.join(path.dirname(dist), 'blog');
   mkdirSync(blog, { recursive: true });
   writeFileSync(path.join(blog, 'post.html'), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A blog post</title>
-    <script type="module" src="${site.url}/widgets.js"></script></head>
+    <link rel="icon" href="data:,"><script type="module" src="${site.url}/widgets.js"></script></head>
     <body><p>Some text before.</p>
     <hubside-sentiment model="tiny-random/distilbert-sst2" endpoint="${mirror.url}/hub">${reference[0].text}</hubside-sentiment>
     <p>Some text after.</p></body></html>`);
@@ -177,7 +151,9 @@ test('widgets.js included from another origin runs its worker and wasm from ther
   await page.close();
 });
 
-test('every request stayed on 127.0.0.1 and no page threw', () => {
+test('every request stayed on 127.0.0.1, none failed, and no page threw', () => {
   assertOnlyLocal(assert, requests);
+  assert.deepEqual(site.seen.filter((line) => !line.startsWith('200 ')), [], 'every file asked of the static site exists');
+  assert.deepEqual(failures, []);
   assert.deepEqual(pageErrors, []);
 });

@@ -1,0 +1,255 @@
+// Types of the `hubside` npm package: the wasm-bindgen ES module (hubside.js + hubside_bg.wasm)
+// built from src/wasm.rs. They replace the declarations wasm-bindgen generates, which only know
+// `pipeline(task: string, model: string, options: any): Promise<Function>`.
+//
+//   import init, { pipeline } from 'hubside';
+//   await init();
+//   const classifier = await pipeline('sentiment-analysis', 'distilbert/distilbert-base-uncased-finetuned-sst-2-english');
+//   const [{ label, score }] = await classifier('I love this!');
+
+// ---- loading the wasm module ----------------------------------------------------------------
+
+/** Where to get the .wasm file: by default `hubside_bg.wasm` next to hubside.js. */
+export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+export type SyncInitInput = BufferSource | WebAssembly.Module;
+
+/** The instantiated module; its exports are internal to the bindings. */
+export interface InitOutput {
+  readonly memory: WebAssembly.Memory;
+}
+
+/** Instantiate the wasm module; call (and await) once before anything else. */
+export default function init(
+  module_or_path?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>,
+): Promise<InitOutput>;
+
+/** Instantiate synchronously from bytes or a compiled module (e.g. in a worker). */
+export function initSync(module: { module: SyncInitInput } | SyncInitInput): InitOutput;
+
+// ---- errors ---------------------------------------------------------------------------------
+
+/** What went wrong, as a stable code. */
+export type ErrorKind =
+  | 'not_found' // a file the model needs is not in the repo (the message names its URL)
+  | 'http' // the endpoint answered with another error status (gated, private, rate limit, ...)
+  | 'network' // the endpoint could not be reached (offline, DNS, CORS)
+  | 'unsupported_model' // the repo's model_type or architecture is not supported for the task
+  | 'unsupported_task' // the task name is not one of supportedTasks()
+  | 'config' // config.json is missing a field or is not valid
+  | 'weights' // the weights file is damaged or lacks a tensor
+  | 'tokenizer' // the tokenizer files could not be read
+  | 'input' // the input or an option is not valid (an unknown option too)
+  | 'compute' // the model failed while running
+  | 'io'; // reading a file failed
+
+/** Every promise of the package rejects with this: an Error with a `kind`. */
+export interface HubsideError extends Error {
+  readonly name: 'HubsideError';
+  readonly kind: ErrorKind;
+}
+
+// ---- tasks ----------------------------------------------------------------------------------
+
+/** The canonical task names; `pipeline()` also takes their aliases. */
+export type TaskName = 'text-classification' | 'translation' | 'automatic-speech-recognition';
+
+/** One entry of supportedTasks(). */
+export interface TaskInfo {
+  task: TaskName;
+  /** Other names `pipeline()` accepts for the task, e.g. 'sentiment-analysis', 'asr'. */
+  aliases: string[];
+  /** The config.json `model_type`s the task can load. */
+  model_types: string[];
+  /** The Hub repo id the page and widgets use when none is given. */
+  default_model: string;
+  /** The per-call option names the task's pipeline accepts. */
+  options: string[];
+}
+
+/** The tasks `pipeline()` knows, with their aliases, architectures, default models and options. */
+export function supportedTasks(): TaskInfo[];
+
+/** The Hub endpoint models load from unless `endpoint` says otherwise: https://huggingface.co. */
+export function defaultEndpoint(): string;
+
+// ---- loading a pipeline ---------------------------------------------------------------------
+
+/** A download event, as transformers.js sends them. */
+export interface ProgressInfo {
+  status: 'initiate' | 'progress' | 'done';
+  /** The model (repo id). */
+  name: string;
+  /** The file within the repo, e.g. 'model.safetensors'. */
+  file: string;
+  /** Bytes so far. */
+  loaded: number;
+  /** Bytes in all, when the server says. */
+  total?: number;
+  /** loaded / total in percent, when total is known. */
+  progress?: number;
+}
+
+export interface PipelineOptions {
+  /** Any server with the Hub's URL layout; default defaultEndpoint(). */
+  endpoint?: string;
+  /** Branch, tag or commit; default 'main'. */
+  revision?: string;
+  /** Called for every download event. */
+  progress_callback?: (event: ProgressInfo) => void;
+  /** Keep files in the browser's Cache API and load them from there next time; default true. */
+  cache?: boolean;
+}
+
+/** What every pipeline has besides being callable. */
+export interface PipelineBase<T extends TaskName> {
+  /** Free the model's memory; calling the pipeline afterwards rejects. */
+  dispose(): void;
+  /** The repo id it was loaded from. */
+  readonly model: string;
+  /** The canonical task name. */
+  readonly task: T;
+}
+
+// ---- text classification --------------------------------------------------------------------
+
+export interface TextClassificationOptions {
+  /** How many labels per text, best first; null (or 0) for all. Default 1. */
+  top_k?: number | null;
+}
+
+export interface TextClassificationSingle {
+  label: string;
+  score: number;
+}
+
+/** The labels of one text (best first), or with the default top_k of 1 and several texts, the
+ * best label of each text. */
+export type TextClassificationOutput = TextClassificationSingle[];
+
+export interface TextClassificationPipeline extends PipelineBase<'text-classification'> {
+  (text: string, options?: TextClassificationOptions): Promise<TextClassificationOutput>;
+  /** Several texts, one best label each. */
+  (texts: string[], options?: { top_k?: 1 }): Promise<TextClassificationOutput>;
+  /** Several texts with top_k other than 1: one list of labels per text. */
+  (texts: string[], options: { top_k: number | null }): Promise<TextClassificationOutput[]>;
+}
+
+// ---- translation ----------------------------------------------------------------------------
+
+export interface TranslationOptions {
+  /** Most tokens to generate per text; default the model's max_length. */
+  max_new_tokens?: number;
+  /** Beam search with this many beams; default the model's (1: greedy). */
+  num_beams?: number;
+  /** Exponent of the length normalisation of beam scores; default the model's. */
+  length_penalty?: number;
+  /** Beam search stops when num_beams hypotheses are done (true), on a heuristic (false), or
+   * only when no better one can appear ('never'). */
+  early_stopping?: boolean | 'never';
+  /** T5: the languages, as in the 'translate English to German: ' prefix ('en', 'de', ...). */
+  src_lang?: string;
+  tgt_lang?: string;
+  /** Streaming: the text generated so far for input number `index`, after every token. */
+  on_token?: (textSoFar: string, index: number) => void;
+}
+
+export interface TranslationSingle {
+  translation_text: string;
+}
+
+/** One entry per input text. */
+export type TranslationOutput = TranslationSingle[];
+
+export interface TranslationPipeline extends PipelineBase<'translation'> {
+  (texts: string | string[], options?: TranslationOptions): Promise<TranslationOutput>;
+}
+
+// ---- speech recognition ---------------------------------------------------------------------
+
+/** Mono or interleaved samples (see `channels`), or one Float32Array per channel as
+ * AudioBuffer.getChannelData() gives them. Any rate, any channel count: mixed down and
+ * resampled to 16 kHz in wasm. */
+export type AudioInput = Float32Array | Float32Array[];
+
+export interface AutomaticSpeechRecognitionOptions {
+  /** Samples per second of the input; default 16000. */
+  sampling_rate?: number;
+  /** Channels interleaved in a single Float32Array; default 1. */
+  channels?: number;
+  /** Also return timed segments (`chunks`). */
+  return_timestamps?: boolean;
+  /** Spoken language ('en', 'de', ...); detected when omitted (multilingual models). */
+  language?: string;
+  /** 'translate' writes an English translation (multilingual models); default 'transcribe'. */
+  task?: 'transcribe' | 'translate';
+  /** Called after every 30 s window with the transcript so far. */
+  on_partial?: (partial: TranscriptionPartial) => void;
+}
+
+export interface Chunk {
+  /** Start and end in seconds. */
+  timestamp: [number, number];
+  text: string;
+}
+
+export interface TranscriptionOutput {
+  text: string;
+  /** With return_timestamps. */
+  chunks?: Chunk[];
+  /** The language decoded in; null when none could be detected (silence). */
+  language: string | null;
+}
+
+export interface TranscriptionPartial {
+  /** 0-based index of the window just decoded. */
+  window: number;
+  /** Seconds of audio transcribed so far, and in total. */
+  processed: number;
+  duration: number;
+  /** processed / duration, from 0 to 1. */
+  progress: number;
+  text: string;
+  chunks: Chunk[];
+  language: string | null;
+}
+
+export interface AutomaticSpeechRecognitionPipeline extends PipelineBase<'automatic-speech-recognition'> {
+  (audio: AudioInput, options: AutomaticSpeechRecognitionOptions & { return_timestamps: true }): Promise<TranscriptionOutput & { chunks: Chunk[] }>;
+  (audio: AudioInput, options?: AutomaticSpeechRecognitionOptions): Promise<TranscriptionOutput>;
+  /** Whether the model knows other languages than English (so `language` and `task` apply). */
+  readonly multilingual: boolean;
+}
+
+// ---- pipeline() -----------------------------------------------------------------------------
+
+/** The pipeline each task name (or alias) loads. */
+export interface Pipelines {
+  'text-classification': TextClassificationPipeline;
+  'sentiment-analysis': TextClassificationPipeline;
+  translation: TranslationPipeline;
+  /** transformers' T5 task names: the languages become the default src_lang and tgt_lang. */
+  [name: `translation_${string}_to_${string}`]: TranslationPipeline;
+  'automatic-speech-recognition': AutomaticSpeechRecognitionPipeline;
+  asr: AutomaticSpeechRecognitionPipeline;
+}
+
+/** Download `model` (a Hub repo id) for `task` and load it; rejects with a HubsideError. */
+export function pipeline<T extends keyof Pipelines>(task: T, model: string, options?: PipelineOptions): Promise<Pipelines[T]>;
+
+// ---- the browser cache ----------------------------------------------------------------------
+
+export interface CachedModel {
+  /** The repo id. */
+  model: string;
+  bytes: number;
+  files: { url: string; bytes: number }[];
+}
+
+/** The models whose files the browser cache holds. */
+export function cachedModels(): Promise<CachedModel[]>;
+
+/** Delete one model's cached files, or every cached file; resolves to how many were deleted. */
+export function clearCache(model?: string): Promise<number>;
+
+/** Bytes of memory the wasm instance holds (it only grows). */
+export function wasmMemoryBytes(): number;

@@ -1,0 +1,237 @@
+//! Multi-head attention for every architecture (BERT, DistilBERT, Marian, T5, Whisper): self-
+//! attention with an optional key/value cache (decoders feed one step at a time) and cross-
+//! attention over keys/values computed once from the encoder output; plus the decoder state that
+//! holds those caches per layer and reorders them when beam search moves hypotheses.
+//!
+//! Scores are softmax(scale · (q kᵀ + bias)): `bias` (broadcastable to (batch, heads, queries,
+//! keys)) carries padding and causal masks (0 / −∞, unaffected by the scale) and T5's relative
+//! positions (T5 does not scale). Scaling inside the softmax pass saves a pass over the scores.
+
+use candle_core::{Device, Tensor, D};
+
+use super::linear::Linear;
+use super::softmax::scaled_softmax_in_place;
+use crate::error::{Error, Result};
+
+/// Keys and values, each (batch, heads, len, head_dim).
+pub type KeyValues = (Tensor, Tensor);
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    /// Self-attention: q, k and v fused into one (3·inner, d) projection. Cross-attention: q only.
+    q_or_qkv: Linear,
+    /// Cross-attention only: k and v fused, (2·inner, d_source).
+    kv: Option<Linear>,
+    out: Linear,
+    heads: usize,
+    head_dim: usize,
+    /// Multiplier of the scores (head_dim^-0.5; T5: 1).
+    scale: f32,
+}
+
+fn check_heads(inner: usize, heads: usize, head_dim: usize) -> Result<()> {
+    if heads == 0 || head_dim == 0 || heads * head_dim != inner {
+        return Err(Error::Config(format!("{inner} attention features do not split into {heads} heads of {head_dim}")));
+    }
+    Ok(())
+}
+
+impl Attention {
+    /// Self-attention from separate projections (fused here into one matmul).
+    pub fn self_attention(q: Linear, k: Linear, v: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
+        Attention::self_attention_fused(Linear::fuse(&[q, k, v])?, out, heads, scale)
+    }
+
+    /// Self-attention whose q/k/v come fused, (3·inner, d) (CTranslate2 stores them so).
+    pub fn self_attention_fused(qkv: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
+        let inner = qkv.out_features() / 3;
+        check_heads(inner, heads, inner / heads.max(1))?;
+        Ok(Attention { q_or_qkv: qkv, kv: None, out, heads, head_dim: inner / heads, scale })
+    }
+
+    /// Cross-attention from separate projections (k and v fused).
+    pub fn cross_attention(q: Linear, k: Linear, v: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
+        Attention::cross_attention_fused(q, Linear::fuse(&[k, v])?, out, heads, scale)
+    }
+
+    /// Cross-attention whose k/v come fused, (2·inner, d_source).
+    pub fn cross_attention_fused(q: Linear, kv: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
+        let inner = q.out_features();
+        check_heads(inner, heads, inner / heads.max(1))?;
+        if kv.out_features() != 2 * inner {
+            return Err(Error::Config(format!("cross-attention keys/values have {} features for {inner} queries", kv.out_features())));
+        }
+        Ok(Attention { q_or_qkv: q, kv: Some(kv), out, heads, head_dim: inner / heads, scale })
+    }
+
+    /// The usual score scale, 1/√head_dim.
+    pub fn default_scale(head_dim: usize) -> f32 {
+        1.0 / (head_dim as f32).sqrt()
+    }
+
+    fn inner(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// (batch, len, heads·head_dim) → (batch, heads, len, head_dim), contiguous.
+    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        Ok(x.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
+    }
+
+    /// Attention of queries q over keys/values, then the output projection.
+    fn attend(&self, q: &Tensor, k: &Tensor, v: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let mut scores = q.matmul(&k.t()?)?;
+        if let Some(bias) = bias {
+            scores = scores.broadcast_add(bias)?;
+        }
+        let scores = scores.contiguous()?;
+        scaled_softmax_in_place(&scores, self.scale)?;
+        let context = scores.matmul(v)?;
+        let (b, _, t, _) = context.dims4()?;
+        self.out.forward(&context.transpose(1, 2)?.reshape((b, t, self.inner()))?)
+    }
+
+    /// Self-attention over `x` (batch, len, d). With a cache, `x` holds the new positions only:
+    /// they attend to the cached ones too, and the cache grows by them.
+    pub fn forward_self(&self, x: &Tensor, bias: Option<&Tensor>, cache: Option<&mut Option<KeyValues>>) -> Result<Tensor> {
+        if self.kv.is_some() {
+            return Err(Error::Input("cross-attention used as self-attention".into()));
+        }
+        let d = self.inner();
+        let qkv = self.q_or_qkv.forward(x)?;
+        let q = self.split_heads(&qkv.narrow(D::Minus1, 0, d)?)?;
+        let k = self.split_heads(&qkv.narrow(D::Minus1, d, d)?)?;
+        let v = self.split_heads(&qkv.narrow(D::Minus1, 2 * d, d)?)?;
+        match cache {
+            None => self.attend(&q, &k, &v, bias),
+            Some(cache) => {
+                let (k, v) = match cache.take() {
+                    Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
+                    None => (k, v),
+                };
+                let out = self.attend(&q, &k, &v, bias);
+                *cache = Some((k, v));
+                out
+            }
+        }
+    }
+
+    /// Cross-attention keys and values of the encoder output (batch, source, d_source).
+    pub fn keys_values(&self, source: &Tensor) -> Result<KeyValues> {
+        let kv = self.kv.as_ref().ok_or_else(|| Error::Input("self-attention has no cross keys/values".into()))?;
+        let d = self.inner();
+        let kv = kv.forward(source)?;
+        Ok((self.split_heads(&kv.narrow(D::Minus1, 0, d)?)?, self.split_heads(&kv.narrow(D::Minus1, d, d)?)?))
+    }
+
+    /// Cross-attention of `x` (batch, len, d) over keys/values from `keys_values`.
+    pub fn forward_cross(&self, x: &Tensor, (k, v): &KeyValues) -> Result<Tensor> {
+        let q = self.split_heads(&self.q_or_qkv.forward(x)?)?;
+        self.attend(&q, k, v, None)
+    }
+}
+
+/// Additive causal mask (new, past + new) for `new` positions after `past` cached ones: 0 where a
+/// query may look, −∞ ahead of it. `None` for one new position, which may see everything.
+pub fn causal_mask(past: usize, new: usize) -> Result<Option<Tensor>> {
+    if new <= 1 {
+        return Ok(None);
+    }
+    let total = past + new;
+    let values: Vec<f32> =
+        (0..new).flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })).collect();
+    Ok(Some(Tensor::from_vec(values, (new, total), &Device::Cpu)?))
+}
+
+/// One decoder layer's caches: self-attention keys/values (beams, heads, steps, head_dim), grown
+/// per step, and cross-attention keys/values (beams, heads, source, head_dim), fixed.
+#[derive(Debug, Clone)]
+pub struct LayerCache {
+    pub self_kv: Option<KeyValues>,
+    pub cross_kv: KeyValues,
+}
+
+/// A decoder's state during generation: per-layer caches and how many tokens each beam has fed.
+#[derive(Debug, Clone)]
+pub struct DecoderState {
+    pub layers: Vec<LayerCache>,
+    /// Tokens already fed per beam (the next token's position).
+    pub position: usize,
+    pub beams: usize,
+}
+
+impl DecoderState {
+    /// A fresh state for `beams` hypotheses: each layer's cross-attention keys/values over
+    /// `encoded` (batch 1), computed once and repeated per beam.
+    pub fn start<'a>(cross_attention: impl Iterator<Item = &'a Attention>, encoded: &Tensor, beams: usize) -> Result<Self> {
+        let layers = cross_attention
+            .map(|attention| {
+                let (k, v) = attention.keys_values(encoded)?;
+                Ok(LayerCache { self_kv: None, cross_kv: (repeat_rows(&k, beams)?, repeat_rows(&v, beams)?) })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(DecoderState { layers, position: 0, beams })
+    }
+
+    /// Tokens fed so far.
+    pub fn len(&self) -> usize {
+        self.position
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.position == 0
+    }
+
+    /// Forget the fed tokens, keep the encoder's keys/values.
+    pub fn reset(&mut self) {
+        self.layers.iter_mut().for_each(|layer| layer.self_kv = None);
+        self.position = 0;
+    }
+
+    /// `tokens` (beams × new, row-major) as a (beams, new) u32 tensor.
+    pub fn token_ids(&self, tokens: &[u32]) -> Result<Tensor> {
+        if tokens.is_empty() || tokens.len() % self.beams != 0 {
+            return Err(Error::Input(format!("{} tokens do not split over {} beams", tokens.len(), self.beams)));
+        }
+        Ok(Tensor::from_slice(tokens, (self.beams, tokens.len() / self.beams), &Device::Cpu)?)
+    }
+
+    /// Keep, for new beam `i`, the self-attention cache of old beam `parents[i]`. Cross-attention
+    /// keys/values are the same for every beam and need no reordering.
+    pub fn reorder(&mut self, parents: &[u32]) -> Result<()> {
+        if parents.len() != self.beams || parents.iter().any(|&p| p as usize >= self.beams) {
+            return Err(Error::Input(format!("reorder: parents {parents:?} for {} beams", self.beams)));
+        }
+        if parents.iter().enumerate().all(|(i, &p)| p as usize == i) {
+            return Ok(());
+        }
+        let index = Tensor::new(parents, &Device::Cpu)?;
+        for layer in &mut self.layers {
+            if let Some((k, v)) = &layer.self_kv {
+                layer.self_kv = Some((k.index_select(&index, 0)?, v.index_select(&index, 0)?));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Repeat the batch-1 tensor `x` (1, ...) to `n` rows.
+fn repeat_rows(x: &Tensor, n: usize) -> Result<Tensor> {
+    if n == 1 {
+        return Ok(x.clone());
+    }
+    let mut dims = x.dims().to_vec();
+    dims[0] = n;
+    Ok(x.broadcast_as(dims)?.contiguous()?)
+}
+
+/// An encoder-decoder's decoder, driven token by token by the generate loop. Marian, T5 and
+/// Whisper implement it; their encoders differ in input (token ids or log-mel frames).
+pub trait Decoder {
+    /// A fresh state for `beams` hypotheses over the encoder output (1, source, d).
+    fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState>;
+    /// Feed `tokens` (beams × new, row-major: each beam's next `new` tokens) after what `state`
+    /// holds; returns the logits of every new position, (beams, new, vocab) in f32.
+    fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor>;
+}

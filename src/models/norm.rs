@@ -1,0 +1,75 @@
+//! Normalisation layers and activations the architectures share.
+
+use candle_core::{Module, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::error::{Error, Result};
+
+/// LayerNorm under `weight`/`bias`, or `gamma`/`beta` as older checkpoints (and CTranslate2) name it.
+#[derive(Debug, Clone)]
+pub struct LayerNorm(candle_nn::LayerNorm);
+
+impl LayerNorm {
+    pub fn new(weight: Tensor, bias: Tensor, eps: f64) -> Self {
+        LayerNorm(candle_nn::LayerNorm::new(weight, bias, eps))
+    }
+
+    pub fn load(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        let (weight, bias) = match (vb.get(size, "weight"), vb.get(size, "bias")) {
+            (Ok(w), Ok(b)) => (w, b),
+            _ => (vb.get(size, "gamma")?, vb.get(size, "beta")?),
+        };
+        Ok(LayerNorm::new(weight, bias, eps))
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.0.forward(x)?)
+    }
+}
+
+/// T5's RMSNorm: scale only, no mean subtraction, no bias.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    weight: Tensor,
+    eps: f32,
+}
+
+impl RmsNorm {
+    pub fn load(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(RmsNorm { weight: vb.get(size, "weight")?, eps: eps as f32 })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::rms_norm(x, &self.weight, self.eps)?)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    Gelu,
+    GeluTanh,
+    Relu,
+    Silu,
+}
+
+impl Activation {
+    /// transformers' `ACT2FN` names.
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "gelu" => Activation::Gelu,
+            "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
+            "relu" => Activation::Relu,
+            "silu" | "swish" => Activation::Silu,
+            other => return Err(Error::Config(format!("unsupported activation '{other}'"))),
+        })
+    }
+
+    pub fn apply(self, xs: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Activation::Gelu => xs.gelu_erf()?,
+            Activation::GeluTanh => xs.gelu()?,
+            Activation::Relu => xs.relu()?,
+            Activation::Silu => xs.silu()?,
+        })
+    }
+}

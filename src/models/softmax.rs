@@ -1,0 +1,133 @@
+//! Softmax over the last dimension, in place, for attention scores. A 30 s Whisper window has
+//! 1500 × 1500 scores per head, so this is a large share of encoder time: one pass for the maximum,
+//! one for a vectorisable `exp` (Cephes polynomial, ~1 ulp) and the sum, one to scale. Measured
+//! faster than candle's `softmax_last_dim` (which allocates and calls libm's exp per element).
+
+use candle_core::Tensor;
+
+use crate::error::Result;
+
+/// softmax(scale · scores) over the last dimension, in place (`scores` must be contiguous f32).
+pub fn scaled_softmax_in_place(scores: &Tensor, scale: f32) -> Result<()> {
+    Ok(scores.inplace_op1(&ScaledSoftmax { scale })?)
+}
+
+/// The in-place op behind `scaled_softmax_in_place`.
+struct ScaledSoftmax {
+    scale: f32,
+}
+
+/// e^x for x ≤ 0 (−∞ included): range reduction by ln 2 and a degree-6 polynomial, written
+/// without branches or libm calls so that loops over it vectorise (SSE2, wasm simd128).
+#[inline(always)]
+fn exp_nonpositive(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to an integer
+    let xc = x.max(-87.0);
+    let n = (xc * LOG2E + ROUND) - ROUND;
+    let r = xc - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    let y = y * f32::from_bits(((n as i32 + 127) << 23) as u32);
+    if x < -87.0 {
+        0.0
+    } else {
+        y
+    }
+}
+
+fn softmax_row(row: &mut [f32], scale: f32) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return;
+    }
+    let mut sums = [0f32; 8];
+    let mut chunks = row.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        for (x, s) in chunk.iter_mut().zip(sums.iter_mut()) {
+            *x = exp_nonpositive((*x - max) * scale);
+            *s += *x;
+        }
+    }
+    let mut sum: f32 = sums.iter().sum();
+    for x in chunks.into_remainder() {
+        *x = exp_nonpositive((*x - max) * scale);
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+impl candle_core::InplaceOp1 for ScaledSoftmax {
+    fn name(&self) -> &'static str {
+        "scaled-softmax"
+    }
+
+    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &candle_core::Layout) -> candle_core::Result<()> {
+        let candle_core::CpuStorage::F32(data) = storage else {
+            candle_core::bail!("softmax: f32 only");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("softmax: input must be contiguous");
+        };
+        let n = layout.dims().last().copied().unwrap_or(1).max(1);
+        let data = &mut data[start..end];
+        let scale = self.scale;
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use rayon::prelude::*;
+            if data.len() >= 1 << 16 {
+                data.par_chunks_mut(n).for_each(|row| softmax_row(row, scale));
+                return Ok(());
+            }
+        }
+        data.chunks_mut(n).for_each(|row| softmax_row(row, scale));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn fast_exp_is_accurate() {
+        let mut worst = 0f64;
+        let mut x = -90.0f32;
+        while x <= 0.0 {
+            let (got, want) = (exp_nonpositive(x) as f64, (x as f64).exp());
+            if want > 1e-37 {
+                worst = worst.max(((got - want) / want).abs());
+            }
+            x += 0.001;
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+    }
+
+    #[test]
+    fn softmax_matches_candle() {
+        let values: Vec<f32> = (0..3 * 37).map(|i| ((i * 7919) % 101) as f32 / 7.0 - 6.0).collect();
+        let t = Tensor::from_vec(values, (3, 37), &Device::Cpu).unwrap();
+        let want = candle_nn::ops::softmax_last_dim(&(&t * 0.125).unwrap()).unwrap().to_vec2::<f32>().unwrap();
+        let got = t.copy().unwrap();
+        got.inplace_op1(&ScaledSoftmax { scale: 0.125 }).unwrap();
+        for (a, b) in got.to_vec2::<f32>().unwrap().iter().flatten().zip(want.iter().flatten()) {
+            assert!((a - b).abs() < 1e-7, "{a} vs {b}");
+        }
+        // A fully masked row gives zeros, not NaN.
+        let masked = Tensor::from_vec(vec![f32::NEG_INFINITY; 4], (1, 4), &Device::Cpu).unwrap();
+        masked.inplace_op1(&ScaledSoftmax { scale: 1.0 }).unwrap();
+        assert_eq!(masked.to_vec2::<f32>().unwrap(), vec![vec![0.0; 4]]);
+    }
+}

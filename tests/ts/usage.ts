@@ -1,0 +1,113 @@
+// Uses the whole API of the `hubside` package the way an application would; `tsc --strict`
+// must accept it, and reject each line marked @ts-expect-error (misuse the types must catch).
+import init, {
+  cachedModels, clearCache, defaultEndpoint, initSync, pipeline, supportedTasks, wasmMemoryBytes,
+  type AutomaticSpeechRecognitionPipeline, type ErrorKind, type HubsideError, type ProgressInfo,
+  type TaskInfo, type TextClassificationPipeline, type TranscriptionOutput, type TranslationOutput,
+} from 'hubside';
+
+export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
+  await init();
+  await init({ module_or_path: new URL('./hubside_bg.wasm', import.meta.url) });
+  initSync({ module: wasmBytes });
+
+  const endpoint: string = defaultEndpoint();
+  const tasks: TaskInfo[] = supportedTasks();
+  const defaults: Record<string, string> = Object.fromEntries(tasks.map((t) => [t.task, t.default_model]));
+  const names: string[] = tasks.flatMap((t) => [t.task, ...t.aliases, ...t.model_types, ...t.options]);
+  console.log(endpoint, defaults, names);
+
+  const options = {
+    endpoint,
+    revision: 'main',
+    cache: true,
+    progress_callback: (e: ProgressInfo) => console.log(e.status, e.name, e.file, e.loaded, e.total ?? 0, e.progress?.toFixed(1)),
+  };
+
+  // Text classification, under both names.
+  const classifier: TextClassificationPipeline = await pipeline('sentiment-analysis', 'distilbert/distilbert-base-uncased-finetuned-sst-2-english', options);
+  const same = await pipeline('text-classification', classifier.model);
+  const task: 'text-classification' = same.task;
+  const [best] = await classifier('I love this!');
+  const score: number = best.score;
+  const label: string = best.label;
+  const perText = await classifier(['good', 'bad']); // the best label of each text
+  const allLabels = await classifier('okay', { top_k: null });
+  const nested = await classifier(['good', 'bad'], { top_k: 2 }); // two labels per text
+  const firstOfSecond: string = nested[1][0].label;
+  console.log(task, score, label, perText.length, allLabels.length, firstOfSecond);
+
+  // Translation: Marian, and T5 with the languages in the task name or per call.
+  const translator = await pipeline('translation', 'Helsinki-NLP/opus-mt-en-de', options);
+  const translated: TranslationOutput = await translator('The house is small.', {
+    max_new_tokens: 128,
+    num_beams: 4,
+    length_penalty: 1.0,
+    early_stopping: 'never',
+    on_token: (textSoFar: string, index: number) => console.log(index, textSoFar),
+  });
+  const t5 = await pipeline('translation_en_to_de', 'google-t5/t5-small');
+  const [{ translation_text }] = await t5(['Hello', 'Goodbye'], { src_lang: 'en', tgt_lang: 'fr', early_stopping: true });
+  console.log(translated[0].translation_text, translation_text);
+
+  // Speech recognition: mono samples, or channels as an AudioBuffer gives them.
+  const asr: AutomaticSpeechRecognitionPipeline = await pipeline('automatic-speech-recognition', 'openai/whisper-tiny.en', options);
+  const alias = await pipeline('asr', 'openai/whisper-base');
+  const multilingual: boolean = asr.multilingual && alias.multilingual;
+  const mono = new Float32Array(16_000);
+  const plain: TranscriptionOutput = await asr(mono);
+  const language: string | null = plain.language;
+  const timed = await asr([mono, mono], {
+    sampling_rate: 44_100,
+    return_timestamps: true,
+    language: 'de',
+    task: 'translate',
+    on_partial: (p) => console.log(p.window, p.processed, p.duration, p.progress, p.text, p.chunks.length, p.language),
+  });
+  const [start, end] = timed.chunks[0].timestamp; // chunks are there with return_timestamps
+  await asr(mono, { channels: 1 });
+  console.log(multilingual, language, start + end, plain.chunks?.length);
+
+  // The browser cache, memory, and disposing.
+  for (const { model, bytes, files } of await cachedModels()) console.log(model, bytes, files.map((f) => `${f.url} ${f.bytes}`));
+  const deleted: number = (await clearCache('openai/whisper-tiny.en')) + (await clearCache());
+  const memory: number = wasmMemoryBytes();
+  console.log(deleted, memory);
+  for (const p of [classifier, translator, asr]) p.dispose();
+
+  // Errors carry a kind.
+  try {
+    await pipeline('sentiment-analysis', 'no/such-model');
+  } catch (e) {
+    const error = e as HubsideError;
+    const kind: ErrorKind = error.kind;
+    if (kind === 'not_found' || kind === 'network' || kind === 'input') console.log(error.name, error.message);
+  }
+}
+
+export async function misuse(): Promise<void> {
+  const classifier = await pipeline('text-classification', 'm');
+  const translator = await pipeline('translation', 'm');
+  const asr = await pipeline('automatic-speech-recognition', 'm');
+  // @ts-expect-error: an unknown task name
+  await pipeline('summarization', 'm');
+  // @ts-expect-error: a misspelt load option
+  await pipeline('translation', 'm', { endpiont: 'https://example.org' });
+  // @ts-expect-error: a misspelt option (topk instead of top_k)
+  await classifier('text', { topk: 2 });
+  // @ts-expect-error: another task's option
+  await translator('text', { return_timestamps: true });
+  // @ts-expect-error: text where audio is expected
+  await asr('speech.wav');
+  // @ts-expect-error: numbers where text is expected
+  await classifier([1, 2]);
+  // @ts-expect-error: early_stopping is a boolean or 'never'
+  await translator('text', { early_stopping: 'always' });
+  // @ts-expect-error: the Whisper task is transcribe or translate
+  await asr(new Float32Array(1), { task: 'summarize' });
+  // @ts-expect-error: without return_timestamps, chunks may be missing
+  (await asr(new Float32Array(1))).chunks.length;
+  // @ts-expect-error: not an error kind
+  const kind: ErrorKind = 'timeout';
+  console.log(kind);
+}

@@ -12,6 +12,7 @@ pub mod models;
 pub mod tasks;
 pub mod tokenizer;
 pub mod weights;
+pub mod whisper;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;

@@ -1,7 +1,8 @@
 //! Model architectures, one file each, built from one core: `linear` (every weight matrix goes
 //! through `Linear`), `norm` (LayerNorm, RMSNorm, activations), `attention` (self/cross attention,
 //! key/value caches, the decoder state and the `Decoder` trait the generation loop drives) and
-//! `softmax`. Each task keeps a registry of which `model_type` loads how.
+//! `softmax`. Whisper (network, tokens, language table) has its own folder, `crate::whisper`, built
+//! on the same core. Each task keeps a registry of which `model_type` loads how.
 
 pub mod attention;
 pub mod linear;
@@ -15,7 +16,6 @@ pub mod encoder;
 pub mod marian;
 pub mod seq2seq;
 pub mod t5;
-pub mod whisper;
 
 use candle_core::Tensor;
 

@@ -7,37 +7,17 @@
 //! the transformers layout (openai/whisper-*: `model.encoder.layers.N.self_attn.q_proj` …); the
 //! hyper-parameters come from tensor shapes (and head counts from the CTranslate2 scalars or
 //! config.json). Computation is f32 on the CPU.
+//!
+//! Follows [openai/whisper model.py](https://github.com/openai/whisper/blob/fdf63e51dc3089e10d72fd25ac04ffe22f86543e/whisper/model.py).
 
 use candle_core::{DType, Device, Tensor};
 
-use super::attention::{causal_mask, Attention, Decoder, DecoderState};
-use super::linear::Linear;
-use super::norm::LayerNorm;
+use super::config::{validate, Config};
 use crate::error::{Error, Result};
+use crate::models::attention::{causal_mask, Attention, Decoder, DecoderState};
+use crate::models::linear::Linear;
+use crate::models::norm::LayerNorm;
 use crate::weights::{ctranslate2, Tensors};
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Config {
-    pub n_mels: usize,
-    /// Encoder positions (1500: 3000 mel frames after the stride-2 convolution).
-    pub n_audio_ctx: usize,
-    pub n_audio_state: usize,
-    pub n_audio_head: usize,
-    pub n_audio_layer: usize,
-    pub n_vocab: usize,
-    /// Decoder positions (448).
-    pub n_text_ctx: usize,
-    pub n_text_state: usize,
-    pub n_text_head: usize,
-    pub n_text_layer: usize,
-}
-
-impl Config {
-    /// Multilingual checkpoints have 51865+ tokens; English-only ones 51864.
-    pub fn is_multilingual(&self) -> bool {
-        self.n_vocab >= 51865
-    }
-}
 
 const LN_EPS: f64 = 1e-5;
 
@@ -47,6 +27,7 @@ struct Mlp {
     fc2: Linear,
 }
 
+/// `ResidualAttentionBlock`'s `mlp` with its `mlp_ln`: x + fc2(gelu(fc1(ln(x)))).
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.fc1.forward(&self.norm.forward(x)?)?.gelu_erf()?;
@@ -361,6 +342,8 @@ impl Whisper {
         })
     }
 
+    /// `AudioEncoder.forward`: two GELU convolutions (the second with stride 2), sinusoidal
+    /// positions, pre-LN residual blocks, a final LayerNorm.
     /// Encode one window of log-mel frames, (n_mels, 2·n_audio_ctx) row-major → (1, n_audio_ctx, d).
     pub fn encode(&self, mel: &[f32]) -> Result<Tensor> {
         let c = &self.config;
@@ -394,6 +377,9 @@ impl Decoder for Whisper {
         DecoderState::start(self.decoder_layers.iter().map(|l| &l.cross_attn.attn), audio_features, beams)
     }
 
+    /// `TextDecoder.forward` with its `kv_cache`: token + learned position embeddings, pre-LN
+    /// blocks of causal self-attention, cross-attention and MLP, then logits against the (tied)
+    /// token embedding.
     /// Feed `tokens` after those already in `state`; returns their logits, (beams, new, vocab).
     fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor> {
         let c = &self.config;
@@ -423,18 +409,4 @@ impl Decoder for Whisper {
         let x = self.decoder_norm.forward(&x)?;
         self.projection.forward(&x)
     }
-}
-
-fn validate(c: &Config) -> Result<()> {
-    let bad = |m: String| Err(Error::weights("model", m));
-    if c.n_audio_layer == 0 || c.n_text_layer == 0 {
-        return bad(format!("no encoder or decoder layers found ({} / {})", c.n_audio_layer, c.n_text_layer));
-    }
-    if c.n_audio_head == 0 || !c.n_audio_state.is_multiple_of(c.n_audio_head) || c.n_text_head == 0 || !c.n_text_state.is_multiple_of(c.n_text_head) {
-        return bad(format!("hidden sizes {} / {} do not split into {} / {} heads", c.n_audio_state, c.n_text_state, c.n_audio_head, c.n_text_head));
-    }
-    if c.n_audio_ctx == 0 || c.n_text_ctx == 0 || c.n_vocab == 0 {
-        return bad("empty position or token embeddings".into());
-    }
-    Ok(())
 }

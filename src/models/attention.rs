@@ -191,7 +191,7 @@ impl DecoderState {
 
     /// `tokens` (beams × new, row-major) as a (beams, new) u32 tensor.
     pub fn token_ids(&self, tokens: &[u32]) -> Result<Tensor> {
-        if tokens.is_empty() || tokens.len() % self.beams != 0 {
+        if tokens.is_empty() || !tokens.len().is_multiple_of(self.beams) {
             return Err(Error::Input(format!("{} tokens do not split over {} beams", tokens.len(), self.beams)));
         }
         Ok(Tensor::from_slice(tokens, (self.beams, tokens.len() / self.beams), &Device::Cpu)?)

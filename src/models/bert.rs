@@ -97,6 +97,6 @@ impl SequenceClassifier for BertClassifier {
     fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let hidden = self.encoder.forward(&self.embeddings.forward(input_ids)?, attention_mask)?;
         let pooled = self.pooler.forward(&first_token(&hidden)?)?.tanh()?;
-        Ok(self.classifier.forward(&pooled)?)
+        self.classifier.forward(&pooled)
     }
 }

@@ -84,6 +84,6 @@ impl SequenceClassifier for DistilBertClassifier {
     fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let hidden = self.encoder.forward(&self.embeddings.forward(input_ids)?, attention_mask)?;
         let pooled = self.pre_classifier.forward(&first_token(&hidden)?)?.relu()?;
-        Ok(self.classifier.forward(&pooled)?)
+        self.classifier.forward(&pooled)
     }
 }

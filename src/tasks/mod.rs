@@ -1,6 +1,5 @@
 //! One file per task: load what the task needs from a repo, run it, shape the output.
 
-pub mod generation;
 pub mod speech_recognition;
 pub mod text_classification;
 pub mod translation;

@@ -164,7 +164,7 @@ impl StepLogits {
     /// From row-major values for `beams` × `positions` rows.
     pub fn new(values: Vec<f32>, beams: usize, positions: usize) -> Result<Self> {
         let rows = beams * positions;
-        if rows == 0 || values.is_empty() || values.len() % rows != 0 {
+        if rows == 0 || values.is_empty() || !values.len().is_multiple_of(rows) {
             return Err(Error::Input(format!("{} logits do not split into {beams} x {positions} rows", values.len())));
         }
         Ok(StepLogits { values, beams, positions })

@@ -1,7 +1,7 @@
 //! hubside: Hugging Face Hub models (sentiment, translation, speech) run client-side in the
 //! browser through WebAssembly, and natively. Data flows: `hub` (repo → bytes) → `weights` and
-//! `tokenizer` → `models` → `tasks` (the generative ones decode through `generation`); `wasm` adapts the tasks to JavaScript, `serve` (native) is
-//! the local Hub mirror and page server.
+//! `tokenizer` → `models` → `tasks` (translation and speech decode through `generation`); `wasm`
+//! adapts the tasks to JavaScript, `serve` (native) is the local Hub mirror and page server.
 
 pub mod audio;
 pub mod bench;

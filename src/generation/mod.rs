@@ -69,6 +69,10 @@ pub struct GenerationConfig {
     pub timestamp_rules: Option<TimestampRules>,
     /// Re-normalise log-probabilities after the other processors (`renormalize_logits`).
     pub renormalize_logits: bool,
+    /// Greedy: also sum the chosen tokens' log-probabilities ([`Generated::sum_logprob`]). Off by
+    /// default: it costs a log-sum-exp over the vocabulary per step, and only Whisper's silence
+    /// test uses it.
+    pub sum_logprobs: bool,
 }
 
 impl Default for GenerationConfig {
@@ -85,6 +89,7 @@ impl Default for GenerationConfig {
             forced_decoder_ids: Vec::new(),
             timestamp_rules: None,
             renormalize_logits: false,
+            sum_logprobs: false,
         }
     }
 }
@@ -147,8 +152,8 @@ pub struct Generated {
     pub ids: Vec<u32>,
     /// Beam search: the hypothesis' score (sum of log-probabilities / new_len^length_penalty).
     pub score: Option<f32>,
-    /// Greedy: the sum of the chosen tokens' log-probabilities after the processors, in f64
-    /// (openai/whisper's `sum_logprobs`, eos included).
+    /// Greedy with `sum_logprobs`: the sum of the chosen tokens' log-probabilities after the
+    /// processors, in f64 (openai/whisper's `sum_logprobs`, eos included).
     pub sum_logprob: Option<f64>,
 }
 
@@ -264,7 +269,9 @@ fn greedy(
     loop {
         processors::apply(processors, Hypothesis { tokens: &ids, prompt_len }, &mut scores);
         let next = math::argmax(&scores)?;
-        sum_logprob += math::log_softmax_at(&scores, next as usize);
+        if config.sum_logprobs {
+            sum_logprob += math::log_softmax_at(&scores, next as usize);
+        }
         ids.push(next);
         if let Some(on_token) = hooks.on_token.as_deref_mut() {
             on_token(&ids);
@@ -274,7 +281,7 @@ fn greedy(
         }
         scores = decoder.step(&[&[next]])?.into_last_rows().swap_remove(0);
     }
-    Ok(Generated { ids, score: None, sum_logprob: Some(sum_logprob) })
+    Ok(Generated { ids, score: None, sum_logprob: config.sum_logprobs.then_some(sum_logprob) })
 }
 
 /// transformers' vectorised beam search for one input (batch of 1).
@@ -434,7 +441,7 @@ mod tests {
 
     #[test]
     fn greedy_follows_the_processors_and_stops_at_eos() {
-        let config = GenerationConfig { eos_token_ids: vec![0], max_new_tokens: 10, ..Default::default() };
+        let config = GenerationConfig { eos_token_ids: vec![0], max_new_tokens: 10, sum_logprobs: true, ..Default::default() };
         let mut decoder = table();
         let mut seen = Vec::new();
         let mut on_token = |ids: &[u32]| seen.push(ids.to_vec());
@@ -450,8 +457,9 @@ mod tests {
         assert_eq!(out.score, None);
 
         // Forcing token 2 first and suppressing eos: 4 2 1 2 1, up to the limit.
-        let config = GenerationConfig { forced_decoder_ids: vec![(1, 2)], suppress_tokens: vec![0], max_new_tokens: 4, ..config };
-        assert_eq!(generate(&mut table(), &[4], &config, Hooks::default()).unwrap().ids, [4, 2, 1, 2, 1]);
+        let config = GenerationConfig { forced_decoder_ids: vec![(1, 2)], suppress_tokens: vec![0], max_new_tokens: 4, sum_logprobs: false, ..config };
+        let out = generate(&mut table(), &[4], &config, Hooks::default()).unwrap();
+        assert_eq!((out.ids.as_slice(), out.sum_logprob), (&[4, 2, 1, 2, 1][..], None));
         // The decoder's positions cap the length: 8 positions, a 6-token prompt → 2 new tokens.
         let config = GenerationConfig { max_new_tokens: 10, ..config };
         assert_eq!(generate(&mut table(), &[4; 6], &config, Hooks::default()).unwrap().ids, [4, 4, 4, 4, 4, 4, 1, 2]);

@@ -543,6 +543,7 @@ impl SpeechRecognizer {
         let config = GenerationConfig {
             max_new_tokens: self.model.config().n_text_ctx / MAX_NEW_TOKENS_FRACTION,
             eos_token_ids: vec![s.eot],
+            sum_logprobs: true,
             suppress_tokens: self.suppress.clone(),
             begin_suppress_tokens: self.suppress_begin.clone(),
             timestamp_rules: timestamps.then(|| TimestampRules {

@@ -213,14 +213,14 @@ pub struct TranslationBench {
 /// Greedy decoding speed of an opus-mt-en-de sized Marian through the translator's own loop
 /// (eos banned so every run makes exactly `new_tokens`).
 pub fn translation(input_tokens: usize, new_tokens: usize, runs: usize) -> Result<TranslationBench> {
-    use crate::tasks::generation::{self, GenerationConfig};
+    use crate::generation::{generate_seq2seq, GenerationConfig};
     let model = marian_opus_mt_size(0x5eed)?;
     let mut rng = fastrand::Rng::with_seed(42);
     // Any token but eos (0) and pad (58100).
     let mut input: Vec<u32> = (0..input_tokens.saturating_sub(1)).map(|_| rng.u32(1..58_100)).collect();
     input.push(0);
-    let config = GenerationConfig { max_new_tokens: new_tokens, num_beams: 1, bad_words_ids: vec![vec![0]], ..Default::default() };
-    generation::greedy(&model, &input, &GenerationConfig { max_new_tokens: 2, ..config.clone() }, None)?; // warm-up
+    let config = GenerationConfig { max_new_tokens: new_tokens, num_beams: 1, suppress_tokens: vec![0], ..Default::default() };
+    generate_seq2seq(&model, &input, &GenerationConfig { max_new_tokens: 2, ..config.clone() }, None)?; // warm-up
     let (mut firsts, mut rates) = (Vec::new(), Vec::new());
     for _ in 0..runs.max(1) {
         let start = now_ms();
@@ -228,7 +228,7 @@ pub fn translation(input_tokens: usize, new_tokens: usize, runs: usize) -> Resul
         let mut on_token = |_: &[u32]| {
             first.get_or_insert_with(|| now_ms() - start);
         };
-        let out = generation::greedy(&model, &input, &config, Some(&mut on_token))?;
+        let out = generate_seq2seq(&model, &input, &config, Some(&mut on_token))?;
         let total = now_ms() - start;
         firsts.push(first.unwrap_or(total));
         rates.push((out.ids.len() - 1) as f64 / (total / 1000.0));

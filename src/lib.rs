@@ -1,12 +1,13 @@
 //! hubside: Hugging Face Hub models (sentiment, translation, speech) run client-side in the
 //! browser through WebAssembly, and natively. Data flows: `hub` (repo → bytes) → `weights` and
-//! `tokenizer` → `models` → `tasks`; `wasm` adapts the tasks to JavaScript, `serve` (native) is
-//! the local Hub mirror and page server.
+//! `tokenizer` → `models` → `tasks` (translation and speech decode through `generation`); `wasm`
+//! adapts the tasks to JavaScript, `serve` (native) is the local Hub mirror and page server.
 
 pub mod audio;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod error;
+pub mod generation;
 pub mod hub;
 pub mod models;
 pub mod tasks;

@@ -11,7 +11,7 @@ use hubside::hub::Repo;
 use hubside::models::marian::Marian;
 use hubside::models::seq2seq::{Decoder, Seq2SeqModel};
 use hubside::serve::{self, ServeOptions};
-use hubside::tasks::generation::{self, EarlyStopping, GenerationConfig};
+use hubside::generation::{generate_seq2seq, EarlyStopping, GenerationConfig};
 use hubside::tasks::translation::{TranslateOptions, Translator};
 use hubside::Error;
 
@@ -171,7 +171,7 @@ fn one_beam_is_greedy_and_beams_decode_what_they_generate() {
             assert_eq!(one, greedy);
             let ids = translator.encode(&case.text, &reference_options()).unwrap();
             let config = GenerationConfig { max_new_tokens: 16, num_beams: 1, ..Default::default() };
-            let direct = generation::greedy(translator.model(), &ids, &config, None).unwrap();
+            let direct = generate_seq2seq(translator.model(), &ids, &config, None).unwrap();
             assert_eq!(direct.ids, case.generated_ids);
 
             let mut calls = Vec::new();
@@ -336,7 +336,7 @@ fn beam_search_matches_brute_force() {
                 early_stopping: EarlyStopping::Never,
                 ..Default::default()
             };
-            let beam = generation::beam_search(&model, &input, &config).unwrap();
+            let beam = generate_seq2seq(&model, &input, &config, None).unwrap();
             assert_eq!(&beam.ids, best_ids, "seed {seed}, length_penalty {lp}");
             assert!((beam.score.unwrap() - best_score).abs() < 1e-5, "seed {seed}, lp {lp}: {beam:?} vs {best_score}");
             checked += 1;
@@ -345,7 +345,7 @@ fn beam_search_matches_brute_force() {
             for num_beams in [2, 3, 5] {
                 for early_stopping in [EarlyStopping::Heuristic, EarlyStopping::Always, EarlyStopping::Never] {
                     let config = GenerationConfig { num_beams, early_stopping, ..config.clone() };
-                    let beam = generation::beam_search(&model, &input, &config).unwrap();
+                    let beam = generate_seq2seq(&model, &input, &config, None).unwrap();
                     let (_, score) = everything
                         .iter()
                         .find(|(ids, _)| *ids == beam.ids)
@@ -357,7 +357,7 @@ fn beam_search_matches_brute_force() {
         }
         // Without a length penalty the default heuristic stop is exact too.
         let config = GenerationConfig { max_new_tokens: max_new, num_beams: all, length_penalty: 0.0, ..Default::default() };
-        let beam = generation::beam_search(&model, &input, &config).unwrap();
+        let beam = generate_seq2seq(&model, &input, &config, None).unwrap();
         assert_eq!(beam.ids, brute_force(&model, &input, max_new, 0.0)[0].0, "seed {seed}");
     }
     assert_eq!(checked, 24);

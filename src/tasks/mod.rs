@@ -5,7 +5,6 @@
 //! and its per-call options. The CLI, `hubside serve` and the JS `pipeline()` /
 //! `supportedTasks()` all read it.
 
-pub mod generation;
 pub mod speech_recognition;
 pub mod text_classification;
 pub mod translation;
@@ -249,7 +248,7 @@ mod tests {
 
     #[test]
     fn options_deserialize_as_transformers_spells_them() {
-        use generation::EarlyStopping;
+        use crate::generation::EarlyStopping;
         use serde_json::json;
         let translate = |value| serde_json::from_value::<translation::TranslateOptions>(value);
         for (given, expected) in [(json!(true), EarlyStopping::Always), (json!(false), EarlyStopping::Heuristic), (json!("never"), EarlyStopping::Never)] {

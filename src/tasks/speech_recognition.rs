@@ -22,6 +22,7 @@ use tokenizers::Tokenizer;
 
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
+use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, StepLogits, TimestampRules};
 use crate::hub::Repo;
 use crate::models::attention::{Decoder, DecoderState};
 use crate::whisper::{language_code, SpecialTokens, Whisper};
@@ -288,10 +289,9 @@ impl SpeechRecognizer {
         let logits = logits.get(0)?.to_vec1::<f32>()?;
         state.reset();
         let langs = &self.specials.languages;
-        let max = langs.iter().map(|(_, id)| logits[*id as usize]).fold(f32::NEG_INFINITY, f32::max);
-        let sum: f32 = langs.iter().map(|(_, id)| (logits[*id as usize] - max).exp()).sum();
-        let mut probs: Vec<(String, f32)> =
-            langs.iter().map(|(code, id)| (code.clone(), (logits[*id as usize] - max).exp() / sum)).collect();
+        let mut language_probs: Vec<f32> = langs.iter().map(|(_, id)| logits[*id as usize]).collect();
+        math::softmax(&mut language_probs);
+        let mut probs: Vec<(String, f32)> = langs.iter().map(|(code, _)| code.clone()).zip(language_probs).collect();
         probs.sort_by(|a, b| b.1.total_cmp(&a.1));
         let best = probs.first().map(|(c, _)| c.clone()).ok_or_else(|| Error::Tokenizer("no language tokens".into()))?;
         Ok((best, probs))
@@ -356,7 +356,7 @@ impl SpeechRecognizer {
                     }
                 };
                 let prompt = self.prompt(&lang, options.task, !single)?;
-                let result = self.decode_window(&mut state, &prompt, !single)?;
+                let result = self.decode_window(&features, state, &prompt, !single)?;
                 let tokens = result.tokens;
                 let avg_logprob = result.sum_logprob / (tokens.len() + 1) as f64;
                 let silent = result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD;
@@ -439,95 +439,42 @@ impl SpeechRecognizer {
         })
     }
 
-    /// Greedy decoding of one encoded window after `prompt`.
-    fn decode_window(&self, state: &mut DecoderState, prompt: &[u32], timestamps: bool) -> Result<WindowResult> {
+    /// Greedy decoding of one encoded window after `prompt`, with openai's suppression and (with
+    /// `timestamps`) timestamp rules.
+    fn decode_window(&self, features: &Tensor, state: DecoderState, prompt: &[u32], timestamps: bool) -> Result<WindowResult> {
         let s = &self.specials;
-        let n_ctx = self.model.config().n_text_ctx;
-        let max_new = (n_ctx / MAX_NEW_TOKENS_FRACTION).min(n_ctx.saturating_sub(prompt.len()));
-        state.reset();
-        let logits = self.model.decode(state, prompt)?.squeeze(0)?;
+        let config = GenerationConfig {
+            max_new_tokens: self.model.config().n_text_ctx / MAX_NEW_TOKENS_FRACTION,
+            eos_token_ids: vec![s.eot],
+            sum_logprobs: true,
+            suppress_tokens: self.suppress.clone(),
+            begin_suppress_tokens: self.suppress_begin.clone(),
+            timestamp_rules: timestamps.then(|| TimestampRules {
+                timestamp_begin: s.timestamp_begin,
+                no_timestamps: s.no_timestamps,
+                eot: s.eot,
+                max_initial_timestamp_index: Some((MAX_INITIAL_TIMESTAMP / TIME_PRECISION).round() as u32),
+            }),
+            ..Default::default()
+        };
+        // openai reads the no-speech probability at <|startoftranscript|>, before any suppression.
         let sot_index = prompt.iter().position(|&t| t == s.sot).unwrap_or(0);
-        let no_speech_prob = match s.no_speech {
-            Some(ns) => {
-                let row = logits.get(sot_index)?.to_vec1::<f32>()?;
-                softmax_at(&row, ns as usize)
+        let mut no_speech_prob = 0.0;
+        let mut on_prompt = |logits: &StepLogits| {
+            if let (Some(no_speech), Some(row)) = (s.no_speech, logits.row(0, sot_index)) {
+                no_speech_prob = math::softmax_at(row, no_speech as usize);
             }
-            None => 0.0,
         };
-        let mut logits = last_row(&logits)?;
-        let mut tokens: Vec<u32> = Vec::new();
-        let mut sum_logprob = 0.0;
-        for step in 0..max_new {
-            for &id in &self.suppress {
-                logits[id as usize] = f32::NEG_INFINITY;
-            }
-            if step == 0 {
-                for &id in &self.suppress_begin {
-                    logits[id as usize] = f32::NEG_INFINITY;
-                }
-            }
-            if timestamps {
-                self.apply_timestamp_rules(&mut logits, &tokens);
-            }
-            let next = argmax(&logits);
-            sum_logprob += log_softmax_at(&logits, next);
-            if next as u32 == s.eot {
-                break;
-            }
-            tokens.push(next as u32);
-            if step + 1 == max_new {
-                break;
-            }
-            logits = last_row(&self.model.decode(state, &[next as u32])?.squeeze(0)?)?;
+        let hooks = Hooks { on_prompt: Some(&mut on_prompt), ..Default::default() };
+        let max_positions = Some(self.model.config().n_text_ctx);
+        let mut decoder = CachedDecoder::new(&self.model, features, max_positions).with_state(state);
+        let generated = generation::generate(&mut decoder, prompt, &config, hooks)?;
+        let mut tokens = generated.ids;
+        tokens.drain(..prompt.len().min(tokens.len()));
+        if tokens.last() == Some(&s.eot) {
+            tokens.pop();
         }
-        Ok(WindowResult { tokens, sum_logprob, no_speech_prob })
-    }
-
-    /// openai/whisper's ApplyTimestampRules for one sequence; `tokens` are those sampled so far.
-    fn apply_timestamp_rules(&self, logits: &mut [f32], tokens: &[u32]) {
-        let s = &self.specials;
-        let ts_begin = s.timestamp_begin as usize;
-        let eot = s.eot as usize;
-        logits[s.no_timestamps as usize] = f32::NEG_INFINITY;
-        let n = tokens.len();
-        let last_was_ts = n >= 1 && tokens[n - 1] >= s.timestamp_begin;
-        let penultimate_was_ts = n < 2 || tokens[n - 2] >= s.timestamp_begin;
-        if last_was_ts {
-            if penultimate_was_ts {
-                logits[ts_begin..].fill(f32::NEG_INFINITY);
-            } else {
-                logits[..eot].fill(f32::NEG_INFINITY);
-            }
-        }
-        if let Some(&last_ts) = tokens.iter().rev().find(|&&t| t >= s.timestamp_begin) {
-            let limit = if last_was_ts && !penultimate_was_ts { last_ts } else { last_ts + 1 } as usize;
-            let end = limit.min(logits.len());
-            logits[ts_begin..end].fill(f32::NEG_INFINITY);
-        }
-        if n == 0 {
-            logits[..ts_begin].fill(f32::NEG_INFINITY);
-            let last_allowed = ts_begin + (MAX_INITIAL_TIMESTAMP / TIME_PRECISION).round() as usize;
-            if last_allowed + 1 < logits.len() {
-                logits[last_allowed + 1..].fill(f32::NEG_INFINITY);
-            }
-        }
-        // If the timestamps together are likelier than any single text token, pick a timestamp.
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        if max == f64::NEG_INFINITY {
-            return;
-        }
-        let lse = |xs: &[f32]| -> f64 {
-            let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-            if m == f64::NEG_INFINITY {
-                return f64::NEG_INFINITY;
-            }
-            m + xs.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln()
-        };
-        let timestamp_logprob = lse(&logits[ts_begin..]);
-        let max_text = logits[..ts_begin].iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-        if timestamp_logprob > max_text {
-            logits[..ts_begin].fill(f32::NEG_INFINITY);
-        }
+        Ok(WindowResult { tokens, sum_logprob: generated.sum_logprob.unwrap_or(0.0), no_speech_prob })
     }
 }
 
@@ -535,41 +482,9 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn last_row(logits: &Tensor) -> Result<Vec<f32>> {
-    let n = logits.dim(0)?;
-    Ok(logits.get(n - 1)?.to_vec1::<f32>()?)
-}
-
-/// Index of the largest value (the first, on ties, as torch.argmax).
-fn argmax(xs: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in xs.iter().enumerate() {
-        if x > xs[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-fn log_softmax_at(xs: &[f32], i: usize) -> f64 {
-    let m = xs.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let lse = m + xs.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
-    xs[i] as f64 - lse
-}
-
-fn softmax_at(xs: &[f32], i: usize) -> f64 {
-    log_softmax_at(xs, i).exp()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn argmax_takes_first_of_ties() {
-        assert_eq!(argmax(&[1.0, 3.0, 3.0, -1.0]), 1);
-        assert_eq!(argmax(&[f32::NEG_INFINITY, f32::NEG_INFINITY]), 0);
-    }
 
     #[test]
     fn task_names() {

@@ -7,8 +7,8 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
-use super::generation::{self, EarlyStopping, GenerationConfig};
 use crate::error::{Error, Result};
+use crate::generation::{self, EarlyStopping, GenerationConfig};
 use crate::hub::Repo;
 use crate::models::seq2seq::Seq2SeqModel;
 use crate::models::{marian, t5};
@@ -139,38 +139,8 @@ impl<'de> Deserialize<'de> for OrderedMap {
 /// Generation settings from generation_config.json (or, for old repos, config.json).
 fn generation_defaults(source: &serde_json::Value) -> GenerationConfig {
     let mut config = GenerationConfig::default();
-    apply_generation_params(&mut config, source);
+    config.apply_json(source);
     config
-}
-
-fn apply_generation_params(config: &mut GenerationConfig, params: &serde_json::Value) {
-    let usize_of = |key: &str| params.get(key).and_then(|v| v.as_u64()).map(|v| v as usize);
-    if let Some(n) = usize_of("num_beams") {
-        config.num_beams = n.max(1);
-    }
-    if let Some(n) = usize_of("max_new_tokens") {
-        config.max_new_tokens = n;
-    } else if let Some(n) = usize_of("max_length") {
-        // max_length counts the decoder start token.
-        config.max_new_tokens = n.saturating_sub(1);
-    }
-    if let Some(lp) = params.get("length_penalty").and_then(|v| v.as_f64()) {
-        config.length_penalty = lp;
-    }
-    if let Some(es) = params.get("early_stopping").and_then(EarlyStopping::from_json) {
-        config.early_stopping = es;
-    }
-    if let Some(words) = params.get("bad_words_ids").and_then(|v| v.as_array()) {
-        config.bad_words_ids = words
-            .iter()
-            .filter_map(|w| w.as_array())
-            .map(|w| w.iter().filter_map(|id| id.as_u64()).map(|id| id as u32).collect::<Vec<_>>())
-            .filter(|w| !w.is_empty())
-            .collect();
-    }
-    if let Some(b) = params.get("renormalize_logits").and_then(|v| v.as_bool()) {
-        config.renormalize_logits = b;
-    }
 }
 
 /// Language codes match case-insensitively, a 2-letter code matching its 3-letter form's start
@@ -244,7 +214,7 @@ impl Translator {
         let mut prefix = String::new();
         if let Some((_, params)) = self.task(options)? {
             prefix = params.get("prefix").and_then(|p| p.as_str()).unwrap_or_default().to_string();
-            apply_generation_params(&mut config, params);
+            config.apply_json(params);
         }
         if let TextTokenizer::Marian(tokenizer) = &self.tokenizer {
             prefix = marian_prefix(tokenizer, options)?;
@@ -338,7 +308,7 @@ impl Translator {
                     }
                 };
                 let streaming: generation::OnToken = if streaming_wanted { Some(&mut on_token) } else { None };
-                generation::generate(self.model.as_ref(), &input_ids, &config, streaming)?
+                generation::generate_seq2seq(self.model.as_ref(), &input_ids, &config, streaming)?
             };
             let translation_text = self.tokenizer.decode(&generated.ids)?;
             done = format!("{head}{translation_text}");

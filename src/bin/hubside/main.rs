@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
-use hubside::tasks::generation::EarlyStopping;
+use hubside::generation::EarlyStopping;
 use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::tasks::translation::{TranslateOptions, Translator};

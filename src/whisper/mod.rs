@@ -3,14 +3,19 @@
 //! - `config`: the model's dimensions (`ModelDimensions`);
 //! - `tokens`: special tokens and the language table (`tokenizer.py`);
 //! - `model`: the encoder–decoder network in both checkpoint layouts (`model.py`);
+//! - `segmenter`: one window's tokens → timed segments and the next seek (`transcribe.py`);
+//! - `transcriber`: the task — load a repo, audio → log-mel → windows → text (`transcribe()`,
+//!   `DecodingTask`, `detect_language`);
 //! - the generation loop's `TimestampRules` processor (`decoding.py` `ApplyTimestampRules`) lives with
 //!   the other logit processors in `generation`.
 //!
-//! `tasks::speech_recognition` is the task built from these: audio in, text and timed chunks out.
+//! `tasks::speech_recognition` names the transcriber for the task table.
 
 pub mod config;
 pub mod model;
+pub mod segmenter;
 pub mod tokens;
+pub mod transcriber;
 
 pub use config::Config;
 pub use model::Whisper;

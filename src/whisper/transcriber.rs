@@ -1,0 +1,472 @@
+//! Automatic speech recognition with Whisper: PCM at any rate/channel count → 16 kHz mono →
+//! log-mel → encoder → greedy decoder with key/value caches.
+//!
+//! Decoding follows openai/whisper: `suppress_tokens` masked at every step and
+//! `begin_suppress_tokens` at the first; with timestamps, its timestamp rules (pairs, monotonic,
+//! first timestamp ≤ 1 s, timestamps win when their total probability beats any text token).
+//! Audio up to 30 s without timestamps is one window prompted with `<|notimestamps|>` (what
+//! transformers' `generate` does). Longer audio, or any audio with timestamps, runs openai's
+//! `transcribe` loop: 30 s windows over the spectrogram of the whole input, each decoded with
+//! timestamps; the window then moves to the end of the last complete segment (or by the full
+//! window when the last segment ends the window), so words cut by a window edge are decoded again
+//! in the next one, once. Windows judged silent (no-speech probability > 0.6 and average
+//! log-probability < −1) are skipped.
+//!
+//! Special tokens come from the tokenizer, suppress lists from the repo's config files (CTranslate2
+//! `config.json`: `suppress_ids`, `suppress_ids_begin`; transformers: `generation_config.json` or
+//! `config.json`: `suppress_tokens`, `begin_suppress_tokens`).
+//!
+//! `transcribe` follows openai/whisper's [`transcribe()`](https://github.com/openai/whisper/blob/fdf63e51dc3089e10d72fd25ac04ffe22f86543e/whisper/transcribe.py), `decode_window`
+//! its [`DecodingTask.run`](https://github.com/openai/whisper/blob/fdf63e51dc3089e10d72fd25ac04ffe22f86543e/whisper/decoding.py) (greedy, temperature 0) and `detect_language` its
+//! [`detect_language`](https://github.com/openai/whisper/blob/fdf63e51dc3089e10d72fd25ac04ffe22f86543e/whisper/decoding.py).
+
+use candle_core::Tensor;
+use serde::Serialize;
+use tokenizers::Tokenizer;
+
+use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
+use crate::error::{Error, Result};
+use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, StepLogits, TimestampRules};
+use crate::hub::Repo;
+use crate::models::attention::{Decoder, DecoderState};
+use super::segmenter::{self, Segment};
+use super::{language_code, SpecialTokens, Whisper};
+use crate::{tokenizer, weights};
+
+/// The `model_type` this task runs (CTranslate2 converts, which name none, are Whisper too).
+
+/// Transcribe in the spoken language, or translate the speech to English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpeechTask {
+    #[default]
+    Transcribe,
+    Translate,
+}
+
+impl SpeechTask {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "transcribe" => Ok(SpeechTask::Transcribe),
+            "translate" => Ok(SpeechTask::Translate),
+            other => Err(Error::Input(format!("unknown task '{other}': expected transcribe or translate"))),
+        }
+    }
+}
+
+/// Per-call options (transformers' names).
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TranscribeOptions {
+    /// Spoken language as a code ("de") or an English name ("german"); `None` = detect
+    /// (multilingual models) or English (English-only models).
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub task: SpeechTask,
+    /// Return segments with `[start, end]` times in seconds.
+    #[serde(default)]
+    pub return_timestamps: bool,
+}
+
+/// One timed segment, as transformers.js shapes it: `{ timestamp: [start, end], text }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Chunk {
+    pub timestamp: [f64; 2],
+    pub text: String,
+}
+
+/// The result: transformers.js' `{ text, chunks, language }` plus the generated token ids.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transcription {
+    pub text: String,
+    /// Timed segments; empty unless timestamps were asked for.
+    pub chunks: Vec<Chunk>,
+    /// Language code used for decoding: given, detected, or "en" for English-only models; `None`
+    /// only when a multilingual model was given no language and the input is all digital silence.
+    pub language: Option<String>,
+    /// Whether the language was detected from the audio rather than given.
+    pub language_detected: bool,
+    /// Generated token ids of every kept window (prompts and end-of-text excluded; timestamp
+    /// tokens included when windows were decoded with timestamps).
+    pub tokens: Vec<u32>,
+    /// Duration of the input in seconds.
+    pub duration: f64,
+}
+
+/// Reported after each 30 s window: how far decoding got and the transcript so far.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Partial {
+    /// 0-based index of the window just decoded.
+    pub window: usize,
+    /// Seconds of audio transcribed so far, and in total.
+    pub processed: f64,
+    pub duration: f64,
+    /// processed / duration, in [0, 1].
+    pub progress: f64,
+    pub text: String,
+    pub chunks: Vec<Chunk>,
+    /// Language code used for decoding (`None`: not detected yet, only silence so far).
+    pub language: Option<String>,
+}
+
+/// Layout a repo ships its Whisper weights in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Layout {
+    /// Systran/faster-whisper-*: model.bin + CTranslate2 config.json + tokenizer.json.
+    CTranslate2,
+    /// openai/whisper-*: config.json + model.safetensors (or pytorch_model.bin) + tokenizer.json.
+    Transformers,
+}
+
+/// Greedy decoding of one window.
+struct WindowResult {
+    /// Generated tokens, end-of-text excluded.
+    tokens: Vec<u32>,
+    sum_logprob: f64,
+    no_speech_prob: f64,
+}
+
+use segmenter::TIME_PRECISION;
+
+/// The `model_type`s this transcriber loads (CTranslate2 repos name none).
+pub const MODEL_TYPES: &[&str] = &["whisper"];
+/// Most new tokens per window (openai: n_text_ctx / 2).
+const MAX_NEW_TOKENS_FRACTION: usize = 2;
+/// openai's `max_initial_timestamp`.
+const MAX_INITIAL_TIMESTAMP: f64 = 1.0;
+const NO_SPEECH_THRESHOLD: f64 = 0.6;
+/// Windows whose samples all stay below this (−80 dBFS) are silence.
+const SILENCE_PEAK: f32 = 1e-4;
+const LOGPROB_THRESHOLD: f64 = -1.0;
+
+pub struct SpeechRecognizer {
+    model: Whisper,
+    tokenizer: Tokenizer,
+    specials: SpecialTokens,
+    suppress: Vec<u32>,
+    suppress_begin: Vec<u32>,
+    mel: MelExtractor,
+    layout: Layout,
+}
+
+fn id_list(value: Option<&serde_json::Value>) -> Option<Vec<u32>> {
+    value?.as_array()?.iter().map(|v| v.as_u64().map(|v| v as u32)).collect()
+}
+
+impl SpeechRecognizer {
+    /// Load tokenizer, suppress lists and weights from `repo`, in CTranslate2 layout (when its
+    /// config.json is CTranslate2's or names no model_type and model.bin exists) or transformers
+    /// layout (config.json with `"model_type": "whisper"`).
+    pub async fn load(repo: &Repo) -> Result<Self> {
+        let config: serde_json::Value = repo.get_json("config.json").await?;
+        let model_type = config.get("model_type").and_then(|v| v.as_str());
+        if let Some(other) = model_type.filter(|t| !MODEL_TYPES.contains(t)) {
+            return Err(crate::tasks::unsupported_model(crate::tasks::Task::SpeechRecognition, other));
+        }
+        let (tokenizer, _) = tokenizer::load(repo).await?;
+        let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
+        // A blob: in the browser the file is parsed straight from JS memory.
+        let ct2_bytes = if model_type.is_none() { repo.get_blob_optional("model.bin").await? } else { None };
+        let (model, layout, suppress, suppress_begin) = if let Some(bytes) = ct2_bytes {
+            let tensors = weights::ctranslate2::from_bytes(&bytes, "model.bin")?;
+            drop(bytes);
+            let model = Whisper::from_ctranslate2(&tensors)?;
+            let suppress = id_list(config.get("suppress_ids"));
+            let begin = id_list(config.get("suppress_ids_begin"));
+            (model, Layout::CTranslate2, suppress, begin)
+        } else {
+            if model_type.is_none() {
+                return Err(Error::Config(format!(
+                    "{} has no model_type and the repo has no CTranslate2 model.bin",
+                    repo.url("config.json")
+                )));
+            }
+            let generation: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
+            let tensors = weights::load_tensors(repo).await?;
+            let model = Whisper::from_transformers(&config, &tensors)?;
+            let pick = |key: &str| {
+                id_list(generation.as_ref().and_then(|g| g.get(key))).or_else(|| id_list(config.get(key)))
+            };
+            (model, Layout::Transformers, pick("suppress_tokens"), pick("begin_suppress_tokens"))
+        };
+        let vocab = model.config().n_vocab as u32;
+        let highest = [specials.eot, specials.sot, specials.translate, specials.transcribe, specials.no_timestamps]
+            .into_iter()
+            .chain(specials.languages.iter().map(|(_, id)| *id))
+            .max()
+            .unwrap_or(0);
+        if highest >= vocab {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer special token id {highest} does not fit the model's {vocab} tokens: tokenizer and weights do not match"
+            )));
+        }
+        // Control tokens are never generated (openai adds them to suppress_tokens).
+        let mut suppress = suppress.unwrap_or_default();
+        suppress.extend([specials.sot, specials.translate, specials.transcribe]);
+        suppress.extend([specials.sot_lm, specials.sot_prev, specials.no_speech].into_iter().flatten());
+        suppress.retain(|&id| id < vocab);
+        suppress.sort_unstable();
+        suppress.dedup();
+        let mut suppress_begin = suppress_begin.unwrap_or_else(|| vec![specials.eot]);
+        suppress_begin.retain(|&id| id < vocab);
+        let mel = MelExtractor::new(model.config().n_mels);
+        Ok(SpeechRecognizer { model, tokenizer, specials, suppress, suppress_begin, mel, layout })
+    }
+
+    pub fn model(&self) -> &Whisper {
+        &self.model
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn is_multilingual(&self) -> bool {
+        self.model.config().is_multilingual()
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// WhisperFeatureExtractor's features of up to 30 s of 16 kHz mono audio: (n_mels, 3000).
+    pub fn features(&self, samples_16k: &[f32]) -> LogMel {
+        audio::whisper_features(samples_16k, self.mel.n_mels())
+    }
+
+    /// Text of the text tokens among `ids` (special and timestamp tokens dropped).
+    pub fn decode_text(&self, ids: &[u32]) -> Result<String> {
+        let text: Vec<u32> = ids.iter().copied().filter(|&id| id < self.specials.eot).collect();
+        self.tokenizer.decode(&text, true).map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    /// The decoder prompt for `language` and `task`, with or without `<|notimestamps|>`.
+    pub fn prompt(&self, language: &str, task: SpeechTask, timestamps: bool) -> Result<Vec<u32>> {
+        let s = &self.specials;
+        let mut prompt = vec![s.sot];
+        if self.is_multilingual() {
+            let lang = s
+                .language_id(language)
+                .ok_or_else(|| Error::Input(format!("the tokenizer has no language '{language}'")))?;
+            prompt.push(lang);
+            prompt.push(match task {
+                SpeechTask::Transcribe => s.transcribe,
+                SpeechTask::Translate => s.translate,
+            });
+        }
+        if !timestamps {
+            prompt.push(s.no_timestamps);
+        }
+        Ok(prompt)
+    }
+
+    /// Check the options against the model: the language code to use (`None`: detect).
+    fn resolve_language(&self, options: &TranscribeOptions) -> Result<Option<String>> {
+        let requested = match options.language.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+            None => None,
+            Some(l) => Some(language_code(l).ok_or_else(|| Error::Input(format!("unknown language '{l}'")))?),
+        };
+        if !self.is_multilingual() {
+            if options.task == SpeechTask::Translate {
+                return Err(Error::Input(
+                    "this model is English-only: it cannot translate; use a multilingual Whisper model".into(),
+                ));
+            }
+            if let Some(l) = requested.as_deref().filter(|l| *l != "en") {
+                return Err(Error::Input(format!(
+                    "this model is English-only: it cannot transcribe language '{l}'; use a multilingual Whisper model"
+                )));
+            }
+            return Ok(Some("en".into()));
+        }
+        if let Some(l) = &requested {
+            if self.specials.language_id(l).is_none() {
+                return Err(Error::Input(format!("this model does not support language '{l}'")));
+            }
+        }
+        Ok(requested)
+    }
+
+    /// The most likely spoken language of an encoded window (multilingual models).
+    pub fn detect_language(&self, state: &mut DecoderState) -> Result<(String, Vec<(String, f32)>)> {
+        state.reset();
+        let logits = self.model.decode(state, &[self.specials.sot])?.squeeze(0)?;
+        let logits = logits.get(0)?.to_vec1::<f32>()?;
+        state.reset();
+        let langs = &self.specials.languages;
+        let mut language_probs: Vec<f32> = langs.iter().map(|(_, id)| logits[*id as usize]).collect();
+        math::softmax(&mut language_probs);
+        let mut probs: Vec<(String, f32)> = langs.iter().map(|(code, _)| code.clone()).zip(language_probs).collect();
+        probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let best = probs.first().map(|(c, _)| c.clone()).ok_or_else(|| Error::Tokenizer("no language tokens".into()))?;
+        Ok((best, probs))
+    }
+
+    /// Transcribe (or translate) interleaved PCM at any rate. `on_partial` is called after each
+    /// 30 s window with the transcript so far.
+    pub fn transcribe(
+        &self,
+        pcm: Pcm,
+        options: &TranscribeOptions,
+        on_partial: &mut dyn FnMut(&Partial),
+    ) -> Result<Transcription> {
+        let language = self.resolve_language(options)?;
+        let samples = audio::to_mono_16k(pcm)?;
+        self.transcribe_16k(&samples, language, options, on_partial)
+    }
+
+    fn transcribe_16k(
+        &self,
+        samples: &[f32],
+        language: Option<String>,
+        options: &TranscribeOptions,
+        on_partial: &mut dyn FnMut(&Partial),
+    ) -> Result<Transcription> {
+        let duration = samples.len() as f64 / SAMPLE_RATE as f64;
+        let mel = self.mel.prepare(samples);
+        let content_frames = mel.content_frames();
+        let single = content_frames <= N_FRAMES && !options.return_timestamps;
+        let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
+        let frame_seconds = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
+
+        let mut language = language;
+        let mut detected = false;
+        let mut tokens_out: Vec<u32> = Vec::new();
+        let mut text_tokens: Vec<u32> = Vec::new();
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let mut seek = 0usize;
+        let mut window = 0usize;
+        // Even an empty (all-padding) input gets one window, so the result is always defined.
+        while seek < content_frames.max(1) {
+            let time_offset = seek as f64 * frame_seconds;
+            let segment_size = N_FRAMES.min(content_frames.saturating_sub(seek)).max(1);
+            let previous_seek = seek;
+            // Digital silence (peak below −80 dBFS) is skipped without running the model, which
+            // would otherwise hallucinate (" you") on a constant spectrogram.
+            let from = (seek * HOP_LENGTH).min(samples.len());
+            let to = ((seek + segment_size) * HOP_LENGTH).min(samples.len());
+            let peak = samples[from..to].iter().fold(0f32, |m, &x| m.max(x.abs()));
+            if peak < SILENCE_PEAK {
+                seek += segment_size;
+            } else {
+                let features = self.model.encode(&mel.window(seek))?;
+                let mut state = self.model.start(&features, 1)?;
+                let lang = match &language {
+                    Some(l) => l.clone(),
+                    None => {
+                        let (best, _) = self.detect_language(&mut state)?;
+                        detected = true;
+                        language = Some(best.clone());
+                        best
+                    }
+                };
+                let prompt = self.prompt(&lang, options.task, !single)?;
+                let result = self.decode_window(&features, state, &prompt, !single)?;
+                let tokens = result.tokens;
+                let avg_logprob = result.sum_logprob / (tokens.len() + 1) as f64;
+                let silent = result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD;
+                if silent {
+                    seek += segment_size;
+                } else if single {
+                    text_tokens.extend(&tokens);
+                    tokens_out.extend(&tokens);
+                    seek += segment_size;
+                } else {
+                    let window_result = segmenter::split_window(
+                        &tokens,
+                        self.specials.timestamp_begin,
+                        self.specials.eot,
+                        segment_size,
+                        input_stride,
+                    );
+                    for Segment { tokens: range, start, end } in window_result.segments {
+                        let piece = &tokens[range];
+                        tokens_out.extend(piece);
+                        text_tokens.extend(piece.iter().filter(|&&t| t < self.specials.eot));
+                        let clamp = |t: f64| (time_offset + t).clamp(0.0, duration);
+                        chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text: self.decode_text(piece)? });
+                    }
+                    seek += window_result.advance;
+                }
+            }
+            if seek <= previous_seek {
+                seek = previous_seek + segment_size;
+            }
+            let text = self.decode_text(&text_tokens)?;
+            let processed =
+                if seek >= content_frames { duration } else { (seek as f64 * frame_seconds).min(duration) };
+            on_partial(&Partial {
+                window,
+                processed,
+                duration,
+                progress: if duration > 0.0 { processed / duration } else { 1.0 },
+                text,
+                chunks: if options.return_timestamps { chunks.clone() } else { Vec::new() },
+                language: language.clone(),
+            });
+            window += 1;
+        }
+        Ok(Transcription {
+            text: self.decode_text(&text_tokens)?,
+            chunks: if options.return_timestamps { chunks } else { Vec::new() },
+            language,
+            language_detected: detected,
+            tokens: tokens_out,
+            duration,
+        })
+    }
+
+    /// Greedy decoding of one encoded window after `prompt`, with openai's suppression and (with
+    /// `timestamps`) timestamp rules.
+    fn decode_window(&self, features: &Tensor, state: DecoderState, prompt: &[u32], timestamps: bool) -> Result<WindowResult> {
+        let s = &self.specials;
+        let config = GenerationConfig {
+            max_new_tokens: self.model.config().n_text_ctx / MAX_NEW_TOKENS_FRACTION,
+            eos_token_ids: vec![s.eot],
+            sum_logprobs: true,
+            suppress_tokens: self.suppress.clone(),
+            begin_suppress_tokens: self.suppress_begin.clone(),
+            timestamp_rules: timestamps.then(|| TimestampRules {
+                timestamp_begin: s.timestamp_begin,
+                no_timestamps: s.no_timestamps,
+                eot: s.eot,
+                max_initial_timestamp_index: Some((MAX_INITIAL_TIMESTAMP / TIME_PRECISION).round() as u32),
+            }),
+            ..Default::default()
+        };
+        // openai reads the no-speech probability at <|startoftranscript|>, before any suppression.
+        let sot_index = prompt.iter().position(|&t| t == s.sot).unwrap_or(0);
+        let mut no_speech_prob = 0.0;
+        let mut on_prompt = |logits: &StepLogits| {
+            if let (Some(no_speech), Some(row)) = (s.no_speech, logits.row(0, sot_index)) {
+                no_speech_prob = math::softmax_at(row, no_speech as usize);
+            }
+        };
+        let hooks = Hooks { on_prompt: Some(&mut on_prompt), ..Default::default() };
+        let max_positions = Some(self.model.config().n_text_ctx);
+        let mut decoder = CachedDecoder::new(&self.model, features, max_positions).with_state(state);
+        let generated = generation::generate(&mut decoder, prompt, &config, hooks)?;
+        let mut tokens = generated.ids;
+        tokens.drain(..prompt.len().min(tokens.len()));
+        if tokens.last() == Some(&s.eot) {
+            tokens.pop();
+        }
+        Ok(WindowResult { tokens, sum_logprob: generated.sum_logprob.unwrap_or(0.0), no_speech_prob })
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_names() {
+        assert_eq!(SpeechTask::parse("Translate").unwrap(), SpeechTask::Translate);
+        assert!(SpeechTask::parse("summarize").is_err());
+    }
+}

@@ -6,6 +6,7 @@ use candle_nn::VarBuilder;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::error::{Error, Result};
+use crate::generation::math;
 use crate::hub::Repo;
 use crate::models::{bert, distilbert, SequenceClassifier};
 use crate::{tokenizer, weights};
@@ -160,10 +161,9 @@ impl TextClassifier {
         match self.score_fn {
             ScoreFn::Sigmoid => logits.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect(),
             ScoreFn::Softmax => {
-                let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let exps: Vec<f32> = logits.iter().map(|&x| (x - max).exp()).collect();
-                let sum: f32 = exps.iter().sum();
-                exps.iter().map(|e| e / sum).collect()
+                let mut scores = logits.to_vec();
+                math::softmax(&mut scores);
+                scores
             }
         }
     }

@@ -1,6 +1,8 @@
 // Types of the `hubside` npm package: the wasm-bindgen ES module (hubside.js + hubside_bg.wasm)
 // built from src/wasm.rs. They replace the declarations wasm-bindgen generates, which only know
-// `pipeline(task: string, model: string, options: any): Promise<Function>`.
+// `pipeline(task: string, model: string | null | undefined, options: any): Promise<Function>`.
+// Every option name below is one src/wasm.rs takes (its option structs and callbacks); anything
+// else is rejected at run time with kind 'input', and here at compile time.
 //
 //   import init, { pipeline } from 'hubside';
 //   await init();
@@ -96,6 +98,8 @@ export interface PipelineOptions {
   revision?: string;
   /** Called for every download event. */
   progress_callback?: (event: ProgressInfo) => void;
+  /** Another name for progress_callback (used when progress_callback is not given). */
+  progress?: (event: ProgressInfo) => void;
   /** Keep files in the browser's Cache API and load them from there next time; default true. */
   cache?: boolean;
 }
@@ -178,8 +182,9 @@ export interface AutomaticSpeechRecognitionOptions {
   channels?: number;
   /** Also return timed segments (`chunks`). */
   return_timestamps?: boolean;
-  /** Spoken language ('en', 'de', ...); detected when omitted (multilingual models). */
-  language?: string;
+  /** Spoken language as a code ('de') or an English name ('german'); detected when omitted or
+   * null (multilingual models), English for English-only ones. */
+  language?: string | null;
   /** 'translate' writes an English translation (multilingual models); default 'transcribe'. */
   task?: 'transcribe' | 'translate';
   /** Called after every 30 s window with the transcript so far. */
@@ -233,8 +238,9 @@ export interface Pipelines {
   asr: AutomaticSpeechRecognitionPipeline;
 }
 
-/** Download `model` (a Hub repo id) for `task` and load it; rejects with a HubsideError. */
-export function pipeline<T extends keyof Pipelines>(task: T, model: string, options?: PipelineOptions): Promise<Pipelines[T]>;
+/** Download `model` (a Hub repo id; omitted or null: the task's `default_model` from
+ * supportedTasks()) for `task` and load it; rejects with a HubsideError. */
+export function pipeline<T extends keyof Pipelines>(task: T, model?: string | null, options?: PipelineOptions): Promise<Pipelines[T]>;
 
 // ---- the browser cache ----------------------------------------------------------------------
 
@@ -249,7 +255,7 @@ export interface CachedModel {
 export function cachedModels(): Promise<CachedModel[]>;
 
 /** Delete one model's cached files, or every cached file; resolves to how many were deleted. */
-export function clearCache(model?: string): Promise<number>;
+export function clearCache(model?: string | null): Promise<number>;
 
 /** Bytes of memory the wasm instance holds (it only grows). */
 export function wasmMemoryBytes(): number;

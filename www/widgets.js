@@ -204,18 +204,27 @@ class HubsideWidget extends HTMLElement {
       this.removeAttribute('aria-busy');
     }
   }
+}
 
-  /** A labelled textarea with a run button; Ctrl/Cmd+Enter runs too. */
-  textInput(body, { label, initial, button, run }) {
+/** A widget whose input is text: a labelled textarea (the element's text content, else
+ * `static input.initial`) and a run button, Ctrl/Cmd+Enter running too; `static output` is the
+ * result's markup, and `run(text)` does the work. */
+class TextWidget extends HubsideWidget {
+  static input = { label: '', initial: '', button: '' };
+  static output = '';
+
+  render(body, result) {
+    const { input: { label, initial, button }, output } = this.constructor;
+    result.innerHTML = output;
     const id = `${this.uid}-input`;
     body.innerHTML = `<label for="${id}"></label><textarea id="${id}" rows="2"></textarea>
       <div class="actions"><button class="run" type="button"></button><span class="hint">or Ctrl+Enter</span></div>`;
     body.querySelector('label').textContent = label;
     const textarea = body.querySelector('textarea');
-    textarea.value = initial;
+    textarea.value = this.initialText(initial);
     body.querySelector('button').textContent = button;
-    body.querySelector('button').addEventListener('click', () => run(textarea.value));
-    runOnCtrlEnter(textarea, () => run(textarea.value));
+    body.querySelector('button').addEventListener('click', () => this.run(textarea.value));
+    runOnCtrlEnter(textarea, () => this.run(textarea.value));
   }
 }
 
@@ -226,21 +235,13 @@ function numberAttribute(element, name) {
   return Number.isFinite(n) ? n : undefined;
 }
 
-class SentimentWidget extends HubsideWidget {
+class SentimentWidget extends TextWidget {
   static task = 'text-classification';
   static title = 'Sentiment';
+  static input = { label: 'Text to classify', initial: 'I love this movie, it was wonderful!', button: 'Analyze' };
+  static output = '<ol class="scores" aria-label="Score per label"></ol>';
 
-  render(body, result) {
-    result.innerHTML = '<ol class="scores" aria-label="Score per label"></ol>';
-    this.textInput(body, {
-      label: 'Text to classify',
-      initial: this.initialText('I love this movie, it was wonderful!'),
-      button: 'Analyze',
-      run: (text) => this.analyze(text),
-    });
-  }
-
-  analyze(text) {
+  run(text) {
     const list = this.$('.scores');
     list.replaceChildren();
     return this.execute(async (client, spec) => {
@@ -251,21 +252,13 @@ class SentimentWidget extends HubsideWidget {
   }
 }
 
-class TranslateWidget extends HubsideWidget {
+class TranslateWidget extends TextWidget {
   static task = 'translation';
   static title = 'Translate';
+  static input = { label: 'Text to translate', initial: 'The house is small.', button: 'Translate' };
+  static output = '<output class="text" aria-live="polite" aria-label="Translation"></output>';
 
-  render(body, result) {
-    result.innerHTML = '<output class="text" aria-live="polite" aria-label="Translation"></output>';
-    this.textInput(body, {
-      label: 'Text to translate',
-      initial: this.initialText('The house is small.'),
-      button: 'Translate',
-      run: (text) => this.translate(text),
-    });
-  }
-
-  translate(text) {
+  run(text) {
     const out = this.$('output.text');
     out.textContent = '';
     // Greedy decoding unless `num-beams` says otherwise: it is faster and streams token by

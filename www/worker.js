@@ -13,24 +13,13 @@ import init, * as hubside from './pkg/hubside.js';
 const ready = init();
 const pipelines = new Map();
 
-// TODO(merge, issue 9): delete this block once src/wasm.rs exports defaultEndpoint(),
-// supportedTasks() as [{task, aliases, model_types, default_model, options}] and the pipeline's
-// `task` and `multilingual` properties; it only stands in for them with the current build.
-const LEGACY_TASKS = [
-  { task: 'text-classification', aliases: ['sentiment-analysis'], model_types: ['bert', 'distilbert'], default_model: 'distilbert/distilbert-base-uncased-finetuned-sst-2-english', options: ['top_k'] },
-  { task: 'translation', aliases: [], model_types: ['marian', 't5'], default_model: 'Helsinki-NLP/opus-mt-en-de', options: ['max_new_tokens', 'num_beams', 'length_penalty', 'src_lang', 'tgt_lang', 'on_token'] },
-  { task: 'automatic-speech-recognition', aliases: ['asr'], model_types: ['whisper'], default_model: 'openai/whisper-tiny.en', options: ['sampling_rate', 'channels', 'return_timestamps', 'language', 'task', 'on_partial'] },
-];
-const packageInfo = () => ({
-  endpoint: hubside.defaultEndpoint?.() ?? 'https://huggingface.co',
-  tasks: typeof hubside.supportedTasks()[0] === 'object' ? hubside.supportedTasks() : LEGACY_TASKS,
-});
-const pipelineFacts = (run, spec) => ({
-  task: run.task ?? (spec.task.startsWith('translation') ? 'translation' : spec.task),
-  model: run.model,
-  multilingual: run.multilingual ?? (spec.task === 'automatic-speech-recognition' ? !/\.en$/.test(spec.model) : undefined),
-});
-// end TODO(merge)
+// The package's defaults; they never change, so they are read once.
+let info;
+const packageInfo = () => (info ??= { endpoint: hubside.defaultEndpoint(), tasks: hubside.supportedTasks() });
+
+/** What the page and widgets are told about a loaded pipeline: its canonical task name, the
+ * model loaded, and (speech recognition only) whether the model knows more than English. */
+const pipelineFacts = (run) => ({ task: run.task, model: run.model, multilingual: run.multilingual });
 
 /** `msg`'s pipeline with the defaults filled in: canonical task name, model, endpoint, revision. */
 function specOf(msg) {
@@ -39,7 +28,8 @@ function specOf(msg) {
   return {
     // Other names (translation_en_to_de: a T5 model's languages) stay as they are.
     task: entry?.task ?? msg.task,
-    model: msg.model || entry?.default_model || '',
+    // None for a name outside the table: pipeline() then takes the task's default itself.
+    model: msg.model || entry?.default_model || undefined,
     endpoint: msg.endpoint || endpoint,
     revision: msg.revision || 'main',
   };
@@ -62,7 +52,7 @@ async function load(msg, post) {
       endpoint: spec.endpoint,
       revision: spec.revision,
       progress_callback: (event) => post({ type: 'progress', event }),
-    }).then((run) => ({ run, facts: pipelineFacts(run, spec), seconds: (performance.now() - started) / 1000 }));
+    }).then((run) => ({ run, facts: pipelineFacts(run), seconds: (performance.now() - started) / 1000 }));
     pipelines.set(key, loading);
     loading.catch(() => pipelines.delete(key)); // a failed load can be retried
   }

@@ -30,17 +30,14 @@ before(async () => {
     <link rel="icon" href="data:,">
     <script type="importmap">{ "imports": { "hubside": "./node_modules/hubside/hubside.js" } }</script>
     <script type="module">
-      // TODO(merge, issue 9): \`import init, { pipeline, supportedTasks, defaultEndpoint }\` once
-      // src/wasm.rs exports defaultEndpoint() (a missing named import fails the whole module).
-      import init, * as hubside from 'hubside';
+      import init, { pipeline, supportedTasks, defaultEndpoint } from 'hubside';
       window.classify = async (endpoint, model, text) => {
         await init();
-        const classifier = await hubside.pipeline('sentiment-analysis', model, { endpoint });
+        const classifier = await pipeline('sentiment-analysis', model, { endpoint });
         const [top] = await classifier(text);
         const facts = { model: classifier.model, task: classifier.task };
         classifier.dispose();
-        const tasks = hubside.supportedTasks().map((t) => t.task ?? t);
-        return { top, facts, tasks, endpoint: hubside.defaultEndpoint?.() };
+        return { top, facts, tasks: supportedTasks().map((t) => t.task), endpoint: defaultEndpoint() };
       };
     </script></head><body></body></html>`);
   mirror = await startServer();
@@ -83,9 +80,8 @@ test('a page importing the installed package runs a sentiment pipeline and shows
   assert.equal(result.top.label, ref.label);
   assert.ok(Math.abs(result.top.score - Math.max(...ref.scores)) < 1e-4, `score ${result.top.score}`);
   assert.equal(result.facts.model, 'tiny-random/distilbert-sst2');
-  // TODO(merge, issue 9): unconditional once src/wasm.rs has them.
-  if (result.facts.task !== undefined) assert.equal(result.facts.task, 'text-classification');
-  if (result.endpoint !== undefined) assert.equal(result.endpoint, 'https://huggingface.co');
+  assert.equal(result.facts.task, 'text-classification');
+  assert.equal(result.endpoint, 'https://huggingface.co');
   assert.ok(result.tasks.includes('text-classification'), JSON.stringify(result.tasks));
   assert.ok(requests.includes(`${site.url}/node_modules/hubside/hubside_bg.wasm`), 'the wasm next to the installed module');
   assert.ok(requests.some((u) => u.startsWith(`${mirror.url}/hub/tiny-random/distilbert-sst2/resolve/main/`)));

@@ -28,6 +28,10 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const classifier: TextClassificationPipeline = await pipeline('sentiment-analysis', 'distilbert/distilbert-base-uncased-finetuned-sst-2-english', options);
   const same = await pipeline('text-classification', classifier.model);
   const task: 'text-classification' = same.task;
+  // No model (undefined or null): the task's default_model.
+  const byDefault = await pipeline('sentiment-analysis');
+  const defaultModel: string = byDefault.model;
+  await pipeline('text-classification', null, { progress: (e) => console.log(e.file) });
   const [best] = await classifier('I love this!');
   const score: number = best.score;
   const label: string = best.label;
@@ -35,7 +39,7 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const allLabels = await classifier('okay', { top_k: null });
   const nested = await classifier(['good', 'bad'], { top_k: 2 }); // two labels per text
   const firstOfSecond: string = nested[1][0].label;
-  console.log(task, score, label, perText.length, allLabels.length, firstOfSecond);
+  console.log(task, defaultModel, score, label, perText.length, allLabels.length, firstOfSecond);
 
   // Translation: Marian, and T5 with the languages in the task name or per call.
   const translator = await pipeline('translation', 'Helsinki-NLP/opus-mt-en-de', options);
@@ -47,12 +51,13 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
     on_token: (textSoFar: string, index: number) => console.log(index, textSoFar),
   });
   const t5 = await pipeline('translation_en_to_de', 'google-t5/t5-small');
+  const t5Task: 'translation' = t5.task; // the canonical name, whatever name loaded it
   const [{ translation_text }] = await t5(['Hello', 'Goodbye'], { src_lang: 'en', tgt_lang: 'fr', early_stopping: true });
-  console.log(translated[0].translation_text, translation_text);
+  console.log(translated[0].translation_text, translation_text, t5Task);
 
   // Speech recognition: mono samples, or channels as an AudioBuffer gives them.
   const asr: AutomaticSpeechRecognitionPipeline = await pipeline('automatic-speech-recognition', 'openai/whisper-tiny.en', options);
-  const alias = await pipeline('asr', 'openai/whisper-base');
+  const alias = await pipeline('asr', undefined, options);
   const multilingual: boolean = asr.multilingual && alias.multilingual;
   const mono = new Float32Array(16_000);
   const plain: TranscriptionOutput = await asr(mono);
@@ -65,7 +70,7 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
     on_partial: (p) => console.log(p.window, p.processed, p.duration, p.progress, p.text, p.chunks.length, p.language),
   });
   const [start, end] = timed.chunks[0].timestamp; // chunks are there with return_timestamps
-  await asr(mono, { channels: 1 });
+  await asr(mono, { channels: 1, language: null });
   console.log(multilingual, language, start + end, plain.chunks?.length);
 
   // The browser cache, memory, and disposing.
@@ -93,6 +98,8 @@ export async function misuse(): Promise<void> {
   await pipeline('summarization', 'm');
   // @ts-expect-error: a misspelt load option
   await pipeline('translation', 'm', { endpiont: 'https://example.org' });
+  // @ts-expect-error: options where the model goes (no model: undefined or null first)
+  await pipeline('translation', { endpoint: 'https://example.org' });
   // @ts-expect-error: a misspelt option (topk instead of top_k)
   await classifier('text', { topk: 2 });
   // @ts-expect-error: another task's option

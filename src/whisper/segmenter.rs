@@ -93,7 +93,7 @@ mod tests {
         let tokens = [TS, 1, TS + 50, TS + 50, 2, TS + 75];
         let w = split_window(&tokens, TS, EOT, 2500, 2);
         assert_eq!(w.segments.len(), 2);
-        assert_eq!(w.segments[1], Segment { tokens: 2..6, start: 1.0, end: 1.5 });
+        assert_eq!(w.segments[1], Segment { tokens: 3..6, start: 1.0, end: 1.5 });
         assert_eq!(w.advance, 2500);
     }
 

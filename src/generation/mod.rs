@@ -237,11 +237,23 @@ pub fn generate(decoder: &mut dyn Decoder, prompt: &[u32], config: &GenerationCo
     if limit == 0 {
         return Ok(Generated { ids: prompt.to_vec(), score: None, sum_logprob: None });
     }
+    let search = Search { decoder, prompt, config, processors: &processors, limit, hooks };
     if config.num_beams <= 1 {
-        greedy(decoder, prompt, config, &processors, limit, hooks)
+        greedy(search)
     } else {
-        beam_search(decoder, prompt, config, &processors, limit, hooks)
+        beam_search(search)
     }
+}
+
+/// One search's inputs: the decoder, the prompt, the settings and processors, how many new
+/// tokens are allowed, and the observers.
+struct Search<'a, 'h> {
+    decoder: &'a mut dyn Decoder,
+    prompt: &'a [u32],
+    config: &'a GenerationConfig,
+    processors: &'a [Box<dyn LogitsProcessor>],
+    limit: usize,
+    hooks: Hooks<'h>,
 }
 
 /// Feed the prompt to every beam and show its logits to `hooks`; the next-token scores per beam.
@@ -254,14 +266,8 @@ fn start(decoder: &mut dyn Decoder, prompt: &[u32], beams: usize, hooks: &mut Ho
     Ok(logits.into_last_rows())
 }
 
-fn greedy(
-    decoder: &mut dyn Decoder,
-    prompt: &[u32],
-    config: &GenerationConfig,
-    processors: &[Box<dyn LogitsProcessor>],
-    limit: usize,
-    mut hooks: Hooks,
-) -> Result<Generated> {
+fn greedy(search: Search) -> Result<Generated> {
+    let Search { decoder, prompt, config, processors, limit, mut hooks } = search;
     let prompt_len = prompt.len();
     let mut ids = prompt.to_vec();
     let mut sum_logprob = 0.0;
@@ -285,14 +291,8 @@ fn greedy(
 }
 
 /// transformers' vectorised beam search for one input (batch of 1).
-fn beam_search(
-    decoder: &mut dyn Decoder,
-    prompt: &[u32],
-    config: &GenerationConfig,
-    processors: &[Box<dyn LogitsProcessor>],
-    limit: usize,
-    mut hooks: Hooks,
-) -> Result<Generated> {
+fn beam_search(search: Search) -> Result<Generated> {
+    let Search { decoder, prompt, config, processors, limit, mut hooks } = search;
     let num_beams = config.num_beams;
     let prompt_len = prompt.len();
     let max_length = prompt_len + limit;

@@ -27,13 +27,11 @@ use tokenizers::Tokenizer;
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, StepLogits, TimestampRules};
-use crate::hub::Repo;
-use crate::models::attention::{Decoder, DecoderState};
 use super::segmenter::{self, Segment};
 use super::{language_code, SpecialTokens, Whisper};
+use crate::hub::Repo;
+use crate::models::attention::{Decoder, DecoderState};
 use crate::{tokenizer, weights};
-
-/// The `model_type` this task runs (CTranslate2 converts, which name none, are Whisper too).
 
 /// Transcribe in the spoken language, or translate the speech to English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
@@ -129,7 +127,7 @@ struct WindowResult {
 
 use segmenter::TIME_PRECISION;
 
-/// The `model_type`s this transcriber loads (CTranslate2 repos name none).
+/// The `model_type` this task runs (CTranslate2 converts, which name none, are Whisper too).
 pub const MODEL_TYPES: &[&str] = &["whisper"];
 /// Most new tokens per window (openai: n_text_ctx / 2).
 const MAX_NEW_TOKENS_FRACTION: usize = 2;

@@ -33,7 +33,7 @@ impl LogitsProcessor for BadWords {
         for word in &self.words {
             let Some((&last, prefix)) = word.split_last() else { continue };
             if word.len() <= tokens.len() && tokens.ends_with(prefix) {
-                ban(scores, last);
+                ban(scores, &[last]);
             }
         }
     }

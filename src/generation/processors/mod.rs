@@ -75,10 +75,12 @@ pub fn apply(processors: &[Box<dyn LogitsProcessor>], hypothesis: Hypothesis, sc
     }
 }
 
-/// Set `-inf` at `id`, if the vocabulary has it.
-fn ban(scores: &mut [f32], id: u32) {
-    if let Some(score) = scores.get_mut(id as usize) {
-        *score = f32::NEG_INFINITY;
+/// Set `-inf` at each of `ids` the vocabulary has.
+fn ban(scores: &mut [f32], ids: &[u32]) {
+    for &id in ids {
+        if let Some(score) = scores.get_mut(id as usize) {
+            *score = f32::NEG_INFINITY;
+        }
     }
 }
 

@@ -15,9 +15,7 @@ pub fn from_config(config: &GenerationConfig) -> Option<Box<dyn LogitsProcessor>
 
 impl LogitsProcessor for SuppressTokens {
     fn process(&self, _: Hypothesis, scores: &mut [f32]) {
-        for &id in &self.ids {
-            ban(scores, id);
-        }
+        ban(scores, &self.ids);
     }
 }
 

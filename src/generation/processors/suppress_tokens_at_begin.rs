@@ -17,9 +17,7 @@ pub fn from_config(config: &GenerationConfig) -> Option<Box<dyn LogitsProcessor>
 impl LogitsProcessor for SuppressTokensAtBegin {
     fn process(&self, hypothesis: Hypothesis, scores: &mut [f32]) {
         if hypothesis.at_first_step() {
-            for &id in &self.ids {
-                ban(scores, id);
-            }
+            ban(scores, &self.ids);
         }
     }
 }

@@ -17,8 +17,11 @@ const server = spawn(path.join(root, 'target/release/hubside'), ['serve', '--add
   '--hub', path.join(root, 'tests/fixtures/hub'), ...(existsSync(cacheHub) ? ['--hub', cacheHub] : []),
   '--root', path.join(root, 'bench'), '--root', path.join(root, 'tests/fixtures'), '--pkg', path.join(root, 'target/pkg-bench')],
   { stdio: ['ignore', 'ignore', 'pipe'] });
+// The server's stderr may arrive in pieces: match the line on everything read so far.
+let stderr = '';
 const url = await new Promise((resolve) => server.stderr.on('data', (d) => {
-  const m = String(d).match(/serving on (http:\/\/\S+)/);
+  stderr += String(d);
+  const m = stderr.match(/serving on (http:\/\/\S+)\n/);
   if (m) resolve(m[1]);
 }));
 const context = await chromium.launchPersistentContext(mkdtempSync(path.join(tmpdir(), 'hubside-bench-')), {

@@ -347,7 +347,7 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     let progress_callback = options.take_function("progress_callback")?;
     let progress = progress_callback.or(options.take_function("progress")?);
     let fields = options.take_fields::<LoadOptions>()?;
-    options.finish(&[field_names::<LoadOptions>(), &["progress_callback"]].concat())?;
+    options.finish(&[field_names::<LoadOptions>(), &["progress_callback", "progress"]].concat())?;
     let load = fields.into_struct()?;
     let mut repo = Repo::remote(&model, load.endpoint.as_deref(), load.revision.as_deref()).map_err(|e| js_error(&e))?;
     if let Some(cache) = load.cache {

@@ -26,6 +26,10 @@ impl<'a> CachedDecoder<'a> {
         self.state = Some(state);
         self
     }
+
+    fn state(&mut self) -> Result<&mut DecoderState> {
+        self.state.as_mut().ok_or_else(|| Error::Input("decoder used before start".into()))
+    }
 }
 
 impl Decoder for CachedDecoder<'_> {
@@ -46,14 +50,15 @@ impl Decoder for CachedDecoder<'_> {
         if tokens.iter().any(|t| t.len() != positions) {
             return Err(Error::Input("every beam must be fed the same number of tokens".into()));
         }
-        let state = self.state.as_mut().ok_or_else(|| Error::Input("decoder used before start".into()))?;
+        let model = self.model;
+        let state = self.state()?;
         let flat: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
-        let logits = self.model.decode(state, &flat)?;
+        let logits = model.decode(state, &flat)?;
         StepLogits::new(logits.flatten_all()?.to_vec1::<f32>()?, tokens.len(), positions)
     }
 
     fn reorder(&mut self, parents: &[u32]) -> Result<()> {
-        self.state.as_mut().ok_or_else(|| Error::Input("decoder used before start".into()))?.reorder(parents)
+        self.state()?.reorder(parents)
     }
 }
 

@@ -68,7 +68,8 @@ pub fn softmax_at(values: &[f32], index: usize) -> f64 {
     log_softmax_at(values, index).exp()
 }
 
-fn max_f32(values: &[f32]) -> f32 {
+/// The largest value; `-inf` for none.
+pub fn max_f32(values: &[f32]) -> f32 {
     values.iter().copied().fold(f32::NEG_INFINITY, f32::max)
 }
 

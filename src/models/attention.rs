@@ -29,44 +29,56 @@ pub struct Attention {
     scale: f32,
 }
 
-fn check_heads(inner: usize, heads: usize, head_dim: usize) -> Result<()> {
-    if heads == 0 || head_dim == 0 || heads * head_dim != inner {
-        return Err(Error::Config(format!("{inner} attention features do not split into {heads} heads of {head_dim}")));
+/// What the queries attend to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionKind {
+    /// The same sequence (encoders, decoders' causal self-attention).
+    SelfAttention,
+    /// The encoder output (decoders' cross-attention).
+    CrossAttention,
+}
+
+/// The head size, or a `config` error when `inner` features do not split into `heads` heads.
+fn head_dim(inner: usize, heads: usize) -> Result<usize> {
+    if heads == 0 || inner == 0 || !inner.is_multiple_of(heads) {
+        return Err(Error::Config(format!("{inner} attention features do not split into {heads} heads")));
     }
-    Ok(())
+    Ok(inner / heads)
 }
 
 impl Attention {
-    /// Self-attention from separate projections (fused here into one matmul).
-    pub fn self_attention(q: Linear, k: Linear, v: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
-        Attention::self_attention_fused(Linear::fuse(&[q, k, v])?, out, heads, scale)
+    /// From separate q/k/v projections, fused here into one matmul (k/v only, for cross-attention).
+    pub fn new(kind: AttentionKind, q: Linear, k: Linear, v: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
+        match kind {
+            AttentionKind::SelfAttention => Attention::self_attention_fused(Linear::fuse(&[q, k, v])?, out, heads, scale),
+            AttentionKind::CrossAttention => Attention::cross_attention_fused(q, Linear::fuse(&[k, v])?, out, heads, scale),
+        }
     }
 
     /// Self-attention whose q/k/v come fused, (3·inner, d) (CTranslate2 stores them so).
     pub fn self_attention_fused(qkv: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
-        let inner = qkv.out_features() / 3;
-        check_heads(inner, heads, inner / heads.max(1))?;
-        Ok(Attention { q_or_qkv: qkv, kv: None, out, heads, head_dim: inner / heads, scale })
-    }
-
-    /// Cross-attention from separate projections (k and v fused).
-    pub fn cross_attention(q: Linear, k: Linear, v: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
-        Attention::cross_attention_fused(q, Linear::fuse(&[k, v])?, out, heads, scale)
+        let fused = qkv.out_features();
+        if !fused.is_multiple_of(3) {
+            return Err(Error::Config(format!("fused q/k/v projection has {fused} features, not a multiple of 3")));
+        }
+        let head_dim = head_dim(fused / 3, heads)?;
+        Ok(Attention { q_or_qkv: qkv, kv: None, out, heads, head_dim, scale })
     }
 
     /// Cross-attention whose k/v come fused, (2·inner, d_source).
     pub fn cross_attention_fused(q: Linear, kv: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
         let inner = q.out_features();
-        check_heads(inner, heads, inner / heads.max(1))?;
+        let head_dim = head_dim(inner, heads)?;
         if kv.out_features() != 2 * inner {
             return Err(Error::Config(format!("cross-attention keys/values have {} features for {inner} queries", kv.out_features())));
         }
-        Ok(Attention { q_or_qkv: q, kv: Some(kv), out, heads, head_dim: inner / heads, scale })
+        Ok(Attention { q_or_qkv: q, kv: Some(kv), out, heads, head_dim, scale })
     }
 
-    /// The usual score scale, 1/√head_dim.
-    pub fn default_scale(head_dim: usize) -> f32 {
-        1.0 / (head_dim as f32).sqrt()
+    /// The usual score scale, 1/√head_dim, for `inner` features in `heads` heads (1 when they do
+    /// not split: the constructors then refuse the shapes).
+    pub fn default_scale(inner: usize, heads: usize) -> f32 {
+        head_dim(inner, heads).map_or(1.0, |head_dim| 1.0 / (head_dim as f32).sqrt())
     }
 
     fn inner(&self) -> usize {
@@ -174,15 +186,6 @@ impl DecoderState {
         Ok(DecoderState { layers, position: 0, beams })
     }
 
-    /// Tokens fed so far.
-    pub fn len(&self) -> usize {
-        self.position
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.position == 0
-    }
-
     /// Forget the fed tokens, keep the encoder's keys/values.
     pub fn reset(&mut self) {
         self.layers.iter_mut().for_each(|layer| layer.self_kv = None);
@@ -234,4 +237,28 @@ pub trait Decoder {
     /// Feed `tokens` (beams × new, row-major: each beam's next `new` tokens) after what `state`
     /// holds; returns the logits of every new position, (beams, new, vocab) in f32.
     fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linear(out: usize, inp: usize) -> Linear {
+        Linear::new(Tensor::zeros((out, inp), candle_core::DType::F32, &Device::Cpu).unwrap(), None).unwrap()
+    }
+
+    #[test]
+    fn shapes_that_do_not_split_into_heads_are_config_errors() {
+        let new = |kind, heads| Attention::new(kind, linear(6, 6), linear(6, 6), linear(6, 6), linear(6, 6), heads, 1.0);
+        assert!(new(AttentionKind::SelfAttention, 3).is_ok());
+        assert!(new(AttentionKind::CrossAttention, 2).is_ok());
+        for heads in [0, 4, 7] {
+            assert!(matches!(new(AttentionKind::SelfAttention, heads), Err(Error::Config(_))), "{heads} heads");
+            assert!(matches!(new(AttentionKind::CrossAttention, heads), Err(Error::Config(_))), "{heads} heads");
+        }
+        // A fused q/k/v whose rows are not three equal parts.
+        assert!(matches!(Attention::self_attention_fused(linear(7, 6), linear(6, 2), 1, 1.0), Err(Error::Config(_))));
+        assert_eq!(Attention::default_scale(64 * 6, 6), 0.125);
+        assert_eq!(Attention::default_scale(6, 0), 1.0);
+    }
 }

@@ -4,7 +4,7 @@
 use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 
-use super::attention::Attention;
+use super::attention::{Attention, AttentionKind};
 use super::linear::Linear;
 use super::norm::{Activation, LayerNorm};
 use crate::error::Result;
@@ -47,17 +47,18 @@ pub struct Encoder {
 impl Encoder {
     pub fn load(vb: VarBuilder, config: &EncoderConfig, names: &EncoderNames) -> Result<Self> {
         let (d, eps) = (config.hidden, config.layer_norm_eps);
-        let head_dim = d / config.heads.max(1);
+        let scale = Attention::default_scale(d, config.heads);
         let layers = (0..config.layers)
             .map(|i| {
                 let vb = vb.pp(format!("{}.{i}", names.layer_prefix));
-                let attention = Attention::self_attention(
+                let attention = Attention::new(
+                    AttentionKind::SelfAttention,
                     Linear::load(d, d, vb.pp(names.query))?,
                     Linear::load(d, d, vb.pp(names.key))?,
                     Linear::load(d, d, vb.pp(names.value))?,
                     Linear::load(d, d, vb.pp(names.attention_out))?,
                     config.heads,
-                    Attention::default_scale(head_dim),
+                    scale,
                 )?;
                 Ok(Layer {
                     attention,

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
-use super::attention::{causal_mask, Attention, Decoder, DecoderState};
+use super::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
 use super::linear::Linear;
 use super::norm::{Activation, LayerNorm};
 use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
@@ -79,18 +79,9 @@ pub struct Marian {
 const LAYER_NORM_EPS: f64 = 1e-5;
 
 /// BART-family attention: q/k/v/out projections with biases, scores scaled by head_dim^-0.5.
-fn attention(d: usize, heads: usize, cross: bool, vb: VarBuilder) -> Result<Attention> {
-    if heads == 0 || !d.is_multiple_of(heads) {
-        return Err(Error::Config(format!("d_model {d} is not divisible by {heads} heads")));
-    }
-    let scale = Attention::default_scale(d / heads);
+fn attention(d: usize, heads: usize, kind: AttentionKind, vb: VarBuilder) -> Result<Attention> {
     let (q, k, v) = (Linear::load(d, d, vb.pp("q_proj"))?, Linear::load(d, d, vb.pp("k_proj"))?, Linear::load(d, d, vb.pp("v_proj"))?);
-    let out = Linear::load(d, d, vb.pp("out_proj"))?;
-    if cross {
-        Attention::cross_attention(q, k, v, out, heads, scale)
-    } else {
-        Attention::self_attention(q, k, v, out, heads, scale)
-    }
+    Attention::new(kind, q, k, v, Linear::load(d, d, vb.pp("out_proj"))?, heads, Attention::default_scale(d, heads))
 }
 
 /// `MarianSinusoidalPositionalEmbedding._init_weight`, computed in f64 and stored as f32.
@@ -147,7 +138,7 @@ impl Marian {
             .map(|i| {
                 let vb = vb.pp(format!("model.encoder.layers.{i}"));
                 Ok(EncoderLayer {
-                    self_attn: attention(d, cfg.encoder_attention_heads, false, vb.pp("self_attn"))?,
+                    self_attn: attention(d, cfg.encoder_attention_heads, AttentionKind::SelfAttention, vb.pp("self_attn"))?,
                     self_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
                     fc1: Linear::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
                     fc2: Linear::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
@@ -159,9 +150,9 @@ impl Marian {
             .map(|i| {
                 let vb = vb.pp(format!("model.decoder.layers.{i}"));
                 Ok(DecoderLayer {
-                    self_attn: attention(d, cfg.decoder_attention_heads, false, vb.pp("self_attn"))?,
+                    self_attn: attention(d, cfg.decoder_attention_heads, AttentionKind::SelfAttention, vb.pp("self_attn"))?,
                     self_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-                    encoder_attn: attention(d, cfg.decoder_attention_heads, true, vb.pp("encoder_attn"))?,
+                    encoder_attn: attention(d, cfg.decoder_attention_heads, AttentionKind::CrossAttention, vb.pp("encoder_attn"))?,
                     encoder_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("encoder_attn_layer_norm"))?,
                     fc1: Linear::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
                     fc2: Linear::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,

@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use serde::Deserialize;
 
-use super::attention::{causal_mask, Attention, Decoder, DecoderState};
+use super::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
 use super::linear::Linear;
 use super::norm::{Activation, RmsNorm};
 use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
@@ -151,14 +151,9 @@ impl T5 {
         };
 
         // No score scaling: T5 folds it into the weights' initialisation.
-        let attention = |vb: VarBuilder, cross: bool| -> Result<Attention> {
+        let attention = |vb: VarBuilder, kind: AttentionKind| -> Result<Attention> {
             let (q, k, v) = (no_bias(d, inner, vb.pp("q"))?, no_bias(d, inner, vb.pp("k"))?, no_bias(d, inner, vb.pp("v"))?);
-            let out = no_bias(inner, d, vb.pp("o"))?;
-            if cross {
-                Attention::cross_attention(q, k, v, out, heads, 1.0)
-            } else {
-                Attention::self_attention(q, k, v, out, heads, 1.0)
-            }
+            Attention::new(kind, q, k, v, no_bias(inner, d, vb.pp("o"))?, heads, 1.0)
         };
         let feed_forward = |vb: VarBuilder| -> Result<FeedForward> {
             Ok(if gated {
@@ -179,10 +174,10 @@ impl T5 {
                     let vb = vb.pp(format!("block.{i}.layer"));
                     let ff_index = if decoder { 2 } else { 1 };
                     Ok(Block {
-                        self_attn: attention(vb.pp("0.SelfAttention"), false)?,
+                        self_attn: attention(vb.pp("0.SelfAttention"), AttentionKind::SelfAttention)?,
                         self_norm: RmsNorm::load(d, eps, vb.pp("0.layer_norm"))?,
                         cross: if decoder {
-                            Some((attention(vb.pp("1.EncDecAttention"), true)?, RmsNorm::load(d, eps, vb.pp("1.layer_norm"))?))
+                            Some((attention(vb.pp("1.EncDecAttention"), AttentionKind::CrossAttention)?, RmsNorm::load(d, eps, vb.pp("1.layer_norm"))?))
                         } else {
                             None
                         },

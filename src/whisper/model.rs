@@ -14,7 +14,7 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::{validate, Config};
 use crate::error::{Error, Result};
-use crate::models::attention::{causal_mask, Attention, Decoder, DecoderState};
+use crate::models::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
 use crate::models::linear::Linear;
 use crate::models::norm::LayerNorm;
 use crate::weights::{ctranslate2, Tensors};
@@ -148,17 +148,12 @@ impl Hf<'_> {
         Ok(LayerNorm::new(w, self.get(&format!("{prefix}.bias"))?, LN_EPS))
     }
 
-    fn attention(&self, prefix: &str, d: usize, d_source: usize, heads: usize, cross: bool) -> Result<Attention> {
+    fn attention(&self, prefix: &str, d: usize, d_source: usize, heads: usize, kind: AttentionKind) -> Result<Attention> {
         let q = self.linear(&format!("{prefix}.q_proj"), d, d)?;
         let k = self.linear(&format!("{prefix}.k_proj"), d, d_source)?;
         let v = self.linear(&format!("{prefix}.v_proj"), d, d_source)?;
         let out = self.linear(&format!("{prefix}.out_proj"), d, d)?;
-        let scale = Attention::default_scale(d / heads);
-        if cross {
-            Attention::cross_attention(q, k, v, out, heads, scale)
-        } else {
-            Attention::self_attention(q, k, v, out, heads, scale)
-        }
+        Attention::new(kind, q, k, v, out, heads, Attention::default_scale(d, heads))
     }
 }
 
@@ -210,7 +205,7 @@ impl Whisper {
                     s.linear(&format!("{p}/self_attention/linear_0"), 3 * d, d)?,
                     s.linear(&format!("{p}/self_attention/linear_1"), d, d)?,
                     heads,
-                    Attention::default_scale(d / heads),
+                    Attention::default_scale(d, heads),
                 )?,
             })
         };
@@ -232,7 +227,7 @@ impl Whisper {
                             s.linear(&format!("{p}/attention/linear_1"), 2 * dt, da)?,
                             s.linear(&format!("{p}/attention/linear_2"), dt, dt)?,
                             config.n_text_head,
-                            Attention::default_scale(dt / config.n_text_head),
+                            Attention::default_scale(dt, config.n_text_head),
                         )?,
                     },
                     mlp: mlp(&p, dt)?,
@@ -299,7 +294,7 @@ impl Whisper {
         let self_attention = |p: &str, d: usize, heads: usize| -> Result<Block> {
             Ok(Block {
                 norm: s.norm(&format!("{p}.self_attn_layer_norm"), d)?,
-                attn: s.attention(&format!("{p}.self_attn"), d, d, heads, false)?,
+                attn: s.attention(&format!("{p}.self_attn"), d, d, heads, AttentionKind::SelfAttention)?,
             })
         };
         let encoder_layers = (0..config.n_audio_layer)
@@ -315,7 +310,7 @@ impl Whisper {
                     self_attn: self_attention(&p, dt, config.n_text_head)?,
                     cross_attn: Block {
                         norm: s.norm(&format!("{p}.encoder_attn_layer_norm"), dt)?,
-                        attn: s.attention(&format!("{p}.encoder_attn"), dt, da, config.n_text_head, true)?,
+                        attn: s.attention(&format!("{p}.encoder_attn"), dt, da, config.n_text_head, AttentionKind::CrossAttention)?,
                     },
                     mlp: mlp(&p, dt)?,
                 })

@@ -63,13 +63,13 @@ impl LogitsProcessor for TimestampRules {
             }
         }
 
-        if logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) == f32::NEG_INFINITY {
+        if math::max_f32(logits) == f32::NEG_INFINITY {
             return;
         }
         // log-softmax shifts every logit by the same amount, so comparing the raw logits' log-sum-exp
         // with the best raw text logit is openai's comparison of log-probabilities.
         let timestamp_logprob = math::log_sum_exp(&logits[ts_begin..]);
-        let max_text = logits[..ts_begin].iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let max_text = math::max_f32(&logits[..ts_begin]) as f64;
         if timestamp_logprob > max_text {
             mask(logits, 0, ts_begin);
         }

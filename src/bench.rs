@@ -195,8 +195,7 @@ pub fn marian_opus_mt_size(seed: u64) -> Result<crate::models::marian::Marian> {
             t.insert(format!("{p}.final_layer_norm.bias"), zeros.clone());
         }
     }
-    let vb = candle_nn::VarBuilder::from_tensors(t, DType::F32, &Device::Cpu);
-    crate::models::marian::Marian::load(&config, vb)
+    crate::models::marian::Marian::load(&config, crate::weights::Weights::from_tensors(t))
 }
 
 #[derive(Debug, Serialize)]

@@ -35,6 +35,8 @@ use crate::audio::Pcm;
 use crate::error::Error;
 use crate::hub::{Progress, Repo};
 use crate::tasks::speech_recognition::{SpeechRecognizer, TranscribeOptions};
+use crate::tasks::LoadOptions;
+use crate::weights::WeightDType;
 use crate::tasks::text_classification::{ClassifyOptions, TextClassifier};
 use crate::tasks::translation::{TranslateOptions, Translator};
 use crate::tasks::{field_names, Task, TASKS};
@@ -331,6 +333,8 @@ struct LoadOptions {
     revision: Option<String>,
     /// Keep files in the browser's Cache API and load them from there next time.
     cache: Option<bool>,
+    /// How weight matrices are stored: "fp32", "fp16", "q8" or "q4" (transformers.js's names).
+    dtype: Option<String>,
 }
 
 /// Load `model` (the task's default model when omitted) for `task` (a name or alias from
@@ -356,17 +360,20 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     if let Some(callback) = progress {
         repo = repo.with_progress(progress_forwarder(callback));
     }
+    let load_options = LoadOptions {
+        dtype: load.dtype.as_deref().map(WeightDType::parse).transpose().map_err(|e| js_error(&e))?.unwrap_or_default(),
+    };
     let loaded = match name.task {
-        Task::TextClassification => {
-            Loaded::TextClassification(Box::new(TextClassifier::load(&repo).await.map_err(|e| js_error(&e))?))
-        }
+        Task::TextClassification => Loaded::TextClassification(Box::new(
+            TextClassifier::load_with(&repo, &load_options).await.map_err(|e| js_error(&e))?,
+        )),
         Task::Translation => {
             let (src_lang, tgt_lang) = name.languages.unzip();
             let defaults = TranslateOptions { src_lang, tgt_lang, ..Default::default() };
-            Loaded::Translation(Box::new(Translator::load(&repo).await.map_err(|e| js_error(&e))?), defaults)
+            Loaded::Translation(Box::new(Translator::load_with(&repo, &load_options).await.map_err(|e| js_error(&e))?), defaults)
         }
         Task::SpeechRecognition => {
-            Loaded::SpeechRecognition(Box::new(SpeechRecognizer::load(&repo).await.map_err(|e| js_error(&e))?))
+            Loaded::SpeechRecognition(Box::new(SpeechRecognizer::load_with(&repo, &load_options).await.map_err(|e| js_error(&e))?))
         }
     };
     Ok(into_function(loaded, name.task, &model))

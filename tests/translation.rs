@@ -277,8 +277,7 @@ fn tiny_marian(seed: u64) -> Marian {
             *t = (t.flatten_all().unwrap() * 0.2).unwrap().affine(1.0, 1.0).unwrap();
         }
     }
-    let vb = candle_nn::VarBuilder::from_tensors(tensors, candle_core::DType::F32, &Device::Cpu);
-    Marian::load(&config, vb).unwrap()
+    Marian::load(&config, hubside::weights::Weights::from_tensors(tensors)).unwrap()
 }
 
 fn own_log_softmax(logits: &[f32]) -> Vec<f32> {

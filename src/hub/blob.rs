@@ -26,6 +26,16 @@ impl ByteSource for [u8] {
     }
 }
 
+impl<T: ByteSource + ?Sized> ByteSource for &T {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+
+    fn read(&self, start: usize, len: usize) -> Option<Cow<'_, [u8]>> {
+        (**self).read(start, len)
+    }
+}
+
 impl ByteSource for Vec<u8> {
     fn len(&self) -> usize {
         self.as_slice().len()

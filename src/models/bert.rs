@@ -1,7 +1,7 @@
 //! BertForSequenceClassification: embeddings, encoder, tanh pooler on [CLS], linear classifier.
 
 use candle_core::Tensor;
-use candle_nn::VarBuilder;
+use crate::weights::Weights;
 use serde::Deserialize;
 
 use super::embeddings::Embeddings;
@@ -61,7 +61,7 @@ pub struct BertClassifier {
     max_positions: usize,
 }
 
-pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: VarBuilder) -> Result<Box<dyn SequenceClassifier>> {
+pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: Weights) -> Result<Box<dyn SequenceClassifier>> {
     let c: Config = super::parse_config(config)?;
     let d = c.hidden_size;
     let bert = vb.pp("bert");

@@ -1,7 +1,7 @@
 //! DistilBertForSequenceClassification: embeddings, encoder, ReLU pre-classifier on [CLS], classifier.
 
 use candle_core::Tensor;
-use candle_nn::VarBuilder;
+use crate::weights::Weights;
 use serde::Deserialize;
 
 use super::embeddings::Embeddings;
@@ -54,7 +54,7 @@ pub struct DistilBertClassifier {
     max_positions: usize,
 }
 
-pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: VarBuilder) -> Result<Box<dyn SequenceClassifier>> {
+pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: Weights) -> Result<Box<dyn SequenceClassifier>> {
     let c: Config = super::parse_config(config)?;
     let d = c.dim;
     let body = vb.pp("distilbert");

@@ -1,13 +1,44 @@
-//! BERT-style input embeddings: word + learned position (+ token type 0), then LayerNorm.
+//! Token embedding tables (stored like every other weight matrix, so they shrink with the dtype)
+//! and BERT-style input embeddings: word + learned position (+ token type 0), then LayerNorm.
 
 use candle_core::{Module, Tensor};
-use candle_nn::{Embedding, VarBuilder};
+use candle_nn::Embedding;
 
+use super::linear::Matrix;
 use super::norm::LayerNorm;
 use crate::error::{Error, Result};
+use crate::weights::Weights;
+
+/// A (vocab, dim) table looked up by token id; it may also serve as a tied output projection.
+#[derive(Debug, Clone)]
+pub struct EmbeddingTable {
+    table: Matrix,
+}
+
+impl EmbeddingTable {
+    pub fn new(table: Matrix) -> Self {
+        EmbeddingTable { table }
+    }
+
+    pub fn load(vocab: usize, dim: usize, name: &str, vb: &Weights) -> Result<Self> {
+        Ok(EmbeddingTable { table: vb.matrix((vocab, dim), name)? })
+    }
+
+    pub fn matrix(&self) -> &Matrix {
+        &self.table
+    }
+
+    /// ids (any shape, u32) → (ids' shape…, dim).
+    pub fn forward(&self, ids: &Tensor) -> Result<Tensor> {
+        let flat = ids.flatten_all()?.to_vec1::<u32>()?;
+        let mut dims = ids.dims().to_vec();
+        dims.push(self.table.cols());
+        Ok(self.table.gather_rows(&flat)?.reshape(dims)?)
+    }
+}
 
 pub struct Embeddings {
-    word: Embedding,
+    word: EmbeddingTable,
     position: Embedding,
     token_type: Option<Embedding>,
     norm: LayerNorm,
@@ -16,7 +47,7 @@ pub struct Embeddings {
 
 impl Embeddings {
     pub fn load(
-        vb: VarBuilder,
+        vb: Weights,
         vocab: usize,
         hidden: usize,
         max_positions: usize,
@@ -24,10 +55,10 @@ impl Embeddings {
         eps: f64,
     ) -> Result<Self> {
         Ok(Embeddings {
-            word: candle_nn::embedding(vocab, hidden, vb.pp("word_embeddings"))?,
-            position: candle_nn::embedding(max_positions, hidden, vb.pp("position_embeddings"))?,
+            word: EmbeddingTable::load(vocab, hidden, "word_embeddings.weight", &vb)?,
+            position: Embedding::new(vb.get((max_positions, hidden), "position_embeddings.weight")?, hidden),
             token_type: token_types
-                .map(|n| candle_nn::embedding(n, hidden, vb.pp("token_type_embeddings")))
+                .map(|n| vb.get((n, hidden), "token_type_embeddings.weight").map(|t| Embedding::new(t, hidden)))
                 .transpose()?,
             norm: LayerNorm::load(hidden, eps, vb.pp("LayerNorm"))?,
             max_positions,

@@ -2,7 +2,7 @@
 //! says where its weights live (`EncoderNames`).
 
 use candle_core::{DType, Tensor};
-use candle_nn::VarBuilder;
+use crate::weights::Weights;
 
 use super::attention::{Attention, AttentionKind};
 use super::linear::Linear;
@@ -45,7 +45,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    pub fn load(vb: VarBuilder, config: &EncoderConfig, names: &EncoderNames) -> Result<Self> {
+    pub fn load(vb: Weights, config: &EncoderConfig, names: &EncoderNames) -> Result<Self> {
         let (d, eps) = (config.hidden, config.layer_norm_eps);
         let scale = Attention::default_scale(d, config.heads);
         let layers = (0..config.layers)

@@ -1,47 +1,356 @@
-//! `Linear`: the one layer type through which every weight matrix is applied (attention
-//! projections, feed-forwards, classifier heads, tied output projections). Keeping this the single
-//! place means the storage of weights (f32 today; f16/q8/q4 next) changes in one file.
+//! `Matrix` and `Linear`: the one place weight matrices live and are applied (attention
+//! projections, feed-forwards, classifier heads, tied output projections, token embedding tables).
+//! A matrix is stored in the load's `WeightDType`: f32, f16 (widened to f32 inside the kernel, so
+//! activations keep full precision), or ggml's block formats (q8 = Q8_0, q4 = Q4_1; whisper.cpp
+//! files also bring Q4_0, Q5_0 and Q5_1), whose dot products candle implements with SIMD
+//! (simd128 in wasm).
 
+use std::sync::Arc;
+
+use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, GgmlType};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
+use half::f16;
 
 use crate::error::{Error, Result};
+use crate::weights::{WeightDType, Weights};
+
+/// A (rows, cols) weight matrix, row-major: row r is output feature r (or token r of an embedding
+/// table).
+#[derive(Clone)]
+pub struct Matrix {
+    storage: Storage,
+    rows: usize,
+    cols: usize,
+}
+
+#[derive(Clone)]
+enum Storage {
+    F32(Tensor),
+    F16(Arc<Vec<f16>>),
+    Blocks(Arc<dyn BlockRows>),
+}
+
+impl std::fmt::Debug for Matrix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Matrix({}x{} {:?})", self.rows, self.cols, self.ggml_dtype())
+    }
+}
+
+/// Rows of ggml blocks of one type, behind one interface so `Matrix` needs no per-type match.
+trait BlockRows: Send + Sync {
+    fn dtype(&self) -> GgmlDType;
+    fn bytes(&self) -> &[u8];
+    /// out (m, rows) = x (m, cols) · selfᵀ.
+    fn matmul(&self, x: &[f32], m: usize, cols: usize, rows: usize, out: &mut [f32]) -> Result<()>;
+    /// Row `row` widened to f32 into `out` (cols values).
+    fn row_to_f32(&self, row: usize, cols: usize, out: &mut [f32]);
+    fn concat(&self, others: &[&dyn BlockRows]) -> Result<Arc<dyn BlockRows>>;
+}
+
+struct Typed<T: GgmlType>(Vec<T>);
+
+/// The block formats a matrix may hold.
+fn supported(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+impl<T: GgmlType + 'static> Typed<T> {
+    fn quantize(values: &[f32]) -> Self {
+        let mut blocks = vec![T::zeros(); values.len() / T::BLCK_SIZE];
+        T::from_float(values, &mut blocks);
+        Typed(blocks)
+    }
+
+    /// From raw little-endian block bytes (a ggml or cached file).
+    fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let size = std::mem::size_of::<T>();
+        if bytes.len() % size != 0 {
+            return Err(Error::weights("matrix", format!("{} bytes are not whole {:?} blocks", bytes.len(), T::DTYPE)));
+        }
+        let mut blocks = vec![T::zeros(); bytes.len() / size];
+        // SAFETY: the block types are plain `repr(C)` structs of f16 and integer arrays (every bit
+        // pattern is a value), and the destination holds exactly `bytes.len()` bytes.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), blocks.as_mut_ptr() as *mut u8, bytes.len()) };
+        Ok(Typed(blocks))
+    }
+}
+
+impl<T: GgmlType + 'static> BlockRows for Typed<T> {
+    fn dtype(&self) -> GgmlDType {
+        T::DTYPE
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: see `from_bytes`; the slice covers exactly the vector's initialised elements.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr() as *const u8, std::mem::size_of_val(self.0.as_slice())) }
+    }
+
+    fn matmul(&self, x: &[f32], m: usize, cols: usize, rows: usize, out: &mut [f32]) -> Result<()> {
+        super::kernels::matmul_quant::<T>(x, m, cols, &self.0, rows, out)
+    }
+
+    fn row_to_f32(&self, row: usize, cols: usize, out: &mut [f32]) {
+        let per_row = cols / T::BLCK_SIZE;
+        T::to_float(&self.0[row * per_row..(row + 1) * per_row], out);
+    }
+
+    fn concat(&self, others: &[&dyn BlockRows]) -> Result<Arc<dyn BlockRows>> {
+        let mut bytes = self.bytes().to_vec();
+        for other in others {
+            if other.dtype() != T::DTYPE {
+                return Err(Error::Config(format!("cannot fuse {:?} and {:?} matrices", T::DTYPE, other.dtype())));
+            }
+            bytes.extend_from_slice(other.bytes());
+        }
+        Ok(Arc::new(Typed::<T>::from_bytes(&bytes)?))
+    }
+}
+
+fn blocks_from_bytes(dtype: GgmlDType, bytes: &[u8]) -> Result<Arc<dyn BlockRows>> {
+    Ok(match dtype {
+        GgmlDType::Q8_0 => Arc::new(Typed::<BlockQ8_0>::from_bytes(bytes)?),
+        GgmlDType::Q4_0 => Arc::new(Typed::<BlockQ4_0>::from_bytes(bytes)?),
+        GgmlDType::Q4_1 => Arc::new(Typed::<BlockQ4_1>::from_bytes(bytes)?),
+        GgmlDType::Q5_0 => Arc::new(Typed::<BlockQ5_0>::from_bytes(bytes)?),
+        GgmlDType::Q5_1 => Arc::new(Typed::<BlockQ5_1>::from_bytes(bytes)?),
+        other => return Err(Error::weights("matrix", format!("unsupported block type {other:?}"))),
+    })
+}
+
+/// The ggml block type a matrix of `cols` columns gets in `dtype`, or None for f32/f16. Block
+/// types need whole 32-value blocks per row; other widths fall back to f16.
+pub fn block_type(dtype: WeightDType, cols: usize) -> Option<GgmlDType> {
+    let ggml = match dtype {
+        WeightDType::Fp32 | WeightDType::Fp16 => return None,
+        WeightDType::Q8 => GgmlDType::Q8_0,
+        WeightDType::Q4 => GgmlDType::Q4_1,
+    };
+    (cols % ggml.block_size() == 0).then_some(ggml)
+}
+
+/// Bytes a (rows, cols) matrix takes in `dtype` (the rule the loader follows).
+pub fn stored_bytes(rows: usize, cols: usize, dtype: WeightDType) -> usize {
+    let n = rows * cols;
+    match (dtype, block_type(dtype, cols)) {
+        (WeightDType::Fp32, _) => n * 4,
+        (_, Some(ggml)) => n / ggml.block_size() * ggml.type_size(),
+        (_, None) => n * 2,
+    }
+}
+
+impl Matrix {
+    /// From a dense tensor of any float dtype, stored in `dtype`. An f16 tensor stored as fp16 is
+    /// never widened; for block formats one row-major f32 copy of this tensor exists while it is
+    /// quantised (the loader's peak: the model so far plus the largest single tensor).
+    pub fn from_tensor(t: &Tensor, dtype: WeightDType) -> Result<Self> {
+        let (rows, cols) = t.dims2().map_err(|_| Error::Config(format!("a weight matrix must have 2 dimensions, not shape {:?}", t.dims())))?;
+        let storage = match (dtype, block_type(dtype, cols)) {
+            (WeightDType::Fp32, _) => Storage::F32(t.to_dtype(DType::F32)?.contiguous()?),
+            (_, Some(ggml)) => {
+                let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                Storage::Blocks(match ggml {
+                    GgmlDType::Q8_0 => Arc::new(Typed::<BlockQ8_0>::quantize(&values)),
+                    _ => Arc::new(Typed::<BlockQ4_1>::quantize(&values)),
+                })
+            }
+            (_, None) => Storage::F16(Arc::new(t.to_dtype(DType::F16)?.flatten_all()?.to_vec1::<f16>()?)),
+        };
+        Ok(Matrix { storage, rows, cols })
+    }
+
+    /// From a ggml/gguf tensor (whisper.cpp files, the compact cache) as it is stored.
+    pub fn from_qtensor(q: &QTensor) -> Result<Self> {
+        let (rows, cols) = q.shape().dims2().map_err(|_| Error::weights("matrix", format!("shape {:?} is not 2-D", q.shape())))?;
+        let bytes = q.data()?;
+        let storage = match q.dtype() {
+            GgmlDType::F32 => Storage::F32(q.dequantize(&Device::Cpu)?),
+            GgmlDType::F16 => {
+                let values = bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect::<Vec<_>>();
+                Storage::F16(Arc::new(values))
+            }
+            d if supported(d) => Storage::Blocks(blocks_from_bytes(d, &bytes)?),
+            other => return Err(Error::weights("matrix", format!("unsupported ggml type {other:?}"))),
+        };
+        let matrix = Matrix { storage, rows, cols };
+        if matrix.byte_len() != rows * cols / q.dtype().block_size() * q.dtype().type_size() {
+            return Err(Error::weights("matrix", format!("{:?} data does not fill shape ({rows}, {cols})", q.dtype())));
+        }
+        Ok(matrix)
+    }
+
+    /// As a ggml tensor, for writing the compact cache.
+    pub fn to_qtensor(&self) -> Result<QTensor> {
+        let (dtype, bytes): (GgmlDType, std::borrow::Cow<[u8]>) = match &self.storage {
+            Storage::F32(t) => {
+                return Ok(QTensor::quantize(t, GgmlDType::F32)?);
+            }
+            Storage::F16(v) => (GgmlDType::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>().into()),
+            Storage::Blocks(b) => (b.dtype(), b.bytes().into()),
+        };
+        Ok(QTensor::new(QStorage::from_data(bytes, &Device::Cpu, dtype)?, (self.rows, self.cols))?)
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// How the matrix is stored, in ggml's names.
+    pub fn ggml_dtype(&self) -> GgmlDType {
+        match &self.storage {
+            Storage::F32(_) => GgmlDType::F32,
+            Storage::F16(_) => GgmlDType::F16,
+            Storage::Blocks(b) => b.dtype(),
+        }
+    }
+
+    /// Bytes of weight data held.
+    pub fn byte_len(&self) -> usize {
+        match &self.storage {
+            Storage::F32(_) => self.rows * self.cols * 4,
+            Storage::F16(v) => v.len() * 2,
+            Storage::Blocks(b) => b.bytes().len(),
+        }
+    }
+
+    /// Rows stacked in order (fused q/k/v projections). All parts must be stored alike.
+    pub fn concat_rows(parts: &[&Matrix]) -> Result<Self> {
+        let (first, rest) = parts.split_first().ok_or_else(|| Error::Config("nothing to fuse".into()))?;
+        if rest.iter().any(|p| p.cols != first.cols) {
+            return Err(Error::Config("fused matrices must have the same number of columns".into()));
+        }
+        let rows = parts.iter().map(|p| p.rows).sum();
+        let storage = match &first.storage {
+            Storage::F32(_) => {
+                let tensors = parts.iter().map(|p| p.dense()).collect::<Result<Vec<_>>>()?;
+                Storage::F32(Tensor::cat(&tensors, 0)?)
+            }
+            Storage::F16(v) => {
+                let mut all = v.as_ref().clone();
+                for p in rest {
+                    match &p.storage {
+                        Storage::F16(w) => all.extend_from_slice(w),
+                        _ => return Err(Error::Config("cannot fuse matrices stored differently".into())),
+                    }
+                }
+                Storage::F16(Arc::new(all))
+            }
+            Storage::Blocks(b) => {
+                let others = rest
+                    .iter()
+                    .map(|p| match &p.storage {
+                        Storage::Blocks(o) => Ok(o.as_ref()),
+                        _ => Err(Error::Config("cannot fuse matrices stored differently".into())),
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Storage::Blocks(b.concat(&others)?)
+            }
+        };
+        Ok(Matrix { storage, rows, cols: first.cols })
+    }
+
+    /// The whole matrix in f32 (tests, and the few places that need it dense).
+    pub fn dense(&self) -> Result<Tensor> {
+        if let Storage::F32(t) = &self.storage {
+            return Ok(t.clone());
+        }
+        let ids: Vec<u32> = (0..self.rows as u32).collect();
+        self.gather_rows(&ids)
+    }
+
+    /// Rows `ids` widened to f32, (ids.len(), cols): an embedding lookup.
+    pub fn gather_rows(&self, ids: &[u32]) -> Result<Tensor> {
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= self.rows) {
+            return Err(Error::Input(format!("token id {bad} is outside the {} rows of the embedding table", self.rows)));
+        }
+        let cols = self.cols;
+        let mut out = vec![0f32; ids.len() * cols];
+        match &self.storage {
+            Storage::F32(t) => {
+                let index = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
+                return Ok(t.index_select(&index, 0)?);
+            }
+            Storage::F16(v) => {
+                for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
+                    let src = &v[id as usize * cols..(id as usize + 1) * cols];
+                    for (o, s) in row.iter_mut().zip(src) {
+                        *o = s.to_f32();
+                    }
+                }
+            }
+            Storage::Blocks(b) => {
+                for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
+                    b.row_to_f32(id as usize, cols, row);
+                }
+            }
+        }
+        Ok(Tensor::from_vec(out, (ids.len(), cols), &Device::Cpu)?)
+    }
+
+    /// x (m, cols) → x · selfᵀ (m, rows).
+    pub fn matmul_t(&self, x: &Tensor) -> Result<Tensor> {
+        let (m, k) = x.dims2()?;
+        if k != self.cols {
+            return Err(Error::Input(format!("layer input has {k} features, the weights expect {}", self.cols)));
+        }
+        let n = self.rows;
+        let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        let mut out = vec![0f32; m * n];
+        match &self.storage {
+            Storage::F32(w) => {
+                if m > super::kernels::SMALL_M {
+                    return Ok(x.matmul(&w.t()?)?);
+                }
+                let w = w.flatten_all()?.to_vec1::<f32>()?;
+                super::kernels::matmul_f32(&xs, m, k, &w, n, &mut out)?;
+            }
+            Storage::F16(w) => super::kernels::matmul_f16(&xs, m, k, w, n, &mut out)?,
+            Storage::Blocks(b) => b.matmul(&xs, m, k, n, &mut out)?,
+        }
+        Ok(Tensor::from_vec(out, (m, n), &Device::Cpu)?)
+    }
+}
 
 /// y = x Wᵀ + b for W (out, in), b (out).
 #[derive(Debug, Clone)]
 pub struct Linear {
-    weight: Tensor,
+    weight: Matrix,
     bias: Option<Tensor>,
 }
 
 impl Linear {
-    /// From tensors already in memory; W must be (out, in) and b (out).
+    /// From f32 tensors already in memory (tests, computed weights); W must be (out, in) and b (out).
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        let (out, _) = weight.dims2().map_err(|_| Error::Config(format!("a weight matrix must have 2 dimensions, not shape {:?}", weight.dims())))?;
+        Linear::from_matrix(Matrix::from_tensor(&weight, WeightDType::Fp32)?, bias)
+    }
+
+    pub fn from_matrix(weight: Matrix, bias: Option<Tensor>) -> Result<Self> {
         if let Some(b) = &bias {
-            if b.dims() != [out] {
-                return Err(Error::Config(format!("bias of shape {:?} for {out} outputs", b.dims())));
+            if b.dims() != [weight.rows()] {
+                return Err(Error::Config(format!("bias of shape {:?} for {} outputs", b.dims(), weight.rows())));
             }
         }
         Ok(Linear { weight, bias })
     }
 
     /// `{prefix}.weight` (out, in) and `{prefix}.bias` (out).
-    pub fn load(input: usize, output: usize, vb: VarBuilder) -> Result<Self> {
-        let weight = vb.get((output, input), "weight")?;
-        let bias = vb.get(output, "bias")?;
-        Linear::new(weight, Some(bias))
+    pub fn load(input: usize, output: usize, w: Weights) -> Result<Self> {
+        Linear::from_matrix(w.matrix((output, input), "weight")?, Some(w.get(output, "bias")?))
     }
 
     /// `{prefix}.weight` only (T5).
-    pub fn load_no_bias(input: usize, output: usize, vb: VarBuilder) -> Result<Self> {
-        Linear::new(vb.get((output, input), "weight")?, None)
+    pub fn load_no_bias(input: usize, output: usize, w: Weights) -> Result<Self> {
+        Linear::from_matrix(w.matrix((output, input), "weight")?, None)
     }
 
     /// Several layers over the same input as one: outputs stacked in order (fused q/k/v); a
     /// missing bias is zero.
     pub fn fuse(parts: &[Linear]) -> Result<Self> {
-        let weights: Vec<&Tensor> = parts.iter().map(|l| &l.weight).collect();
+        let weights: Vec<&Matrix> = parts.iter().map(|l| &l.weight).collect();
         let bias = if parts.iter().all(|l| l.bias.is_none()) {
             None
         } else {
@@ -54,15 +363,19 @@ impl Linear {
                 .collect::<candle_core::Result<Vec<_>>>()?;
             Some(Tensor::cat(&biases, 0)?)
         };
-        Linear::new(Tensor::cat(&weights, 0)?, bias)
+        Linear::from_matrix(Matrix::concat_rows(&weights)?, bias)
     }
 
     pub fn out_features(&self) -> usize {
-        self.weight.dim(0).unwrap_or(0)
+        self.weight.rows()
     }
 
     pub fn in_features(&self) -> usize {
-        self.weight.dim(1).unwrap_or(0)
+        self.weight.cols()
+    }
+
+    pub fn weight(&self) -> &Matrix {
+        &self.weight
     }
 
     /// (..., in) → (..., out): the leading dims are flattened into one matrix multiply.
@@ -73,12 +386,61 @@ impl Linear {
             return Err(Error::Input(format!("layer input has {last} features, the weights expect {}", self.in_features())));
         }
         let rows = lead.iter().product::<usize>();
-        let mut y = x.reshape((rows, last))?.matmul(&self.weight.t()?)?;
+        let mut y = self.weight.matmul_t(&x.reshape((rows, last))?)?;
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }
         let mut out_dims = lead.to_vec();
         out_dims.push(self.out_features());
         Ok(y.reshape(out_dims)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(rows: usize, cols: usize, seed: u64) -> Tensor {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let v: Vec<f32> = (0..rows * cols).map(|_| rng.f32() * 2.0 - 1.0).collect();
+        Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    }
+
+    #[test]
+    fn every_dtype_multiplies_close_to_f32() {
+        let w = random(70, 64, 1);
+        for m in [1, 3, 40] {
+            let x = random(m, 64, 2);
+            let exact = x.matmul(&w.t().unwrap()).unwrap();
+            for (dtype, tolerance) in [(WeightDType::Fp32, 1e-5), (WeightDType::Fp16, 2e-2), (WeightDType::Q8, 0.15), (WeightDType::Q4, 1.0)] {
+                let y = Matrix::from_tensor(&w, dtype).unwrap().matmul_t(&x).unwrap();
+                let d = max_diff(&y, &exact);
+                assert!(d < tolerance, "{dtype:?} m={m}: {d}");
+            }
+        }
+    }
+
+    #[test]
+    fn rows_gather_fuse_and_round_trip_through_ggml() {
+        let w = random(6, 32, 3);
+        for dtype in [WeightDType::Fp32, WeightDType::Fp16, WeightDType::Q8, WeightDType::Q4] {
+            let m = Matrix::from_tensor(&w, dtype).unwrap();
+            assert_eq!(m.byte_len(), stored_bytes(6, 32, dtype));
+            let back = Matrix::from_qtensor(&m.to_qtensor().unwrap()).unwrap();
+            assert_eq!(max_diff(&m.dense().unwrap(), &back.dense().unwrap()), 0.0);
+            let rows = m.gather_rows(&[4, 1]).unwrap();
+            let dense = m.dense().unwrap();
+            assert_eq!(max_diff(&rows.get(0).unwrap(), &dense.get(4).unwrap()), 0.0);
+            let fused = Matrix::concat_rows(&[&m, &m]).unwrap();
+            assert_eq!(fused.rows(), 12);
+            assert_eq!(max_diff(&fused.dense().unwrap().narrow(0, 6, 6).unwrap(), &dense), 0.0);
+            assert!(m.gather_rows(&[6]).is_err());
+        }
+        // Widths that are not whole blocks fall back to f16.
+        assert_eq!(Matrix::from_tensor(&random(2, 20, 4), WeightDType::Q8).unwrap().ggml_dtype(), GgmlDType::F16);
     }
 }

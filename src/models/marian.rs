@@ -4,15 +4,17 @@
 //! row, cosines in the second), swish activations, embeddings shared between encoder, decoder
 //! and output projection, and `final_logits_bias` added to the logits.
 
-use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, VarBuilder};
+use candle_core::{DType, Device, Tensor};
+
 use serde::Deserialize;
 
 use super::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
-use super::linear::Linear;
+use super::embeddings::EmbeddingTable;
+use super::linear::{Linear, Matrix};
 use super::norm::{Activation, LayerNorm};
 use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};
+use crate::weights::Weights;
 
 fn default_activation() -> String {
     "swish".into()
@@ -64,8 +66,8 @@ struct DecoderLayer {
 
 pub struct Marian {
     spec: Seq2SeqSpec,
-    encoder_embed: Embedding,
-    decoder_embed: Embedding,
+    encoder_embed: EmbeddingTable,
+    decoder_embed: EmbeddingTable,
     embed_scale: f64,
     /// (max_positions, d_model)
     positions: Tensor,
@@ -79,7 +81,7 @@ pub struct Marian {
 const LAYER_NORM_EPS: f64 = 1e-5;
 
 /// BART-family attention: q/k/v/out projections with biases, scores scaled by head_dim^-0.5.
-fn attention(d: usize, heads: usize, kind: AttentionKind, vb: VarBuilder) -> Result<Attention> {
+fn attention(d: usize, heads: usize, kind: AttentionKind, vb: Weights) -> Result<Attention> {
     let (q, k, v) = (Linear::load(d, d, vb.pp("q_proj"))?, Linear::load(d, d, vb.pp("k_proj"))?, Linear::load(d, d, vb.pp("v_proj"))?);
     Attention::new(kind, q, k, v, Linear::load(d, d, vb.pp("out_proj"))?, heads, Attention::default_scale(d, heads))
 }
@@ -103,28 +105,28 @@ pub fn sinusoidal_positions(n_pos: usize, dim: usize) -> Result<Tensor> {
 }
 
 /// The first tensor among `names` that the checkpoint has.
-fn first_of(vb: &VarBuilder, names: &[&str], shape: (usize, usize)) -> Result<Tensor> {
+fn first_of(vb: &Weights, names: &[&str], shape: (usize, usize)) -> Result<Matrix> {
     for name in names {
         if vb.contains_tensor(name) {
-            return Ok(vb.get(shape, name)?);
+            return vb.matrix(shape, name);
         }
     }
     Err(Error::Config(format!("weights have none of {}", names.join(", "))))
 }
 
 impl Marian {
-    pub fn load(config: &serde_json::Value, vb: VarBuilder) -> Result<Self> {
+    pub fn load(config: &serde_json::Value, vb: Weights) -> Result<Self> {
         let cfg: MarianConfig = super::parse_config(config)?;
         let d = cfg.d_model;
         let target_vocab = cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size);
         let encoder_embed = first_of(&vb, &["model.shared.weight", "model.encoder.embed_tokens.weight"], (cfg.vocab_size, d))?;
         let decoder_embed = if vb.contains_tensor("model.decoder.embed_tokens.weight") && target_vocab != cfg.vocab_size {
-            vb.get((target_vocab, d), "model.decoder.embed_tokens.weight")?
+            vb.matrix((target_vocab, d), "model.decoder.embed_tokens.weight")?
         } else {
             first_of(&vb, &["model.shared.weight", "model.decoder.embed_tokens.weight"], (target_vocab, d))?
         };
         let lm_head = if vb.contains_tensor("lm_head.weight") {
-            vb.get((target_vocab, d), "lm_head.weight")?
+            vb.matrix((target_vocab, d), "lm_head.weight")?
         } else {
             decoder_embed.clone()
         };
@@ -133,7 +135,7 @@ impl Marian {
         } else {
             None
         };
-        let lm_head = Linear::new(lm_head, final_logits_bias)?;
+        let lm_head = Linear::from_matrix(lm_head, final_logits_bias)?;
         let encoder = (0..cfg.encoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("model.encoder.layers.{i}"));
@@ -172,8 +174,8 @@ impl Marian {
         };
         Ok(Marian {
             spec,
-            encoder_embed: Embedding::new(encoder_embed, d),
-            decoder_embed: Embedding::new(decoder_embed, d),
+            encoder_embed: EmbeddingTable::new(encoder_embed),
+            decoder_embed: EmbeddingTable::new(decoder_embed),
             embed_scale: if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 },
             positions: sinusoidal_positions(cfg.max_position_embeddings, d)?,
             encoder,
@@ -188,7 +190,7 @@ impl Marian {
     }
 
     /// Scaled token embeddings plus the positions `start..start + len`.
-    fn embed(&self, embedding: &Embedding, ids: &Tensor, start: usize) -> Result<Tensor> {
+    fn embed(&self, embedding: &EmbeddingTable, ids: &Tensor, start: usize) -> Result<Tensor> {
         let (_, len) = ids.dims2()?;
         let max = self.positions.dim(0)?;
         if start + len > max {
@@ -245,6 +247,6 @@ impl Decoder for Marian {
 }
 
 /// Registry entry: a boxed Marian model.
-pub fn load_seq2seq(config: &serde_json::Value, vb: VarBuilder) -> Result<Box<dyn Seq2SeqModel>> {
+pub fn load_seq2seq(config: &serde_json::Value, vb: Weights) -> Result<Box<dyn Seq2SeqModel>> {
     Ok(Box::new(Marian::load(config, vb)?))
 }

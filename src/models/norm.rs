@@ -1,7 +1,7 @@
 //! Normalisation layers and activations the architectures share.
 
 use candle_core::{Module, Tensor};
-use candle_nn::VarBuilder;
+use crate::weights::Weights;
 
 use crate::error::{Error, Result};
 
@@ -14,7 +14,7 @@ impl LayerNorm {
         LayerNorm(candle_nn::LayerNorm::new(weight, bias, eps))
     }
 
-    pub fn load(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+    pub fn load(size: usize, eps: f64, vb: Weights) -> Result<Self> {
         let (weight, bias) = match (vb.get(size, "weight"), vb.get(size, "bias")) {
             (Ok(w), Ok(b)) => (w, b),
             _ => (vb.get(size, "gamma")?, vb.get(size, "beta")?),
@@ -35,7 +35,7 @@ pub struct RmsNorm {
 }
 
 impl RmsNorm {
-    pub fn load(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+    pub fn load(size: usize, eps: f64, vb: Weights) -> Result<Self> {
         Ok(RmsNorm { weight: vb.get(size, "weight")?, eps: eps as f32 })
     }
 

@@ -6,14 +6,17 @@
 //! configs imply through `tie_word_embeddings`).
 
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::{Embedding, VarBuilder};
+use candle_nn::Embedding;
+
 use serde::Deserialize;
 
 use super::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
+use super::embeddings::EmbeddingTable;
 use super::linear::Linear;
 use super::norm::{Activation, RmsNorm};
 use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};
+use crate::weights::Weights;
 
 fn default_buckets() -> usize {
     32
@@ -88,7 +91,7 @@ struct Stack {
 
 pub struct T5 {
     spec: Seq2SeqSpec,
-    shared: Embedding,
+    shared: EmbeddingTable,
     encoder: Stack,
     decoder: Stack,
     /// (vocab, d_model)
@@ -99,7 +102,7 @@ pub struct T5 {
     max_distance: usize,
 }
 
-fn no_bias(input: usize, output: usize, vb: VarBuilder) -> Result<Linear> {
+fn no_bias(input: usize, output: usize, vb: Weights) -> Result<Linear> {
     Linear::load_no_bias(input, output, vb)
 }
 
@@ -128,7 +131,7 @@ pub fn relative_position_bucket(relative: i64, bidirectional: bool, num_buckets:
 }
 
 impl T5 {
-    pub fn load(config: &serde_json::Value, vb: VarBuilder) -> Result<Self> {
+    pub fn load(config: &serde_json::Value, vb: Weights) -> Result<Self> {
         let cfg: T5Config = super::parse_config(config)?;
         let (d, heads, d_kv) = (cfg.d_model, cfg.num_heads, cfg.d_kv);
         let inner = heads * d_kv;
@@ -143,19 +146,19 @@ impl T5 {
             .into_iter()
             .find(|n| vb.contains_tensor(n))
             .ok_or_else(|| Error::Config("T5 weights have no shared.weight".into()))?;
-        let shared = vb.get((cfg.vocab_size, d), shared_name)?;
+        let shared = vb.matrix((cfg.vocab_size, d), shared_name)?;
         let lm_head = if vb.contains_tensor("lm_head.weight") {
-            vb.get((cfg.vocab_size, d), "lm_head.weight")?
+            vb.matrix((cfg.vocab_size, d), "lm_head.weight")?
         } else {
             shared.clone()
         };
 
         // No score scaling: T5 folds it into the weights' initialisation.
-        let attention = |vb: VarBuilder, kind: AttentionKind| -> Result<Attention> {
+        let attention = |vb: Weights, kind: AttentionKind| -> Result<Attention> {
             let (q, k, v) = (no_bias(d, inner, vb.pp("q"))?, no_bias(d, inner, vb.pp("k"))?, no_bias(d, inner, vb.pp("v"))?);
             Attention::new(kind, q, k, v, no_bias(inner, d, vb.pp("o"))?, heads, 1.0)
         };
-        let feed_forward = |vb: VarBuilder| -> Result<FeedForward> {
+        let feed_forward = |vb: Weights| -> Result<FeedForward> {
             Ok(if gated {
                 FeedForward::Gated {
                     wi_0: no_bias(d, cfg.d_ff, vb.pp("wi_0"))?,
@@ -218,10 +221,10 @@ impl T5 {
         let scale = cfg.scale_decoder_outputs.unwrap_or(cfg.tie_word_embeddings);
         Ok(T5 {
             spec,
-            shared: Embedding::new(shared, d),
+            shared: EmbeddingTable::new(shared),
             encoder,
             decoder,
-            lm_head: Linear::new(lm_head, None)?,
+            lm_head: Linear::from_matrix(lm_head, None)?,
             output_scale: scale.then(|| (d as f64).powf(-0.5)),
             activation,
             num_buckets: cfg.relative_attention_num_buckets,
@@ -311,7 +314,7 @@ impl Decoder for T5 {
 }
 
 /// Registry entry: a boxed T5 model.
-pub fn load_seq2seq(config: &serde_json::Value, vb: VarBuilder) -> Result<Box<dyn Seq2SeqModel>> {
+pub fn load_seq2seq(config: &serde_json::Value, vb: Weights) -> Result<Box<dyn Seq2SeqModel>> {
     Ok(Box::new(T5::load(config, vb)?))
 }
 

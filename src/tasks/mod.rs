@@ -131,6 +131,13 @@ pub fn unsupported_model(task: Task, model_type: &str) -> Error {
     }
 }
 
+/// How a pipeline's model is loaded (the same for every task).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// How weight matrices are stored and multiplied.
+    pub dtype: crate::weights::WeightDType,
+}
+
 /// The loader `registry` holds for `config.json`'s `model_type`, or `UnsupportedModel`.
 pub fn find_loader<L: Copy>(registry: &[(&str, L)], config: &serde_json::Value, task: Task) -> Result<L> {
     let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("(none)");

@@ -2,16 +2,17 @@
 //! sequence classifier on length-sorted padded batches, softmax (or sigmoid) per label.
 
 use candle_core::{Device, Tensor};
-use candle_nn::VarBuilder;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::error::{Error, Result};
 use crate::generation::math;
 use crate::hub::Repo;
 use crate::models::{bert, distilbert, SequenceClassifier};
-use crate::{tokenizer, weights};
+use crate::weights::{self, Weights};
+use crate::tokenizer;
+use super::LoadOptions;
 
-type Loader = fn(&serde_json::Value, usize, VarBuilder) -> Result<Box<dyn SequenceClassifier>>;
+type Loader = fn(&serde_json::Value, usize, Weights) -> Result<Box<dyn SequenceClassifier>>;
 
 /// `model_type` → loader. Adding an architecture is one model file and one line here.
 pub(super) const REGISTRY: &[(&str, Loader)] = &[
@@ -74,6 +75,11 @@ impl TextClassifier {
     /// Load config, tokenizer and weights from `repo`. The architecture is checked first, so an
     /// unsupported model fails before any weights are downloaded.
     pub async fn load(repo: &Repo) -> Result<Self> {
+        Self::load_with(repo, &LoadOptions::default()).await
+    }
+
+    /// `load` with weights stored as `options` ask.
+    pub async fn load_with(repo: &Repo, options: &LoadOptions) -> Result<Self> {
         let config: serde_json::Value = repo.get_json("config.json").await?;
         let loader = super::find_loader(REGISTRY, &config, super::Task::TextClassification)?;
         let labels = labels(&config)?;
@@ -86,8 +92,8 @@ impl TextClassifier {
         };
 
         let (mut tokenizer, tokenizer_config) = tokenizer::load(repo).await?;
-        let tensors = weights::load_tensors(repo).await?;
-        let model = loader(&config, labels.len(), weights::var_builder(tensors))?;
+        let source = weights::open(repo).await?;
+        let model = loader(&config, labels.len(), Weights::new(source, options.dtype))?;
 
         let max_length = tokenizer_config
             .max_length()

@@ -3,7 +3,6 @@
 //! limit at sentence boundaries, generate (greedy or beam search) and decode each piece, and join
 //! the pieces. An optional callback sees the translation grow token by token.
 
-use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
 
@@ -13,9 +12,11 @@ use crate::hub::Repo;
 use crate::models::seq2seq::Seq2SeqModel;
 use crate::models::{marian, t5};
 use crate::tokenizer::marian::MarianTokenizer;
-use crate::{tokenizer, weights};
+use crate::weights::{self, Weights};
+use crate::tokenizer;
+use super::LoadOptions;
 
-type Loader = fn(&serde_json::Value, VarBuilder) -> Result<Box<dyn Seq2SeqModel>>;
+type Loader = fn(&serde_json::Value, Weights) -> Result<Box<dyn Seq2SeqModel>>;
 
 /// `model_type` → loader. Adding an architecture is one model file and one line here.
 pub(super) const REGISTRY: &[(&str, Loader)] = &[("marian", marian::load_seq2seq), ("t5", t5::load_seq2seq)];
@@ -154,6 +155,11 @@ impl Translator {
     /// Load config, tokenizer and weights from `repo`. The architecture is checked first, so an
     /// unsupported model fails before any weights are downloaded.
     pub async fn load(repo: &Repo) -> Result<Self> {
+        Self::load_with(repo, &LoadOptions::default()).await
+    }
+
+    /// `load` with weights stored as `options` ask.
+    pub async fn load_with(repo: &Repo, options: &LoadOptions) -> Result<Self> {
         let config_bytes = repo.get("config.json").await?;
         let bad_json = |e: serde_json::Error| Error::Config(format!("{} is not valid JSON: {e}", repo.url("config.json")));
         let config: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
@@ -181,8 +187,8 @@ impl Translator {
         let generation_config: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
         let defaults = generation_defaults(generation_config.as_ref().unwrap_or(&config));
 
-        let tensors = weights::load_tensors(repo).await?;
-        let model = loader(&config, weights::var_builder(tensors))?;
+        let source = weights::open(repo).await?;
+        let model = loader(&config, Weights::new(source, options.dtype))?;
         let max_input_tokens = match (model.spec().max_input_positions, tokenizer_max) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -1,56 +1,341 @@
-//! Weights as Hub repositories ship them, turned into one `VarBuilder`:
-//! `model.safetensors`, sharded safetensors (`model.safetensors.index.json`), or `pytorch_model.bin`.
-//! Tensors stored in f16/bf16 are converted to f32 (the CPU/wasm kernels are fastest in f32).
+//! Weights as Hub repositories ship them, behind one lazy `TensorSource`: `model.safetensors`,
+//! sharded safetensors (`model.safetensors.index.json`), `pytorch_model.bin`, CTranslate2
+//! `model.bin`. Models read them through `Weights`, which reads one tensor at a time and stores
+//! every weight matrix in the load's `WeightDType` right away, so loading never holds the whole
+//! model in f32: peak memory is the model in its dtype plus the largest single tensor (plus the
+//! downloaded file, which in the browser stays in JavaScript memory).
 
 pub mod ctranslate2;
 pub mod pytorch;
 pub mod safetensors;
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
-use candle_core::{DType, Device, Tensor};
-
-use candle_nn::VarBuilder;
+use candle_core::quantized::QTensor;
+use candle_core::{DType, Device, Shape, Tensor};
 
 use crate::error::{Error, Result};
-use crate::hub::Repo;
+use crate::hub::{Blob, Repo};
+use crate::models::linear::Matrix;
 
 pub type Tensors = HashMap<String, Tensor>;
 
-/// Every tensor of the repo's model weights, in the order transformers prefers them.
-pub async fn load_tensors(repo: &Repo) -> Result<Tensors> {
+/// How weight matrices are held in memory (transformers.js's names). Embedding tables count as
+/// matrices; biases and norms stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightDType {
+    #[default]
+    Fp32,
+    Fp16,
+    /// 8-bit blocks of 32 with one f16 scale (ggml Q8_0): 8.5 bits per weight.
+    Q8,
+    /// 4-bit blocks of 32 with an f16 scale and minimum (ggml Q4_1): 5 bits per weight.
+    Q4,
+}
+
+impl WeightDType {
+    pub const ALL: [WeightDType; 4] = [WeightDType::Fp32, WeightDType::Fp16, WeightDType::Q8, WeightDType::Q4];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightDType::Fp32 => "fp32",
+            WeightDType::Fp16 => "fp16",
+            WeightDType::Q8 => "q8",
+            WeightDType::Q4 => "q4",
+        }
+    }
+
+    /// transformers.js's dtype names; `int8`/`uint8` are its other 8-bit names.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "fp32" => Ok(WeightDType::Fp32),
+            "fp16" => Ok(WeightDType::Fp16),
+            "q8" | "int8" | "uint8" => Ok(WeightDType::Q8),
+            "q4" => Ok(WeightDType::Q4),
+            other => Err(Error::Input(format!("unknown dtype '{other}'; supported: fp32, fp16, q8, q4"))),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightDType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A tensor as a file stores it: dense (any float or integer dtype; f16 is not widened), or in a
+/// ggml block format (whisper.cpp files, the compact cache).
+pub enum Stored {
+    Dense(Tensor),
+    Quantized(QTensor),
+}
+
+impl Stored {
+    fn to_f32(&self) -> Result<Tensor> {
+        Ok(match self {
+            Stored::Dense(t) => t.to_dtype(DType::F32)?,
+            Stored::Quantized(q) => q.dequantize(&Device::Cpu)?,
+        })
+    }
+
+    fn dims(&self) -> &[usize] {
+        match self {
+            Stored::Dense(t) => t.dims(),
+            Stored::Quantized(q) => q.shape().dims(),
+        }
+    }
+}
+
+/// Tensors by name, read when asked for.
+pub trait TensorSource {
+    fn names(&self) -> Vec<String>;
+    fn contains(&self, name: &str) -> bool;
+    /// The tensor as stored, or None when there is no such name.
+    fn load(&self, name: &str) -> Result<Option<Stored>>;
+    /// A file name for error messages.
+    fn file(&self) -> &str;
+    /// The shape of `name`, without converting it.
+    fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
+        Ok(self.load(name)?.map(|t| t.dims().to_vec()))
+    }
+}
+
+/// Tensors already in memory (pickle and CTranslate2 files, tests).
+pub struct InMemory {
+    tensors: Tensors,
+    file: String,
+}
+
+impl InMemory {
+    pub fn new(tensors: Tensors, file: &str) -> Self {
+        InMemory { tensors, file: file.to_string() }
+    }
+}
+
+impl TensorSource for InMemory {
+    fn names(&self) -> Vec<String> {
+        self.tensors.keys().cloned().collect()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    fn load(&self, name: &str) -> Result<Option<Stored>> {
+        Ok(self.tensors.get(name).cloned().map(Stored::Dense))
+    }
+
+    fn file(&self) -> &str {
+        &self.file
+    }
+}
+
+/// Shards of one checkpoint: each name is read from the shard holding it.
+struct Sharded {
+    shards: Vec<Box<dyn TensorSource>>,
+    index: HashMap<String, usize>,
+}
+
+impl TensorSource for Sharded {
+    fn names(&self) -> Vec<String> {
+        self.index.keys().cloned().collect()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    fn load(&self, name: &str) -> Result<Option<Stored>> {
+        match self.index.get(name) {
+            Some(&i) => self.shards[i].load(name),
+            None => Ok(None),
+        }
+    }
+
+    fn file(&self) -> &str {
+        "model.safetensors.index.json"
+    }
+
+    fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
+        match self.index.get(name) {
+            Some(&i) => self.shards[i].dims(name),
+            None => Ok(None),
+        }
+    }
+}
+
+/// The repo's model weights, in the order transformers prefers them.
+pub async fn open(repo: &Repo) -> Result<Box<dyn TensorSource>> {
     const SINGLE: &str = "model.safetensors";
     const INDEX: &str = "model.safetensors.index.json";
     const PYTORCH: &str = "pytorch_model.bin";
 
     // Big files are read as blobs: in the browser they are parsed straight from JS memory.
     if let Some(blob) = repo.get_blob_optional(SINGLE).await? {
-        return safetensors::from_source(&blob, SINGLE);
+        return Ok(Box::new(safetensors::Safetensors::<Blob>::open(blob, SINGLE)?));
     }
     if let Some(index) = repo.get_json_optional::<serde_json::Value>(INDEX).await? {
-        let shards: BTreeSet<String> = index
+        let weight_map = index
             .get("weight_map")
             .and_then(|m| m.as_object())
-            .ok_or_else(|| Error::weights(INDEX, "no weight_map"))?
-            .values()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
-        let mut tensors = Tensors::new();
-        for shard in &shards {
-            let blob = repo.get_blob(shard).await?;
-            tensors.extend(safetensors::from_source(&blob, shard)?);
+            .ok_or_else(|| Error::weights(INDEX, "no weight_map"))?;
+        let files: BTreeSet<&str> = weight_map.values().filter_map(|v| v.as_str()).collect();
+        let mut shards: Vec<Box<dyn TensorSource>> = Vec::new();
+        let mut index = HashMap::new();
+        for file in files {
+            let blob = repo.get_blob(file).await?;
+            let shard = safetensors::Safetensors::<Blob>::open(blob, file)?;
+            for name in shard.names() {
+                index.insert(name, shards.len());
+            }
+            shards.push(Box::new(shard));
         }
-        return Ok(tensors);
+        return Ok(Box::new(Sharded { shards, index }));
     }
     if let Some(bytes) = repo.get_optional(PYTORCH).await? {
-        return pytorch::from_bytes(&bytes, PYTORCH);
+        return Ok(Box::new(InMemory::new(pytorch::from_bytes(&bytes, PYTORCH)?, PYTORCH)));
     }
     Err(Error::NotFound {
         url: format!("{} (nor {INDEX} or {PYTORCH})", repo.url(SINGLE)),
     })
 }
 
-/// A `VarBuilder` in f32 over the given tensors.
-pub fn var_builder(tensors: Tensors) -> VarBuilder<'static> {
-    VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu)
+/// What a load read, in the form the model keeps it: the compact cache writes exactly this.
+pub enum Recorded {
+    Dense(Tensor),
+    Matrix(Matrix),
+}
+
+struct Shared {
+    source: Box<dyn TensorSource>,
+    dtype: WeightDType,
+    record: Option<RefCell<Vec<(String, Recorded)>>>,
+}
+
+/// What models load from: a `TensorSource` seen under a name prefix (`pp`), with the dtype
+/// weight matrices are stored in. Dense tensors (norms, biases, positions) come back in f32.
+#[derive(Clone)]
+pub struct Weights {
+    shared: Rc<Shared>,
+    prefix: String,
+}
+
+impl Weights {
+    pub fn new(source: Box<dyn TensorSource>, dtype: WeightDType) -> Self {
+        Weights { shared: Rc::new(Shared { source, dtype, record: None }), prefix: String::new() }
+    }
+
+    /// Like `new`, also keeping a list of every tensor handed out (`recorded`).
+    pub fn recording(source: Box<dyn TensorSource>, dtype: WeightDType) -> Self {
+        Weights { shared: Rc::new(Shared { source, dtype, record: Some(RefCell::new(Vec::new())) }), prefix: String::new() }
+    }
+
+    /// From tensors in memory, in f32 (tests).
+    pub fn from_tensors(tensors: Tensors) -> Self {
+        Weights::new(Box::new(InMemory::new(tensors, "tensors")), WeightDType::Fp32)
+    }
+
+    pub fn dtype(&self) -> WeightDType {
+        self.shared.dtype
+    }
+
+    /// The same weights under `{prefix}.{name}`.
+    pub fn pp(&self, name: impl std::fmt::Display) -> Weights {
+        Weights { shared: self.shared.clone(), prefix: self.path(&name.to_string()) }
+    }
+
+    fn path(&self, name: &str) -> String {
+        if self.prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
+    }
+
+    pub fn contains_tensor(&self, name: &str) -> bool {
+        self.shared.source.contains(&self.path(name))
+    }
+
+    /// Every tensor name in the source (not only under this prefix).
+    pub fn names(&self) -> Vec<String> {
+        self.shared.source.names()
+    }
+
+    fn stored(&self, name: &str) -> Result<(String, Stored)> {
+        let path = self.path(name);
+        match self.shared.source.load(&path)? {
+            Some(stored) => Ok((path, stored)),
+            None => Err(Error::weights(self.shared.source.file(), format!("missing tensor '{path}'"))),
+        }
+    }
+
+    fn record(&self, path: String, what: Recorded) {
+        if let Some(record) = &self.shared.record {
+            record.borrow_mut().push((path, what));
+        }
+    }
+
+    /// The shape of `name`.
+    pub fn dims(&self, name: &str) -> Result<Vec<usize>> {
+        let path = self.path(name);
+        self.shared
+            .source
+            .dims(&path)?
+            .ok_or_else(|| Error::weights(self.shared.source.file(), format!("missing tensor '{path}'")))
+    }
+
+    /// `name` in f32, whatever its shape.
+    pub fn tensor(&self, name: &str) -> Result<Tensor> {
+        let (path, stored) = self.stored(name)?;
+        let tensor = match stored {
+            // Integer scalars (CTranslate2's head counts) keep their dtype.
+            Stored::Dense(t) if t.dtype().is_int() => t,
+            other => other.to_f32()?,
+        };
+        self.record(path, Recorded::Dense(tensor.clone()));
+        Ok(tensor)
+    }
+
+    /// `name` in f32, which must have `shape`.
+    pub fn get<S: Into<Shape>>(&self, shape: S, name: &str) -> Result<Tensor> {
+        let shape = shape.into();
+        let tensor = self.tensor(name)?;
+        if tensor.shape() != &shape {
+            return Err(Error::weights(
+                self.shared.source.file(),
+                format!("tensor '{}' has shape {:?}, expected {:?}", self.path(name), tensor.dims(), shape.dims()),
+            ));
+        }
+        Ok(tensor)
+    }
+
+    /// `name`, a (rows, cols) matrix, stored in the load's dtype (a ggml-quantised tensor is kept
+    /// as it is).
+    pub fn matrix(&self, (rows, cols): (usize, usize), name: &str) -> Result<Matrix> {
+        let (path, stored) = self.stored(name)?;
+        if stored.dims() != [rows, cols] {
+            return Err(Error::weights(
+                self.shared.source.file(),
+                format!("tensor '{path}' has shape {:?}, expected [{rows}, {cols}]", stored.dims()),
+            ));
+        }
+        let matrix = match &stored {
+            Stored::Dense(t) => Matrix::from_tensor(t, self.shared.dtype)?,
+            Stored::Quantized(q) => Matrix::from_qtensor(q)?,
+        };
+        drop(stored);
+        self.record(path, Recorded::Matrix(matrix.clone()));
+        Ok(matrix)
+    }
+
+    /// Everything handed out so far (empty unless made with `recording`).
+    pub fn recorded(&self) -> Vec<(String, Recorded)> {
+        match &self.shared.record {
+            Some(record) => std::mem::take(&mut *record.borrow_mut()),
+            None => Vec::new(),
+        }
+    }
 }

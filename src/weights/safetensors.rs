@@ -1,11 +1,13 @@
 //! safetensors read tensor by tensor from any `ByteSource` (8-byte header length, JSON header of
 //! `{name: {dtype, shape, data_offsets}}`, then the data), so a file kept in JavaScript memory is
-//! copied into wasm one tensor at a time. Half precision is widened to f32 here.
+//! copied into wasm one tensor at a time, when the model asks for it.
 
 use candle_core::{DType, Device, Tensor};
 use serde::Deserialize;
 
-use super::Tensors;
+use std::collections::HashMap;
+
+use super::{Stored, TensorSource, Tensors};
 use crate::error::{Error, Result};
 use crate::hub::ByteSource;
 
@@ -16,41 +18,100 @@ struct Entry {
     data_offsets: [usize; 2],
 }
 
-pub fn from_source<S: ByteSource + ?Sized>(source: &S, file: &str) -> Result<Tensors> {
-    let bad = |message: String| Error::weights(file, message);
-    let header_len = source.read(0, 8).ok_or_else(|| bad("shorter than its 8-byte header length".into()))?;
-    let header_len = u64::from_le_bytes(header_len.as_ref().try_into().expect("8 bytes")) as usize;
-    let header = source
-        .read(8, header_len)
-        .ok_or_else(|| bad(format!("header of {header_len} bytes runs past the end of the file")))?;
-    let mut entries: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&header).map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
-    entries.remove("__metadata__");
-    let data_start = 8 + header_len;
-    let mut tensors = Tensors::with_capacity(entries.len());
-    for (name, entry) in entries {
-        let Entry { dtype, shape, data_offsets: [start, end] } =
-            serde_json::from_value(entry).map_err(|e| bad(format!("tensor {name}: {e}")))?;
-        let dtype = match dtype.as_str() {
-            "F32" => DType::F32,
-            "F16" => DType::F16,
-            "BF16" => DType::BF16,
-            "F64" => DType::F64,
-            "I64" => DType::I64,
-            "U32" => DType::U32,
-            "U8" | "BOOL" => DType::U8,
-            other => return Err(bad(format!("tensor {name} has unsupported dtype {other}"))),
-        };
-        let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-        if end < start || elements.and_then(|n| n.checked_mul(dtype.size_in_bytes())) != Some(end - start) {
-            return Err(bad(format!("tensor {name}: shape {shape:?} of {dtype:?} does not match bytes {start}..{end}")));
+/// Where one tensor's bytes are.
+struct Located {
+    dtype: DType,
+    shape: Vec<usize>,
+    start: usize,
+    len: usize,
+}
+
+/// A safetensors file whose header has been read; tensors are read from `source` when asked for.
+pub struct Safetensors<S: ByteSource> {
+    source: S,
+    file: String,
+    tensors: HashMap<String, Located>,
+}
+
+impl<S: ByteSource> Safetensors<S> {
+    /// Read and check the header: every tensor's shape must match its byte range, which must lie
+    /// inside the file.
+    pub fn open(source: S, file: &str) -> Result<Self> {
+        let bad = |message: String| Error::weights(file, message);
+        let header_len = source.read(0, 8).ok_or_else(|| bad("shorter than its 8-byte header length".into()))?;
+        let header_len = u64::from_le_bytes(header_len.as_ref().try_into().expect("8 bytes")) as usize;
+        let header = source
+            .read(8, header_len)
+            .ok_or_else(|| bad(format!("header of {header_len} bytes runs past the end of the file")))?;
+        let mut entries: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&header).map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
+        entries.remove("__metadata__");
+        let data_start = 8 + header_len;
+        let mut tensors = HashMap::with_capacity(entries.len());
+        for (name, entry) in entries {
+            let Entry { dtype, shape, data_offsets: [start, end] } =
+                serde_json::from_value(entry).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            let dtype = match dtype.as_str() {
+                "F32" => DType::F32,
+                "F16" => DType::F16,
+                "BF16" => DType::BF16,
+                "F64" => DType::F64,
+                "I64" => DType::I64,
+                "U32" => DType::U32,
+                "U8" | "BOOL" => DType::U8,
+                other => return Err(bad(format!("tensor {name} has unsupported dtype {other}"))),
+            };
+            let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if end < start || elements.and_then(|n| n.checked_mul(dtype.size_in_bytes())) != Some(end - start) {
+                return Err(bad(format!("tensor {name}: shape {shape:?} of {dtype:?} does not match bytes {start}..{end}")));
+            }
+            let in_file = data_start.checked_add(end).is_some_and(|e| e <= source.len());
+            if !in_file {
+                return Err(bad(format!("tensor {name} runs past the end of the file (truncated download?)")));
+            }
+            tensors.insert(name, Located { dtype, shape, start: data_start + start, len: end - start });
         }
-        let data = source
-            .read(data_start + start, end - start)
-            .ok_or_else(|| bad(format!("tensor {name} runs past the end of the file (truncated download?)")))?;
-        let tensor = Tensor::from_raw_buffer(&data, dtype, &shape, &Device::Cpu)?;
-        let tensor = if matches!(dtype, DType::F16 | DType::BF16) { tensor.to_dtype(DType::F32)? } else { tensor };
-        tensors.insert(name, tensor);
+        Ok(Safetensors { source, file: file.to_string(), tensors })
+    }
+}
+
+impl<S: ByteSource> TensorSource for Safetensors<S> {
+    fn names(&self) -> Vec<String> {
+        self.tensors.keys().cloned().collect()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// The tensor in its stored dtype (f16/bf16 are not widened here).
+    fn load(&self, name: &str) -> Result<Option<Stored>> {
+        let Some(t) = self.tensors.get(name) else { return Ok(None) };
+        let data = self
+            .source
+            .read(t.start, t.len)
+            .ok_or_else(|| Error::weights(&self.file, format!("tensor {name} runs past the end of the file")))?;
+        Ok(Some(Stored::Dense(Tensor::from_raw_buffer(&data, t.dtype, &t.shape, &Device::Cpu)?)))
+    }
+
+    fn file(&self) -> &str {
+        &self.file
+    }
+
+    fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
+        Ok(self.tensors.get(name).map(|t| t.shape.clone()))
+    }
+}
+
+/// Every tensor of a safetensors file, half precision widened to f32.
+pub fn from_source<S: ByteSource>(source: S, file: &str) -> Result<Tensors> {
+    let file = Safetensors::open(source, file)?;
+    let mut tensors = Tensors::with_capacity(file.tensors.len());
+    for name in file.names() {
+        if let Some(Stored::Dense(t)) = file.load(&name)? {
+            let t = if matches!(t.dtype(), DType::F16 | DType::BF16) { t.to_dtype(DType::F32)? } else { t };
+            tensors.insert(name, t);
+        }
     }
     Ok(tensors)
 }
@@ -89,7 +150,7 @@ mod tests {
 
     #[test]
     fn reads_every_tensor() {
-        let tensors = from_source(&sample(), "m").unwrap();
+        let tensors = from_source(sample(), "m").unwrap();
         assert_eq!(tensors["a"].to_vec2::<f32>().unwrap(), vec![vec![0.0, 1.0, 2.0], vec![3.0, 4.0, 5.0]]);
         assert_eq!(tensors["b"].to_vec1::<f32>().unwrap(), vec![7.0]);
     }
@@ -107,7 +168,7 @@ mod tests {
         let mut wrong_shape = (header.len() as u64).to_le_bytes().to_vec();
         wrong_shape.extend_from_slice(header);
         wrong_shape.extend_from_slice(&[0u8; 24]);
-        let err = from_source(&wrong_shape, "m").unwrap_err().to_string();
+        let err = from_source(wrong_shape, "m").unwrap_err().to_string();
         assert!(err.contains("does not match"), "{err}");
     }
 }

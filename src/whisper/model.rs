@@ -15,9 +15,10 @@ use candle_core::{DType, Device, Tensor};
 use super::config::{validate, Config};
 use crate::error::{Error, Result};
 use crate::models::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
-use crate::models::linear::Linear;
+use crate::models::embeddings::EmbeddingTable;
+use crate::models::linear::{Linear, Matrix};
 use crate::models::norm::LayerNorm;
-use crate::weights::{ctranslate2, Tensors};
+use crate::weights::Weights;
 
 const LN_EPS: f64 = 1e-5;
 
@@ -59,93 +60,89 @@ pub struct Whisper {
     encoder_positions: Tensor,
     encoder_layers: Vec<EncoderLayer>,
     encoder_norm: LayerNorm,
-    token_embedding: Tensor,
+    token_embedding: EmbeddingTable,
     decoder_positions: Tensor,
     decoder_layers: Vec<DecoderLayer>,
     decoder_norm: LayerNorm,
-    /// Logits projection (the token embedding, tied), (vocab, d).
+    /// Logits projection (usually the token embedding's matrix, shared), (vocab, d).
     projection: Linear,
 }
 
 /// Where each weight lives in one checkpoint layout.
 trait Source {
-    fn get(&self, name: &str) -> Result<Tensor>;
-}
+    fn weights(&self) -> &Weights;
 
-fn expect_dims(t: &Tensor, name: &str, dims: &[usize]) -> Result<()> {
-    if t.dims() != dims {
-        return Err(Error::weights(name, format!("expected shape {dims:?}, found {:?}", t.dims())));
+    /// A dense tensor in f32.
+    fn get(&self, name: &str) -> Result<Tensor> {
+        self.weights().tensor(name)
     }
-    Ok(())
+
+    fn dims(&self, name: &str) -> Result<Vec<usize>> {
+        self.weights().dims(name)
+    }
+
+    /// A (rows, cols) matrix in the load's dtype.
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        self.weights().matrix((rows, cols), name)
+    }
 }
 
-struct Ct2<'a>(&'a Tensors);
+struct Ct2<'a>(&'a Weights);
 
 impl Source for Ct2<'_> {
-    fn get(&self, name: &str) -> Result<Tensor> {
-        let t = self.0.get(name).ok_or_else(|| Error::weights("model.bin", format!("missing variable '{name}'")))?;
-        Ok(t.to_dtype(DType::F32)?)
+    fn weights(&self) -> &Weights {
+        self.0
     }
 }
 
 impl Ct2<'_> {
     fn linear(&self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
-        let w = self.get(&format!("{prefix}/weight"))?;
-        expect_dims(&w, &format!("{prefix}/weight"), &[out, inp])?;
-        let b = match self.0.get(&format!("{prefix}/bias")) {
-            Some(b) => Some(b.to_dtype(DType::F32)?),
-            None => None,
-        };
-        Linear::new(w, b)
+        let w = self.matrix(&format!("{prefix}/weight"), out, inp)?;
+        let bias = format!("{prefix}/bias");
+        let b = if self.0.contains_tensor(&bias) { Some(self.0.get(out, &bias)?) } else { None };
+        Linear::from_matrix(w, b)
     }
 
     fn norm(&self, prefix: &str, d: usize) -> Result<LayerNorm> {
-        let g = self.get(&format!("{prefix}/gamma"))?;
-        expect_dims(&g, &format!("{prefix}/gamma"), &[d])?;
-        Ok(LayerNorm::new(g, self.get(&format!("{prefix}/beta"))?, LN_EPS))
+        Ok(LayerNorm::new(self.0.get(d, &format!("{prefix}/gamma"))?, self.0.get(d, &format!("{prefix}/beta"))?, LN_EPS))
     }
 
     fn count_layers(&self, prefix: &str) -> usize {
-        (0..).take_while(|i| self.0.keys().any(|k| k.starts_with(&format!("{prefix}/layer_{i}/")))).count()
+        let names = self.0.names();
+        (0..).take_while(|i| names.iter().any(|k| k.starts_with(&format!("{prefix}/layer_{i}/")))).count()
     }
 
     fn heads(&self, name: &str, d: usize) -> usize {
-        ctranslate2::scalar_i64(self.0, name).filter(|&h| h > 0).map_or(d / 64, |h| h as usize)
+        let scalar = self.0.contains_tensor(name).then(|| self.0.tensor(name).ok()).flatten();
+        let heads = scalar.and_then(|t| t.flatten_all().ok()?.to_dtype(DType::I64).ok()?.to_vec1::<i64>().ok()?.first().copied());
+        heads.filter(|&h| h > 0).map_or(d / 64, |h| h as usize)
     }
 }
 
-struct Hf<'a> {
-    tensors: &'a Tensors,
-    prefix: &'a str,
+struct Hf {
+    weights: Weights,
 }
 
-impl Source for Hf<'_> {
-    fn get(&self, name: &str) -> Result<Tensor> {
-        let full = format!("{}{name}", self.prefix);
-        let t = self
-            .tensors
-            .get(&full)
-            .ok_or_else(|| Error::weights("model.safetensors", format!("missing tensor '{full}'")))?;
-        Ok(t.to_dtype(DType::F32)?)
+impl Source for Hf {
+    fn weights(&self) -> &Weights {
+        &self.weights
     }
 }
 
-impl Hf<'_> {
+impl Hf {
     fn has(&self, name: &str) -> bool {
-        self.tensors.contains_key(&format!("{}{name}", self.prefix))
+        self.weights.contains_tensor(name)
     }
 
     fn linear(&self, prefix: &str, out: usize, inp: usize) -> Result<Linear> {
-        let w = self.get(&format!("{prefix}.weight"))?;
-        expect_dims(&w, &format!("{prefix}.weight"), &[out, inp])?;
-        let b = if self.has(&format!("{prefix}.bias")) { Some(self.get(&format!("{prefix}.bias"))?) } else { None };
-        Linear::new(w, b)
+        let w = self.matrix(&format!("{prefix}.weight"), out, inp)?;
+        let bias = format!("{prefix}.bias");
+        let b = if self.has(&bias) { Some(self.weights.get(out, &bias)?) } else { None };
+        Linear::from_matrix(w, b)
     }
 
     fn norm(&self, prefix: &str, d: usize) -> Result<LayerNorm> {
-        let w = self.get(&format!("{prefix}.weight"))?;
-        expect_dims(&w, &format!("{prefix}.weight"), &[d])?;
-        Ok(LayerNorm::new(w, self.get(&format!("{prefix}.bias"))?, LN_EPS))
+        Ok(LayerNorm::new(self.weights.get(d, &format!("{prefix}.weight"))?, self.weights.get(d, &format!("{prefix}.bias"))?, LN_EPS))
     }
 
     fn attention(&self, prefix: &str, d: usize, d_source: usize, heads: usize, kind: AttentionKind) -> Result<Attention> {
@@ -157,8 +154,8 @@ impl Hf<'_> {
     }
 }
 
-fn dim(t: &Tensor, i: usize, name: &str) -> Result<usize> {
-    t.dims().get(i).copied().ok_or_else(|| Error::weights(name, format!("unexpected shape {:?}", t.dims())))
+fn dim(dims: &[usize], i: usize, name: &str) -> Result<usize> {
+    dims.get(i).copied().ok_or_else(|| Error::weights(name, format!("unexpected shape {dims:?}")))
 }
 
 impl Whisper {
@@ -167,14 +164,15 @@ impl Whisper {
     }
 
     /// From a CTranslate2 `WhisperSpec` model (`weights::ctranslate2::from_bytes`).
-    pub fn from_ctranslate2(tensors: &Tensors) -> Result<Self> {
-        let s = Ct2(tensors);
+    pub fn from_ctranslate2(weights: &Weights) -> Result<Self> {
+        let s = Ct2(weights);
         let conv1_w = s.get("encoder/conv1/weight")?;
-        let (n_audio_state, n_mels) = (dim(&conv1_w, 0, "encoder/conv1/weight")?, dim(&conv1_w, 1, "encoder/conv1/weight")?);
+        let (n_audio_state, n_mels) = (dim(conv1_w.dims(), 0, "encoder/conv1/weight")?, dim(conv1_w.dims(), 1, "encoder/conv1/weight")?);
         let encoder_positions = s.get("encoder/position_encodings/encodings")?;
-        let n_audio_ctx = dim(&encoder_positions, 0, "encoder/position_encodings/encodings")?;
-        let token_embedding = s.get("decoder/embeddings/weight")?;
-        let (n_vocab, n_text_state) = (dim(&token_embedding, 0, "decoder/embeddings/weight")?, dim(&token_embedding, 1, "decoder/embeddings/weight")?);
+        let n_audio_ctx = dim(encoder_positions.dims(), 0, "encoder/position_encodings/encodings")?;
+        let embedding_dims = s.dims("decoder/embeddings/weight")?;
+        let (n_vocab, n_text_state) = (dim(&embedding_dims, 0, "decoder/embeddings/weight")?, dim(&embedding_dims, 1, "decoder/embeddings/weight")?);
+        let token_embedding = s.matrix("decoder/embeddings/weight", n_vocab, n_text_state)?;
         let decoder_positions = s.get("decoder/position_encodings/encodings")?;
         let config = Config {
             n_mels,
@@ -183,7 +181,7 @@ impl Whisper {
             n_audio_head: s.heads("encoder/num_heads", n_audio_state),
             n_audio_layer: s.count_layers("encoder"),
             n_vocab,
-            n_text_ctx: dim(&decoder_positions, 0, "decoder/position_encodings/encodings")?,
+            n_text_ctx: dim(decoder_positions.dims(), 0, "decoder/position_encodings/encodings")?,
             n_text_state,
             n_text_head: s.heads("decoder/num_heads", n_text_state),
             n_text_layer: s.count_layers("decoder"),
@@ -191,7 +189,7 @@ impl Whisper {
         validate(&config)?;
         let (da, dt) = (config.n_audio_state, config.n_text_state);
         let mlp = |p: &str, d: usize| -> Result<Mlp> {
-            let hidden = dim(&s.get(&format!("{p}/ffn/linear_0/weight"))?, 0, p)?;
+            let hidden = dim(&s.dims(&format!("{p}/ffn/linear_0/weight"))?, 0, p)?;
             Ok(Mlp {
                 norm: s.norm(&format!("{p}/ffn/layer_norm"), d)?,
                 fc1: s.linear(&format!("{p}/ffn/linear_0"), hidden, d)?,
@@ -234,36 +232,37 @@ impl Whisper {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let projection = match tensors.get("decoder/projection/weight") {
-            Some(w) => w.to_dtype(DType::F32)?,
-            None => token_embedding.clone(),
+        let projection = if weights.contains_tensor("decoder/projection/weight") {
+            s.matrix("decoder/projection/weight", n_vocab, dt)?
+        } else {
+            token_embedding.clone()
         };
-        expect_dims(&projection, "decoder/projection/weight", &[n_vocab, dt])?;
         Ok(Whisper {
             conv1: (conv1_w, s.get("encoder/conv1/bias")?),
             conv2: (s.get("encoder/conv2/weight")?, s.get("encoder/conv2/bias")?),
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder/layer_norm", da)?,
-            token_embedding,
+            token_embedding: EmbeddingTable::new(token_embedding),
             decoder_positions,
             decoder_layers,
             decoder_norm: s.norm("decoder/layer_norm", dt)?,
-            projection: Linear::new(projection, None)?,
+            projection: Linear::from_matrix(projection, None)?,
             config,
         })
     }
 
     /// From the transformers layout (WhisperForConditionalGeneration / WhisperModel weights and
     /// their config.json).
-    pub fn from_transformers(config_json: &serde_json::Value, tensors: &Tensors) -> Result<Self> {
-        let prefix = if tensors.contains_key("model.encoder.conv1.weight") { "model." } else { "" };
-        let s = Hf { tensors, prefix };
+    pub fn from_transformers(config_json: &serde_json::Value, weights: &Weights) -> Result<Self> {
+        let nested = weights.contains_tensor("model.encoder.conv1.weight");
+        let s = Hf { weights: if nested { weights.pp("model") } else { weights.clone() } };
         let conv1_w = s.get("encoder.conv1.weight")?;
-        let (n_audio_state, n_mels) = (dim(&conv1_w, 0, "encoder.conv1.weight")?, dim(&conv1_w, 1, "encoder.conv1.weight")?);
+        let (n_audio_state, n_mels) = (dim(conv1_w.dims(), 0, "encoder.conv1.weight")?, dim(conv1_w.dims(), 1, "encoder.conv1.weight")?);
         let encoder_positions = s.get("encoder.embed_positions.weight")?;
-        let token_embedding = s.get("decoder.embed_tokens.weight")?;
-        let (n_vocab, n_text_state) = (dim(&token_embedding, 0, "decoder.embed_tokens.weight")?, dim(&token_embedding, 1, "decoder.embed_tokens.weight")?);
+        let embedding_dims = s.dims("decoder.embed_tokens.weight")?;
+        let (n_vocab, n_text_state) = (dim(&embedding_dims, 0, "decoder.embed_tokens.weight")?, dim(&embedding_dims, 1, "decoder.embed_tokens.weight")?);
+        let token_embedding = s.matrix("decoder.embed_tokens.weight", n_vocab, n_text_state)?;
         let decoder_positions = s.get("decoder.embed_positions.weight")?;
         let count = |p: &str| (0..).take_while(|i| s.has(&format!("{p}.layers.{i}.fc1.weight"))).count();
         let heads = |key: &str, d: usize| {
@@ -271,12 +270,12 @@ impl Whisper {
         };
         let config = Config {
             n_mels,
-            n_audio_ctx: dim(&encoder_positions, 0, "encoder.embed_positions.weight")?,
+            n_audio_ctx: dim(encoder_positions.dims(), 0, "encoder.embed_positions.weight")?,
             n_audio_state,
             n_audio_head: heads("encoder_attention_heads", n_audio_state),
             n_audio_layer: count("encoder"),
             n_vocab,
-            n_text_ctx: dim(&decoder_positions, 0, "decoder.embed_positions.weight")?,
+            n_text_ctx: dim(decoder_positions.dims(), 0, "decoder.embed_positions.weight")?,
             n_text_state,
             n_text_head: heads("decoder_attention_heads", n_text_state),
             n_text_layer: count("decoder"),
@@ -284,7 +283,7 @@ impl Whisper {
         validate(&config)?;
         let (da, dt) = (config.n_audio_state, config.n_text_state);
         let mlp = |p: &str, d: usize| -> Result<Mlp> {
-            let hidden = dim(&s.get(&format!("{p}.fc1.weight"))?, 0, p)?;
+            let hidden = dim(&s.dims(&format!("{p}.fc1.weight"))?, 0, p)?;
             Ok(Mlp {
                 norm: s.norm(&format!("{p}.final_layer_norm"), d)?,
                 fc1: s.linear(&format!("{p}.fc1"), hidden, d)?,
@@ -317,22 +316,22 @@ impl Whisper {
             })
             .collect::<Result<Vec<_>>>()?;
         // proj_out is tied to the token embedding; some checkpoints store it anyway.
-        let projection = match tensors.get("proj_out.weight") {
-            Some(w) => w.to_dtype(DType::F32)?,
-            None => token_embedding.clone(),
+        let projection = if weights.contains_tensor("proj_out.weight") {
+            weights.matrix((n_vocab, dt), "proj_out.weight")?
+        } else {
+            token_embedding.clone()
         };
-        expect_dims(&projection, "proj_out.weight", &[n_vocab, dt])?;
         Ok(Whisper {
             conv1: (conv1_w, s.get("encoder.conv1.bias")?),
             conv2: (s.get("encoder.conv2.weight")?, s.get("encoder.conv2.bias")?),
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder.layer_norm", da)?,
-            token_embedding,
+            token_embedding: EmbeddingTable::new(token_embedding),
             decoder_positions,
             decoder_layers,
             decoder_norm: s.norm("decoder.layer_norm", dt)?,
-            projection: Linear::new(projection, None)?,
+            projection: Linear::from_matrix(projection, None)?,
             config,
         })
     }
@@ -389,7 +388,7 @@ impl Decoder for Whisper {
         if let Some(&bad) = tokens.iter().find(|&&id| id as usize >= c.n_vocab) {
             return Err(Error::Input(format!("token id {bad} is outside the vocabulary ({})", c.n_vocab)));
         }
-        let x = self.token_embedding.index_select(&ids.flatten_all()?, 0)?.reshape((beams, t, c.n_text_state))?;
+        let x = self.token_embedding.forward(&ids.flatten_all()?)?.reshape((beams, t, c.n_text_state))?;
         let mut x = x.broadcast_add(&self.decoder_positions.narrow(0, state.position, t)?)?;
         // Several tokens at once (the prompt) must not see the ones after them.
         let mask = causal_mask(state.position, t)?;

@@ -31,7 +31,9 @@ use super::segmenter::{self, Segment};
 use super::{language_code, SpecialTokens, Whisper};
 use crate::hub::Repo;
 use crate::models::attention::{Decoder, DecoderState};
-use crate::{tokenizer, weights};
+use crate::tasks::LoadOptions;
+use crate::tokenizer;
+use crate::weights::{self, InMemory, Weights};
 
 /// Transcribe in the spoken language, or translate the speech to English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
@@ -157,6 +159,11 @@ impl SpeechRecognizer {
     /// config.json is CTranslate2's or names no model_type and model.bin exists) or transformers
     /// layout (config.json with `"model_type": "whisper"`).
     pub async fn load(repo: &Repo) -> Result<Self> {
+        Self::load_with(repo, &LoadOptions::default()).await
+    }
+
+    /// `load` with weights stored as `options` ask.
+    pub async fn load_with(repo: &Repo, options: &LoadOptions) -> Result<Self> {
         let config: serde_json::Value = repo.get_json("config.json").await?;
         let model_type = config.get("model_type").and_then(|v| v.as_str());
         if let Some(other) = model_type.filter(|t| !MODEL_TYPES.contains(t)) {
@@ -169,7 +176,7 @@ impl SpeechRecognizer {
         let (model, layout, suppress, suppress_begin) = if let Some(bytes) = ct2_bytes {
             let tensors = weights::ctranslate2::from_bytes(&bytes, "model.bin")?;
             drop(bytes);
-            let model = Whisper::from_ctranslate2(&tensors)?;
+            let model = Whisper::from_ctranslate2(&Weights::new(Box::new(InMemory::new(tensors, "model.bin")), options.dtype))?;
             let suppress = id_list(config.get("suppress_ids"));
             let begin = id_list(config.get("suppress_ids_begin"));
             (model, Layout::CTranslate2, suppress, begin)
@@ -181,8 +188,7 @@ impl SpeechRecognizer {
                 )));
             }
             let generation: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
-            let tensors = weights::load_tensors(repo).await?;
-            let model = Whisper::from_transformers(&config, &tensors)?;
+            let model = Whisper::from_transformers(&config, &Weights::new(weights::open(repo).await?, options.dtype))?;
             let pick = |key: &str| {
                 id_list(generation.as_ref().and_then(|g| g.get(key))).or_else(|| id_list(config.get(key)))
             };

@@ -9,7 +9,8 @@ use hubside::generation::EarlyStopping;
 use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::tasks::translation::{TranslateOptions, Translator};
-use hubside::tasks::Task;
+use hubside::tasks::{LoadOptions, Task};
+use hubside::weights::WeightDType;
 
 #[derive(Parser)]
 #[command(name = "hubside", version, about = "Hugging Face Hub models, client-side (CLI and local server)")]
@@ -32,9 +33,20 @@ struct ModelArgs {
     /// Print download progress on stderr.
     #[arg(long)]
     progress: bool,
+    /// How weight matrices are stored and multiplied: fp32, fp16, q8 or q4.
+    #[arg(long, default_value = "fp32", value_parser = parse_dtype)]
+    dtype: WeightDType,
+}
+
+fn parse_dtype(name: &str) -> Result<WeightDType, String> {
+    WeightDType::parse(name).map_err(|e| e.to_string())
 }
 
 impl ModelArgs {
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions { dtype: self.dtype }
+    }
+
     fn repo(&self) -> hubside::Result<Repo> {
         let repo = Repo::open(&self.model, Some(&self.endpoint), Some(&self.revision))?;
         Ok(if self.progress { repo.with_progress(Box::new(print_progress)) } else { repo })
@@ -194,7 +206,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> hubside::Result<()> {
     match cli.command {
         Command::Sentiment { model, json, top_k, text } => {
-            let classifier = pollster::block_on(TextClassifier::load(&model.repo()?))?;
+            let classifier = pollster::block_on(TextClassifier::load_with(&model.repo()?, &model.load_options()))?;
             let results = classifier.classify(&text)?;
             for result in &results {
                 let ranked = classifier.top_k(result, Some(if json || top_k == 0 { usize::MAX } else { top_k }));
@@ -247,7 +259,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
         Command::Transcribe { model, language, task, timestamps, json, file } => {
             let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
             let started = std::time::Instant::now();
-            let recognizer = pollster::block_on(SpeechRecognizer::load(&model.repo()?))?;
+            let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &model.load_options()))?;
             if model.progress {
                 eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
             }
@@ -301,7 +313,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
         }
         Command::Translate { model, src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, json, text } => {
-            let translator = pollster::block_on(Translator::load(&model.repo()?))?;
+            let translator = pollster::block_on(Translator::load_with(&model.repo()?, &model.load_options()))?;
             let options = TranslateOptions { src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, ..Default::default() };
             for text in &text {
                 let result = translator.translate(text, &options, None)?;

@@ -209,10 +209,18 @@ fn handle(request: Request, options: &ServeOptions) {
         match std::fs::File::open(&file) {
             Ok(f) => {
                 status = 200;
-                // Content-Length (not chunked), so clients can show download progress.
-                let response = Response::from_file(f)
+                // Content-Length (not chunked), so clients can show download progress; an ETag
+                // from size and modification time, so caches can tell when a file changed.
+                let etag = f.metadata().ok().map(|m| {
+                    let modified = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+                    format!("\"{:x}-{:x}\"", m.len(), modified.as_nanos())
+                });
+                let mut response = Response::from_file(f)
                     .with_header(header("Content-Type", content_type(&file)))
                     .with_chunked_threshold(usize::MAX);
+                if let Some(etag) = etag {
+                    response = response.with_header(header("ETag", &etag));
+                }
                 request.respond(with_headers(response, common))
             }
             Err(_) => {

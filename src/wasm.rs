@@ -431,14 +431,21 @@ struct CachedModel {
 struct CachedFile {
     url: String,
     bytes: u64,
+    /// `original` (a file as the repo serves it) or `compact` (a model kept in fp16/q8/q4).
+    kind: &'static str,
+    /// For compact entries, their dtype.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dtype: Option<String>,
 }
 
-/// The models in the browser cache: `[{ model, bytes, files: [{ url, bytes }] }]`.
+/// The models in the browser cache: `[{ model, bytes, files: [{ url, bytes, kind, dtype? }] }]`.
 #[wasm_bindgen(js_name = cachedModels)]
 pub async fn cached_models() -> Result<JsValue, JsValue> {
     let mut models: Vec<CachedModel> = Vec::new();
     for entry in crate::hub::browser_cache::entries().await {
-        let file = CachedFile { url: entry.url, bytes: entry.bytes };
+        let dtype = crate::hub::compact_dtype_of(&entry.url);
+        let kind = if dtype.is_some() { "compact" } else { "original" };
+        let file = CachedFile { url: entry.url, bytes: entry.bytes, kind, dtype };
         match models.iter_mut().find(|m| m.model == entry.model) {
             Some(model) => {
                 model.bytes += file.bytes;

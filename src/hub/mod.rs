@@ -21,6 +21,21 @@ use crate::error::{Error, Result};
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 pub const DEFAULT_REVISION: &str = "main";
 
+/// The dtype of a compact-model cache entry's URL (see `Repo::compact_key`), or None for a
+/// repo's own file.
+pub fn compact_dtype_of(url: &str) -> Option<String> {
+    let name = url.rsplit('/').next()?;
+    name.strip_prefix(".hubside-compact-")?.strip_suffix(".gguf").map(str::to_string)
+}
+
+/// hubside's cache directory natively: `$HUBSIDE_CACHE`, else `~/.cache/hubside`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("HUBSIDE_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/hubside")))
+}
+
 /// What a progress callback is told: transformers.js' `progress_callback` statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -65,8 +80,12 @@ enum Location {
 pub struct Repo {
     location: Location,
     progress: Option<ProgressFn>,
-    /// In the browser, keep downloads in the Cache API and reuse them (default on).
+    /// In the browser, keep downloads in the Cache API and reuse them (default on); everywhere,
+    /// keep compact (fp16/q8/q4) models built from this repo.
     cache: bool,
+    /// Natively, where compact models are kept (default: `cache_dir()/compact`).
+    #[cfg(not(target_arch = "wasm32"))]
+    compact_dir: Option<std::path::PathBuf>,
 }
 
 impl Repo {
@@ -96,18 +115,26 @@ impl Repo {
             },
             progress: None,
             cache: true,
+            #[cfg(not(target_arch = "wasm32"))]
+            compact_dir: None,
         })
     }
 
     /// A directory laid out like a Hub repository.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn local(dir: impl Into<std::path::PathBuf>) -> Self {
-        Repo { location: Location::Local(dir.into()), progress: None, cache: false }
+        Repo { location: Location::Local(dir.into()), progress: None, cache: false, compact_dir: None }
     }
 
     /// A repository whose files are already in memory, keyed by file name.
     pub fn memory(name: &str, files: std::collections::HashMap<String, Vec<u8>>) -> Self {
-        Repo { location: Location::Memory { name: name.to_string(), files }, progress: None, cache: false }
+        Repo {
+            location: Location::Memory { name: name.to_string(), files },
+            progress: None,
+            cache: false,
+            #[cfg(not(target_arch = "wasm32"))]
+            compact_dir: None,
+        }
     }
 
     /// A local directory if `model` is one, otherwise a Hub repo id.
@@ -126,9 +153,16 @@ impl Repo {
         self
     }
 
-    /// Whether browser downloads go through the Cache API (no effect natively).
+    /// Whether browser downloads go through the Cache API, and whether compact models are kept.
     pub fn with_cache(mut self, cache: bool) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Natively, keep compact models in `dir` instead of `cache_dir()/compact`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn with_compact_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.compact_dir = Some(dir.into());
         self
     }
 
@@ -212,6 +246,90 @@ impl Repo {
             return Ok(bytes);
         }
         platform::http_get(url, on_chunk).await
+    }
+
+    /// Whether compact models built from this repo are cached (Hub repos, unless caching is off).
+    pub fn caches_compact(&self) -> bool {
+        matches!(self.location, Location::Remote { .. }) && self.cache
+    }
+
+    /// What identifies the repo's weights now: the first of `files` that exists, with its ETag
+    /// (for LFS files on the Hub, the content's sha256). `None` when the server cannot say
+    /// (offline) or does not send one.
+    pub async fn weights_identity(&self, files: &[&str]) -> Option<String> {
+        for file in files {
+            match platform::http_etag(&self.url(file)).await {
+                Ok(Some(etag)) => return Some(format!("{file} {etag}")),
+                Ok(None) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Where the compact model of this repo in `dtype` is kept in the browser: a Cache API entry
+    /// beside the original files (natively: `compact_path`).
+    #[cfg(target_arch = "wasm32")]
+    fn compact_key(&self, dtype: crate::weights::WeightDType) -> Option<String> {
+        match &self.location {
+            Location::Remote { endpoint, repo, revision } => {
+                Some(format!("{endpoint}/{repo}/resolve/{revision}/.hubside-compact-{dtype}.gguf"))
+            }
+            _ => None,
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn compact_path(&self, dtype: crate::weights::WeightDType) -> Option<std::path::PathBuf> {
+        let Location::Remote { endpoint, repo, revision } = &self.location else { return None };
+        // The endpoint is part of the path: two mirrors may serve different weights under one name.
+        let host: String = endpoint.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+        let revision: String = revision.chars().map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' }).collect();
+        let root = match &self.compact_dir {
+            Some(dir) => dir.clone(),
+            None => cache_dir()?.join("compact"),
+        };
+        Some(root.join(host).join(repo).join(revision).join(format!("{dtype}.gguf")))
+    }
+
+    pub async fn compact_lookup(&self, dtype: crate::weights::WeightDType) -> Option<Blob> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return std::fs::read(self.compact_path(dtype)?).ok().map(Blob::from);
+        #[cfg(target_arch = "wasm32")]
+        match browser_cache::lookup(&self.compact_key(dtype)?).await? {
+            browser_cache::Cached::Bytes(blob) => Some(blob),
+            browser_cache::Cached::Missing => None,
+        }
+    }
+
+    /// Keep a compact model; failures (no space, no cache) only cost a rebuild next time.
+    pub async fn compact_store(&self, dtype: crate::weights::WeightDType, bytes: Vec<u8>) {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(path) = self.compact_path(dtype) {
+            // Written aside and renamed, so a crash never leaves half an entry under the real name.
+            let partial = path.with_extension("gguf.partial");
+            let written = path.parent().map(std::fs::create_dir_all).transpose().is_ok()
+                && std::fs::write(&partial, &bytes).is_ok()
+                && std::fs::rename(&partial, &path).is_ok();
+            if !written {
+                let _ = std::fs::remove_file(&partial);
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        if let Some(url) = self.compact_key(dtype) {
+            browser_cache::store(&url, &self.name(), &Blob::from(bytes)).await;
+        }
+    }
+
+    pub async fn compact_delete(&self, dtype: crate::weights::WeightDType) {
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(path) = self.compact_path(dtype) {
+            let _ = std::fs::remove_file(path);
+        }
+        #[cfg(target_arch = "wasm32")]
+        if let Some(url) = self.compact_key(dtype) {
+            browser_cache::delete_where(|e| e.url == url).await;
+        }
     }
 
     /// A JSON file parsed into `T`.

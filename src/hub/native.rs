@@ -22,6 +22,21 @@ pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> 
     read_all(reader, total, on_chunk).map_err(|e| network(&e))
 }
 
+/// HEAD `url`: the file's ETag (the Hub's `X-Linked-Etag` for LFS files, else `ETag`), or its
+/// length and modification time when there is none; `None` on 404.
+pub async fn http_etag(url: &str) -> Result<Option<String>> {
+    let response = match ureq::head(url).call() {
+        Ok(response) => response,
+        Err(ureq::Error::StatusCode(404)) => return Ok(None),
+        Err(ureq::Error::StatusCode(status)) => return Err(Error::Http { url: url.to_string(), status }),
+        Err(e) => return Err(Error::Network { url: url.to_string(), message: e.to_string() }),
+    };
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    Ok(Some(header("x-linked-etag").or_else(|| header("etag")).unwrap_or_else(|| {
+        format!("{} {}", header("content-length").unwrap_or_default(), header("last-modified").unwrap_or_default())
+    })))
+}
+
 pub fn read_local(path: &Path, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,

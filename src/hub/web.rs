@@ -29,6 +29,32 @@ async fn fetch(url: &str) -> std::result::Result<Response, JsValue> {
     Ok(JsFuture::from(promise).await?.unchecked_into())
 }
 
+/// HEAD `url`: the file's ETag (or length and modification time), `None` on 404.
+pub async fn http_etag(url: &str) -> Result<Option<String>> {
+    let init = web_sys::RequestInit::new();
+    init.set_method("HEAD");
+    let network = |e: JsValue| Error::Network { url: url.to_string(), message: describe(&e) };
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(network)?;
+    let global = js_sys::global();
+    let promise = if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        window.fetch_with_request(&request)
+    } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
+        worker.fetch_with_request(&request)
+    } else {
+        return Err(Error::Network { url: url.to_string(), message: "no fetch()".into() });
+    };
+    let response: Response = JsFuture::from(promise).await.map_err(network)?.unchecked_into();
+    match response.status() {
+        404 => return Ok(None),
+        200..=299 => {}
+        status => return Err(Error::Http { url: url.to_string(), status }),
+    }
+    let header = |name: &str| response.headers().get(name).ok().flatten();
+    Ok(Some(header("x-linked-etag").or_else(|| header("etag")).unwrap_or_else(|| {
+        format!("{} {}", header("content-length").unwrap_or_default(), header("last-modified").unwrap_or_default())
+    })))
+}
+
 /// GET `url`; `None` on 404. The body stays in JavaScript memory (see `Blob`).
 pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
     let network = |e: JsValue| Error::Network {

@@ -92,8 +92,14 @@ impl TextClassifier {
         };
 
         let (mut tokenizer, tokenizer_config) = tokenizer::load(repo).await?;
-        let source = weights::open(repo).await?;
-        let model = loader(&config, labels.len(), Weights::new(source, options.dtype))?;
+        let model = weights::compact::load(
+            repo,
+            options.dtype,
+            weights::WEIGHT_FILES,
+            || Box::pin(weights::open(repo)),
+            |w| loader(&config, labels.len(), w.clone()),
+        )
+        .await?;
 
         let max_length = tokenizer_config
             .max_length()

@@ -187,8 +187,14 @@ impl Translator {
         let generation_config: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
         let defaults = generation_defaults(generation_config.as_ref().unwrap_or(&config));
 
-        let source = weights::open(repo).await?;
-        let model = loader(&config, Weights::new(source, options.dtype))?;
+        let model = weights::compact::load(
+            repo,
+            options.dtype,
+            weights::WEIGHT_FILES,
+            || Box::pin(weights::open(repo)),
+            |w| loader(&config, w.clone()),
+        )
+        .await?;
         let max_input_tokens = match (model.spec().max_input_positions, tokenizer_max) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

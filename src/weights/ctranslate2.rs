@@ -4,7 +4,7 @@
 //! then the bytes); u32 spec revision; u32 variable count; per variable: name (u16 length incl.
 //! NUL + bytes), u8 rank, rank × u32 dims, u8 dtype (0 f32, 1 i8, 2 i16, 3 i32, 4 f16, 5 bf16),
 //! u32 byte count, raw data; then u32 alias count and (alias, target) name pairs.
-//! Floating-point variables become f32 tensors; integer ones (scalars such as
+//! Floating-point variables keep their precision (f32, f16, bf16); integer ones (scalars such as
 //! `encoder/num_heads`) become i64 tensors. Aliases are resolved to copies of their target.
 //! Any truncation or inconsistency is an `Error::Weights`, never a panic.
 
@@ -179,14 +179,14 @@ fn to_tensor(data: &[u8], dtype: DType, dims: &[usize]) -> candle_core::Result<T
             let v: Vec<f32> = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
             Tensor::from_vec(v, shape, dev)
         }
+        // Half precision stays half: a weight matrix stored as fp16 is never widened, and the
+        // rest is widened one tensor at a time as the model reads it.
         DType::F16 => {
-            let v: Vec<f32> =
-                data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+            let v: Vec<half::f16> = data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]])).collect();
             Tensor::from_vec(v, shape, dev)
         }
         DType::BF16 => {
-            let v: Vec<f32> =
-                data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect();
+            let v: Vec<half::bf16> = data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]])).collect();
             Tensor::from_vec(v, shape, dev)
         }
         DType::I8 => Tensor::from_vec(data.iter().map(|&b| b as i8 as i64).collect::<Vec<_>>(), shape, dev),

@@ -5,6 +5,7 @@
 //! model in f32: peak memory is the model in its dtype plus the largest single tensor (plus the
 //! downloaded file, which in the browser stays in JavaScript memory).
 
+pub mod compact;
 pub mod ctranslate2;
 pub mod pytorch;
 pub mod safetensors;
@@ -167,12 +168,15 @@ impl TensorSource for Sharded {
     }
 }
 
+const SINGLE: &str = "model.safetensors";
+const INDEX: &str = "model.safetensors.index.json";
+const PYTORCH: &str = "pytorch_model.bin";
+
+/// The files `open` reads weights from, in the order it tries them.
+pub const WEIGHT_FILES: &[&str] = &[SINGLE, INDEX, PYTORCH];
+
 /// The repo's model weights, in the order transformers prefers them.
 pub async fn open(repo: &Repo) -> Result<Box<dyn TensorSource>> {
-    const SINGLE: &str = "model.safetensors";
-    const INDEX: &str = "model.safetensors.index.json";
-    const PYTORCH: &str = "pytorch_model.bin";
-
     // Big files are read as blobs: in the browser they are parsed straight from JS memory.
     if let Some(blob) = repo.get_blob_optional(SINGLE).await? {
         return Ok(Box::new(safetensors::Safetensors::<Blob>::open(blob, SINGLE)?));

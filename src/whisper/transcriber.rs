@@ -33,7 +33,7 @@ use crate::hub::Repo;
 use crate::models::attention::{Decoder, DecoderState};
 use crate::tasks::LoadOptions;
 use crate::tokenizer;
-use crate::weights::{self, InMemory, Weights};
+use crate::weights::{self, InMemory};
 
 /// Transcribe in the spoken language, or translate the speech to English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
@@ -171,24 +171,34 @@ impl SpeechRecognizer {
         }
         let (tokenizer, _) = tokenizer::load(repo).await?;
         let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
-        // A blob: in the browser the file is parsed straight from JS memory.
-        let ct2_bytes = if model_type.is_none() { repo.get_blob_optional("model.bin").await? } else { None };
-        let (model, layout, suppress, suppress_begin) = if let Some(bytes) = ct2_bytes {
-            let tensors = weights::ctranslate2::from_bytes(&bytes, "model.bin")?;
-            drop(bytes);
-            let model = Whisper::from_ctranslate2(&Weights::new(Box::new(InMemory::new(tensors, "model.bin")), options.dtype))?;
+        let (model, layout, suppress, suppress_begin) = if model_type.is_none() {
+            let open = || -> weights::compact::OpenSource {
+                Box::pin(async {
+                    // A blob: in the browser the file is parsed straight from JS memory.
+                    let Some(bytes) = repo.get_blob_optional("model.bin").await? else {
+                        return Err(Error::Config(format!(
+                            "{} has no model_type and the repo has no CTranslate2 model.bin",
+                            repo.url("config.json")
+                        )));
+                    };
+                    let tensors = weights::ctranslate2::from_bytes(&bytes, "model.bin")?;
+                    Ok(Box::new(InMemory::new(tensors, "model.bin")) as Box<dyn weights::TensorSource>)
+                })
+            };
+            let model = weights::compact::load(repo, options.dtype, &["model.bin"], open, Whisper::from_ctranslate2).await?;
             let suppress = id_list(config.get("suppress_ids"));
             let begin = id_list(config.get("suppress_ids_begin"));
             (model, Layout::CTranslate2, suppress, begin)
         } else {
-            if model_type.is_none() {
-                return Err(Error::Config(format!(
-                    "{} has no model_type and the repo has no CTranslate2 model.bin",
-                    repo.url("config.json")
-                )));
-            }
             let generation: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
-            let model = Whisper::from_transformers(&config, &Weights::new(weights::open(repo).await?, options.dtype))?;
+            let model = weights::compact::load(
+                repo,
+                options.dtype,
+                weights::WEIGHT_FILES,
+                || Box::pin(weights::open(repo)),
+                |w| Whisper::from_transformers(&config, w),
+            )
+            .await?;
             let pick = |key: &str| {
                 id_list(generation.as_ref().and_then(|g| g.get(key))).or_else(|| id_list(config.get(key)))
             };

@@ -1,0 +1,276 @@
+//! Compact models: what a load in fp16/q8/q4 kept, written once as a GGUF file and read back on
+//! the next visit, so the original checkpoint is neither downloaded nor quantised again.
+//!
+//! The entry is keyed by repo, revision and dtype (where it is stored) and carries in its metadata
+//! the identity of the source weights (their ETag, which the Hub sets to the LFS file's sha256) and
+//! a checksum of every tensor's bytes. A stale entry (the repo's weights changed), a damaged one
+//! (checksum or structure) or one from another format version is dropped and rebuilt from the
+//! original.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::{Read, Seek, SeekFrom};
+use std::pin::Pin;
+
+use candle_core::quantized::gguf_file::{self, Content, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::Device;
+
+use super::{Recorded, Stored, TensorSource, WeightDType, Weights};
+use crate::error::{Error, Result};
+use crate::hub::{Blob, ByteSource, Repo};
+
+/// Bumped whenever what a dtype stores changes, so older entries are rebuilt.
+const FORMAT: &str = "hubside-compact-1";
+const KEY_FORMAT: &str = "hubside.format";
+const KEY_DTYPE: &str = "hubside.dtype";
+const KEY_SOURCE: &str = "hubside.source";
+const KEY_CHECKSUM: &str = "hubside.checksum";
+
+/// A `ByteSource` as `Read + Seek`, for candle's GGUF reader.
+struct Cursor<'a, S: ByteSource + ?Sized> {
+    source: &'a S,
+    pos: u64,
+}
+
+impl<S: ByteSource + ?Sized> Read for Cursor<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let start = self.pos.min(self.source.len() as u64) as usize;
+        let n = buf.len().min(self.source.len() - start);
+        if n == 0 {
+            return Ok(0);
+        }
+        let bytes = self.source.read(start, n).ok_or_else(|| std::io::Error::other("read past the end"))?;
+        buf[..n].copy_from_slice(&bytes);
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<S: ByteSource + ?Sized> Seek for Cursor<'_, S> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let len = self.source.len() as i128;
+        let target = match to {
+            SeekFrom::Start(p) => p as i128,
+            SeekFrom::End(d) => len + d as i128,
+            SeekFrom::Current(d) => self.pos as i128 + d as i128,
+        };
+        if target < 0 {
+            return Err(std::io::Error::other("seek before the start"));
+        }
+        self.pos = target as u64;
+        Ok(self.pos)
+    }
+}
+
+/// FNV-1a over 64-bit words: cheap enough to check every byte of a cached model on load.
+#[derive(Default)]
+struct Checksum(u64);
+
+impl Checksum {
+    fn new() -> Self {
+        Checksum(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.0 = (self.0 ^ u64::from_le_bytes(w.try_into().expect("8 bytes"))).wrapping_mul(0x100_0000_01b3);
+        }
+        for &b in words.remainder() {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+/// What a compact entry must say to be used for this load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub dtype: WeightDType,
+    /// The source weights' identity (file and ETag), when the server told it.
+    pub source: Option<String>,
+}
+
+/// The tensors a load recorded, as a GGUF file: matrices in their stored form, dense tensors in f32.
+pub fn write(recorded: Vec<(String, Recorded)>, key: &Key) -> Result<Vec<u8>> {
+    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(recorded.len());
+    let mut seen = HashMap::new();
+    for (name, what) in recorded {
+        let q = match &what {
+            Recorded::Matrix(m) => m.to_qtensor()?,
+            Recorded::Dense(t) => {
+                // GGUF has no rank-0 tensors: scalars (CTranslate2's head counts) are kept as [1].
+                let t = if t.rank() == 0 { t.reshape(1)? } else { t.clone() };
+                QTensor::quantize(&t.to_dtype(candle_core::DType::F32)?, GgmlDType::F32)?
+            }
+        };
+        let kind = matches!(what, Recorded::Matrix(_));
+        match seen.get(&name) {
+            // The same tensor asked for twice (tied embeddings): kept once.
+            Some(&k) if k == kind => continue,
+            Some(_) => return Err(Error::Config(format!("tensor '{name}' was read both as a matrix and as a dense tensor"))),
+            None => {
+                seen.insert(name.clone(), kind);
+                tensors.push((name, q));
+            }
+        }
+    }
+    let mut checksum = Checksum::new();
+    for (_, q) in &tensors {
+        checksum.update(&q.data()?);
+    }
+    let metadata = [
+        (KEY_FORMAT, Value::String(FORMAT.into())),
+        (KEY_DTYPE, Value::String(key.dtype.name().into())),
+        (KEY_SOURCE, Value::String(key.source.clone().unwrap_or_default())),
+        (KEY_CHECKSUM, Value::String(format!("{:016x}", checksum.0))),
+    ];
+    let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &metadata, &tensors)?;
+    Ok(out.into_inner())
+}
+
+/// A compact entry opened for reading.
+pub struct CompactSource<S: ByteSource> {
+    bytes: S,
+    content: Content,
+}
+
+impl<S: ByteSource> CompactSource<S> {
+    /// Open `bytes` if they are an intact entry for `key`; `None` means "rebuild it".
+    pub fn open(bytes: S, key: &Key) -> Option<Self> {
+        let content = Content::read(&mut Cursor { source: &bytes, pos: 0 }).ok()?;
+        let text = |k: &str| content.metadata.get(k).and_then(|v| v.to_string().ok()).cloned();
+        let checksum = text(KEY_CHECKSUM);
+        if text(KEY_FORMAT).as_deref() != Some(FORMAT) || text(KEY_DTYPE).as_deref() != Some(key.dtype.name()) {
+            return None;
+        }
+        // Without the server's word on the source (offline), the entry for this repo and revision stands.
+        if key.source.is_some() && text(KEY_SOURCE) != key.source {
+            return None;
+        }
+        let source = CompactSource { bytes, content };
+        (Some(source.checksum()?) == checksum).then_some(source)
+    }
+
+    fn checksum(&self) -> Option<String> {
+        let mut infos: Vec<_> = self.content.tensor_infos.values().collect();
+        infos.sort_by_key(|i| i.offset);
+        let mut checksum = Checksum::new();
+        for info in infos {
+            let elems = info.shape.elem_count();
+            let len = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+            let start = (self.content.tensor_data_offset as usize).checked_add(info.offset as usize)?;
+            checksum.update(&self.bytes.read(start, len)?);
+        }
+        Some(format!("{:016x}", checksum.0))
+    }
+}
+
+impl<S: ByteSource> TensorSource for CompactSource<S> {
+    fn names(&self) -> Vec<String> {
+        self.content.tensor_infos.keys().cloned().collect()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.content.tensor_infos.contains_key(name)
+    }
+
+    fn load(&self, name: &str) -> Result<Option<Stored>> {
+        if !self.contains(name) {
+            return Ok(None);
+        }
+        let q = self
+            .content
+            .tensor(&mut Cursor { source: &self.bytes, pos: 0 }, name, &Device::Cpu)
+            .map_err(|e| Error::weights(self.file(), e))?;
+        Ok(Some(if q.dtype() == GgmlDType::F32 { Stored::Dense(q.dequantize(&Device::Cpu)?) } else { Stored::Quantized(q) }))
+    }
+
+    fn file(&self) -> &str {
+        "compact model cache"
+    }
+
+    fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
+        Ok(self.content.tensor_infos.get(name).map(|i| i.shape.dims().to_vec()))
+    }
+}
+
+pub type OpenSource<'a> = Pin<Box<dyn Future<Output = Result<Box<dyn TensorSource>>> + 'a>>;
+
+/// Build a model from `repo` in `dtype`: from the compact cache when it holds an intact entry
+/// for the repo's current weights (`weight_files`: the files the loader would read, in order, of
+/// which the first that exists identifies the weights), else from the original (`open`), caching
+/// what the model kept. fp32 loads and uncached repos go straight to the original.
+pub async fn load<'a, M>(
+    repo: &'a Repo,
+    dtype: WeightDType,
+    weight_files: &[&str],
+    open: impl FnOnce() -> OpenSource<'a>,
+    build: impl Fn(&Weights) -> Result<M>,
+) -> Result<M> {
+    if dtype == WeightDType::Fp32 || !repo.caches_compact() {
+        return build(&Weights::new(open().await?, dtype));
+    }
+    let key = Key { dtype, source: repo.weights_identity(weight_files).await };
+    if let Some(bytes) = repo.compact_lookup(dtype).await {
+        if let Some(source) = CompactSource::<Blob>::open(bytes, &key) {
+            if let Ok(model) = build(&Weights::new(Box::new(source), dtype)) {
+                return Ok(model);
+            }
+        }
+        repo.compact_delete(dtype).await;
+    }
+    let weights = Weights::recording(open().await?, dtype);
+    let model = build(&weights)?;
+    // A model that loaded is worth keeping even if the cache cannot take it.
+    if let Ok(bytes) = write(weights.recorded(), &key) {
+        repo.compact_store(dtype, bytes).await;
+    }
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Tensor;
+
+    fn recorded() -> Vec<(String, Recorded)> {
+        let w = Tensor::arange(0f32, 64.0, &Device::Cpu).unwrap().reshape((2, 32)).unwrap();
+        let m = crate::models::linear::Matrix::from_tensor(&w, WeightDType::Q8).unwrap();
+        vec![
+            ("a.weight".into(), Recorded::Matrix(m.clone())),
+            ("a.weight".into(), Recorded::Matrix(m)),
+            ("a.bias".into(), Recorded::Dense(Tensor::new(&[1f32, 2.0], &Device::Cpu).unwrap())),
+            ("heads".into(), Recorded::Dense(Tensor::new(6i64, &Device::Cpu).unwrap())),
+        ]
+    }
+
+    #[test]
+    fn round_trips_and_refuses_other_keys_and_damage() {
+        let key = Key { dtype: WeightDType::Q8, source: Some("model.safetensors \"abc\"".into()) };
+        let bytes = write(recorded(), &key).unwrap();
+        let source = CompactSource::open(bytes.clone(), &key).expect("intact entry");
+        assert_eq!(source.dims("a.weight").unwrap(), Some(vec![2, 32]));
+        assert!(matches!(source.load("a.weight").unwrap(), Some(Stored::Quantized(_))));
+        match source.load("a.bias").unwrap() {
+            Some(Stored::Dense(t)) => assert_eq!(t.to_vec1::<f32>().unwrap(), [1.0, 2.0]),
+            _ => panic!("bias must come back dense"),
+        }
+        // Offline (no identity) the entry is used; another source or dtype is not.
+        assert!(CompactSource::open(bytes.clone(), &Key { source: None, ..key.clone() }).is_some());
+        assert!(CompactSource::open(bytes.clone(), &Key { source: Some("other".into()), ..key.clone() }).is_none());
+        assert!(CompactSource::open(bytes.clone(), &Key { dtype: WeightDType::Q4, ..key.clone() }).is_none());
+        // Every truncation, and a flipped byte in the data, is refused (never a panic).
+        // (The last tensor, `heads`, has 4 bytes of data and then 28 of padding that may go.)
+        for len in 0..bytes.len() - 28 {
+            assert!(CompactSource::open(bytes[..len].to_vec(), &key).is_none(), "{len}");
+        }
+        let mut damaged = bytes.clone();
+        let in_bias = damaged.len() - 64; // a.bias's first byte (heads, last, takes 32)
+        damaged[in_bias] ^= 1;
+        assert!(CompactSource::open(damaged, &key).is_none());
+    }
+}

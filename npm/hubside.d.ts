@@ -100,8 +100,17 @@ export interface PipelineOptions {
   progress_callback?: (event: ProgressInfo) => void;
   /** Another name for progress_callback (used when progress_callback is not given). */
   progress?: (event: ProgressInfo) => void;
-  /** Keep files in the browser's Cache API and load them from there next time; default true. */
+  /**
+   * Keep files in the browser's Cache API and load them from there next time; default true. With a
+   * compact dtype the model is also kept in that dtype, so the next visit neither downloads nor
+   * quantises the original weights.
+   */
   cache?: boolean;
+  /**
+   * How weight matrices (and embedding tables) are stored and multiplied: 'fp32' (default), 'fp16',
+   * 'q8' (8-bit blocks, about 1/4 of fp32) or 'q4' (4-bit blocks, about 1/6). 'int8'/'uint8' mean 'q8'.
+   */
+  dtype?: 'fp32' | 'fp16' | 'q8' | 'q4' | 'int8' | 'uint8';
 }
 
 /** What every pipeline has besides being callable. */
@@ -248,7 +257,8 @@ export interface CachedModel {
   /** The repo id. */
   model: string;
   bytes: number;
-  files: { url: string; bytes: number }[];
+  /** `original`: a file as the repo serves it; `compact`: the model kept in `dtype`. */
+  files: { url: string; bytes: number; kind: 'original' | 'compact'; dtype?: 'fp16' | 'q8' | 'q4' }[];
 }
 
 /** The models whose files the browser cache holds. */

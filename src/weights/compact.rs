@@ -100,8 +100,10 @@ pub fn write(recorded: Vec<(String, Recorded)>, key: &Key) -> Result<Vec<u8>> {
             Recorded::Matrix(m) => m.to_qtensor()?,
             Recorded::Dense(t) => {
                 // GGUF has no rank-0 tensors: scalars (CTranslate2's head counts) are kept as [1].
-                let t = if t.rank() == 0 { t.reshape(1)? } else { t.clone() };
-                QTensor::quantize(&t.to_dtype(candle_core::DType::F32)?, GgmlDType::F32)?
+                // Values copied out (candle's quantize would ignore a view's offset).
+                let dims = if t.rank() == 0 { vec![1] } else { t.dims().to_vec() };
+                let values = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                QTensor::quantize(&candle_core::Tensor::from_vec(values, dims, &Device::Cpu)?, GgmlDType::F32)?
             }
         };
         let kind = matches!(what, Recorded::Matrix(_));

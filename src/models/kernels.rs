@@ -1,0 +1,611 @@
+//! Matrix products y = x·Wᵀ for every way a weight matrix is stored: f32, f16, and ggml's
+//! quantised blocks. x is (m×k) row-major activations, W is (n×k) row-major ("out, in", as
+//! checkpoints store linear layers), y is (m×n) row-major.
+//!
+//! Two shapes of work dominate: a decoder step multiplies one row (or one per beam) against every
+//! weight matrix, where a general gemm spends its time packing and the product is bound by reading
+//! W once; an encoder multiplies many rows, where gemm's blocking pays. Small m therefore takes
+//! matrix-vector kernels that stream W, large m takes gemm (f32, f16 widened tile by tile).
+//!
+//! Every kernel splits its work over rayon's global pool: natively that is the machine's cores,
+//! and in a threaded wasm build it is the only pool there is (wasm-bindgen-rayon; candle's own
+//! pool is single-threaded in wasm). With one thread the same code runs serially, without handing
+//! tasks to the pool.
+
+use candle_core::quantized::k_quants::GgmlType;
+use candle_core::quantized::GgmlDType;
+use half::f16;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Up to this many x rows (one decode step, or one row per beam) take the matrix-vector kernels:
+/// each W row is read from memory once and dotted with every x row while it sits in L1.
+pub const MATVEC_MAX_ROWS: usize = 8;
+
+/// y = x·Wᵀ with f32 weights.
+///
+/// Small m: matrix-vector dots over runs of W rows, one rayon task per run. Large m: gemm, which
+/// splits its blocks over rayon's pool itself.
+pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
+    check_lengths(GgmlDType::F32, x.len(), m, k, w.len(), n, k, out.len())?;
+    if is_trivial(m, k, n, out) {
+        return Ok(());
+    }
+    if m <= MATVEC_MAX_ROWS {
+        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+            let rows = out_t.len() / m;
+            matvec_f32(x, k, &w[first_row * k..(first_row + rows) * k], out_t);
+        });
+    } else {
+        gemm_x_wt(x, m, k, w, n, out, Layout::RowMajor { row_stride: n }, pool_parallelism());
+    }
+    Ok(())
+}
+
+/// y = x·Wᵀ with f16 weights, widened to f32 inside the kernel: activations and sums stay f32,
+/// so the result is as accurate as f32 arithmetic on the f16-rounded weights, at half the memory
+/// traffic of f32 weights.
+///
+/// Small m: each W row is widened once into a k-long buffer and dotted with every x row. Large m:
+/// each rayon task widens a run of at most 64 W rows and multiplies all x rows against it with
+/// gemm, so the scratch stays bounded (never the whole matrix in f32).
+pub fn matmul_f16(x: &[f32], m: usize, k: usize, w: &[f16], n: usize, out: &mut [f32]) -> Result<()> {
+    check_lengths(GgmlDType::F16, x.len(), m, k, w.len(), n, k, out.len())?;
+    if is_trivial(m, k, n, out) {
+        return Ok(());
+    }
+    for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+        let rows = out_t.len() / m;
+        let w_run = &w[first_row * k..(first_row + rows) * k];
+        if m <= MATVEC_MAX_ROWS {
+            matvec_f16(x, k, w_run, out_t);
+        } else {
+            let mut w_f32 = vec![0.0; w_run.len()];
+            widen_f16(w_run, &mut w_f32);
+            gemm_x_wt(x, m, k, &w_f32, rows, out_t, Layout::Transposed, gemm::Parallelism::None);
+        }
+    });
+    Ok(())
+}
+
+/// x rows processed together against one quad of W rows in [`matmul_quant`]: the tile's quantised
+/// x rows stay in L1 while each W quad is read once per tile rather than once per row.
+const QUANT_ROW_TILE: usize = 16;
+
+/// y = x·Wᵀ with W stored as ggml blocks of type `T` (`w` holds n rows of k / block-size blocks).
+///
+/// As llama.cpp and candle's `k_quants::matmul` do: each x row is quantised once to
+/// `T::VecDotType`, and every output is `T`'s integer dot product of two block rows. Rayon tasks
+/// take runs of W rows (a multiple of 4, so the four-row `vec_dot_4` kernels apply); within a task,
+/// x rows go in tiles of [`QUANT_ROW_TILE`]. Each output is computed by the same calls candle
+/// makes, so results equal candle's exactly.
+///
+/// `k` must be a multiple of `T`'s block size, else [`Error::Config`].
+pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usize, out: &mut [f32]) -> Result<()> {
+    if T::BLCK_SIZE != T::VecDotType::BLCK_SIZE {
+        return Err(Error::Config(format!(
+            "{:?} weights cannot be multiplied: their block size {} differs from that of their dot partner {:?} ({})",
+            T::DTYPE,
+            T::BLCK_SIZE,
+            T::VecDotType::DTYPE,
+            T::VecDotType::BLCK_SIZE
+        )));
+    }
+    let blocks_per_row = blocks_per_row::<T>(k)?;
+    check_lengths(T::DTYPE, x.len(), m, k, w.len(), n, blocks_per_row, out.len())?;
+    if is_trivial(m, k, n, out) {
+        return Ok(());
+    }
+    let mut x_blocks = vec![T::VecDotType::zeros(); m * blocks_per_row];
+    let quantise_row = |(row, blocks): (&[f32], &mut [T::VecDotType])| T::VecDotType::from_float(row, blocks);
+    if m <= MATVEC_MAX_ROWS {
+        x.chunks_exact(k).zip(x_blocks.chunks_exact_mut(blocks_per_row)).for_each(quantise_row);
+    } else {
+        x.par_chunks_exact(k).zip(x_blocks.par_chunks_exact_mut(blocks_per_row)).for_each(quantise_row);
+    }
+    for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+        let rows = out_t.len() / m;
+        let w_run = &w[first_row * blocks_per_row..(first_row + rows) * blocks_per_row];
+        dot_quant_run::<T>(&x_blocks, m, k, blocks_per_row, w_run, out_t);
+    });
+    Ok(())
+}
+
+/// W (n×k f32, row-major) as ggml blocks of type `T`, row by row (rows in parallel): the layout
+/// [`matmul_quant`] takes. `k` must be a multiple of `T`'s block size, else [`Error::Config`].
+pub fn quantize_rows<T: GgmlType>(w: &[f32], n: usize, k: usize) -> Result<Vec<T>> {
+    let blocks_per_row = blocks_per_row::<T>(k)?;
+    if Some(w.len()) != n.checked_mul(k) {
+        return Err(Error::Config(format!("cannot quantise {} values as {n}×{k} rows", w.len())));
+    }
+    let mut blocks = vec![T::zeros(); n * blocks_per_row];
+    if blocks_per_row > 0 {
+        blocks
+            .par_chunks_exact_mut(blocks_per_row)
+            .zip(w.par_chunks_exact(k))
+            .for_each(|(row_blocks, row)| T::from_float(row, row_blocks));
+    }
+    Ok(blocks)
+}
+
+fn blocks_per_row<T: GgmlType>(k: usize) -> Result<usize> {
+    if k % T::BLCK_SIZE != 0 {
+        return Err(Error::Config(format!(
+            "a row of {k} values cannot be stored as {:?}: it needs a multiple of {}",
+            T::DTYPE,
+            T::BLCK_SIZE
+        )));
+    }
+    Ok(k / T::BLCK_SIZE)
+}
+
+/// An empty product needs no kernel (and the kernels' row chunking needs k > 0): y is empty, or
+/// all zeros when k = 0.
+fn is_trivial(m: usize, k: usize, n: usize, out: &mut [f32]) -> bool {
+    if k == 0 {
+        out.fill(0.0);
+    }
+    m == 0 || n == 0 || k == 0
+}
+
+/// Checks that x is m×k, W holds n rows of `w_row_len` elements and y is m×n.
+#[allow(clippy::too_many_arguments)]
+fn check_lengths(
+    weights: GgmlDType,
+    x_len: usize,
+    m: usize,
+    k: usize,
+    w_len: usize,
+    n: usize,
+    w_row_len: usize,
+    out_len: usize,
+) -> Result<()> {
+    let mismatch = |what: &str, len: usize, rows: usize, cols: usize| {
+        Error::Config(format!("{weights:?} matmul: {what} has {len} values, not {rows}×{cols}"))
+    };
+    if Some(x_len) != m.checked_mul(k) {
+        return Err(mismatch("the input", x_len, m, k));
+    }
+    if Some(w_len) != n.checked_mul(w_row_len) {
+        return Err(mismatch("the weight matrix", w_len, n, w_row_len));
+    }
+    if Some(out_len) != m.checked_mul(n) {
+        return Err(mismatch("the output", out_len, m, n));
+    }
+    Ok(())
+}
+
+/// W rows per rayon task: about four tasks per thread so uneven threads still balance, each task
+/// a contiguous run of 16–64 rows; a multiple of 4 so the quantised kernel's row quads never
+/// straddle two tasks (which keeps its results identical to candle's).
+fn weight_rows_per_task(n: usize) -> usize {
+    let tasks = rayon::current_num_threads() * 4;
+    n.div_ceil(tasks).clamp(16, 64).next_multiple_of(4)
+}
+
+/// Runs `run(first_w_row, out_t)` over consecutive runs of `rows_per_task` W rows, in parallel
+/// when rayon has more than one thread. `out_t` is the run's part of yᵀ (rows × m, row-major):
+/// transposed, each task's outputs are one contiguous slice it can own. For m = 1 yᵀ is y itself;
+/// otherwise it is gathered into y afterwards (m·n copies against m·n·k multiply-adds).
+fn for_each_weight_run(
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    rows_per_task: usize,
+    run: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let run_all = |out_t: &mut [f32]| {
+        let values_per_task = rows_per_task * m;
+        if rayon::current_num_threads() == 1 {
+            out_t.chunks_mut(values_per_task).enumerate().for_each(|(task, o)| run(task * rows_per_task, o));
+        } else {
+            out_t.par_chunks_mut(values_per_task).enumerate().for_each(|(task, o)| run(task * rows_per_task, o));
+        }
+    };
+    if m == 1 {
+        run_all(out);
+        return;
+    }
+    let mut out_t = vec![0.0; n * m];
+    run_all(&mut out_t);
+    for (j, column) in out_t.chunks_exact(m).enumerate() {
+        for (i, &value) in column.iter().enumerate() {
+            out[i * n + j] = value;
+        }
+    }
+}
+
+/// One run of W rows (f32) against every x row: `out_t[j·m + i] = x_i · w_j`.
+fn matvec_f32(x: &[f32], k: usize, w_run: &[f32], out_t: &mut [f32]) {
+    let m = x.len() / k;
+    for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
+        for (x_row, o) in x.chunks_exact(k).zip(out_row) {
+            *o = dot(x_row, w_row);
+        }
+    }
+}
+
+/// One run of W rows (f16) against every x row: each row is widened once, then reused from L1.
+fn matvec_f16(x: &[f32], k: usize, w_run: &[f16], out_t: &mut [f32]) {
+    let m = x.len() / k;
+    let mut w_row = vec![0.0; k];
+    for (w_row_f16, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
+        widen_f16(w_row_f16, &mut w_row);
+        for (x_row, o) in x.chunks_exact(k).zip(out_row) {
+            *o = dot(x_row, &w_row);
+        }
+    }
+}
+
+/// One run of W block rows against every quantised x row, as candle's `k_quants::matmul` computes
+/// each output: `vec_dot_4` over row quads, then `vec_dot_2` and `vec_dot` for the last 1–3 rows.
+fn dot_quant_run<T: GgmlType>(
+    x_blocks: &[T::VecDotType],
+    m: usize,
+    k: usize,
+    blocks_per_row: usize,
+    w_run: &[T],
+    out_t: &mut [f32],
+) {
+    let w_row = |j: usize| &w_run[j * blocks_per_row..(j + 1) * blocks_per_row];
+    let x_row = |i: usize| &x_blocks[i * blocks_per_row..(i + 1) * blocks_per_row];
+    let rows = w_run.len() / blocks_per_row;
+    let quad_rows = rows & !3;
+    for tile_start in (0..m).step_by(QUANT_ROW_TILE) {
+        let tile = tile_start..m.min(tile_start + QUANT_ROW_TILE);
+        for j in (0..quad_rows).step_by(4) {
+            for i in tile.clone() {
+                let (d0, d1, d2, d3) = T::vec_dot_4(k, w_row(j), w_row(j + 1), w_row(j + 2), w_row(j + 3), x_row(i));
+                out_t[j * m + i] = d0;
+                out_t[(j + 1) * m + i] = d1;
+                out_t[(j + 2) * m + i] = d2;
+                out_t[(j + 3) * m + i] = d3;
+            }
+        }
+        for i in tile {
+            if rows - quad_rows >= 2 {
+                let (d0, d1) = T::vec_dot_2(k, w_row(quad_rows), w_row(quad_rows + 1), x_row(i));
+                out_t[quad_rows * m + i] = d0;
+                out_t[(quad_rows + 1) * m + i] = d1;
+            }
+            if (rows - quad_rows) % 2 == 1 {
+                out_t[(rows - 1) * m + i] = T::vec_dot(k, w_row(rows - 1), x_row(i));
+            }
+        }
+    }
+}
+
+/// Where gemm writes output (i, j) of an x·Wᵀ product: y's row-major layout, or the transposed
+/// yᵀ slice of a [`for_each_weight_run`] task.
+#[derive(Clone, Copy)]
+enum Layout {
+    RowMajor { row_stride: usize },
+    Transposed,
+}
+
+/// `dst(i, j) = x_i · w_j` for the m rows of x and the `rows` rows of w, through gemm (the crate
+/// candle's matmul uses), with W read transposed in place.
+#[allow(clippy::too_many_arguments)]
+fn gemm_x_wt(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[f32],
+    rows: usize,
+    dst: &mut [f32],
+    layout: Layout,
+    parallelism: gemm::Parallelism,
+) {
+    let (dst_row_stride, dst_col_stride) = match layout {
+        Layout::RowMajor { row_stride } => (row_stride, 1),
+        Layout::Transposed => (1, m),
+    };
+    // gemm reads and writes through raw pointers: these bounds are what makes that sound. Callers
+    // have checked every length against m, n and k, so a failure here is a bug in this file.
+    assert!(m > 0 && rows > 0, "gemm_x_wt on an empty product");
+    assert!(x.len() >= m * k && w.len() >= rows * k, "gemm_x_wt operands too short");
+    assert!(dst.len() > (m - 1) * dst_row_stride + (rows - 1) * dst_col_stride, "gemm_x_wt output too short");
+    // SAFETY: the asserts above keep every element gemm touches inside x, w and dst.
+    unsafe {
+        gemm::gemm(
+            m,
+            rows,
+            k,
+            dst.as_mut_ptr(),
+            dst_col_stride as isize,
+            dst_row_stride as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// gemm's threads come from rayon's global pool too; with one thread it should not ask for it.
+fn pool_parallelism() -> gemm::Parallelism {
+    match rayon::current_num_threads() {
+        1 => gemm::Parallelism::None,
+        threads => gemm::Parallelism::Rayon(threads),
+    }
+}
+
+/// Σ a[i]·b[i] over the shorter of the two.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has just been checked for the features the function is compiled with.
+        return unsafe { dot_avx2_fma(a, b) };
+    }
+    dot_lanes::<16, { cfg!(target_arch = "aarch64") }>(a, b)
+}
+
+/// The x86-64 baseline has only SSE2; most CPUs running this have 8-wide FMA, which the
+/// decoder's matrix-vector products (m up to 8 rows per W row in L1) can use.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes::<32, true>(a, b)
+}
+
+/// Σ a[i]·b[i] with `LANES` independent partial sums over fixed-size chunks: LLVM keeps them in
+/// vector registers (f32x4 with SSE or wasm simd128, f32x8 with AVX) and no add waits on the one
+/// before, which a single running sum would serialise. `FUSED` uses fused multiply-adds, only where
+/// the target has them in hardware (elsewhere `mul_add` is a slow library call).
+#[inline(always)]
+fn dot_lanes<const LANES: usize, const FUSED: bool>(a: &[f32], b: &[f32]) -> f32 {
+    let len = a.len().min(b.len());
+    let (a_chunks, a_tail) = a[..len].as_chunks::<LANES>();
+    let (b_chunks, b_tail) = b[..len].as_chunks::<LANES>();
+    let mut sums = [0.0f32; LANES];
+    for (a_chunk, b_chunk) in a_chunks.iter().zip(b_chunks) {
+        for lane in 0..LANES {
+            sums[lane] = if FUSED {
+                a_chunk[lane].mul_add(b_chunk[lane], sums[lane])
+            } else {
+                sums[lane] + a_chunk[lane] * b_chunk[lane]
+            };
+        }
+    }
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for lane in 0..width {
+            sums[lane] += sums[lane + width];
+        }
+    }
+    sums[0] + a_tail.iter().zip(b_tail).map(|(a, b)| a * b).sum::<f32>()
+}
+
+/// f16 → f32 for a run of weights. On x86 and aarch64 half uses the CPU's conversion instruction
+/// (F16C, fp16); elsewhere (wasm) half converts value by value with branches, which would cost
+/// more than the multiply-adds it feeds, so a branch-free form that LLVM vectorises is used.
+fn widen_f16(src: &[f16], dst: &mut [f32]) {
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        use half::slice::HalfFloatSliceExt;
+        let len = src.len().min(dst.len());
+        src[..len].convert_to_f32_slice(&mut dst[..len]);
+    }
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+    for (wide, &narrow) in dst.iter_mut().zip(src) {
+        *wide = f16_bits_to_f32(narrow.to_bits());
+    }
+}
+
+/// One f16 (as bits) as f32, without branches.
+#[cfg_attr(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64"), allow(dead_code))]
+#[inline(always)]
+fn f16_bits_to_f32(bits: u16) -> f32 {
+    let sign = u32::from(bits & 0x8000) << 16;
+    let magnitude = u32::from(bits & 0x7fff);
+    // Moved into f32's exponent and mantissa fields, a finite f16 reads as its value times 2^-112,
+    // normals and subnormals alike and exactly; one multiply by 2^112 restores it. Infinities and
+    // NaNs (all-ones exponent) keep an all-ones exponent and their payload instead.
+    let finite = (f32::from_bits(magnitude << 13) * f32::from_bits(0x7780_0000)).to_bits();
+    let non_finite = 0x7f80_0000 | (magnitude << 13);
+    f32::from_bits(sign | if magnitude >= 0x7c00 { non_finite } else { finite })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::k_quants::{self, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
+
+    const ROW_COUNTS: [usize; 5] = [1, 2, 3, 8, 33];
+    /// Odd output sizes ending in 1, 2 and 3 rows past a multiple of 4, and spanning several tasks.
+    const OUTPUT_COUNTS: [usize; 3] = [77, 130, 331];
+
+    fn random(rng: &mut fastrand::Rng, len: usize) -> Vec<f32> {
+        (0..len).map(|_| rng.f32() * 2.0 - 1.0).collect()
+    }
+
+    /// The exact product in f64, and per output the scale Σ|x·w| its rounding error is relative to.
+    fn reference(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut exact = vec![0.0; m * n];
+        let mut scale = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    let product = f64::from(x[i * k + p]) * f64::from(w[j * k + p]);
+                    exact[i * n + j] += product;
+                    scale[i * n + j] += product.abs();
+                }
+            }
+        }
+        (exact, scale)
+    }
+
+    fn assert_close(what: &str, got: &[f32], exact: &[f64], scale: &[f64], relative: f64) {
+        assert_eq!(got.len(), exact.len());
+        for (index, ((&g, &e), &s)) in got.iter().zip(exact).zip(scale).enumerate() {
+            let error = (f64::from(g) - e).abs();
+            assert!(error <= relative * s + 1e-30, "{what}: output {index} is {g}, expected {e} (error {error}, scale {s})");
+        }
+    }
+
+    /// Runs `f` on a pool of `threads` threads: 1 takes the serial paths, 3 splits the work into
+    /// uneven tasks.
+    fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool").install(f)
+    }
+
+    #[test]
+    fn f32_matches_the_exact_product() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        for threads in [1, 3] {
+            for k in [96, 100] {
+                for n in OUTPUT_COUNTS {
+                    let w = random(&mut rng, n * k);
+                    for m in ROW_COUNTS {
+                        let x = random(&mut rng, m * k);
+                        let mut got = vec![f32::NAN; m * n];
+                        with_threads(threads, || matmul_f32(&x, m, k, &w, n, &mut got)).unwrap();
+                        let (exact, scale) = reference(&x, m, k, &w, n);
+                        assert_close(&format!("f32 m={m} k={k} n={n} threads={threads}"), &got, &exact, &scale, 1e-5);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f16_is_as_accurate_as_f32_on_the_rounded_weights() {
+        let mut rng = fastrand::Rng::with_seed(2);
+        for threads in [1, 3] {
+            for n in OUTPUT_COUNTS {
+                let k = 96;
+                let w = random(&mut rng, n * k);
+                let w_f16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+                let w_rounded: Vec<f32> = w_f16.iter().map(|v| v.to_f32()).collect();
+                for m in ROW_COUNTS {
+                    let x = random(&mut rng, m * k);
+                    let mut got = vec![f32::NAN; m * n];
+                    with_threads(threads, || matmul_f16(&x, m, k, &w_f16, n, &mut got)).unwrap();
+                    let what = format!("f16 m={m} n={n} threads={threads}");
+                    let (exact_rounded, scale) = reference(&x, m, k, &w_rounded, n);
+                    assert_close(&what, &got, &exact_rounded, &scale, 1e-5);
+                    // Against the unrounded weights, each weight is off by at most half an f16 ulp.
+                    let (exact, scale) = reference(&x, m, k, &w, n);
+                    assert_close(&what, &got, &exact, &scale, 1.0 / 2048.0 + 1e-5);
+                }
+            }
+        }
+    }
+
+    /// Equal to candle's own quantised matmul for the same blocks, bit for bit, and within `relative`
+    /// (root mean square, relative to the exact product's) of the unquantised product.
+    fn check_quant<T: GgmlType>(seed: u64, relative: f64) {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let k = 128;
+        for threads in [1, 3] {
+            for n in OUTPUT_COUNTS {
+                let w = random(&mut rng, n * k);
+                let blocks = quantize_rows::<T>(&w, n, k).unwrap();
+                for m in ROW_COUNTS {
+                    let x = random(&mut rng, m * k);
+                    let mut got = vec![f32::NAN; m * n];
+                    with_threads(threads, || matmul_quant(&x, m, k, &blocks, n, &mut got)).unwrap();
+                    let what = format!("{:?} m={m} n={n} threads={threads}", T::DTYPE);
+
+                    let mut candle = vec![f32::NAN; m * n];
+                    k_quants::matmul((m, k, n), &x, &blocks, &mut candle).unwrap();
+                    assert!(got.iter().zip(&candle).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: differs from candle");
+
+                    let (exact, _) = reference(&x, m, k, &w, n);
+                    let error: f64 = got.iter().zip(&exact).map(|(&g, &e)| (f64::from(g) - e).powi(2)).sum();
+                    let size: f64 = exact.iter().map(|e| e * e).sum();
+                    assert!((error / size).sqrt() < relative, "{what}: relative error {}", (error / size).sqrt());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn q8_0_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ8_0>(3, 0.01);
+    }
+
+    #[test]
+    fn q4_0_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ4_0>(4, 0.15);
+    }
+
+    #[test]
+    fn q4_1_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ4_1>(5, 0.15);
+    }
+
+    #[test]
+    fn q5_0_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ5_0>(6, 0.08);
+    }
+
+    #[test]
+    fn q5_1_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ5_1>(7, 0.08);
+    }
+
+    #[test]
+    fn quantize_rows_quantises_each_row_on_its_own() {
+        let mut rng = fastrand::Rng::with_seed(8);
+        let (n, k) = (5, 64);
+        let w = random(&mut rng, n * k);
+        let blocks = quantize_rows::<BlockQ8_0>(&w, n, k).unwrap();
+        let mut row_blocks = vec![BlockQ8_0::zeros(); 2];
+        for (row, got) in w.chunks(k).zip(blocks.chunks(2)) {
+            BlockQ8_0::from_float(row, &mut row_blocks);
+            assert_eq!(got, &row_blocks[..]);
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_not_panics() {
+        let x = vec![0.0; 2 * 40];
+        let mut out = vec![0.0; 2 * 3];
+        let err = quantize_rows::<BlockQ8_0>(&vec![0.0; 3 * 40], 3, 40).unwrap_err();
+        assert!(matches!(err, Error::Config(ref message) if message.contains("multiple of 32")), "{err}");
+        let blocks = vec![BlockQ8_0::zeros(); 3];
+        assert!(matches!(matmul_quant(&x, 2, 40, &blocks, 3, &mut out), Err(Error::Config(_))));
+
+        let x = vec![0.0; 2 * 32];
+        assert!(matches!(matmul_quant(&x, 2, 32, &blocks[..2], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(quantize_rows::<BlockQ8_0>(&x, 3, 32), Err(Error::Config(_))));
+        assert!(matches!(matmul_f32(&x, 2, 32, &vec![0.0; 3 * 32], 3, &mut out[..5]), Err(Error::Config(_))));
+        assert!(matches!(matmul_f32(&x[..63], 2, 32, &vec![0.0; 3 * 32], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(matmul_f16(&x, 2, 32, &vec![f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(matmul_f32(&x, usize::MAX, 2, &[], 0, &mut []), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn empty_products() {
+        let mut out = vec![f32::NAN; 6];
+        matmul_f32(&[], 2, 0, &[], 3, &mut out).unwrap();
+        assert_eq!(out, [0.0; 6]);
+        out.fill(f32::NAN);
+        matmul_quant::<BlockQ8_0>(&[], 2, 0, &[], 3, &mut out).unwrap();
+        assert_eq!(out, [0.0; 6]);
+        matmul_f16(&[], 0, 5, &[f16::ONE; 15], 3, &mut []).unwrap();
+        matmul_quant::<BlockQ4_0>(&[1.0; 32], 1, 32, &[], 0, &mut []).unwrap();
+        assert!(quantize_rows::<BlockQ4_0>(&[], 0, 32).unwrap().is_empty());
+        assert_eq!(quantize_rows::<BlockQ4_0>(&[], 4, 0).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn every_f16_widens_like_half() {
+        for bits in 0..=u16::MAX {
+            let (got, expected) = (f16_bits_to_f32(bits), f16::from_bits(bits).to_f32());
+            assert!(got.to_bits() == expected.to_bits() || got.is_nan() && expected.is_nan(), "{bits:#06x}: {got} vs {expected}");
+        }
+    }
+}

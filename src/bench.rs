@@ -323,7 +323,7 @@ pub fn kernels(runs: usize) -> Result<Vec<KernelBench>> {
         let w_t = w_tensor.t()?;
         let candle_q8 = QMatMul::from_qtensor(QTensor::quantize(&w_tensor, GgmlDType::Q8_0)?)?;
         let candle_q4 = QMatMul::from_qtensor(QTensor::quantize(&w_tensor, GgmlDType::Q4_0)?)?;
-        for m in [1, 128] {
+        for m in [1, 2, 4, 8, 128] {
             let x = rng.fill(m * k, 1.0);
             let x_tensor = Tensor::from_slice(&x, (m, k), &Device::Cpu)?;
             let mut out = vec![0.0; m * n];

@@ -48,8 +48,8 @@ pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut 
 /// so the result is as accurate as f32 arithmetic on the f16-rounded weights, at half the memory
 /// traffic of f32 weights.
 ///
-/// Small m: one x row is dotted with each W row widened on the fly; a few x rows share each W row,
-/// widened once into a k-long buffer. Large m: see [`gemm_widened_run`].
+/// Small m: each x row is dotted with each W row, widened on the fly (in registers on x86, where
+/// that is cheaper than widening once into a buffer). Large m: see [`gemm_widened_run`].
 pub fn matmul_f16(x: &[f32], m: usize, k: usize, w: &[f16], n: usize, out: &mut [f32]) -> Result<()> {
     check_lengths(GgmlDType::F16, x.len(), m, k, w.len(), n, k, out.len())?;
     if is_trivial(m, k, n, out) {
@@ -67,15 +67,20 @@ pub fn matmul_f16(x: &[f32], m: usize, k: usize, w: &[f16], n: usize, out: &mut 
     Ok(())
 }
 
+/// Up to this many x rows [`matmul_quant`] takes integer dot products straight from the blocks.
+/// Their cost grows with every row (each one decodes W's blocks again), while dequantising a run of
+/// W rows for gemm costs the same for any m: measured, the two cross over at about 4 rows.
+pub const QUANT_DOT_MAX_ROWS: usize = 4;
+
 /// y = x·Wᵀ with W stored as ggml blocks of type `T` (`w` holds n rows of k / block-size blocks).
 ///
-/// Small m, as llama.cpp and candle's `k_quants::matmul` do: each x row is quantised once to
+/// m ≤ [`QUANT_DOT_MAX_ROWS`], as llama.cpp and candle's `k_quants::matmul` do: each x row is quantised once to
 /// `T::VecDotType`, and every output is `T`'s integer dot product of two block rows, read straight
 /// from the compact weights. Rayon tasks take runs of W rows (a multiple of 4, so the four-row
 /// `vec_dot_4` kernels apply). Each output is computed by the same calls candle makes, so results
 /// equal candle's exactly.
 ///
-/// Large m: see [`gemm_widened_run`]; x is not quantised there, so results are those of f32
+/// More rows: see [`gemm_widened_run`]; x is not quantised there, so results are those of f32
 /// arithmetic on the dequantised weights.
 ///
 /// `k` must be a multiple of `T`'s block size, else [`Error::Config`].
@@ -95,7 +100,7 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
         return Ok(());
     }
     let w_run = |first_row: usize, rows: usize| &w[first_row * blocks_per_row..(first_row + rows) * blocks_per_row];
-    if m > MATVEC_MAX_ROWS {
+    if m > QUANT_DOT_MAX_ROWS {
         for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
             let rows = out_t.len() / m;
             gemm_widened_run(x, m, k, rows, |w_f32| T::to_float(w_run(first_row, rows), w_f32), out_t);
@@ -227,21 +232,12 @@ fn matvec_f32(x: &[f32], k: usize, w_run: &[f32], out_t: &mut [f32]) {
     }
 }
 
-/// One run of W rows (f16) against every x row. A single x row widens W as it goes; several widen
-/// each W row once and reuse it from L1.
+/// One run of W rows (f16) against every x row: `out_t[j·m + i] = x_i · w_j`.
 fn matvec_f16(x: &[f32], k: usize, w_run: &[f16], out_t: &mut [f32]) {
     let m = x.len() / k;
-    if m == 1 {
-        for (w_row, o) in w_run.chunks_exact(k).zip(out_t) {
-            *o = dot_f16(x, w_row);
-        }
-        return;
-    }
-    let mut w_row = vec![0.0; k];
-    for (w_row_f16, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
-        widen_f16(w_row_f16, &mut w_row);
+    for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
         for (x_row, o) in x.chunks_exact(k).zip(out_row) {
-            *o = dot(x_row, &w_row);
+            *o = dot_f16(x_row, w_row);
         }
     }
 }
@@ -491,24 +487,15 @@ fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     sums.iter().sum::<f32>() + a_tail.iter().zip(b_tail).map(|(a, b)| a * b).sum::<f32>()
 }
 
-/// f16 → f32 for a run of weights. On x86 and aarch64 half uses the CPU's conversion instruction
-/// (F16C, fp16); elsewhere (wasm) half converts value by value with branches, which would cost
-/// more than the multiply-adds it feeds, so a branch-free form that LLVM vectorises is used.
+/// f16 → f32 for a run of weights, branch-free so that LLVM vectorises it (SSE2, simd128). half's
+/// slice conversion, which dispatches to F16C per 8 values, measured several times slower here.
 fn widen_f16(src: &[f16], dst: &mut [f32]) {
-    #[cfg(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64"))]
-    {
-        use half::slice::HalfFloatSliceExt;
-        let len = src.len().min(dst.len());
-        src[..len].convert_to_f32_slice(&mut dst[..len]);
-    }
-    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
     for (wide, &narrow) in dst.iter_mut().zip(src) {
         *wide = f16_bits_to_f32(narrow.to_bits());
     }
 }
 
 /// One f16 (as bits) as f32, without branches.
-#[cfg_attr(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64"), allow(dead_code))]
 #[inline(always)]
 fn f16_bits_to_f32(bits: u16) -> f32 {
     let sign = u32::from(bits & 0x8000) << 16;
@@ -622,7 +609,7 @@ mod tests {
                     with_threads(threads, || matmul_quant(&x, m, k, &blocks, n, &mut got)).unwrap();
                     let what = format!("{:?} m={m} n={n} threads={threads}", T::DTYPE);
 
-                    if m <= MATVEC_MAX_ROWS {
+                    if m <= QUANT_DOT_MAX_ROWS {
                         let mut candle = vec![f32::NAN; m * n];
                         k_quants::matmul((m, k, n), &x, &blocks, &mut candle).unwrap();
                         assert!(got.iter().zip(&candle).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: differs from candle");

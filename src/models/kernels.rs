@@ -5,7 +5,8 @@
 //! Two shapes of work dominate: a decoder step multiplies one row (or one per beam) against every
 //! weight matrix, where a general gemm spends its time packing and the product is bound by reading
 //! W once; an encoder multiplies many rows, where gemm's blocking pays. Small m therefore takes
-//! matrix-vector kernels that stream W, large m takes gemm (f32, f16 widened tile by tile).
+//! matrix-vector kernels that stream W; large m takes gemm, compact weights widened to f32 one run
+//! of rows at a time.
 //!
 //! Every kernel splits its work over rayon's global pool: natively that is the machine's cores,
 //! and in a threaded wasm build it is the only pool there is (wasm-bindgen-rayon; candle's own
@@ -74,9 +75,9 @@ pub const QUANT_DOT_MAX_ROWS: usize = 4;
 
 /// y = x·Wᵀ with W stored as ggml blocks of type `T` (`w` holds n rows of k / block-size blocks).
 ///
-/// m ≤ [`QUANT_DOT_MAX_ROWS`], as llama.cpp and candle's `k_quants::matmul` do: each x row is quantised once to
-/// `T::VecDotType`, and every output is `T`'s integer dot product of two block rows, read straight
-/// from the compact weights. Rayon tasks take runs of W rows (a multiple of 4, so the four-row
+/// m ≤ [`QUANT_DOT_MAX_ROWS`], as llama.cpp and candle's `k_quants::matmul` do: each x row is
+/// quantised once to `T::VecDotType`, and every output is `T`'s integer dot product of two block
+/// rows, read straight from the compact weights. Rayon tasks take runs of W rows (a multiple of 4, so the four-row
 /// `vec_dot_4` kernels apply). Each output is computed by the same calls candle makes, so results
 /// equal candle's exactly.
 ///
@@ -136,7 +137,7 @@ pub fn quantize_rows<T: GgmlType>(w: &[f32], n: usize, k: usize) -> Result<Vec<T
 }
 
 fn blocks_per_row<T: GgmlType>(k: usize) -> Result<usize> {
-    if k % T::BLCK_SIZE != 0 {
+    if !k.is_multiple_of(T::BLCK_SIZE) {
         return Err(Error::Config(format!(
             "a row of {k} values cannot be stored as {:?}: it needs a multiple of {}",
             T::DTYPE,

@@ -287,3 +287,58 @@ pub async fn transcription(repo: &Repo, samples: &[f32], sample_rate: u32, runs:
         runs: runs.max(1),
     })
 }
+
+/// One timing of [`kernels`]: y (m×n) = x (m×k) · Wᵀ.
+#[derive(Debug, Serialize)]
+pub struct KernelBench {
+    /// `models::kernels::matmul_*`, or the candle call it replaces.
+    pub kernel: &'static str,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// rayon's threads (`RAYON_NUM_THREADS`; candle's own pool follows the same variable).
+    pub threads: usize,
+    pub ms: f64,
+}
+
+/// `models::kernels` against candle (`Tensor::matmul` for f32, `QMatMul::forward` for q8_0 and q4_0)
+/// on a decode step (m = 1) and a 128-token encoder pass, for a d=768 projection, a 768→3072
+/// feed-forward and Marian's 512→58101 vocabulary projection.
+pub fn kernels(runs: usize) -> Result<Vec<KernelBench>> {
+    use crate::models::kernels;
+    use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ8_0};
+    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+
+    let threads = rayon::current_num_threads();
+    let mut rng = Seeded::new(7);
+    let mut timings = Vec::new();
+    for (k, n) in [(768, 768), (768, 3072), (512, 58101)] {
+        let w = rng.fill(n * k, 0.05);
+        let w_f16: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
+        let w_q8 = kernels::quantize_rows::<BlockQ8_0>(&w, n, k)?;
+        let w_q4 = kernels::quantize_rows::<BlockQ4_0>(&w, n, k)?;
+        let w_tensor = Tensor::from_slice(&w, (n, k), &Device::Cpu)?;
+        let w_t = w_tensor.t()?;
+        let candle_q8 = QMatMul::from_qtensor(QTensor::quantize(&w_tensor, GgmlDType::Q8_0)?)?;
+        let candle_q4 = QMatMul::from_qtensor(QTensor::quantize(&w_tensor, GgmlDType::Q4_0)?)?;
+        for m in [1, 2, 4, 8, 128] {
+            let x = rng.fill(m * k, 1.0);
+            let x_tensor = Tensor::from_slice(&x, (m, k), &Device::Cpu)?;
+            let mut out = vec![0.0; m * n];
+            let mut time = |kernel: &'static str, f: &mut dyn FnMut() -> Result<()>| -> Result<()> {
+                let ms = median_ms(runs, f)?;
+                timings.push(KernelBench { kernel, m, k, n, threads, ms });
+                Ok(())
+            };
+            time("f32 kernels::matmul_f32", &mut || kernels::matmul_f32(&x, m, k, &w, n, &mut out))?;
+            time("f32 candle Tensor::matmul", &mut || x_tensor.matmul(&w_t).map(drop).map_err(Into::into))?;
+            time("f16 kernels::matmul_f16", &mut || kernels::matmul_f16(&x, m, k, &w_f16, n, &mut out))?;
+            time("q8_0 kernels::matmul_quant", &mut || kernels::matmul_quant(&x, m, k, &w_q8, n, &mut out))?;
+            time("q8_0 candle QMatMul::forward", &mut || candle_q8.forward(&x_tensor).map(drop).map_err(Into::into))?;
+            time("q4_0 kernels::matmul_quant", &mut || kernels::matmul_quant(&x, m, k, &w_q4, n, &mut out))?;
+            time("q4_0 candle QMatMul::forward", &mut || candle_q4.forward(&x_tensor).map(drop).map_err(Into::into))?;
+        }
+    }
+    Ok(timings)
+}

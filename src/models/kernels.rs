@@ -1,52 +1,710 @@
-//! Matrix kernels: out (m, n) = x (m, k) · Wᵀ for W (n, k) row-major, in each storage dtype.
-//! (Interim versions; the tuned, rayon-parallel kernels replace them.)
+//! Matrix products y = x·Wᵀ for every way a weight matrix is stored: f32, f16, and ggml's
+//! quantised blocks. x is (m×k) row-major activations, W is (n×k) row-major ("out, in", as
+//! checkpoints store linear layers), y is (m×n) row-major.
+//!
+//! Two shapes of work dominate: a decoder step multiplies one row (or one per beam) against every
+//! weight matrix, where a general gemm spends its time packing and the product is bound by reading
+//! W once; an encoder multiplies many rows, where gemm's blocking pays. Small m therefore takes
+//! matrix-vector kernels that stream W; large m takes gemm, compact weights widened to f32 one run
+//! of rows at a time.
+//!
+//! Every kernel splits its work over rayon's global pool: natively that is the machine's cores,
+//! and in a threaded wasm build it is the only pool there is (wasm-bindgen-rayon; candle's own
+//! pool is single-threaded in wasm). With one thread the same code runs serially, without handing
+//! tasks to the pool.
 
-use candle_core::quantized::k_quants::{self, GgmlType};
+use candle_core::quantized::k_quants::GgmlType;
+use candle_core::quantized::GgmlDType;
 use half::f16;
+use rayon::prelude::*;
+use std::cell::RefCell;
 
 use crate::error::{Error, Result};
 
-/// Up to this many rows, f32 products use the matrix-vector kernel instead of gemm.
-pub const SMALL_M: usize = 8;
+/// Up to this many x rows (one decode step, or one row per beam) take the matrix-vector kernels:
+/// each W row is read from memory once and dotted with every x row while it sits in L1.
+pub const MATVEC_MAX_ROWS: usize = 8;
 
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
+/// y = x·Wᵀ with f32 weights.
+///
+/// Small m: matrix-vector dots over runs of W rows, one rayon task per run. Large m: gemm, which
+/// splits its blocks over rayon's pool itself.
 pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
-    for i in 0..m {
-        let xr = &x[i * k..(i + 1) * k];
-        for (j, o) in out[i * n..(i + 1) * n].iter_mut().enumerate() {
-            *o = dot(xr, &w[j * k..(j + 1) * k]);
-        }
+    check_lengths(GgmlDType::F32, x.len(), m, k, w.len(), n, k, out.len())?;
+    if is_trivial(m, k, n, out) {
+        return Ok(());
+    }
+    if m <= MATVEC_MAX_ROWS {
+        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+            let rows = out_t.len() / m;
+            matvec_f32(x, k, &w[first_row * k..(first_row + rows) * k], out_t);
+        });
+    } else {
+        gemm_x_wt(x, m, k, w, n, out, Layout::RowMajor { row_stride: n }, pool_parallelism());
     }
     Ok(())
 }
 
+/// y = x·Wᵀ with f16 weights, widened to f32 inside the kernel: activations and sums stay f32,
+/// so the result is as accurate as f32 arithmetic on the f16-rounded weights, at half the memory
+/// traffic of f32 weights.
+///
+/// Small m: each x row is dotted with each W row, widened on the fly (in registers on x86, where
+/// that is cheaper than widening once into a buffer). Large m: see [`gemm_widened_run`].
 pub fn matmul_f16(x: &[f32], m: usize, k: usize, w: &[f16], n: usize, out: &mut [f32]) -> Result<()> {
-    let mut row = vec![0f32; k];
-    for j in 0..n {
-        for (r, v) in row.iter_mut().zip(&w[j * k..(j + 1) * k]) {
-            *r = v.to_f32();
+    check_lengths(GgmlDType::F16, x.len(), m, k, w.len(), n, k, out.len())?;
+    if is_trivial(m, k, n, out) {
+        return Ok(());
+    }
+    for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+        let rows = out_t.len() / m;
+        let w_run = &w[first_row * k..(first_row + rows) * k];
+        if m <= MATVEC_MAX_ROWS {
+            matvec_f16(x, k, w_run, out_t);
+        } else {
+            gemm_widened_run(x, m, k, rows, |w_f32| widen_f16(w_run, w_f32), out_t);
         }
-        for i in 0..m {
-            out[i * n + j] = dot(&x[i * k..(i + 1) * k], &row);
-        }
+    });
+    Ok(())
+}
+
+/// Up to this many x rows [`matmul_quant`] takes integer dot products straight from the blocks.
+/// Their cost grows with every row (each one decodes W's blocks again), while dequantising a run of
+/// W rows for gemm costs the same for any m: measured, the two cross over at about 4 rows.
+pub const QUANT_DOT_MAX_ROWS: usize = 4;
+
+/// y = x·Wᵀ with W stored as ggml blocks of type `T` (`w` holds n rows of k / block-size blocks).
+///
+/// m ≤ [`QUANT_DOT_MAX_ROWS`], as llama.cpp and candle's `k_quants::matmul` do: each x row is
+/// quantised once to `T::VecDotType`, and every output is `T`'s integer dot product of two block
+/// rows, read straight from the compact weights. Rayon tasks take runs of W rows (a multiple of 4, so the four-row
+/// `vec_dot_4` kernels apply). Each output is computed by the same calls candle makes, so results
+/// equal candle's exactly.
+///
+/// More rows: see [`gemm_widened_run`]; x is not quantised there, so results are those of f32
+/// arithmetic on the dequantised weights.
+///
+/// `k` must be a multiple of `T`'s block size, else [`Error::Config`].
+pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usize, out: &mut [f32]) -> Result<()> {
+    if T::BLCK_SIZE != T::VecDotType::BLCK_SIZE {
+        return Err(Error::Config(format!(
+            "{:?} weights cannot be multiplied: their block size {} differs from that of their dot partner {:?} ({})",
+            T::DTYPE,
+            T::BLCK_SIZE,
+            T::VecDotType::DTYPE,
+            T::VecDotType::BLCK_SIZE
+        )));
+    }
+    let blocks_per_row = blocks_per_row::<T>(k)?;
+    check_lengths(T::DTYPE, x.len(), m, k, w.len(), n, blocks_per_row, out.len())?;
+    if is_trivial(m, k, n, out) {
+        return Ok(());
+    }
+    let w_run = |first_row: usize, rows: usize| &w[first_row * blocks_per_row..(first_row + rows) * blocks_per_row];
+    if m > QUANT_DOT_MAX_ROWS {
+        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+            let rows = out_t.len() / m;
+            gemm_widened_run(x, m, k, rows, |w_f32| T::to_float(w_run(first_row, rows), w_f32), out_t);
+        });
+        return Ok(());
+    }
+    let mut x_blocks = vec![T::VecDotType::zeros(); m * blocks_per_row];
+    for (row, blocks) in x.chunks_exact(k).zip(x_blocks.chunks_exact_mut(blocks_per_row)) {
+        T::VecDotType::from_float(row, blocks);
+    }
+    for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+        let rows = out_t.len() / m;
+        dot_quant_run::<T>(&x_blocks, m, k, blocks_per_row, w_run(first_row, rows), out_t);
+    });
+    Ok(())
+}
+
+/// W (n×k f32, row-major) as ggml blocks of type `T`, row by row (rows in parallel): the layout
+/// [`matmul_quant`] takes. `k` must be a multiple of `T`'s block size, else [`Error::Config`].
+pub fn quantize_rows<T: GgmlType>(w: &[f32], n: usize, k: usize) -> Result<Vec<T>> {
+    let blocks_per_row = blocks_per_row::<T>(k)?;
+    if Some(w.len()) != n.checked_mul(k) {
+        return Err(Error::Config(format!("cannot quantise {} values as {n}×{k} rows", w.len())));
+    }
+    let mut blocks = vec![T::zeros(); n * blocks_per_row];
+    if blocks_per_row > 0 {
+        blocks
+            .par_chunks_exact_mut(blocks_per_row)
+            .zip(w.par_chunks_exact(k))
+            .for_each(|(row_blocks, row)| T::from_float(row, row_blocks));
+    }
+    Ok(blocks)
+}
+
+fn blocks_per_row<T: GgmlType>(k: usize) -> Result<usize> {
+    if !k.is_multiple_of(T::BLCK_SIZE) {
+        return Err(Error::Config(format!(
+            "a row of {k} values cannot be stored as {:?}: it needs a multiple of {}",
+            T::DTYPE,
+            T::BLCK_SIZE
+        )));
+    }
+    Ok(k / T::BLCK_SIZE)
+}
+
+/// An empty product needs no kernel (and the kernels' row chunking needs k > 0): y is empty, or
+/// all zeros when k = 0.
+fn is_trivial(m: usize, k: usize, n: usize, out: &mut [f32]) -> bool {
+    if k == 0 {
+        out.fill(0.0);
+    }
+    m == 0 || n == 0 || k == 0
+}
+
+/// Checks that x is m×k, W holds n rows of `w_row_len` elements and y is m×n.
+#[allow(clippy::too_many_arguments)]
+fn check_lengths(
+    weights: GgmlDType,
+    x_len: usize,
+    m: usize,
+    k: usize,
+    w_len: usize,
+    n: usize,
+    w_row_len: usize,
+    out_len: usize,
+) -> Result<()> {
+    let mismatch = |what: &str, len: usize, rows: usize, cols: usize| {
+        Error::Config(format!("{weights:?} matmul: {what} has {len} values, not {rows}×{cols}"))
+    };
+    if Some(x_len) != m.checked_mul(k) {
+        return Err(mismatch("the input", x_len, m, k));
+    }
+    if Some(w_len) != n.checked_mul(w_row_len) {
+        return Err(mismatch("the weight matrix", w_len, n, w_row_len));
+    }
+    if Some(out_len) != m.checked_mul(n) {
+        return Err(mismatch("the output", out_len, m, n));
     }
     Ok(())
 }
 
-pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usize, out: &mut [f32]) -> Result<()> {
-    if k % T::BLCK_SIZE != 0 {
-        return Err(Error::Config(format!("{k} columns are not whole {:?} blocks", T::DTYPE)));
+/// W rows per rayon task: about four tasks per thread so uneven threads still balance, each task
+/// a contiguous run of 16–64 rows; a multiple of 4 so the quantised kernel's row quads never
+/// straddle two tasks (which keeps its results identical to candle's).
+fn weight_rows_per_task(n: usize) -> usize {
+    let tasks = rayon::current_num_threads() * 4;
+    n.div_ceil(tasks).clamp(16, 64).next_multiple_of(4)
+}
+
+/// Runs `run(first_w_row, out_t)` over consecutive runs of `rows_per_task` W rows, in parallel
+/// when rayon has more than one thread. `out_t` is the run's part of yᵀ (rows × m, row-major):
+/// transposed, each task's outputs are one contiguous slice it can own. For m = 1 yᵀ is y itself;
+/// otherwise it is gathered into y afterwards (m·n copies against m·n·k multiply-adds).
+fn for_each_weight_run(
+    out: &mut [f32],
+    m: usize,
+    n: usize,
+    rows_per_task: usize,
+    run: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let run_all = |out_t: &mut [f32]| {
+        let values_per_task = rows_per_task * m;
+        if rayon::current_num_threads() == 1 {
+            out_t.chunks_mut(values_per_task).enumerate().for_each(|(task, o)| run(task * rows_per_task, o));
+        } else {
+            out_t.par_chunks_mut(values_per_task).enumerate().for_each(|(task, o)| run(task * rows_per_task, o));
+        }
+    };
+    if m == 1 {
+        run_all(out);
+        return;
     }
-    Ok(k_quants::matmul::<T>((m, k, n), x, w, out)?)
+    let mut out_t = vec![0.0; n * m];
+    run_all(&mut out_t);
+    for (j, column) in out_t.chunks_exact(m).enumerate() {
+        for (i, &value) in column.iter().enumerate() {
+            out[i * n + j] = value;
+        }
+    }
+}
+
+/// One run of W rows (f32) against every x row: `out_t[j·m + i] = x_i · w_j`.
+fn matvec_f32(x: &[f32], k: usize, w_run: &[f32], out_t: &mut [f32]) {
+    let m = x.len() / k;
+    for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
+        for (x_row, o) in x.chunks_exact(k).zip(out_row) {
+            *o = dot(x_row, w_row);
+        }
+    }
+}
+
+/// One run of W rows (f16) against every x row: `out_t[j·m + i] = x_i · w_j`.
+fn matvec_f16(x: &[f32], k: usize, w_run: &[f16], out_t: &mut [f32]) {
+    let m = x.len() / k;
+    for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
+        for (x_row, o) in x.chunks_exact(k).zip(out_row) {
+            *o = dot_f16(x_row, w_row);
+        }
+    }
+}
+
+/// One run of W block rows against every quantised x row, as candle's `k_quants::matmul` computes
+/// each output: `vec_dot_4` over row quads, then `vec_dot_2` and `vec_dot` for the last 1–3 rows.
+fn dot_quant_run<T: GgmlType>(
+    x_blocks: &[T::VecDotType],
+    m: usize,
+    k: usize,
+    blocks_per_row: usize,
+    w_run: &[T],
+    out_t: &mut [f32],
+) {
+    let w_row = |j: usize| &w_run[j * blocks_per_row..(j + 1) * blocks_per_row];
+    let x_row = |i: usize| &x_blocks[i * blocks_per_row..(i + 1) * blocks_per_row];
+    let rows = w_run.len() / blocks_per_row;
+    let quad_rows = rows & !3;
+    for j in (0..quad_rows).step_by(4) {
+        for i in 0..m {
+            let (d0, d1, d2, d3) = T::vec_dot_4(k, w_row(j), w_row(j + 1), w_row(j + 2), w_row(j + 3), x_row(i));
+            out_t[j * m + i] = d0;
+            out_t[(j + 1) * m + i] = d1;
+            out_t[(j + 2) * m + i] = d2;
+            out_t[(j + 3) * m + i] = d3;
+        }
+    }
+    for i in 0..m {
+        if rows - quad_rows >= 2 {
+            let (d0, d1) = T::vec_dot_2(k, w_row(quad_rows), w_row(quad_rows + 1), x_row(i));
+            out_t[quad_rows * m + i] = d0;
+            out_t[(quad_rows + 1) * m + i] = d1;
+        }
+        if (rows - quad_rows) % 2 == 1 {
+            out_t[(rows - 1) * m + i] = T::vec_dot(k, w_row(rows - 1), x_row(i));
+        }
+    }
+}
+
+/// Large m with compact (f16 or quantised) weights: `widen` fills a per-thread scratch buffer with
+/// one run of W rows in f32, and gemm multiplies every x row against it. Widening costs k per W
+/// row against m·k multiply-adds, and gemm's register blocking beats per-output dot products
+/// several times over there; the scratch holds one run (at most 64 rows), never the matrix.
+fn gemm_widened_run(x: &[f32], m: usize, k: usize, rows: usize, widen: impl FnOnce(&mut [f32]), out_t: &mut [f32]) {
+    thread_local! {
+        static WIDENED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    WIDENED.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        scratch.resize(rows * k, 0.0);
+        widen(&mut scratch);
+        // Single-threaded: this already runs as one of the pool's tasks.
+        gemm_x_wt(x, m, k, &scratch, rows, out_t, Layout::Transposed, gemm::Parallelism::None);
+    })
+}
+
+/// Where gemm writes output (i, j) of an x·Wᵀ product: y's row-major layout, or the transposed
+/// yᵀ slice of a [`for_each_weight_run`] task.
+#[derive(Clone, Copy)]
+enum Layout {
+    RowMajor { row_stride: usize },
+    Transposed,
+}
+
+/// `dst(i, j) = x_i · w_j` for the m rows of x and the `rows` rows of w, through gemm (the crate
+/// candle's matmul uses), with W read transposed in place.
+#[allow(clippy::too_many_arguments)]
+fn gemm_x_wt(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    w: &[f32],
+    rows: usize,
+    dst: &mut [f32],
+    layout: Layout,
+    parallelism: gemm::Parallelism,
+) {
+    let (dst_row_stride, dst_col_stride) = match layout {
+        Layout::RowMajor { row_stride } => (row_stride, 1),
+        Layout::Transposed => (1, m),
+    };
+    // gemm reads and writes through raw pointers: these bounds are what makes that sound. Callers
+    // have checked every length against m, n and k, so a failure here is a bug in this file.
+    assert!(m > 0 && rows > 0, "gemm_x_wt on an empty product");
+    assert!(x.len() >= m * k && w.len() >= rows * k, "gemm_x_wt operands too short");
+    assert!(dst.len() > (m - 1) * dst_row_stride + (rows - 1) * dst_col_stride, "gemm_x_wt output too short");
+    // SAFETY: the asserts above keep every element gemm touches inside x, w and dst.
+    unsafe {
+        gemm::gemm(
+            m,
+            rows,
+            k,
+            dst.as_mut_ptr(),
+            dst_col_stride as isize,
+            dst_row_stride as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            k as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// gemm's threads come from rayon's global pool too; with one thread it should not ask for it.
+fn pool_parallelism() -> gemm::Parallelism {
+    match rayon::current_num_threads() {
+        1 => gemm::Parallelism::None,
+        threads => gemm::Parallelism::Rayon(threads),
+    }
+}
+
+/// Σ a[i]·b[i] over the shorter of the two.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has just been checked for the features the function is compiled with.
+        return unsafe { dot_avx2_fma(a, b) };
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return dot_simd128(a, b);
+    #[allow(unreachable_code)]
+    dot_portable(a, b)
+}
+
+/// Σ x[i]·w[i] for f16 w, widened on the way: the x86 kernel converts 8 lanes per instruction
+/// (F16C); elsewhere w is widened 64 values at a time into a buffer on the stack.
+fn dot_f16(x: &[f32], w: &[f16]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() && std::arch::is_x86_feature_detected!("f16c") {
+        // SAFETY: the CPU has just been checked for the features the function is compiled with.
+        return unsafe { dot_f16_avx2_fma(x, w) };
+    }
+    let mut widened = [0.0; 64];
+    let mut sum = 0.0;
+    for (x_block, w_block) in x.chunks(64).zip(w.chunks(64)) {
+        let widened = &mut widened[..w_block.len()];
+        widen_f16(w_block, widened);
+        sum += dot(x_block, widened);
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+/// The x86-64 baseline is SSE2; nearly every CPU running this has 8-wide fused multiply-adds.
+/// Four independent accumulators (32 lanes) hide the FMA latency, so a W row sitting in L1 is
+/// consumed at two FMAs per cycle when several x rows share it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn dot_avx2_fma(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let len = a.len().min(b.len());
+    let (a_chunks, a_tail) = a[..len].as_chunks::<32>();
+    let (b_chunks, b_tail) = b[..len].as_chunks::<32>();
+    let mut sums = [_mm256_setzero_ps(); 4];
+    for (a_chunk, b_chunk) in a_chunks.iter().zip(b_chunks) {
+        for (lane, sum) in sums.iter_mut().enumerate() {
+            // SAFETY: each load reads 8 of the chunk's 32 values.
+            let (a8, b8) = unsafe { (_mm256_loadu_ps(a_chunk.as_ptr().add(lane * 8)), _mm256_loadu_ps(b_chunk.as_ptr().add(lane * 8))) };
+            *sum = _mm256_fmadd_ps(a8, b8, *sum);
+        }
+    }
+    sum_lanes_avx(sums) + a_tail.iter().zip(b_tail).map(|(a, b)| a * b).sum::<f32>()
+}
+
+/// [`dot_avx2_fma`] reading W as f16, converted 8 lanes at a time in registers: half the memory
+/// traffic of f32 weights, which is what bounds a one-row product.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+fn dot_f16_avx2_fma(x: &[f32], w: &[f16]) -> f32 {
+    use std::arch::x86_64::*;
+    let len = x.len().min(w.len());
+    let (x_chunks, x_tail) = x[..len].as_chunks::<32>();
+    let (w_chunks, w_tail) = w[..len].as_chunks::<32>();
+    let mut sums = [_mm256_setzero_ps(); 4];
+    for (x_chunk, w_chunk) in x_chunks.iter().zip(w_chunks) {
+        for (lane, sum) in sums.iter_mut().enumerate() {
+            // SAFETY: each load reads 8 of the chunk's 32 values (f16 is 16 bits, 8 make 128).
+            let (x8, w8) = unsafe {
+                (
+                    _mm256_loadu_ps(x_chunk.as_ptr().add(lane * 8)),
+                    _mm256_cvtph_ps(_mm_loadu_si128(w_chunk.as_ptr().add(lane * 8).cast())),
+                )
+            };
+            *sum = _mm256_fmadd_ps(x8, w8, *sum);
+        }
+    }
+    sum_lanes_avx(sums) + x_tail.iter().zip(w_tail).map(|(x, w)| x * w.to_f32()).sum::<f32>()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn sum_lanes_avx(sums: [std::arch::x86_64::__m256; 4]) -> f32 {
+    use std::arch::x86_64::*;
+    let sum = _mm256_add_ps(_mm256_add_ps(sums[0], sums[1]), _mm256_add_ps(sums[2], sums[3]));
+    let mut lanes = [0.0f32; 8];
+    // SAFETY: `lanes` holds the 8 values stored.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), sum) };
+    lanes.iter().sum()
+}
+
+/// The browser's SIMD: four f32x4 accumulators (16 lanes) so no add waits on the one before.
+/// (wasm has no fused multiply-add without relaxed-simd.)
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_simd128(a: &[f32], b: &[f32]) -> f32 {
+    use core::arch::wasm32::*;
+    let len = a.len().min(b.len());
+    let (a_chunks, a_tail) = a[..len].as_chunks::<16>();
+    let (b_chunks, b_tail) = b[..len].as_chunks::<16>();
+    let mut sums = [f32x4_splat(0.0); 4];
+    for (a_chunk, b_chunk) in a_chunks.iter().zip(b_chunks) {
+        for (lane, sum) in sums.iter_mut().enumerate() {
+            // SAFETY: each load reads 4 of the chunk's 16 values (wasm loads need no alignment).
+            let (a4, b4) = unsafe { (v128_load(a_chunk.as_ptr().add(lane * 4).cast()), v128_load(b_chunk.as_ptr().add(lane * 4).cast())) };
+            *sum = f32x4_add(*sum, f32x4_mul(a4, b4));
+        }
+    }
+    let sum = f32x4_add(f32x4_add(sums[0], sums[1]), f32x4_add(sums[2], sums[3]));
+    let lanes = [f32x4_extract_lane::<0>(sum), f32x4_extract_lane::<1>(sum), f32x4_extract_lane::<2>(sum), f32x4_extract_lane::<3>(sum)];
+    lanes.iter().sum::<f32>() + a_tail.iter().zip(b_tail).map(|(a, b)| a * b).sum::<f32>()
+}
+
+/// Any other target: eight independent partial sums, which LLVM may or may not vectorise.
+#[cfg_attr(all(target_arch = "wasm32", target_feature = "simd128"), allow(dead_code))]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let len = a.len().min(b.len());
+    let (a_chunks, a_tail) = a[..len].as_chunks::<8>();
+    let (b_chunks, b_tail) = b[..len].as_chunks::<8>();
+    let mut sums = [0.0f32; 8];
+    for (a_chunk, b_chunk) in a_chunks.iter().zip(b_chunks) {
+        for lane in 0..8 {
+            sums[lane] += a_chunk[lane] * b_chunk[lane];
+        }
+    }
+    sums.iter().sum::<f32>() + a_tail.iter().zip(b_tail).map(|(a, b)| a * b).sum::<f32>()
+}
+
+/// f16 → f32 for a run of weights, branch-free so that LLVM vectorises it (SSE2, simd128). half's
+/// slice conversion, which dispatches to F16C per 8 values, measured several times slower here.
+fn widen_f16(src: &[f16], dst: &mut [f32]) {
+    for (wide, &narrow) in dst.iter_mut().zip(src) {
+        *wide = f16_bits_to_f32(narrow.to_bits());
+    }
+}
+
+/// One f16 (as bits) as f32, without branches.
+#[inline(always)]
+fn f16_bits_to_f32(bits: u16) -> f32 {
+    let sign = u32::from(bits & 0x8000) << 16;
+    let magnitude = u32::from(bits & 0x7fff);
+    // Moved into f32's exponent and mantissa fields, a finite f16 reads as its value times 2^-112,
+    // normals and subnormals alike and exactly; one multiply by 2^112 restores it. Infinities and
+    // NaNs (all-ones exponent) keep an all-ones exponent and their payload instead.
+    let finite = (f32::from_bits(magnitude << 13) * f32::from_bits(0x7780_0000)).to_bits();
+    let non_finite = 0x7f80_0000 | (magnitude << 13);
+    f32::from_bits(sign | if magnitude >= 0x7c00 { non_finite } else { finite })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::k_quants::{self, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
+
+    const ROW_COUNTS: [usize; 5] = [1, 2, 3, 8, 33];
+    /// Odd output sizes ending in 1, 2 and 3 rows past a multiple of 4, and spanning several tasks.
+    const OUTPUT_COUNTS: [usize; 3] = [77, 130, 331];
+
+    fn random(rng: &mut fastrand::Rng, len: usize) -> Vec<f32> {
+        (0..len).map(|_| rng.f32() * 2.0 - 1.0).collect()
+    }
+
+    /// The exact product in f64, and per output the scale Σ|x·w| its rounding error is relative to.
+    fn reference(x: &[f32], m: usize, k: usize, w: &[f32], n: usize) -> (Vec<f64>, Vec<f64>) {
+        let mut exact = vec![0.0; m * n];
+        let mut scale = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                for p in 0..k {
+                    let product = f64::from(x[i * k + p]) * f64::from(w[j * k + p]);
+                    exact[i * n + j] += product;
+                    scale[i * n + j] += product.abs();
+                }
+            }
+        }
+        (exact, scale)
+    }
+
+    fn assert_close(what: &str, got: &[f32], exact: &[f64], scale: &[f64], relative: f64) {
+        assert_eq!(got.len(), exact.len());
+        for (index, ((&g, &e), &s)) in got.iter().zip(exact).zip(scale).enumerate() {
+            let error = (f64::from(g) - e).abs();
+            assert!(error <= relative * s + 1e-30, "{what}: output {index} is {g}, expected {e} (error {error}, scale {s})");
+        }
+    }
+
+    /// Runs `f` on a pool of `threads` threads: 1 takes the serial paths, 3 splits the work into
+    /// uneven tasks.
+    fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool").install(f)
+    }
+
+    #[test]
+    fn f32_matches_the_exact_product() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        for threads in [1, 3] {
+            for k in [96, 100] {
+                for n in OUTPUT_COUNTS {
+                    let w = random(&mut rng, n * k);
+                    for m in ROW_COUNTS {
+                        let x = random(&mut rng, m * k);
+                        let mut got = vec![f32::NAN; m * n];
+                        with_threads(threads, || matmul_f32(&x, m, k, &w, n, &mut got)).unwrap();
+                        let (exact, scale) = reference(&x, m, k, &w, n);
+                        assert_close(&format!("f32 m={m} k={k} n={n} threads={threads}"), &got, &exact, &scale, 1e-5);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f16_is_as_accurate_as_f32_on_the_rounded_weights() {
+        let mut rng = fastrand::Rng::with_seed(2);
+        for threads in [1, 3] {
+            for (n, k) in OUTPUT_COUNTS.into_iter().flat_map(|n| [(n, 96), (n, 100)]) {
+                let w = random(&mut rng, n * k);
+                let w_f16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
+                let w_rounded: Vec<f32> = w_f16.iter().map(|v| v.to_f32()).collect();
+                for m in ROW_COUNTS {
+                    let x = random(&mut rng, m * k);
+                    let mut got = vec![f32::NAN; m * n];
+                    with_threads(threads, || matmul_f16(&x, m, k, &w_f16, n, &mut got)).unwrap();
+                    let what = format!("f16 m={m} k={k} n={n} threads={threads}");
+                    let (exact_rounded, scale) = reference(&x, m, k, &w_rounded, n);
+                    assert_close(&what, &got, &exact_rounded, &scale, 1e-5);
+                    // Against the unrounded weights, each weight is off by at most half an f16 ulp.
+                    let (exact, scale) = reference(&x, m, k, &w, n);
+                    assert_close(&what, &got, &exact, &scale, 1.0 / 2048.0 + 1e-5);
+                }
+            }
+        }
+    }
+
+    /// Few rows: equal to candle's own quantised matmul for the same blocks, bit for bit; many rows:
+    /// as accurate as f32 on the dequantised weights. Either way within `relative` (root mean
+    /// square, relative to the exact product's) of the unquantised product.
+    fn check_quant<T: GgmlType>(seed: u64, relative: f64) {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let k = 128;
+        for threads in [1, 3] {
+            for n in OUTPUT_COUNTS {
+                let w = random(&mut rng, n * k);
+                let blocks = quantize_rows::<T>(&w, n, k).unwrap();
+                for m in ROW_COUNTS {
+                    let x = random(&mut rng, m * k);
+                    let mut got = vec![f32::NAN; m * n];
+                    with_threads(threads, || matmul_quant(&x, m, k, &blocks, n, &mut got)).unwrap();
+                    let what = format!("{:?} m={m} n={n} threads={threads}", T::DTYPE);
+
+                    if m <= QUANT_DOT_MAX_ROWS {
+                        let mut candle = vec![f32::NAN; m * n];
+                        k_quants::matmul((m, k, n), &x, &blocks, &mut candle).unwrap();
+                        assert!(got.iter().zip(&candle).all(|(a, b)| a.to_bits() == b.to_bits()), "{what}: differs from candle");
+                    } else {
+                        let mut dequantised = vec![0.0; n * k];
+                        T::to_float(&blocks, &mut dequantised);
+                        let (exact, scale) = reference(&x, m, k, &dequantised, n);
+                        assert_close(&what, &got, &exact, &scale, 1e-5);
+                    }
+
+                    let (exact, _) = reference(&x, m, k, &w, n);
+                    let error: f64 = got.iter().zip(&exact).map(|(&g, &e)| (f64::from(g) - e).powi(2)).sum();
+                    let size: f64 = exact.iter().map(|e| e * e).sum();
+                    assert!((error / size).sqrt() < relative, "{what}: relative error {}", (error / size).sqrt());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn q8_0_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ8_0>(3, 0.01);
+    }
+
+    #[test]
+    fn q4_0_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ4_0>(4, 0.15);
+    }
+
+    #[test]
+    fn q4_1_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ4_1>(5, 0.15);
+    }
+
+    #[test]
+    fn q5_0_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ5_0>(6, 0.08);
+    }
+
+    #[test]
+    fn q5_1_matches_candle_and_the_exact_product() {
+        check_quant::<BlockQ5_1>(7, 0.08);
+    }
+
+    #[test]
+    fn quantize_rows_quantises_each_row_on_its_own() {
+        let mut rng = fastrand::Rng::with_seed(8);
+        let (n, k) = (5, 64);
+        let w = random(&mut rng, n * k);
+        let blocks = quantize_rows::<BlockQ8_0>(&w, n, k).unwrap();
+        let mut row_blocks = vec![BlockQ8_0::zeros(); 2];
+        for (row, got) in w.chunks(k).zip(blocks.chunks(2)) {
+            BlockQ8_0::from_float(row, &mut row_blocks);
+            assert_eq!(got, &row_blocks[..]);
+        }
+    }
+
+    #[test]
+    fn bad_shapes_are_errors_not_panics() {
+        let x = vec![0.0; 2 * 40];
+        let mut out = vec![0.0; 2 * 3];
+        let err = quantize_rows::<BlockQ8_0>(&vec![0.0; 3 * 40], 3, 40).unwrap_err();
+        assert!(matches!(err, Error::Config(ref message) if message.contains("multiple of 32")), "{err}");
+        let blocks = vec![BlockQ8_0::zeros(); 3];
+        assert!(matches!(matmul_quant(&x, 2, 40, &blocks, 3, &mut out), Err(Error::Config(_))));
+
+        let x = vec![0.0; 2 * 32];
+        assert!(matches!(matmul_quant(&x, 2, 32, &blocks[..2], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(quantize_rows::<BlockQ8_0>(&x, 3, 32), Err(Error::Config(_))));
+        assert!(matches!(matmul_f32(&x, 2, 32, &vec![0.0; 3 * 32], 3, &mut out[..5]), Err(Error::Config(_))));
+        assert!(matches!(matmul_f32(&x[..63], 2, 32, &vec![0.0; 3 * 32], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(matmul_f16(&x, 2, 32, &vec![f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(matmul_f32(&x, usize::MAX, 2, &[], 0, &mut []), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn empty_products() {
+        let mut out = vec![f32::NAN; 6];
+        matmul_f32(&[], 2, 0, &[], 3, &mut out).unwrap();
+        assert_eq!(out, [0.0; 6]);
+        out.fill(f32::NAN);
+        matmul_quant::<BlockQ8_0>(&[], 2, 0, &[], 3, &mut out).unwrap();
+        assert_eq!(out, [0.0; 6]);
+        matmul_f16(&[], 0, 5, &[f16::ONE; 15], 3, &mut []).unwrap();
+        matmul_quant::<BlockQ4_0>(&[1.0; 32], 1, 32, &[], 0, &mut []).unwrap();
+        assert!(quantize_rows::<BlockQ4_0>(&[], 0, 32).unwrap().is_empty());
+        assert_eq!(quantize_rows::<BlockQ4_0>(&[], 4, 0).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn every_f16_widens_like_half() {
+        for bits in 0..=u16::MAX {
+            let (got, expected) = (f16_bits_to_f32(bits), f16::from_bits(bits).to_f32());
+            assert!(got.to_bits() == expected.to_bits() || got.is_nan() && expected.is_nan(), "{bits:#06x}: {got} vs {expected}");
+        }
+    }
 }

@@ -302,11 +302,19 @@ impl Matrix {
         let mut out = vec![0f32; m * n];
         match &self.storage {
             Storage::F32(w) => {
-                if m > super::kernels::SMALL_M {
+                // Natively candle's gemm already uses every core for many rows; in wasm only
+                // the kernels reach rayon's pool (the threaded build), and few rows (decoding)
+                // need the matrix-vector kernel everywhere.
+                if m > super::kernels::MATVEC_MAX_ROWS && !cfg!(target_feature = "atomics") {
                     return Ok(x.matmul(&w.t()?)?);
                 }
-                let w = w.flatten_all()?.to_vec1::<f32>()?;
-                super::kernels::matmul_f32(&xs, m, k, &w, n, &mut out)?;
+                let (storage, layout) = w.storage_and_layout();
+                let candle_core::Storage::Cpu(cpu) = &*storage else {
+                    return Err(Error::Config("weights must be in CPU memory".into()));
+                };
+                let start = layout.start_offset();
+                let data = cpu.as_slice::<f32>()?.get(start..start + n * k).ok_or_else(|| Error::Config("weight storage is shorter than its shape".into()))?;
+                super::kernels::matmul_f32(&xs, m, k, data, n, &mut out)?;
             }
             Storage::F16(w) => super::kernels::matmul_f16(&xs, m, k, w, n, &mut out)?,
             Storage::Blocks(b) => b.matmul(&xs, m, k, n, &mut out)?,

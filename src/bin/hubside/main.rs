@@ -72,7 +72,7 @@ enum Command {
     /// Benchmarks with real-size random models (see BENCHMARKS.md).
     #[cfg(feature = "bench")]
     Bench {
-        /// What to benchmark: sentiment, translation, or transcription.
+        /// What to benchmark: sentiment, translation, transcription, or kernels (matrix products).
         #[arg(default_value = "sentiment")]
         what: String,
         /// Timed runs (the median is reported).
@@ -237,6 +237,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             let json = match what.as_str() {
                 "sentiment" => serde_json::to_string(&pollster::block_on(hubside::bench::sentiment(read(&tokenizer)?, runs))?),
                 "translation" => serde_json::to_string(&hubside::bench::translation(input_tokens, new_tokens, runs)?),
+                "kernels" => serde_json::to_string(&hubside::bench::kernels(runs)?),
                 "transcription" => {
                     let decoded = hubside::audio::decode::decode(&read(&audio)?, &audio.display().to_string())?;
                     let mono = hubside::audio::to_mono_16k(hubside::audio::Pcm {
@@ -249,7 +250,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
                 }
                 other => {
                     return Err(hubside::Error::Input(format!(
-                        "unknown benchmark '{other}'; available: sentiment, translation, transcription"
+                        "unknown benchmark '{other}'; available: sentiment, translation, transcription, kernels"
                     )))
                 }
             };

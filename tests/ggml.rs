@@ -139,7 +139,7 @@ fn written_files_load_and_transcribe() {
         let result = model.transcribe(pcm, &TranscribeOptions::default(), &mut |_| {}).unwrap();
         let wer = word_error_rate(&case.text, &result.text);
         let size = tiny_en_ggml(file_type).len();
-        report.push(format!("{name}: {:.1} MiB, WER {wer:.3}, {:?}", size as f64 / (1 << 20) as f64, result.text));
+        report.push(format!("{name}: {size} bytes ({:.1} MiB), WER {wer:.3}, {:?}", size as f64 / (1 << 20) as f64, result.text));
         match file_type {
             FileType::F16 | FileType::Q8_0 => {
                 assert_eq!(result.tokens, case.generated_ids, "{name}");
@@ -154,15 +154,24 @@ fn written_files_load_and_transcribe() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// The files are the sizes whisper.cpp's are (tiny.en: 75 MiB in f16, about 31 MB in q5_1).
+/// The written files have, to the byte, the sizes of the ones ggerganov/whisper.cpp publishes
+/// (ggml-tiny.en.bin 77704715, -q8_0 43550795, -q5_1 32166155; ggml-base.bin 147951465, -q5_1
+/// 59707625): same header, filterbank shape, vocabulary, tensor set, order and storage types.
 #[test]
-fn written_sizes_match_whisper_cpps() {
-    let mib = |t| tiny_en_ggml(t).len() as f64 / (1 << 20) as f64;
-    let f16 = mib(FileType::F16);
-    assert!((74.0..76.0).contains(&f16), "f16: {f16} MiB");
-    let q5_1 = mib(FileType::Q5_1);
-    assert!((29.0..32.0).contains(&q5_1), "q5_1: {q5_1} MiB");
-    assert!(mib(FileType::Q5_0) < q5_1 && q5_1 < mib(FileType::Q8_0) && mib(FileType::Q8_0) < f16);
+fn written_sizes_are_whisper_cpps() {
+    let size = |t| tiny_en_ggml(t).len();
+    assert_eq!(size(FileType::F16), 77_704_715);
+    assert_eq!(size(FileType::Q8_0), 43_550_795);
+    assert_eq!(size(FileType::Q5_1), 32_166_155);
+    assert!(size(FileType::Q5_0) < size(FileType::Q5_1));
+    let bytes = std::fs::read(repo_dir(BASE).join("model.bin")).unwrap();
+    let base = ctranslate2::from_bytes(&bytes, "model.bin").unwrap();
+    drop(bytes);
+    let tokenizer = tokenizer(BASE);
+    for (file_type, published) in [(FileType::F16, 147_951_465), (FileType::Q5_1, 59_707_625)] {
+        let written = ggml_writer::convert_ctranslate2(&base, &tokenizer, file_type).unwrap();
+        assert_eq!(written.len(), published, "base {file_type:?}");
+    }
 }
 
 /// What the reader returns for the written f16 and q5_1 files: the header, whisper.cpp's
@@ -180,8 +189,9 @@ fn reader_returns_what_was_written() {
     assert_eq!((h.file_type, h.quantization_version, h.ftype_field()), (FileType::F16, 0, 1));
     assert_eq!((f16.mel_filters.n_mel, f16.mel_filters.n_fft), (80, 201));
     assert_eq!(f16.mel_filters.data, audio::mel_filters(80, 400, 16000));
-    assert_eq!(f16.vocab.len(), 50256);
+    assert_eq!(f16.vocab.len(), 50257);
     assert_eq!(f16.vocab[220], b" ");
+    assert_eq!(f16.vocab[50256], b"<|endoftext|>");
     let vocab = GgmlVocab::new(f16.vocab.clone(), h.n_vocab);
     let case = reference();
     assert_eq!(vocab.decode(&case.generated_ids), case.text);

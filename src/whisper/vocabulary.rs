@@ -161,14 +161,16 @@ fn byte_level_alphabet() -> HashMap<char, u8> {
         .collect()
 }
 
-/// The ordinary tokens of a Whisper tokenizer.json (ids below `<|endoftext|>`) as raw bytes, as
-/// whisper.cpp's converter writes them; ids the tokenizer lacks are empty.
+/// A Whisper tokenizer.json's tokens 0..=50256 as raw bytes: what the published
+/// ggerganov/whisper.cpp files hold (converted from openai's vocab.json files, whose 50257 entries
+/// end in `<|endoftext|>` for English-only models and in an empty token for multilingual ones;
+/// today's converter drops `<|endoftext|>`). Ids the tokenizer lacks are empty.
 pub fn ggml_vocab_from_tokenizer(tokenizer: &Tokenizer) -> Result<Vec<Vec<u8>>> {
-    let eot = tokenizer
-        .token_to_id("<|endoftext|>")
-        .ok_or_else(|| Error::Tokenizer("tokenizer.json has no <|endoftext|>: not a Whisper tokenizer".into()))?;
+    if tokenizer.token_to_id("<|endoftext|>").is_none() {
+        return Err(Error::Tokenizer("tokenizer.json has no <|endoftext|>: not a Whisper tokenizer".into()));
+    }
     let alphabet = byte_level_alphabet();
-    (0..eot)
+    (0..=ENGLISH_ONLY_EOT)
         .map(|id| match tokenizer.id_to_token(id) {
             None => Ok(Vec::new()),
             Some(token) => token.chars().map(|c| alphabet.get(&c).copied()).collect::<Option<Vec<u8>>>().ok_or_else(|| {

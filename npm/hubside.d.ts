@@ -102,6 +102,8 @@ export interface PipelineOptions {
   progress?: (event: ProgressInfo) => void;
   /** Keep files in the browser's Cache API and load them from there next time; default true. */
   cache?: boolean;
+  /** automatic-speech-recognition: a whisper.cpp model file in the repo, e.g. 'ggml-tiny.en-q5_1.bin' in 'ggerganov/whisper.cpp'. */
+  file?: string;
 }
 
 /** What every pipeline has besides being callable. */

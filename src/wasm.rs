@@ -331,6 +331,8 @@ struct LoadOptions {
     revision: Option<String>,
     /// Keep files in the browser's Cache API and load them from there next time.
     cache: Option<bool>,
+    /// Speech recognition: a whisper.cpp ggml model file in the repo (`ggml-tiny.en-q5_1.bin`).
+    file: Option<String>,
 }
 
 /// Load `model` (the task's default model when omitted) for `task` (a name or alias from
@@ -338,7 +340,8 @@ struct LoadOptions {
 /// `(input, options) => Promise<output>` with `task`, `model` and `dispose()` properties (and
 /// `multilingual` for speech recognition). Options: `endpoint` (default https://huggingface.co),
 /// `revision` (default main), `progress_callback` (or `progress`) receiving download events,
-/// `cache` (default true: keep files in the browser's Cache API and load them from there next time).
+/// `cache` (default true: keep files in the browser's Cache API and load them from there next time),
+/// `file` (speech recognition: a whisper.cpp `ggml-*.bin` in the repo, e.g. ggerganov/whisper.cpp).
 #[wasm_bindgen]
 pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> Result<Function, JsValue> {
     let name = Task::parse(&task).map_err(|e| js_error(&e))?;
@@ -356,6 +359,9 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     if let Some(callback) = progress {
         repo = repo.with_progress(progress_forwarder(callback));
     }
+    if load.file.is_some() && name.task != Task::SpeechRecognition {
+        return Err(input_error("option 'file' (a whisper.cpp model file) applies to automatic-speech-recognition only"));
+    }
     let loaded = match name.task {
         Task::TextClassification => {
             Loaded::TextClassification(Box::new(TextClassifier::load(&repo).await.map_err(|e| js_error(&e))?))
@@ -366,7 +372,8 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
             Loaded::Translation(Box::new(Translator::load(&repo).await.map_err(|e| js_error(&e))?), defaults)
         }
         Task::SpeechRecognition => {
-            Loaded::SpeechRecognition(Box::new(SpeechRecognizer::load(&repo).await.map_err(|e| js_error(&e))?))
+            let recognizer = SpeechRecognizer::load_file(&repo, load.file.as_deref()).await.map_err(|e| js_error(&e))?;
+            Loaded::SpeechRecognition(Box::new(recognizer))
         }
     };
     Ok(into_function(loaded, name.task, &model))

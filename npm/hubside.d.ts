@@ -111,6 +111,8 @@ export interface PipelineOptions {
    * 'q8' (8-bit blocks, about 1/4 of fp32) or 'q4' (4-bit blocks, about 1/6). 'int8'/'uint8' mean 'q8'.
    */
   dtype?: 'fp32' | 'fp16' | 'q8' | 'q4' | 'int8' | 'uint8';
+  /** automatic-speech-recognition: a whisper.cpp model file in the repo, e.g. 'ggml-tiny.en-q5_1.bin' in 'ggerganov/whisper.cpp'. */
+  file?: string;
 }
 
 /** What every pipeline has besides being callable. */

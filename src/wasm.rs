@@ -335,6 +335,8 @@ struct LoadOptions {
     cache: Option<bool>,
     /// How weight matrices are stored: "fp32", "fp16", "q8" or "q4" (transformers.js's names).
     dtype: Option<String>,
+    /// Speech recognition: a whisper.cpp ggml model file in the repo (`ggml-tiny.en-q5_1.bin`).
+    file: Option<String>,
 }
 
 /// Load `model` (the task's default model when omitted) for `task` (a name or alias from
@@ -342,7 +344,8 @@ struct LoadOptions {
 /// `(input, options) => Promise<output>` with `task`, `model` and `dispose()` properties (and
 /// `multilingual` for speech recognition). Options: `endpoint` (default https://huggingface.co),
 /// `revision` (default main), `progress_callback` (or `progress`) receiving download events,
-/// `cache` (default true: keep files in the browser's Cache API and load them from there next time).
+/// `cache` (default true: keep files in the browser's Cache API and load them from there next time),
+/// `file` (speech recognition: a whisper.cpp `ggml-*.bin` in the repo, e.g. ggerganov/whisper.cpp).
 #[wasm_bindgen]
 pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> Result<Function, JsValue> {
     let name = Task::parse(&task).map_err(|e| js_error(&e))?;
@@ -360,8 +363,12 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     if let Some(callback) = progress {
         repo = repo.with_progress(progress_forwarder(callback));
     }
+    if load.file.is_some() && name.task != Task::SpeechRecognition {
+        return Err(input_error("option 'file' (a whisper.cpp model file) applies to automatic-speech-recognition only"));
+    }
     let load_options = LoadOptions {
         dtype: load.dtype.as_deref().map(WeightDType::parse).transpose().map_err(|e| js_error(&e))?.unwrap_or_default(),
+        file: load.file.clone(),
     };
     let loaded = match name.task {
         Task::TextClassification => Loaded::TextClassification(Box::new(

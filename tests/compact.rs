@@ -67,7 +67,7 @@ fn second_load_reads_the_compact_model_and_a_damaged_entry_is_rebuilt() {
     let server = common::mirror();
     let dir = temp_dir("classifier");
     let model = "tiny-random/distilbert-sst2";
-    let options = LoadOptions { dtype: WeightDType::Q8 };
+    let options = LoadOptions { dtype: WeightDType::Q8, ..Default::default() };
     let texts = ["I love this movie!", "This was a waste of time."];
     let classify = |repo: &Repo| {
         let classifier = pollster::block_on(TextClassifier::load_with(repo, &options)).unwrap();
@@ -98,7 +98,7 @@ fn second_load_reads_the_compact_model_and_a_damaged_entry_is_rebuilt() {
 
     // Another dtype is another entry; fp32 is never cached.
     let (fp32, _) = repo(&server.hub_endpoint(), model, &dir);
-    pollster::block_on(TextClassifier::load_with(&fp32, &LoadOptions { dtype: WeightDType::Fp32 })).unwrap();
+    pollster::block_on(TextClassifier::load_with(&fp32, &LoadOptions { dtype: WeightDType::Fp32, ..Default::default() })).unwrap();
     assert_eq!(the_entry(&dir), entry);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -135,7 +135,7 @@ fn whisper_matches_reference(model: &str, reference: &str, dtype: WeightDType) {
     };
     for load in ["built", "cached"] {
         let (repo, events) = repo(&server.hub_endpoint(), model, &dir);
-        let recognizer = pollster::block_on(SpeechRecognizer::load_with(&repo, &LoadOptions { dtype })).unwrap();
+        let recognizer = pollster::block_on(SpeechRecognizer::load_with(&repo, &LoadOptions { dtype, ..Default::default() })).unwrap();
         assert_eq!(downloaded(&events, "model.bin"), load == "built", "{model} {dtype} {load}");
         for case in &cases {
             let task = SpeechTask::parse(&case.task).unwrap();

@@ -19,7 +19,7 @@ const CLASSIFIERS: [&str; 3] = ["tiny-random/distilbert-sst2", "tiny-random/dist
 const TRANSLATORS: [&str; 2] = ["tiny-random/marian-en-de", "tiny-random/t5"];
 
 fn options(dtype: WeightDType) -> LoadOptions {
-    LoadOptions { dtype }
+    LoadOptions { dtype, ..Default::default() }
 }
 
 /// Largest score difference over every fixture case, and how many labels differ.

@@ -136,6 +136,9 @@ pub fn unsupported_model(task: Task, model_type: &str) -> Error {
 pub struct LoadOptions {
     /// How weight matrices are stored and multiplied.
     pub dtype: crate::weights::WeightDType,
+    /// A single model file in the repo to load instead of its usual files (a whisper.cpp ggml
+    /// `.bin` for speech recognition).
+    pub file: Option<String>,
 }
 
 /// The loader `registry` holds for `config.json`'s `model_type`, or `UnsupportedModel`.

@@ -7,6 +7,8 @@
 
 pub mod compact;
 pub mod ctranslate2;
+pub mod ggml;
+pub mod ggml_writer;
 pub mod pytorch;
 pub mod safetensors;
 

@@ -2,6 +2,7 @@
 //! the upstream function (links pinned to commit fdf63e5):
 //! - `config`: the model's dimensions (`ModelDimensions`);
 //! - `tokens`: special tokens and the language table (`tokenizer.py`);
+//! - `vocabulary`: token ids → text, from tokenizer.json or a whisper.cpp ggml file's token bytes;
 //! - `model`: the encoder–decoder network in both checkpoint layouts (`model.py`);
 //! - `segmenter`: one window's tokens → timed segments and the next seek (`transcribe.py`);
 //! - `transcriber`: the task — load a repo, audio → log-mel → windows → text (`transcribe()`,
@@ -16,6 +17,7 @@ pub mod model;
 pub mod segmenter;
 pub mod tokens;
 pub mod transcriber;
+pub mod vocabulary;
 
 pub use config::Config;
 pub use model::Whisper;

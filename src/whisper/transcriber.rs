@@ -14,7 +14,9 @@
 //!
 //! Special tokens come from the tokenizer, suppress lists from the repo's config files (CTranslate2
 //! `config.json`: `suppress_ids`, `suppress_ids_begin`; transformers: `generation_config.json` or
-//! `config.json`: `suppress_tokens`, `begin_suppress_tokens`).
+//! `config.json`: `suppress_tokens`, `begin_suppress_tokens`). A whisper.cpp ggml file has neither:
+//! its special tokens follow from n_vocab and its suppress lists are openai's defaults, computed
+//! from its vocabulary (`vocabulary::GgmlVocab`).
 //!
 //! `transcribe` follows openai/whisper's [`transcribe()`](https://github.com/openai/whisper/blob/fdf63e51dc3089e10d72fd25ac04ffe22f86543e/whisper/transcribe.py), `decode_window`
 //! its [`DecodingTask.run`](https://github.com/openai/whisper/blob/fdf63e51dc3089e10d72fd25ac04ffe22f86543e/whisper/decoding.py) (greedy, temperature 0) and `detect_language` its
@@ -22,12 +24,12 @@
 
 use candle_core::Tensor;
 use serde::Serialize;
-use tokenizers::Tokenizer;
 
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, StepLogits, TimestampRules};
 use super::segmenter::{self, Segment};
+use super::vocabulary::{GgmlVocab, Vocabulary};
 use super::{language_code, SpecialTokens, Whisper};
 use crate::hub::Repo;
 use crate::models::attention::{Decoder, DecoderState};
@@ -117,6 +119,8 @@ pub enum Layout {
     CTranslate2,
     /// openai/whisper-*: config.json + model.safetensors (or pytorch_model.bin) + tokenizer.json.
     Transformers,
+    /// ggerganov/whisper.cpp: one ggml-*.bin file holding weights, mel filters and vocabulary.
+    Ggml,
 }
 
 /// Greedy decoding of one window.
@@ -142,7 +146,7 @@ const LOGPROB_THRESHOLD: f64 = -1.0;
 
 pub struct SpeechRecognizer {
     model: Whisper,
-    tokenizer: Tokenizer,
+    vocabulary: Vocabulary,
     specials: SpecialTokens,
     suppress: Vec<u32>,
     suppress_begin: Vec<u32>,
@@ -162,8 +166,12 @@ impl SpeechRecognizer {
         Self::load_with(repo, &LoadOptions::default()).await
     }
 
-    /// `load` with weights stored as `options` ask.
+    /// `load` with weights stored as `options` ask, or from `options.file` (a `.bin` starting with
+    /// the ggml magic, e.g. ggerganov/whisper.cpp `ggml-tiny.en-q5_1.bin`), one whisper.cpp model file.
     pub async fn load_with(repo: &Repo, options: &LoadOptions) -> Result<Self> {
+        if let Some(file) = &options.file {
+            return Self::load_ggml(repo, file).await;
+        }
         let config: serde_json::Value = repo.get_json("config.json").await?;
         let model_type = config.get("model_type").and_then(|v| v.as_str());
         if let Some(other) = model_type.filter(|t| !MODEL_TYPES.contains(t)) {
@@ -171,6 +179,7 @@ impl SpeechRecognizer {
         }
         let (tokenizer, _) = tokenizer::load(repo).await?;
         let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
+        let vocabulary = Vocabulary::Tokenizer(Box::new(tokenizer));
         let (model, layout, suppress, suppress_begin) = if model_type.is_none() {
             let open = || -> weights::compact::OpenSource {
                 Box::pin(async {
@@ -204,6 +213,43 @@ impl SpeechRecognizer {
             };
             (model, Layout::Transformers, pick("suppress_tokens"), pick("begin_suppress_tokens"))
         };
+        Self::assemble(model, vocabulary, specials, suppress, suppress_begin, layout)
+    }
+
+    /// A whisper.cpp model: weights, vocabulary and hyper-parameters from the one file; the
+    /// special tokens follow from n_vocab, the suppress lists are openai's defaults.
+    async fn load_ggml(repo: &Repo, file: &str) -> Result<Self> {
+        let not_ggml = || Error::weights(file, "the 'file' option takes a whisper.cpp ggml model (a .bin starting with 'ggml')");
+        if !file.ends_with(".bin") {
+            return Err(not_ggml());
+        }
+        let bytes = repo.get_blob(file).await?;
+        if !weights::ggml::has_magic(&bytes) {
+            return Err(not_ggml());
+        }
+        let parsed = weights::ggml::parse(&bytes, file)?;
+        drop(bytes);
+        let h = &parsed.hparams;
+        let heads = serde_json::json!({ "encoder_attention_heads": h.n_audio_head, "decoder_attention_heads": h.n_text_head });
+        // The blocks are used as the file stores them (f16, q5_1, …): no dtype conversion.
+        let source = weights::ggml::Source::new(parsed.tensors, file);
+        let model = Whisper::from_transformers(&heads, &weights::Weights::new(Box::new(source), weights::WeightDType::Fp32))?;
+        let vocab = GgmlVocab::new(parsed.vocab, h.n_vocab);
+        let specials = vocab.special_tokens()?;
+        let (suppress, suppress_begin) = (vocab.non_speech_tokens(), vocab.begin_suppress_tokens(specials.eot));
+        Self::assemble(model, Vocabulary::Ggml(vocab), specials, Some(suppress), Some(suppress_begin), Layout::Ggml)
+    }
+
+    /// What every layout shares: the special tokens must fit the model; control tokens are
+    /// suppressed; `None` lists take openai's defaults.
+    fn assemble(
+        model: Whisper,
+        vocabulary: Vocabulary,
+        specials: SpecialTokens,
+        suppress: Option<Vec<u32>>,
+        suppress_begin: Option<Vec<u32>>,
+        layout: Layout,
+    ) -> Result<Self> {
         let vocab = model.config().n_vocab as u32;
         let highest = [specials.eot, specials.sot, specials.translate, specials.transcribe, specials.no_timestamps]
             .into_iter()
@@ -225,7 +271,7 @@ impl SpeechRecognizer {
         let mut suppress_begin = suppress_begin.unwrap_or_else(|| vec![specials.eot]);
         suppress_begin.retain(|&id| id < vocab);
         let mel = MelExtractor::new(model.config().n_mels);
-        Ok(SpeechRecognizer { model, tokenizer, specials, suppress, suppress_begin, mel, layout })
+        Ok(SpeechRecognizer { model, vocabulary, specials, suppress, suppress_begin, mel, layout })
     }
 
     pub fn model(&self) -> &Whisper {
@@ -240,8 +286,12 @@ impl SpeechRecognizer {
         self.model.config().is_multilingual()
     }
 
-    pub fn tokenizer(&self) -> &Tokenizer {
-        &self.tokenizer
+    pub fn vocabulary(&self) -> &Vocabulary {
+        &self.vocabulary
+    }
+
+    pub fn special_tokens(&self) -> &SpecialTokens {
+        &self.specials
     }
 
     /// WhisperFeatureExtractor's features of up to 30 s of 16 kHz mono audio: (n_mels, 3000).
@@ -252,7 +302,7 @@ impl SpeechRecognizer {
     /// Text of the text tokens among `ids` (special and timestamp tokens dropped).
     pub fn decode_text(&self, ids: &[u32]) -> Result<String> {
         let text: Vec<u32> = ids.iter().copied().filter(|&id| id < self.specials.eot).collect();
-        self.tokenizer.decode(&text, true).map_err(|e| Error::Tokenizer(e.to_string()))
+        self.vocabulary.decode(&text)
     }
 
     /// The decoder prompt for `language` and `task`, with or without `<|notimestamps|>`.

@@ -44,7 +44,7 @@ fn parse_dtype(name: &str) -> Result<WeightDType, String> {
 
 impl ModelArgs {
     fn load_options(&self) -> LoadOptions {
-        LoadOptions { dtype: self.dtype }
+        LoadOptions { dtype: self.dtype, file: None }
     }
 
     fn repo(&self) -> hubside::Result<Repo> {
@@ -112,6 +112,9 @@ enum Command {
         /// One JSON object per file: text, chunks, language, tokens.
         #[arg(long)]
         json: bool,
+        /// A whisper.cpp ggml model file in the repo (e.g. ggml-tiny.en-q5_1.bin in ggerganov/whisper.cpp).
+        #[arg(long)]
+        model_file: Option<String>,
         #[arg(required = true)]
         file: Vec<PathBuf>,
     },
@@ -141,6 +144,20 @@ enum Command {
         json: bool,
         #[arg(required = true)]
         text: Vec<String>,
+    },
+    /// Write a CTranslate2 Whisper model (Systran/faster-whisper-*) as a whisper.cpp ggml file.
+    Convert {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Target format: ggml (whisper.cpp).
+        #[arg(long, default_value = "ggml")]
+        to: String,
+        /// Storage of the matrices: f32, f16, q4_0, q4_1, q5_0, q5_1, q8_0, q2_k … q6_k.
+        #[arg(long, default_value = "f16")]
+        dtype: String,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Serve the page (www/, pkg/) and a local Hub mirror at /hub, with COOP/COEP headers.
     Serve {
@@ -257,10 +274,11 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, json, file } => {
+        Command::Transcribe { model, language, task, timestamps, json, model_file, file } => {
             let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
             let started = std::time::Instant::now();
-            let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &model.load_options()))?;
+            let load = LoadOptions { file: model_file.clone(), ..model.load_options() };
+            let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &load))?;
             if model.progress {
                 eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
             }
@@ -324,6 +342,22 @@ fn run(cli: Cli) -> hubside::Result<()> {
                     println!("{}", result.translation_text);
                 }
             }
+            Ok(())
+        }
+        Command::Convert { model, to, dtype, out } => {
+            use hubside::weights::{ctranslate2, ggml::FileType, ggml_writer};
+            if to != "ggml" {
+                return Err(hubside::Error::Input(format!("--to {to}: only ggml is supported")));
+            }
+            let file_type = FileType::parse(&dtype).ok_or_else(|| {
+                hubside::Error::Input(format!("unknown --dtype '{dtype}'; supported: {}", FileType::names()))
+            })?;
+            let repo = model.repo()?;
+            let tensors = ctranslate2::from_bytes(&pollster::block_on(repo.get_blob("model.bin"))?, "model.bin")?;
+            let (tokenizer, _) = pollster::block_on(hubside::tokenizer::load(&repo))?;
+            let written = ggml_writer::convert_ctranslate2(&tensors, &tokenizer, file_type)?;
+            std::fs::write(&out, &written).map_err(|e| hubside::Error::Io(format!("{}: {e}", out.display())))?;
+            eprintln!("wrote {} ({} bytes, {})", out.display(), written.len(), file_type.name());
             Ok(())
         }
         Command::Serve { addr, hub, roots, pkg, log } => {

@@ -57,6 +57,7 @@ fn js_error(error: &Error) -> JsValue {
         Error::Weights { .. } => "weights",
         Error::Tokenizer(_) => "tokenizer",
         Error::Input(_) => "input",
+        Error::TooLarge { .. } => "too_large",
         Error::Compute(_) => "compute",
         Error::Io(_) => "io",
     };

@@ -3,6 +3,7 @@
 //! Tensors stored in f16/bf16 are converted to f32 (the CPU/wasm kernels are fastest in f32).
 
 pub mod ctranslate2;
+pub mod fit;
 pub mod pytorch;
 pub mod safetensors;
 

@@ -67,7 +67,7 @@ async function showFit(prefix, task) {
   if (!spec.model || fitAsked[prefix] === key) return;
   fitAsked[prefix] = key;
   const line = $(`${prefix}-fit`);
-  line.textContent = `Checking the size of ${spec.model}…`;
+  line.textContent = 'Checking its size…';
   try {
     const info = await client.modelInfo(spec);
     if (fitAsked[prefix] !== key) return;

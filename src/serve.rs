@@ -290,7 +290,7 @@ fn serve_file(path: &Path, range: Option<&str>) -> std::io::Result<Response<Box<
     };
     let mut headers = vec![kind, ranges];
     headers.extend(content_range.map(|value| header("Content-Range", &value)));
-    Ok(Response::new(code.into(), headers, body, Some(length as usize), None))
+    Ok(Response::new(code.into(), headers, body, Some(length as usize), None).with_chunked_threshold(usize::MAX))
 }
 
 fn with_headers<R: std::io::Read>(mut response: Response<R>, headers: impl IntoIterator<Item = Header>) -> Response<R> {
@@ -370,6 +370,7 @@ mod tests {
         assert_eq!(response.body_mut().read_to_vec().unwrap(), vec![10, 11, 12]);
         let mut whole = ureq::get(&url).call().unwrap();
         assert_eq!((whole.status().as_u16(), whole.headers()["accept-ranges"].to_str().unwrap()), (200, "bytes"));
+        assert_eq!(whole.body().content_length(), Some(100), "Content-Length, not chunked");
         assert_eq!(whole.body_mut().read_to_vec().unwrap().len(), 100);
         match ureq::get(&url).header("Range", "bytes=200-").call() {
             Err(ureq::Error::StatusCode(416)) => {}

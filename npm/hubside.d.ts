@@ -41,6 +41,7 @@ export type ErrorKind =
   | 'weights' // the weights file is damaged or lacks a tensor
   | 'tokenizer' // the tokenizer files could not be read
   | 'input' // the input or an option is not valid (an unknown option too)
+  | 'too_large' // the model needs more memory than max_memory allows (refused before downloading weights)
   | 'compute' // the model failed while running
   | 'io'; // reading a file failed
 
@@ -113,6 +114,10 @@ export interface PipelineOptions {
   dtype?: 'fp32' | 'fp16' | 'q8' | 'q4' | 'int8' | 'uint8';
   /** automatic-speech-recognition: a whisper.cpp model file in the repo, e.g. 'ggml-tiny.en-q5_1.bin' in 'ggerganov/whisper.cpp'. */
   file?: string;
+  /** Bytes the model may need (Infinity: no limit); default defaultMaxMemory() (2 GiB). A model
+   * whose estimate (see modelInfo()) is larger is refused before its weights are downloaded,
+   * with kind 'too_large' and a message naming the estimate, the dtype and the budget. */
+  max_memory?: number;
 }
 
 /** What every pipeline has besides being callable. */
@@ -252,6 +257,44 @@ export interface Pipelines {
 /** Download `model` (a Hub repo id; omitted or null: the task's `default_model` from
  * supportedTasks()) for `task` and load it; rejects with a HubsideError. */
 export function pipeline<T extends keyof Pipelines>(task: T, model?: string | null, options?: PipelineOptions): Promise<Pipelines[T]>;
+
+// ---- will it fit? ---------------------------------------------------------------------------
+
+/** transformers.js' dtype names: f32, f16, ggml Q8_0 (34 bytes per 32 weights), ggml Q4_1 (20). */
+export type WeightDType = 'fp32' | 'fp16' | 'q8' | 'q4';
+
+export interface ModelInfoOptions {
+  endpoint?: string;
+  revision?: string;
+  /** Read a copy in the browser cache instead of the network (nothing is added to it); default true. */
+  cache?: boolean;
+  /** The one weights file to look at, for repos of several single-file models (ggml). */
+  file?: string;
+}
+
+export interface ModelInfo {
+  /** The weight files pipeline() would download; size null when the server did not say. */
+  files: { file: string; size: number | null }[];
+  /** Their total size in bytes; null if a size is unknown. */
+  download_bytes: number | null;
+  /** Weights in float tensors; null when unknown. */
+  parameters: number | null;
+  /** Bytes the model needs per dtype; null when unknown (a server that ignores Range). */
+  memory: Record<WeightDType, number> | null;
+  /** true: from the safetensors headers; false: estimated from file sizes (pytorch_model.bin,
+   * CTranslate2 model.bin, ggml), or unknown. */
+  exact: boolean;
+  /** What was estimated or unknown, in words; null when everything is exact. */
+  note: string | null;
+}
+
+/** What loading `model` would download and the memory it would need, found before downloading:
+ * the safetensors headers are read with HTTP Range requests (a few KB per file). */
+export function modelInfo(model: string, options?: ModelInfoOptions): Promise<ModelInfo>;
+
+/** The memory budget pipeline() uses when max_memory is not given: 2 GiB (wasm32 memory ends at
+ * 4 GiB and also holds activations, the tokenizer and each weight file while it loads). */
+export function defaultMaxMemory(): number;
 
 // ---- the browser cache ----------------------------------------------------------------------
 

@@ -36,6 +36,14 @@ pub enum Error {
     #[error("invalid input: {0}")]
     Input(String),
 
+    /// The model would need more memory than the caller's budget (`max_memory`) allows.
+    #[error(
+        "{model} needs about {} of memory as {dtype} weights, more than the {} budget (max_memory); {advice}",
+        crate::weights::fit::format_bytes(*needed),
+        crate::weights::fit::format_bytes(*budget)
+    )]
+    TooLarge { model: String, dtype: String, needed: u64, budget: u64, advice: String },
+
     #[error("model computation failed: {0}")]
     Compute(#[from] candle_core::Error),
 

@@ -187,7 +187,7 @@ fn handle(request: Request, options: &ServeOptions) {
         header("Cross-Origin-Embedder-Policy", "require-corp"),
         header("Cross-Origin-Resource-Policy", "cross-origin"),
         header("Access-Control-Allow-Origin", "*"),
-        header("Access-Control-Expose-Headers", "Content-Length, ETag"),
+        header("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag"),
         header("Cache-Control", "no-cache"),
     ];
     let method = request.method().clone();
@@ -206,21 +206,10 @@ fn handle(request: Request, options: &ServeOptions) {
         let response = Response::from_string(page).with_header(header("Content-Type", "text/html; charset=utf-8"));
         request.respond(with_headers(response, common))
     } else if let Some(file) = resolve(&path, options) {
-        match std::fs::File::open(&file) {
-            Ok(f) => {
-                status = 200;
-                // Content-Length (not chunked), so clients can show download progress; an ETag
-                // from size and modification time, so caches can tell when a file changed.
-                let etag = f.metadata().ok().map(|m| {
-                    let modified = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
-                    format!("\"{:x}-{:x}\"", m.len(), modified.as_nanos())
-                });
-                let mut response = Response::from_file(f)
-                    .with_header(header("Content-Type", content_type(&file)))
-                    .with_chunked_threshold(usize::MAX);
-                if let Some(etag) = etag {
-                    response = response.with_header(header("ETag", &etag));
-                }
+        let range = request.headers().iter().find(|h| h.field.equiv("Range")).map(|h| h.value.to_string());
+        match serve_file(&file, range.as_deref()) {
+            Ok(response) => {
+                status = response.status_code().0;
                 request.respond(with_headers(response, common))
             }
             Err(_) => {
@@ -241,6 +230,76 @@ fn handle(request: Request, options: &ServeOptions) {
             eprintln!("  (client went away: {e})");
         }
     }
+}
+
+/// What a `Range` header asks of a file of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAsked {
+    /// No Range, or one this server does not serve (several ranges, other units): the whole file.
+    Whole,
+    /// Bytes [start, end].
+    Part { start: u64, end: u64 },
+    /// Starts past the end of the file (416).
+    Unsatisfiable,
+}
+
+/// `bytes=a-b`, `bytes=a-` and `bytes=-n` (the last n bytes), as RFC 9110 reads them.
+fn parse_range(value: Option<&str>, size: u64) -> RangeAsked {
+    let Some(spec) = value.and_then(|v| v.trim().strip_prefix("bytes=")) else { return RangeAsked::Whole };
+    if spec.contains(',') {
+        return RangeAsked::Whole;
+    }
+    let Some((first, last)) = spec.split_once('-') else { return RangeAsked::Whole };
+    let (first, last) = (first.trim(), last.trim());
+    let number = |s: &str| s.parse::<u64>().ok();
+    let (start, end) = match (first.is_empty(), last.is_empty()) {
+        (false, _) => match (number(first), if last.is_empty() { Some(u64::MAX) } else { number(last) }) {
+            (Some(start), Some(end)) if start <= end => (start, end.min(size.saturating_sub(1))),
+            _ => return RangeAsked::Whole,
+        },
+        (true, false) => match number(last) {
+            Some(0) => return RangeAsked::Unsatisfiable,
+            Some(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+            None => return RangeAsked::Whole,
+        },
+        (true, true) => return RangeAsked::Whole,
+    };
+    if start >= size {
+        RangeAsked::Unsatisfiable
+    } else {
+        RangeAsked::Part { start, end }
+    }
+}
+
+/// A file, whole (200) or the part a `Range` header asks for (206 with Content-Range; 416 past
+/// its end), always with Content-Length (not chunked), so clients can show download progress.
+fn file_modified(path: &Path) -> std::io::Result<u128> {
+    let modified = std::fs::metadata(path)?.modified()?;
+    Ok(modified.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0))
+}
+
+fn serve_file(path: &Path, range: Option<&str>) -> std::io::Result<Response<Box<dyn std::io::Read + Send>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let kind = header("Content-Type", content_type(path));
+    let ranges = header("Accept-Ranges", "bytes");
+    let (code, body, length, content_range): (u16, Box<dyn Read + Send>, u64, Option<String>) = match parse_range(range, size) {
+        RangeAsked::Whole => (200, Box::new(file), size, None),
+        RangeAsked::Part { start, end } => {
+            file.seek(SeekFrom::Start(start))?;
+            let length = end - start + 1;
+            (206, Box::new(file.take(length)), length, Some(format!("bytes {start}-{end}/{size}")))
+        }
+        RangeAsked::Unsatisfiable => (416, Box::new(std::io::empty()), 0, Some(format!("bytes */{size}"))),
+    };
+    let mut headers = vec![kind, ranges];
+    headers.extend(content_range.map(|value| header("Content-Range", &value)));
+    // An ETag from size and modification time, so caches can tell when a file changed.
+    if let Ok(modified) = file_modified(path) {
+        headers.push(header("ETag", &format!("\"{size:x}-{modified:x}\"")));
+    }
+    Ok(Response::new(code.into(), headers, body, Some(length as usize), None).with_chunked_threshold(usize::MAX))
 }
 
 fn with_headers<R: std::io::Read>(mut response: Response<R>, headers: impl IntoIterator<Item = Header>) -> Response<R> {
@@ -286,6 +345,46 @@ mod tests {
         let without = start("127.0.0.1:0", ServeOptions { roots: vec![www], ..Default::default() }).unwrap();
         let (_, page) = get(&format!("{}/index.html", without.url()));
         assert_eq!(page, "<html><head><title>t</title></head><body></body></html>");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ranges_read_as_rfc_9110_says() {
+        use RangeAsked::*;
+        let parse = |value: &str| parse_range(Some(value), 100);
+        assert_eq!(parse("bytes=0-7"), Part { start: 0, end: 7 });
+        assert_eq!(parse("bytes=90-200"), Part { start: 90, end: 99 });
+        assert_eq!(parse("bytes=95-"), Part { start: 95, end: 99 });
+        assert_eq!(parse("bytes=-10"), Part { start: 90, end: 99 });
+        assert_eq!(parse("bytes=-500"), Part { start: 0, end: 99 });
+        assert_eq!(parse("bytes=100-"), Unsatisfiable);
+        assert_eq!(parse("bytes=-0"), Unsatisfiable);
+        for whole in ["bytes=0-1,5-6", "items=0-1", "bytes=7-3", "bytes=x-1", "bytes=-", "bytes"] {
+            assert_eq!(parse(whole), Whole, "{whole}");
+        }
+        assert_eq!(parse_range(None, 100), Whole);
+        assert_eq!(parse_range(Some("bytes=0-0"), 0), Unsatisfiable);
+    }
+
+    #[test]
+    fn hub_files_are_served_in_ranges() {
+        let dir = std::env::temp_dir().join(format!("hubside-serve-range-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("org/m")).unwrap();
+        std::fs::write(dir.join("org/m/f.bin"), (0u8..100).collect::<Vec<_>>()).unwrap();
+        let server = start("127.0.0.1:0", ServeOptions { hub: vec![dir.clone()], ..Default::default() }).unwrap();
+        let url = format!("{}/org/m/resolve/main/f.bin", server.hub_endpoint());
+        let mut response = ureq::get(&url).header("Range", "bytes=10-12").call().unwrap();
+        assert_eq!(response.status().as_u16(), 206);
+        assert_eq!(response.headers()["content-range"], "bytes 10-12/100");
+        assert_eq!(response.body_mut().read_to_vec().unwrap(), vec![10, 11, 12]);
+        let mut whole = ureq::get(&url).call().unwrap();
+        assert_eq!((whole.status().as_u16(), whole.headers()["accept-ranges"].to_str().unwrap()), (200, "bytes"));
+        assert_eq!(whole.body().content_length(), Some(100), "Content-Length, not chunked");
+        assert_eq!(whole.body_mut().read_to_vec().unwrap().len(), 100);
+        match ureq::get(&url).header("Range", "bytes=200-").call() {
+            Err(ureq::Error::StatusCode(416)) => {}
+            other => panic!("expected 416, got {other:?}"),
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

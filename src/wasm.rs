@@ -3,7 +3,8 @@
 //! ```js
 //! import init, { pipeline, supportedTasks } from './pkg/hubside.js';
 //! await init();
-//! const clf = await pipeline('sentiment-analysis', 'org/name', { endpoint, revision, progress_callback, cache });
+//! const clf = await pipeline('sentiment-analysis', 'org/name', { endpoint, revision, progress_callback, cache, dtype, max_memory });
+//! await modelInfo('org/name', { endpoint, revision }); // { files, download_bytes, parameters, memory: { fp32, fp16, q8, q4 } }
 //! await clf('text');                  // [{ label, score }]
 //! await clf(['a', 'b'], { top_k: 2 }); // [[{ label, score }, ...], [...]]
 //! clf.dispose();
@@ -40,6 +41,7 @@ use crate::weights::WeightDType;
 use crate::tasks::text_classification::{ClassifyOptions, TextClassifier};
 use crate::tasks::translation::{TranslateOptions, Translator};
 use crate::tasks::{field_names, Task, TASKS};
+use crate::weights::fit;
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -59,6 +61,7 @@ fn js_error(error: &Error) -> JsValue {
         Error::Weights { .. } => "weights",
         Error::Tokenizer(_) => "tokenizer",
         Error::Input(_) => "input",
+        Error::TooLarge { .. } => "too_large",
         Error::Compute(_) => "compute",
         Error::Io(_) => "io",
     };
@@ -337,6 +340,27 @@ struct LoadOptions {
     dtype: Option<String>,
     /// Speech recognition: a whisper.cpp ggml model file in the repo (`ggml-tiny.en-q5_1.bin`).
     file: Option<String>,
+    /// Bytes the model may need (`Infinity`: no limit); default `DEFAULT_MAX_MEMORY`.
+    max_memory: Option<f64>,
+}
+
+/// The memory budget `pipeline()` checks a model against unless `max_memory` says otherwise:
+/// wasm32 memory ends at 4 GiB, and besides the weights it holds the activations, the tokenizer
+/// and, while loading, each weight file's bytes; browsers also often refuse to grow it that far.
+pub const DEFAULT_MAX_MEMORY: u64 = 2 << 30;
+
+impl LoadOptions {
+    /// The budget in bytes; a negative or NaN `max_memory` is an input error.
+    fn budget(&self) -> Result<u64, JsValue> {
+        match self.max_memory {
+            None => Ok(DEFAULT_MAX_MEMORY),
+            Some(bytes) if bytes.is_nan() || bytes < 0.0 => {
+                Err(input_error(format!("option 'max_memory' must be a number of bytes, not {bytes}")))
+            }
+            // `as` saturates: Infinity is no limit.
+            Some(bytes) => Ok(bytes as u64),
+        }
+    }
 }
 
 /// Load `model` (the task's default model when omitted) for `task` (a name or alias from
@@ -346,6 +370,8 @@ struct LoadOptions {
 /// `revision` (default main), `progress_callback` (or `progress`) receiving download events,
 /// `cache` (default true: keep files in the browser's Cache API and load them from there next time),
 /// `file` (speech recognition: a whisper.cpp `ggml-*.bin` in the repo, e.g. ggerganov/whisper.cpp).
+/// `dtype` and `max_memory` (bytes, default 2 GiB): a model whose weights would need more than
+/// `max_memory` as `dtype` is refused before its weights are downloaded (`kind` `too_large`).
 #[wasm_bindgen]
 pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> Result<Function, JsValue> {
     let name = Task::parse(&task).map_err(|e| js_error(&e))?;
@@ -356,18 +382,28 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     let fields = options.take_fields::<LoadOptions>()?;
     options.finish(&[field_names::<LoadOptions>(), &["progress_callback", "progress"]].concat())?;
     let load = fields.into_struct()?;
-    let mut repo = Repo::remote(&model, load.endpoint.as_deref(), load.revision.as_deref()).map_err(|e| js_error(&e))?;
+    let dtype = WeightDType::parse(load.dtype.as_deref().unwrap_or("fp32")).map_err(|e| js_error(&e))?;
+    let budget = load.budget()?;
+    // Holding: the look at the weights' headers begins their download, which the load finishes.
+    let mut repo = Repo::remote(&model, load.endpoint.as_deref(), load.revision.as_deref())
+        .map_err(|e| js_error(&e))?
+        .holding_downloads();
     if let Some(cache) = load.cache {
         repo = repo.with_cache(cache);
     }
     if let Some(callback) = progress {
         repo = repo.with_progress(progress_forwarder(callback));
     }
+    // Refuse, before the weights are downloaded, a model that would not fit. No estimate (no
+    // such model, offline, ...) is no refusal: the load then says what is wrong.
+    if let Ok(info) = fit::model_info(&repo, load.file.as_deref()).await {
+        fit::check_budget(&info, &model, dtype, budget).map_err(|e| js_error(&e))?;
+    }
     if load.file.is_some() && name.task != Task::SpeechRecognition {
         return Err(input_error("option 'file' (a whisper.cpp model file) applies to automatic-speech-recognition only"));
     }
     let load_options = LoadOptions {
-        dtype: load.dtype.as_deref().map(WeightDType::parse).transpose().map_err(|e| js_error(&e))?.unwrap_or_default(),
+        dtype,
         file: load.file.clone(),
     };
     let loaded = match name.task {
@@ -416,6 +452,42 @@ fn into_function(loaded: Loaded, task: Task, model: &str) -> Function {
         let _ = Reflect::set(&function, &"multilingual".into(), &multilingual.into());
     }
     function
+}
+
+/// `modelInfo()` options.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct InfoOptions {
+    endpoint: Option<String>,
+    revision: Option<String>,
+    /// Read a copy in the browser's cache instead of the network (nothing is added to it).
+    cache: Option<bool>,
+    /// The one weights file to look at, for repos of several single-file models (ggml).
+    file: Option<String>,
+}
+
+/// What loading `model` would download and the memory it would need, found before downloading
+/// (safetensors headers by HTTP Range requests; other formats by their size):
+/// `{ files: [{ file, size }], download_bytes, parameters, memory: { fp32, fp16, q8, q4 }, exact,
+/// note }`. Options: `endpoint`, `revision`, `cache` (default true), `file`.
+#[wasm_bindgen(js_name = modelInfo)]
+pub async fn model_info(model: String, options: JsValue) -> Result<JsValue, JsValue> {
+    let options = JsOptions::new(&options)?;
+    let fields = options.take_fields::<InfoOptions>()?;
+    options.finish(field_names::<InfoOptions>())?;
+    let opts = fields.into_struct()?;
+    let mut repo = Repo::remote(&model, opts.endpoint.as_deref(), opts.revision.as_deref()).map_err(|e| js_error(&e))?;
+    if let Some(cache) = opts.cache {
+        repo = repo.with_cache(cache);
+    }
+    let info = fit::model_info(&repo, opts.file.as_deref()).await.map_err(|e| js_error(&e))?;
+    to_js(&info)
+}
+
+/// The memory budget in bytes `pipeline()` uses when `max_memory` is not given.
+#[wasm_bindgen(js_name = defaultMaxMemory)]
+pub fn default_max_memory() -> f64 {
+    DEFAULT_MAX_MEMORY as f64
 }
 
 /// Bytes of linear memory the wasm instance holds (it only grows).

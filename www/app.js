@@ -2,7 +2,7 @@
 // UI, with what it shares with the widgets in ui.js.
 import { HubsideClient } from './client.js';
 import {
-  decodeAudio, describeError, formatBytes, loadWithProgress, mirrorModel, renderChunks, renderScores,
+  decodeAudio, describeError, describeFit, formatBytes, loadWithProgress, mirrorModel, renderChunks, renderScores,
   runOnCtrlEnter, setStatus, siteConfig,
 } from './ui.js';
 
@@ -25,6 +25,7 @@ async function applyDefaults() {
   }
   try {
     const info = await client.info();
+    $('max-memory').placeholder = String(Math.round(info.max_memory / 2 ** 20));
     if (!$('endpoint').value) $('endpoint').value = info.endpoint;
     for (const [section, task] of Object.entries(TASKS)) {
       const model = info.tasks.find((t) => t.task === task)?.default_model;
@@ -40,13 +41,45 @@ async function applyDefaults() {
 
 const status = (prefix, text, isError) => setStatus($(`${prefix}-status`), text, isError);
 
+/** The memory budget in the settings, in bytes; undefined: the package's default. */
+function memoryBudget() {
+  const megabytes = Number($('max-memory').value);
+  return megabytes > 0 ? megabytes * 2 ** 20 : undefined;
+}
+
 async function loadModel(prefix, task) {
   const spec = { task, model: $(`${prefix}-model`).value.trim(), endpoint: $('endpoint').value.trim() };
   if (!spec.model) throw Object.assign(new Error('Enter a model (a Hub repo id such as org/name).'), { kind: 'input' });
   status(prefix, `Loading ${spec.model}…`);
-  const loaded = await loadWithProgress(client, spec, $(`${prefix}-progress`));
+  const loaded = await loadWithProgress(client, { ...spec, max_memory: memoryBudget() }, $(`${prefix}-progress`));
   refreshCache();
   return { spec, loaded };
+}
+
+// The model (and endpoint) each section's size line was asked for, so it is asked once and a
+// late answer for an earlier model is dropped.
+const fitAsked = {};
+
+/** When a model is chosen: its download size and memory per dtype under the model field. */
+async function showFit(prefix, task) {
+  const spec = { task, model: $(`${prefix}-model`).value.trim(), endpoint: $('endpoint').value.trim() };
+  const key = JSON.stringify(spec);
+  if (!spec.model || fitAsked[prefix] === key) return;
+  fitAsked[prefix] = key;
+  const line = $(`${prefix}-fit`);
+  line.textContent = 'Checking its size…';
+  try {
+    const info = await client.modelInfo(spec);
+    if (fitAsked[prefix] !== key) return;
+    const budget = memoryBudget() ?? (await client.info()).max_memory;
+    const over = info.memory && info.memory.fp32 > budget ? ` (over the ${formatBytes(budget)} memory budget in fp32)` : '';
+    line.textContent = describeFit(info) + over;
+  } catch (e) {
+    if (fitAsked[prefix] !== key) return;
+    // Cancelled with a run: ask again next time.
+    if (e.kind === 'cancelled' || e.kind === 'worker') delete fitAsked[prefix];
+    line.textContent = e.kind === 'cancelled' ? '' : `Size unknown: ${e.message}`;
+  }
 }
 
 /** Run `work` with the section's buttons locked and errors shown in its status line. */
@@ -219,8 +252,9 @@ $('translation-run').addEventListener('click', runTranslation);
 $('transcription-run').addEventListener('click', transcribeFile);
 $('transcription-record').addEventListener('click', toggleRecording);
 $('transcription-model').addEventListener('input', updateTaskOptions);
-for (const prefix of Object.keys(TASKS)) {
+for (const [prefix, task] of Object.entries(TASKS)) {
   $(`${prefix}-cancel`).addEventListener('click', () => client.cancel());
+  $(`${prefix}-model`).addEventListener('change', () => showFit(prefix, task));
 }
 runOnCtrlEnter($('sentiment-text'), runSentiment);
 runOnCtrlEnter($('translation-text'), runTranslation);

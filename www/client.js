@@ -59,7 +59,7 @@ export class HubsideClient {
   }
 
   /** The package's defaults: {endpoint, tasks: [{task, aliases, model_types, default_model,
-   * options}]} (defaultEndpoint() and supportedTasks()). Asked once; the answer never changes. */
+   * options}], max_memory} (defaultEndpoint(), supportedTasks(), defaultMaxMemory()). Asked once; the answer never changes. */
   info() {
     if (!this.infoAnswer) {
       this.infoAnswer = this.request({ type: 'info' }).then(({ value }) => value);
@@ -68,12 +68,19 @@ export class HubsideClient {
     return this.infoAnswer;
   }
 
-  /** Load (or reuse) a model; an empty `model` or `endpoint` means the package's default.
+  /** Load (or reuse) a model; an empty `model` or `endpoint` means the package's default, a
+   * `max_memory` (bytes) the budget it must fit (else it is refused before downloading).
    * Resolves to {key, seconds, memory, task, model, multilingual}: the canonical task name, the
    * repo id loaded, and for speech recognition whether the model knows other languages than
    * English. */
   async load(spec, onProgress) {
     return (await this.request({ type: 'load', ...spec }, { onProgress })).value;
+  }
+
+  /** What loading a model would download and the memory it needs, before downloading it:
+   * {files: [{file, size}], download_bytes, parameters, memory: {fp32, fp16, q8, q4}, exact, note}. */
+  async modelInfo(spec) {
+    return (await this.request({ type: 'model-info', ...spec })).value;
   }
 
   /** Run a loaded model on `input`; resolves to {value, seconds}. With `onPartial`, streams

@@ -77,6 +77,16 @@ export async function loadWithProgress(client, spec, box, onEvent) {
   return { ...loaded, bytes: tracker.total };
 }
 
+/** A modelInfo() report in one line: "download 268.0 MB; memory fp32 255.6 MB · fp16 … · q8 … ·
+ * q4 …", marked "about" when estimated from file sizes, with what is unknown said as such. */
+export function describeFit(info) {
+  const download = info.download_bytes == null ? 'download size unknown' : `download ${formatBytes(info.download_bytes)}`;
+  if (!info.memory) return `${download}; memory unknown until downloaded`;
+  const about = info.exact ? '' : 'about ';
+  const memory = ['fp32', 'fp16', 'q8', 'q4'].map((dtype) => `${dtype} ${formatBytes(info.memory[dtype])}`).join(' · ');
+  return `${download}; memory ${about}${memory}`;
+}
+
 /** Fill `list` (an <ol>) with one row per label: name, a bar, and the score; best first. */
 export function renderScores(list, scores) {
   list.replaceChildren(...scores.map(({ label, score }, i) => {
@@ -113,6 +123,7 @@ const HINTS = {
   http: 'The endpoint refused the request; check it, or try again later.',
   network: 'Check the connection and the endpoint.',
   unsupported_model: 'Try another model for this task.',
+  too_large: 'Choose a smaller model, or raise the memory budget in the settings.',
   crash: 'The model crashed, possibly out of memory; try again, or a smaller model.',
   worker: 'The model worker stopped, perhaps out of memory; try again, or a smaller model.',
 };

@@ -1,7 +1,8 @@
 // Runs every model off the main thread, for the page and the widgets (through client.js).
 // Messages in, each with a numeric `id`:
 //   {type: 'info'}                                         the package's defaults
-//   {type: 'load', task, model, endpoint, revision}        load a model, or reuse it
+//   {type: 'load', task, model, endpoint, revision, max_memory}  load a model, or reuse it
+//   {type: 'model-info', task, model, endpoint, revision}  its download size and memory (modelInfo)
 //   {type: 'run', task, model, endpoint, revision, input, options, stream}
 //   {type: 'cached'} | {type: 'clear-cache', model}        the browser cache
 // Out, with the same `id`: {type: 'progress', event} and {type: 'partial', value} while it
@@ -15,7 +16,9 @@ const pipelines = new Map();
 
 // The package's defaults; they never change, so they are read once.
 let info;
-const packageInfo = () => (info ??= { endpoint: hubside.defaultEndpoint(), tasks: hubside.supportedTasks() });
+const packageInfo = () => (info ??= {
+  endpoint: hubside.defaultEndpoint(), tasks: hubside.supportedTasks(), max_memory: hubside.defaultMaxMemory(),
+});
 
 /** What the page and widgets are told about a loaded pipeline: its canonical task name, the
  * model loaded, and (speech recognition only) whether the model knows more than English. */
@@ -51,6 +54,8 @@ async function load(msg, post) {
     const loading = hubside.pipeline(spec.task, spec.model, {
       endpoint: spec.endpoint,
       revision: spec.revision,
+      // A budget only for this load: a model loaded once stays usable whatever it is set to later.
+      max_memory: msg.max_memory || undefined,
       progress_callback: (event) => post({ type: 'progress', event }),
     }).then((run) => ({ run, facts: pipelineFacts(run), seconds: (performance.now() - started) / 1000 }));
     pipelines.set(key, loading);
@@ -82,6 +87,10 @@ self.onmessage = async ({ data: msg }) => {
     await ready;
     if (msg.type === 'info') post({ type: 'result', value: packageInfo() });
     else if (msg.type === 'load') post({ type: 'result', value: await load(msg, post) });
+    else if (msg.type === 'model-info') {
+      const spec = specOf(msg);
+      post({ type: 'result', value: await hubside.modelInfo(spec.model, { endpoint: spec.endpoint, revision: spec.revision }) });
+    }
     else if (msg.type === 'run') post({ type: 'result', ...await runModel(msg, post) });
     else if (msg.type === 'cached') post({ type: 'result', value: await hubside.cachedModels() });
     else if (msg.type === 'clear-cache') post({ type: 'result', value: await hubside.clearCache(msg.model || undefined) });

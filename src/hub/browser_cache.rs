@@ -78,6 +78,32 @@ pub async fn lookup(url: &str) -> Option<Cached> {
     None
 }
 
+/// Bytes [start, end) of `url`'s cached copy (fewer past its end) and its length, or that the
+/// repo has no such file; `None` if not cached. Only the range is read (the Cache API hands out
+/// a Blob, sliced without loading it); the digest is checked when the whole file is loaded.
+pub async fn lookup_range(url: &str, start: u64, end: u64) -> Option<CachedRange> {
+    let (cache, _) = open().await?;
+    let found = JsFuture::from(cache.match_with_str(url)).await.ok()?;
+    let response: Response = found.dyn_into().ok()?;
+    if response.headers().get(MISSING_HEADER).ok().flatten().is_some() {
+        return Some(CachedRange::Missing);
+    }
+    let length = response.headers().get(LENGTH_HEADER).ok().flatten().and_then(|v| v.parse::<u64>().ok())?;
+    let blob: web_sys::Blob = JsFuture::from(response.blob().ok()?).await.ok()?.dyn_into().ok()?;
+    if blob.size() as u64 != length {
+        return None;
+    }
+    let slice = blob.slice_with_f64_and_f64(start.min(length) as f64, end.min(length) as f64).ok()?;
+    let buffer = JsFuture::from(slice.array_buffer()).await.ok()?;
+    Some(CachedRange::Bytes { bytes: Uint8Array::new(&buffer).to_vec(), size: length })
+}
+
+/// What the cache knows about a range of a URL.
+pub enum CachedRange {
+    Bytes { bytes: Vec<u8>, size: u64 },
+    Missing,
+}
+
 /// Keep `bytes` for `url` (a file of `model`). Failures (quota exceeded, no cache) only cost a
 /// future download.
 pub async fn store(url: &str, model: &str, blob: &Blob) {

@@ -1,6 +1,7 @@
 //! Where model files come from: a Hub repository (`{endpoint}/{repo}/resolve/{revision}/{file}`),
 //! fetched over HTTP (ureq natively, the Fetch API in the browser), or a local directory natively.
-//! Every download reports progress in bytes.
+//! Every download reports progress in bytes. Parts of a file can be read without downloading it
+//! (`Repo::read_range`, HTTP Range requests), e.g. to size a model up before loading it.
 
 mod blob;
 #[cfg(not(target_arch = "wasm32"))]
@@ -67,6 +68,26 @@ pub struct Progress<'a> {
 
 pub type ProgressFn = Box<dyn Fn(&Progress)>;
 
+/// What a ranged read got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeRead {
+    /// The bytes asked for (fewer past the end of the file), and the file's size when known.
+    Bytes { bytes: Vec<u8>, size: Option<u64> },
+    /// The server ignores Range and began sending the whole file, which was not read; its size
+    /// if the server said it (Content-Length).
+    Ignored { size: Option<u64> },
+}
+
+/// The `Range` header for bytes [start, end) (HTTP ranges include their last byte).
+fn range_header(start: u64, end: u64) -> String {
+    format!("bytes={start}-{}", end.saturating_sub(1).max(start))
+}
+
+/// The file size in a `Content-Range: bytes a-b/size` header (`None` for `*`).
+fn size_from_content_range(value: &str) -> Option<u64> {
+    value.trim().rsplit_once('/')?.1.trim().parse().ok()
+}
+
 #[derive(Debug, Clone)]
 enum Location {
     Remote { endpoint: String, repo: String, revision: String },
@@ -86,6 +107,10 @@ pub struct Repo {
     /// Natively, where compact models are kept (default: `cache_dir()/compact`).
     #[cfg(not(target_arch = "wasm32"))]
     compact_dir: Option<std::path::PathBuf>,
+    /// See `holding_downloads`.
+    hold: bool,
+    /// The download a range read began in `hold` mode, with its URL, for `get_blob` to finish.
+    held: std::cell::RefCell<Option<(String, platform::Download)>>,
 }
 
 impl Repo {
@@ -117,13 +142,22 @@ impl Repo {
             cache: true,
             #[cfg(not(target_arch = "wasm32"))]
             compact_dir: None,
+            hold: false,
+            held: Default::default(),
         })
     }
 
     /// A directory laid out like a Hub repository.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn local(dir: impl Into<std::path::PathBuf>) -> Self {
-        Repo { location: Location::Local(dir.into()), progress: None, cache: false, compact_dir: None }
+        Repo {
+            location: Location::Local(dir.into()),
+            progress: None,
+            cache: false,
+            compact_dir: None,
+            hold: false,
+            held: Default::default(),
+        }
     }
 
     /// A repository whose files are already in memory, keyed by file name.
@@ -134,6 +168,8 @@ impl Repo {
             cache: false,
             #[cfg(not(target_arch = "wasm32"))]
             compact_dir: None,
+            hold: false,
+            held: Default::default(),
         }
     }
 
@@ -163,6 +199,16 @@ impl Repo {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn with_compact_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.compact_dir = Some(dir.into());
+        self
+    }
+
+    /// For a look at a file's first bytes right before it is loaded: the first remote range read
+    /// from the start of a file begins an ordinary download of the whole file instead of a Range
+    /// request, reads only as far as asked, and keeps the download for `get_blob` to finish, so
+    /// the file is requested once. Dropped unfinished (with the repo), the download stops.
+    /// Only one download is kept (a stalled one holds a connection): later range reads use Range.
+    pub fn holding_downloads(mut self) -> Self {
+        self.hold = true;
         self
     }
 
@@ -227,7 +273,71 @@ impl Repo {
         Ok(bytes)
     }
 
+    /// Bytes [start, end) of `file` (fewer past its end), or `None` if the repo has no such
+    /// file. A server that ignores Range gets its download stopped unread (`RangeRead::Ignored`):
+    /// a whole big file is never buffered for a few bytes of it. In the browser a cached copy is
+    /// read instead of the network when the repo uses the cache; nothing is added to the cache.
+    pub async fn read_range(&self, file: &str, start: u64, end: u64) -> Result<Option<RangeRead>> {
+        let end = end.max(start);
+        let url = self.url(file);
+        match &self.location {
+            Location::Remote { .. } => {
+                #[cfg(target_arch = "wasm32")]
+                if self.cache {
+                    match browser_cache::lookup_range(&url, start, end).await {
+                        Some(browser_cache::CachedRange::Missing) => return Ok(None),
+                        Some(browser_cache::CachedRange::Bytes { bytes, size }) => {
+                            return Ok(Some(RangeRead::Bytes { bytes, size: Some(size) }))
+                        }
+                        None => {}
+                    }
+                }
+                if self.hold {
+                    return self.read_held(url, start, end).await;
+                }
+                platform::http_get_range(&url, start, end).await
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Location::Local(dir) => native::read_local_range(&dir.join(file), start, end),
+            Location::Memory { files, .. } => Ok(files.get(file).map(|bytes| {
+                let len = bytes.len() as u64;
+                let bytes = bytes[start.min(len) as usize..end.min(len) as usize].to_vec();
+                RangeRead::Bytes { bytes, size: Some(len) }
+            })),
+        }
+    }
+
+    /// `read_range` in `hold` mode: from the kept download of `url`, or one begun for it.
+    async fn read_held(&self, url: String, start: u64, end: u64) -> Result<Option<RangeRead>> {
+        let held = self.held.borrow_mut().take();
+        let mut download = match held {
+            Some((held_url, download)) if held_url == url => download,
+            Some(other) => {
+                *self.held.borrow_mut() = Some(other);
+                return platform::http_get_range(&url, start, end).await;
+            }
+            None if start > 0 => return platform::http_get_range(&url, start, end).await,
+            None => match platform::Download::open(&url).await? {
+                Some(download) => download,
+                None => return Ok(None),
+            },
+        };
+        download.buffer_to(end).await?;
+        let read = RangeRead::Bytes { bytes: download.buffered(start, end), size: download.size() };
+        *self.held.borrow_mut() = Some((url, download));
+        Ok(Some(read))
+    }
+
     async fn fetch_remote(&self, url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
+        let held = self.held.borrow_mut().take_if(|(held_url, _)| held_url == url);
+        if let Some((_, download)) = held {
+            let bytes = download.finish(on_chunk).await?;
+            #[cfg(target_arch = "wasm32")]
+            if self.cache {
+                browser_cache::store(url, &self.name(), &bytes).await;
+            }
+            return Ok(Some(bytes));
+        }
         #[cfg(target_arch = "wasm32")]
         if self.cache {
             match browser_cache::lookup(url).await {
@@ -347,5 +457,31 @@ impl Repo {
                 .map(Some)
                 .map_err(|e| Error::Config(format!("{} is not valid JSON: {e}", self.url(file)))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_headers_include_their_last_byte_and_content_range_gives_the_size() {
+        assert_eq!(range_header(0, 8), "bytes=0-7");
+        assert_eq!(range_header(5, 6), "bytes=5-5");
+        assert_eq!(size_from_content_range("bytes 0-7/1234"), Some(1234));
+        assert_eq!(size_from_content_range(" bytes */99 "), Some(99));
+        assert_eq!(size_from_content_range("bytes 0-7/*"), None);
+        assert_eq!(size_from_content_range("garbage"), None);
+    }
+
+    #[test]
+    fn memory_repos_read_ranges_clamped_to_the_file() {
+        let files = [("a".to_string(), vec![1u8, 2, 3, 4])].into_iter().collect();
+        let repo = Repo::memory("m", files);
+        let read = |start, end| pollster::block_on(repo.read_range("a", start, end)).unwrap();
+        assert_eq!(read(1, 3), Some(RangeRead::Bytes { bytes: vec![2, 3], size: Some(4) }));
+        assert_eq!(read(2, 99), Some(RangeRead::Bytes { bytes: vec![3, 4], size: Some(4) }));
+        assert_eq!(read(9, 99), Some(RangeRead::Bytes { bytes: vec![], size: Some(4) }));
+        assert_eq!(pollster::block_on(repo.read_range("b", 0, 1)).unwrap(), None);
     }
 }

@@ -4,9 +4,9 @@
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStreamDefaultReader, Response};
+use web_sys::{Headers, ReadableStreamDefaultReader, RequestInit, Response};
 
-use super::Blob;
+use super::{Blob, RangeRead};
 use crate::error::{Error, Result};
 
 fn describe(value: &JsValue) -> String {
@@ -17,24 +17,41 @@ fn describe(value: &JsValue) -> String {
         .unwrap_or_else(|| format!("{value:?}"))
 }
 
-async fn fetch(url: &str) -> std::result::Result<Response, JsValue> {
+fn network(url: &str, e: JsValue) -> Error {
+    Error::Network {
+        url: url.to_string(),
+        message: format!("{} (offline, blocked by CORS, or the server is down)", describe(&e)),
+    }
+}
+
+/// GET `url`, with a `Range` header when `range` is given.
+async fn fetch(url: &str, range: Option<&str>) -> std::result::Result<Response, JsValue> {
+    let init = RequestInit::new();
+    if let Some(range) = range {
+        let headers = Headers::new()?;
+        headers.set("Range", range)?;
+        init.set_headers(&headers);
+    }
     let global = js_sys::global();
     let promise = if let Some(window) = global.dyn_ref::<web_sys::Window>() {
-        window.fetch_with_str(url)
+        window.fetch_with_str_and_init(url, &init)
     } else if let Some(worker) = global.dyn_ref::<web_sys::WorkerGlobalScope>() {
-        worker.fetch_with_str(url)
+        worker.fetch_with_str_and_init(url, &init)
     } else {
         return Err(JsValue::from_str("no fetch() in this JavaScript environment"));
     };
     Ok(JsFuture::from(promise).await?.unchecked_into())
 }
 
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
+}
+
 /// HEAD `url`: the file's ETag (or length and modification time), `None` on 404.
 pub async fn http_etag(url: &str) -> Result<Option<String>> {
-    let init = web_sys::RequestInit::new();
+    let init = RequestInit::new();
     init.set_method("HEAD");
-    let network = |e: JsValue| Error::Network { url: url.to_string(), message: describe(&e) };
-    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(network)?;
+    let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| network(url, e))?;
     let global = js_sys::global();
     let promise = if let Some(window) = global.dyn_ref::<web_sys::Window>() {
         window.fetch_with_request(&request)
@@ -43,58 +60,153 @@ pub async fn http_etag(url: &str) -> Result<Option<String>> {
     } else {
         return Err(Error::Network { url: url.to_string(), message: "no fetch()".into() });
     };
-    let response: Response = JsFuture::from(promise).await.map_err(network)?.unchecked_into();
+    let response: Response = JsFuture::from(promise).await.map_err(|e| network(url, e))?.unchecked_into();
     match response.status() {
         404 => return Ok(None),
         200..=299 => {}
         status => return Err(Error::Http { url: url.to_string(), status }),
     }
-    let header = |name: &str| response.headers().get(name).ok().flatten();
-    Ok(Some(header("x-linked-etag").or_else(|| header("etag")).unwrap_or_else(|| {
-        format!("{} {}", header("content-length").unwrap_or_default(), header("last-modified").unwrap_or_default())
+    Ok(Some(header(&response, "x-linked-etag").or_else(|| header(&response, "etag")).unwrap_or_else(|| {
+        format!("{} {}", header(&response, "content-length").unwrap_or_default(), header(&response, "last-modified").unwrap_or_default())
     })))
+}
+
+/// A GET whose body is read on demand: the first bytes can be looked at before the rest is
+/// read (or the download cancelled). The body stays in JavaScript memory (see `Blob`).
+pub struct Download {
+    url: String,
+    reader: Option<ReadableStreamDefaultReader>,
+    chunks: Vec<Uint8Array>,
+    loaded: u64,
+    total: Option<u64>,
+}
+
+impl Download {
+    /// GET `url`; `None` on 404.
+    pub async fn open(url: &str) -> Result<Option<Download>> {
+        let response = fetch(url, None).await.map_err(|e| network(url, e))?;
+        match response.status() {
+            404 => return Ok(None),
+            200..=299 => {}
+            status => return Err(Error::Http { url: url.to_string(), status }),
+        }
+        let total = header(&response, "content-length").and_then(|v| v.parse::<u64>().ok());
+        let reader = response.body().map(|body| body.get_reader().unchecked_into());
+        Ok(Some(Download { url: url.to_string(), reader, chunks: Vec::new(), loaded: 0, total }))
+    }
+
+    /// The size the server announced (Content-Length).
+    pub fn size(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// The next chunk, `None` at the end.
+    async fn next(&mut self) -> Result<Option<Uint8Array>> {
+        let Some(reader) = &self.reader else { return Ok(None) };
+        let chunk = JsFuture::from(reader.read()).await.map_err(|e| network(&self.url, e))?;
+        if Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true) {
+            self.reader = None;
+            return Ok(None);
+        }
+        let value = Reflect::get(&chunk, &"value".into()).map_err(|e| network(&self.url, e))?;
+        Ok(Some(value.unchecked_into()))
+    }
+
+    /// Read until at least `n` bytes are buffered, or the body ends.
+    pub async fn buffer_to(&mut self, n: u64) -> Result<()> {
+        while self.loaded < n {
+            let Some(chunk) = self.next().await? else { break };
+            self.loaded += chunk.length() as u64;
+            self.chunks.push(chunk);
+        }
+        Ok(())
+    }
+
+    /// Buffered bytes [start, end), fewer if fewer were buffered.
+    pub fn buffered(&self, start: u64, end: u64) -> Vec<u8> {
+        let (start, end) = (start.min(self.loaded), end.min(self.loaded).max(start.min(self.loaded)));
+        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut offset = 0u64;
+        for chunk in &self.chunks {
+            let len = chunk.length() as u64;
+            let (from, to) = (start.max(offset), end.min(offset + len));
+            if from < to {
+                out.extend(chunk.subarray((from - offset) as u32, (to - offset) as u32).to_vec());
+            }
+            offset += len;
+        }
+        out
+    }
+
+    /// The whole body, reporting progress from what was already buffered on. Stream for
+    /// progress, keeping the chunks in JS; join them once at the end.
+    pub async fn finish(mut self, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Blob> {
+        if self.loaded > 0 {
+            on_chunk(self.loaded, self.total);
+        }
+        while let Some(chunk) = self.next().await? {
+            self.loaded += chunk.length() as u64;
+            self.chunks.push(chunk);
+            on_chunk(self.loaded, self.total);
+        }
+        let joined = Uint8Array::new_with_length(self.loaded as u32);
+        let mut offset = 0;
+        for chunk in std::mem::take(&mut self.chunks) {
+            joined.set(&chunk, offset);
+            offset += chunk.length();
+        }
+        Ok(Blob::from(joined))
+    }
+}
+
+impl Drop for Download {
+    /// A download nobody finished stops, rather than arriving unread in the background.
+    fn drop(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.cancel();
+        }
+    }
 }
 
 /// GET `url`; `None` on 404. The body stays in JavaScript memory (see `Blob`).
 pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
-    let network = |e: JsValue| Error::Network {
-        url: url.to_string(),
-        message: format!("{} (offline, blocked by CORS, or the server is down)", describe(&e)),
-    };
-    let response = fetch(url).await.map_err(network)?;
+    match Download::open(url).await? {
+        Some(download) => Ok(Some(download.finish(on_chunk).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Bytes [start, end) of `url` by a Range request; `None` on 404.
+pub async fn http_get_range(url: &str, start: u64, end: u64) -> Result<Option<RangeRead>> {
+    if end <= start {
+        return Ok(Some(RangeRead::Bytes { bytes: Vec::new(), size: None }));
+    }
+    let response = fetch(url, Some(&super::range_header(start, end))).await.map_err(|e| network(url, e))?;
     match response.status() {
-        404 => return Ok(None),
-        200..=299 => {}
-        status => return Err(Error::Http { url: url.to_string(), status }),
-    }
-    let total = response
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|v| v.parse::<u64>().ok());
-    let Some(body) = response.body() else {
-        return Ok(Some(Blob::from(Uint8Array::new_with_length(0))));
-    };
-    // Stream for progress, keeping the chunks in JS; join them once at the end.
-    let reader: ReadableStreamDefaultReader = body.get_reader().unchecked_into();
-    let mut chunks = Vec::new();
-    let mut loaded = 0u64;
-    loop {
-        let chunk = JsFuture::from(reader.read()).await.map_err(network)?;
-        if Reflect::get(&chunk, &"done".into()).map(|d| d.is_truthy()).unwrap_or(true) {
-            break;
+        404 => Ok(None),
+        // Starts at or past the end of the file.
+        416 => Ok(Some(RangeRead::Bytes { bytes: Vec::new(), size: None })),
+        206 => {
+            let size = header(&response, "content-range").as_deref().and_then(super::size_from_content_range);
+            let mut download = Download {
+                url: url.to_string(),
+                reader: response.body().map(|body| body.get_reader().unchecked_into()),
+                chunks: Vec::new(),
+                loaded: 0,
+                total: None,
+            };
+            download.buffer_to(end - start).await?;
+            // Dropping the download cancels anything a server sent beyond the range.
+            Ok(Some(RangeRead::Bytes { bytes: download.buffered(0, end - start), size }))
         }
-        let value: Uint8Array = Reflect::get(&chunk, &"value".into()).map_err(network)?.unchecked_into();
-        loaded += value.length() as u64;
-        chunks.push(value);
-        on_chunk(loaded, total);
+        200..=299 => {
+            let size = header(&response, "content-length").and_then(|v| v.parse::<u64>().ok());
+            // The whole file is on its way: stop it unread.
+            if let Some(body) = response.body() {
+                let _ = body.cancel();
+            }
+            Ok(Some(RangeRead::Ignored { size }))
+        }
+        status => Err(Error::Http { url: url.to_string(), status }),
     }
-    let joined = Uint8Array::new_with_length(loaded as u32);
-    let mut offset = 0;
-    for chunk in chunks {
-        joined.set(&chunk, offset);
-        offset += chunk.length();
-    }
-    Ok(Some(Blob::from(joined)))
 }

@@ -131,11 +131,11 @@ pub fn block_type(dtype: WeightDType, cols: usize) -> Option<GgmlDType> {
 
 /// Bytes a (rows, cols) matrix takes in `dtype` (the rule the loader follows).
 pub fn stored_bytes(rows: usize, cols: usize, dtype: WeightDType) -> usize {
-    let n = rows * cols;
+    let n = rows.saturating_mul(cols);
     match (dtype, block_type(dtype, cols)) {
-        (WeightDType::Fp32, _) => n * 4,
-        (_, Some(ggml)) => n / ggml.block_size() * ggml.type_size(),
-        (_, None) => n * 2,
+        (WeightDType::Fp32, _) => n.saturating_mul(4),
+        (_, Some(ggml)) => (n / ggml.block_size()).saturating_mul(ggml.type_size()),
+        (_, None) => n.saturating_mul(2),
     }
 }
 

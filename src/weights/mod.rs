@@ -9,6 +9,7 @@ pub mod compact;
 pub mod ctranslate2;
 pub mod ggml;
 pub mod ggml_writer;
+pub mod fit;
 pub mod pytorch;
 pub mod safetensors;
 
@@ -48,6 +49,16 @@ impl WeightDType {
             WeightDType::Fp16 => "fp16",
             WeightDType::Q8 => "q8",
             WeightDType::Q4 => "q4",
+        }
+    }
+
+    /// Bytes per weight of a matrix stored in this dtype (block overhead included).
+    pub fn bytes_per_weight(self) -> f64 {
+        match self {
+            WeightDType::Fp32 => 4.0,
+            WeightDType::Fp16 => 2.0,
+            WeightDType::Q8 => 34.0 / 32.0,
+            WeightDType::Q4 => 20.0 / 32.0,
         }
     }
 

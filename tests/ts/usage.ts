@@ -1,7 +1,7 @@
 // Uses the whole API of the `hubside` package the way an application would; `tsc --strict`
 // must accept it, and reject each line marked @ts-expect-error (misuse the types must catch).
 import init, {
-  cachedModels, clearCache, defaultEndpoint, initSync, pipeline, supportedTasks, wasmMemoryBytes,
+  cachedModels, clearCache, defaultEndpoint, defaultMaxMemory, initSync, modelInfo, pipeline, supportedTasks, wasmMemoryBytes,
   type AutomaticSpeechRecognitionPipeline, type ErrorKind, type HubsideError, type ProgressInfo,
   type TaskInfo, type TextClassificationPipeline, type TranscriptionOutput, type TranslationOutput,
 } from 'hubside';
@@ -80,13 +80,20 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   console.log(deleted, memory);
   for (const p of [classifier, translator, asr]) p.dispose();
 
+  // Will it fit? Sizes and memory per dtype before downloading; a budget for pipeline().
+  const info = await modelInfo('Helsinki-NLP/opus-mt-en-de', { endpoint, revision: 'main', cache: false });
+  const files: string[] = info.files.map((f) => `${f.file} ${f.size ?? 'size unknown'}`);
+  const q8: number | undefined = info.memory?.q8;
+  console.log(files, info.download_bytes, info.parameters, q8, info.exact, info.note, defaultMaxMemory());
+  await pipeline('translation', 'Helsinki-NLP/opus-mt-en-de', { dtype: 'q8', max_memory: 512 * 2 ** 20 });
+
   // Errors carry a kind.
   try {
     await pipeline('sentiment-analysis', 'no/such-model');
   } catch (e) {
     const error = e as HubsideError;
     const kind: ErrorKind = error.kind;
-    if (kind === 'not_found' || kind === 'network' || kind === 'input') console.log(error.name, error.message);
+    if (kind === 'not_found' || kind === 'network' || kind === 'input' || kind === 'too_large') console.log(error.name, error.message);
   }
 }
 
@@ -114,6 +121,10 @@ export async function misuse(): Promise<void> {
   await asr(new Float32Array(1), { task: 'summarize' });
   // @ts-expect-error: without return_timestamps, chunks may be missing
   (await asr(new Float32Array(1))).chunks.length;
+  // @ts-expect-error: not a dtype
+  await pipeline('translation', 'm', { dtype: 'int4' });
+  // @ts-expect-error: modelInfo takes no progress callback
+  await modelInfo('m', { progress: () => {} });
   // @ts-expect-error: not an error kind
   const kind: ErrorKind = 'timeout';
   console.log(kind);

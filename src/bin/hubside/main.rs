@@ -159,6 +159,24 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Which weight files a model would download, their size, its parameters and the memory it
+    /// needs per dtype, found before downloading (safetensors headers by HTTP Range requests).
+    Info {
+        /// Hub repo id (org/name) or a local directory in Hub layout.
+        repo: String,
+        /// Hub endpoint.
+        #[arg(long, default_value = hubside::hub::DEFAULT_ENDPOINT)]
+        endpoint: String,
+        /// Branch, tag or commit.
+        #[arg(long, default_value = hubside::hub::DEFAULT_REVISION)]
+        revision: String,
+        /// The weights file, for repos of several single-file models (e.g. a ggml file).
+        #[arg(long)]
+        file: Option<String>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Serve the page (www/, pkg/) and a local Hub mirror at /hub, with COOP/COEP headers.
     Serve {
         /// Address to listen on.
@@ -208,6 +226,33 @@ fn print_progress(p: &Progress) {
         }
         _ => {}
     }
+}
+
+/// `hubside info` in words: the files, the download, the parameters, the memory per dtype.
+fn describe_info(repo: &str, info: &hubside::weights::fit::ModelInfo) -> String {
+    use hubside::weights::fit::{format_bytes, WeightDType};
+    let size = |bytes: Option<u64>| bytes.map_or("size unknown".to_string(), format_bytes);
+    let mut out = format!("{repo}\n");
+    for file in &info.files {
+        out += &format!("  {}  {}\n", file.file, size(file.size));
+    }
+    out += &format!("download: {}\n", size(info.download_bytes));
+    let about = if info.exact { "" } else { "about " };
+    if let Some(parameters) = info.parameters {
+        out += &format!("parameters: {about}{parameters}\n");
+    }
+    match &info.memory {
+        Some(memory) => {
+            let per_dtype: Vec<String> =
+                WeightDType::ALL.iter().map(|&d| format!("{} {}", d.name(), format_bytes(memory.get(d)))).collect();
+            out += &format!("memory: {about}{}\n", per_dtype.join(" · "));
+        }
+        None => out += "memory: unknown\n",
+    }
+    if let Some(note) = &info.note {
+        out += &format!("note: {note}\n");
+    }
+    out
 }
 
 fn main() -> ExitCode {
@@ -358,6 +403,16 @@ fn run(cli: Cli) -> hubside::Result<()> {
             let written = ggml_writer::convert_ctranslate2(&tensors, &tokenizer, file_type)?;
             std::fs::write(&out, &written).map_err(|e| hubside::Error::Io(format!("{}: {e}", out.display())))?;
             eprintln!("wrote {} ({} bytes, {})", out.display(), written.len(), file_type.name());
+            Ok(())
+        }
+        Command::Info { repo, endpoint, revision, file, json } => {
+            let source = Repo::open(&repo, Some(&endpoint), Some(&revision))?;
+            let info = pollster::block_on(hubside::weights::fit::model_info(&source, file.as_deref()))?;
+            if json {
+                println!("{}", serde_json::to_string(&info).map_err(|e| hubside::Error::Io(e.to_string()))?);
+            } else {
+                print!("{}", describe_info(&repo, &info));
+            }
             Ok(())
         }
         Command::Serve { addr, hub, roots, pkg, log } => {

@@ -102,6 +102,10 @@ export interface PipelineOptions {
   progress?: (event: ProgressInfo) => void;
   /** Keep files in the browser's Cache API and load them from there next time; default true. */
   cache?: boolean;
+  /** The threaded build's pool size (Web Workers), fixed by the first pipeline: later ones may
+   * leave it out or repeat it. Default: the cores the browser reports, at most 8. The
+   * single-thread build takes it and computes on one thread. */
+  numThreads?: number;
 }
 
 /** What every pipeline has besides being callable. */
@@ -112,6 +116,8 @@ export interface PipelineBase<T extends TaskName> {
   readonly model: string;
   /** The canonical task name. */
   readonly task: T;
+  /** How many threads compute (1 in the single-thread build). */
+  readonly threads: number;
 }
 
 // ---- text classification --------------------------------------------------------------------
@@ -259,3 +265,17 @@ export function clearCache(model?: string | null): Promise<number>;
 
 /** Bytes of memory the wasm instance holds (it only grows). */
 export function wasmMemoryBytes(): number;
+
+/** Which build runs and on how many threads. */
+export interface RuntimeInfo {
+  /** 'threads': atomics and shared memory, rayon's pool on Web Workers (needs a cross-origin
+   * isolated page); 'single': one thread, runs everywhere. */
+  build: 'threads' | 'single';
+  /** How many threads compute; null until the threaded build's pool starts (first pipeline). */
+  threads: number | null;
+  /** Built with WebAssembly SIMD128. */
+  simd: boolean;
+}
+
+/** Which build runs and on how many threads. */
+export function runtimeInfo(): RuntimeInfo;

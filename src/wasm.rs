@@ -331,6 +331,9 @@ struct LoadOptions {
     revision: Option<String>,
     /// Keep files in the browser's Cache API and load them from there next time.
     cache: Option<bool>,
+    /// Threads of the pool the threaded build starts with its first pipeline (crate::threads).
+    #[serde(rename = "numThreads")]
+    num_threads: Option<usize>,
 }
 
 /// Load `model` (the task's default model when omitted) for `task` (a name or alias from
@@ -338,7 +341,9 @@ struct LoadOptions {
 /// `(input, options) => Promise<output>` with `task`, `model` and `dispose()` properties (and
 /// `multilingual` for speech recognition). Options: `endpoint` (default https://huggingface.co),
 /// `revision` (default main), `progress_callback` (or `progress`) receiving download events,
-/// `cache` (default true: keep files in the browser's Cache API and load them from there next time).
+/// `cache` (default true: keep files in the browser's Cache API and load them from there next time),
+/// `numThreads` (threaded build: the pool's size, default the cores the browser reports, at most
+/// 8; the pool starts with the first pipeline, and the function's `threads` says how many compute).
 #[wasm_bindgen]
 pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> Result<Function, JsValue> {
     let name = Task::parse(&task).map_err(|e| js_error(&e))?;
@@ -349,6 +354,7 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     let fields = options.take_fields::<LoadOptions>()?;
     options.finish(&[field_names::<LoadOptions>(), &["progress_callback", "progress"]].concat())?;
     let load = fields.into_struct()?;
+    let threads = crate::threads::ensure_pool(load.num_threads).await.map_err(|e| js_error(&e))?;
     let mut repo = Repo::remote(&model, load.endpoint.as_deref(), load.revision.as_deref()).map_err(|e| js_error(&e))?;
     if let Some(cache) = load.cache {
         repo = repo.with_cache(cache);
@@ -369,7 +375,9 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
             Loaded::SpeechRecognition(Box::new(SpeechRecognizer::load(&repo).await.map_err(|e| js_error(&e))?))
         }
     };
-    Ok(into_function(loaded, name.task, &model))
+    let function = into_function(loaded, name.task, &model);
+    let _ = Reflect::set(&function, &"threads".into(), &(threads as f64).into());
+    Ok(function)
 }
 
 /// Wrap a loaded model as a callable with `dispose()`, `task`, `model` (and, for speech
@@ -412,6 +420,24 @@ pub fn wasm_memory_bytes() -> f64 {
         .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
         .unwrap_or(0.0)
 }
+
+/// What runs: `{ build: 'threads' | 'single', threads, simd }`; `threads` is how many threads
+/// compute (null until the threaded build's pool starts).
+#[wasm_bindgen(js_name = runtimeInfo)]
+pub fn runtime_info() -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct RuntimeInfo {
+        build: &'static str,
+        threads: Option<usize>,
+        simd: bool,
+    }
+    to_js(&RuntimeInfo { build: crate::threads::BUILD, threads: crate::threads::threads(), simd: cfg!(target_feature = "simd128") })
+}
+
+/// rayon's pool on Web Workers (threaded build): `initThreadPool(n)` starts it by hand, before
+/// any pipeline, instead of the first pipeline's `numThreads`.
+#[cfg(all(feature = "threads", target_feature = "atomics"))]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 #[derive(Serialize)]
 struct CachedModel {

@@ -1,16 +1,35 @@
 // Runs every model off the main thread, for the page and the widgets (through client.js).
 // Messages in, each with a numeric `id`:
 //   {type: 'info'}                                         the package's defaults
-//   {type: 'load', task, model, endpoint, revision}        load a model, or reuse it
+//   {type: 'runtime'}                                      the build and threads (runtimeInfo())
+//   {type: 'load', task, model, endpoint, revision, numThreads}  load a model, or reuse it
 //   {type: 'run', task, model, endpoint, revision, input, options, stream}
 //   {type: 'cached'} | {type: 'clear-cache', model}        the browser cache
 // Out, with the same `id`: {type: 'progress', event} and {type: 'partial', value} while it
 // works, then {type: 'result', value, seconds?} or {type: 'error', error: {message, kind}}.
 // Pipelines are kept per task + model + endpoint + revision (empty ones mean the package's
 // defaults), so widgets and the page share one loaded model.
-import init, * as hubside from './pkg/hubside.js';
+// The build: pkg/threads/ computes on a pool of Web Workers sharing the wasm memory, which needs
+// SharedArrayBuffer, which only a cross-origin isolated page has; else pkg/, one thread (this
+// one, so the page's main thread stays free either way).
+async function loadPackage() {
+  if (self.crossOriginIsolated) {
+    try {
+      const threaded = await import('./pkg/threads/hubside.js');
+      await threaded.default();
+      return threaded;
+    } catch (e) {
+      console.warn(`hubside: the threaded build did not load (${e && e.message}); using one thread`);
+    }
+  }
+  const single = await import('./pkg/hubside.js');
+  await single.default();
+  return single;
+}
 
-const ready = init();
+// Set before the first await: messages that come while the package loads wait for it.
+let hubside;
+const ready = loadPackage().then((loaded) => { hubside = loaded; });
 const pipelines = new Map();
 
 // The package's defaults; they never change, so they are read once.
@@ -18,8 +37,9 @@ let info;
 const packageInfo = () => (info ??= { endpoint: hubside.defaultEndpoint(), tasks: hubside.supportedTasks() });
 
 /** What the page and widgets are told about a loaded pipeline: its canonical task name, the
- * model loaded, and (speech recognition only) whether the model knows more than English. */
-const pipelineFacts = (run) => ({ task: run.task, model: run.model, multilingual: run.multilingual });
+ * model loaded, (speech recognition only) whether the model knows more than English, and how
+ * many threads compute. */
+const pipelineFacts = (run) => ({ task: run.task, model: run.model, multilingual: run.multilingual, threads: run.threads });
 
 /** `msg`'s pipeline with the defaults filled in: canonical task name, model, endpoint, revision. */
 function specOf(msg) {
@@ -52,12 +72,14 @@ async function load(msg, post) {
       endpoint: spec.endpoint,
       revision: spec.revision,
       progress_callback: (event) => post({ type: 'progress', event }),
+      // The threaded build's pool starts with the first pipeline; one client sends one count.
+      numThreads: msg.numThreads,
     }).then((run) => ({ run, facts: pipelineFacts(run), seconds: (performance.now() - started) / 1000 }));
     pipelines.set(key, loading);
     loading.catch(() => pipelines.delete(key)); // a failed load can be retried
   }
   const { facts, seconds } = await pipelines.get(key);
-  return { key, seconds, memory: hubside.wasmMemoryBytes(), ...facts };
+  return { key, seconds, memory: hubside.wasmMemoryBytes(), build: hubside.runtimeInfo().build, ...facts };
 }
 
 async function runModel(msg, post) {
@@ -81,6 +103,7 @@ self.onmessage = async ({ data: msg }) => {
   try {
     await ready;
     if (msg.type === 'info') post({ type: 'result', value: packageInfo() });
+    else if (msg.type === 'runtime') post({ type: 'result', value: hubside.runtimeInfo() });
     else if (msg.type === 'load') post({ type: 'result', value: await load(msg, post) });
     else if (msg.type === 'run') post({ type: 'result', ...await runModel(msg, post) });
     else if (msg.type === 'cached') post({ type: 'result', value: await hubside.cachedModels() });

@@ -16,6 +16,9 @@ use hubside::tasks::Task;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Threads to compute with (default: all cores).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Args)]
@@ -130,7 +133,8 @@ enum Command {
         #[arg(required = true)]
         text: Vec<String>,
     },
-    /// Serve the page (www/, pkg/) and a local Hub mirror at /hub, with COOP/COEP headers.
+    /// Serve the page (www/, pkg/) and a local Hub mirror at /hub; pages are cross-origin
+    /// isolated (COOP/COEP headers) so they run the threaded wasm build, unless --no-isolation.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -147,6 +151,10 @@ enum Command {
         /// Log each request.
         #[arg(long)]
         log: bool,
+        /// Send no COOP/COEP headers: pages are not cross-origin isolated and run the
+        /// single-thread wasm build (as from a plain static host).
+        #[arg(long)]
+        no_isolation: bool,
     },
 }
 
@@ -181,8 +189,19 @@ fn print_progress(p: &Progress) {
     }
 }
 
+/// Sizes rayon's global pool, which the kernels use, and candle's own matmul threads (it reads
+/// rayon's variable) alike. Must run before anything computes.
+fn use_threads(threads: u16) -> hubside::Result<()> {
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.into())
+        .build_global()
+        .map_err(|e| hubside::Error::Io(format!("cannot start {threads} threads: {e}")))
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    match cli.threads.map_or(Ok(()), use_threads).and_then(|()| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -313,8 +332,8 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { addr, hub, roots, pkg, log } => {
-            let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log };
+        Command::Serve { addr, hub, roots, pkg, log, no_isolation } => {
+            let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log, cross_origin_isolation: !no_isolation };
             let server = hubside::serve::start(&addr, options)?;
             eprintln!("serving on {}", server.url());
             if !hub.is_empty() {

@@ -136,6 +136,8 @@ test('dist/ with the service worker isolates itself on a plain static server and
 });
 
 test('nothing failed and nothing left 127.0.0.1', () => {
-  assert.deepEqual(failures, []);
+  // Except what the service worker's reload cut short on dist/'s first visit.
+  const cutShort = (line) => line.startsWith(`no answer: ${site.url}/`) && line.endsWith('(net::ERR_ABORTED)');
+  assert.deepEqual(failures.filter((line) => !cutShort(line)), []);
   assertOnlyLocal(assert, requests);
 });

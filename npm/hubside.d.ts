@@ -118,6 +118,10 @@ export interface PipelineOptions {
    * whose estimate (see modelInfo()) is larger is refused before its weights are downloaded,
    * with kind 'too_large' and a message naming the estimate, the dtype and the budget. */
   max_memory?: number;
+  /** The threaded build's pool size (Web Workers), fixed by the first pipeline: later ones may
+   * leave it out or repeat it. Default: the cores the browser reports, at most 8. The
+   * single-thread build takes it and computes on one thread. */
+  numThreads?: number;
 }
 
 /** What every pipeline has besides being callable. */
@@ -128,6 +132,8 @@ export interface PipelineBase<T extends TaskName> {
   readonly model: string;
   /** The canonical task name. */
   readonly task: T;
+  /** How many threads compute (1 in the single-thread build). */
+  readonly threads: number;
 }
 
 // ---- text classification --------------------------------------------------------------------
@@ -314,3 +320,17 @@ export function clearCache(model?: string | null): Promise<number>;
 
 /** Bytes of memory the wasm instance holds (it only grows). */
 export function wasmMemoryBytes(): number;
+
+/** Which build runs and on how many threads. */
+export interface RuntimeInfo {
+  /** 'threads': atomics and shared memory, rayon's pool on Web Workers (needs a cross-origin
+   * isolated page); 'single': one thread, runs everywhere. */
+  build: 'threads' | 'single';
+  /** How many threads compute; null until the threaded build's pool starts (first pipeline). */
+  threads: number | null;
+  /** Built with WebAssembly SIMD128. */
+  simd: boolean;
+}
+
+/** Which build runs and on how many threads. */
+export function runtimeInfo(): RuntimeInfo;

@@ -2,10 +2,15 @@
 # Builds dist/: the page, the widgets and the wasm package as plain static files, plus a README.md
 # whose front matter makes the folder a Hugging Face static Space. Any static file server works:
 #   scripts/build-dist.sh && python3 -m http.server -d dist 8000
-# pkg/ is built first when missing or stale (scripts/ensure-pkg.sh).
-# Usage: scripts/build-dist.sh [OUT_DIR]   (default dist)
+# pkg/ is built first when missing or stale (scripts/ensure-pkg.sh). Both wasm builds go in:
+# pkg/threads/ runs when the page is cross-origin isolated (the Space's headers), else pkg/.
+# --coi-serviceworker: the pages load coi-serviceworker.js, which isolates them on hosts that
+# cannot send headers (GitHub Pages); the file is in dist/ either way.
+# Usage: scripts/build-dist.sh [--coi-serviceworker] [OUT_DIR]   (default dist)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+coi=
+if [ "${1:-}" = --coi-serviceworker ]; then coi=1; shift; fi
 out="${1:-dist}"
 scripts/ensure-pkg.sh
 # Build aside and swap it in, so a failed build never leaves half a dist/.
@@ -13,14 +18,22 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 cp -R www/* "$tmp/"   # www/ as it is now (not its hidden files)
-mkdir -p "$tmp/pkg"
+mkdir -p "$tmp/pkg/threads"
 cp pkg/hubside.js pkg/hubside_bg.wasm "$tmp/pkg/"
-for f in index.html app.js client.js ui.js worker.js widgets.js style.css example.html pkg/hubside.js pkg/hubside_bg.wasm; do
+# The threaded build's JS snippets (wasm-bindgen-rayon's worker script) come along.
+cp -R pkg/threads/hubside.js pkg/threads/hubside_bg.wasm pkg/threads/snippets "$tmp/pkg/threads/"
+for f in index.html app.js client.js ui.js worker.js widgets.js style.css example.html coi-serviceworker.js \
+  pkg/hubside.js pkg/hubside_bg.wasm pkg/threads/hubside.js pkg/threads/hubside_bg.wasm; do
   [ -s "$tmp/$f" ] || { echo "build-dist: $f is missing" >&2; exit 1; }
 done
+if [ -n "$coi" ]; then
+  # First in <head>: it must run before the page's modules start the worker.
+  sed -i 's|<head>|<head>\n  <script src="coi-serviceworker.js"></script>|' "$tmp/index.html" "$tmp/example.html"
+  for page in index.html example.html; do grep -q coi-serviceworker.js "$tmp/$page"; done
+fi
 
-# The Space: static SDK, served as is. The headers make the page cross-origin isolated (needed
-# for wasm threads and precise timers; models still load from huggingface.co, which sends CORS).
+# The Space: static SDK, served as is. The headers make the page cross-origin isolated, so it
+# runs the threaded wasm build (models still load from huggingface.co, which sends CORS).
 cat > "$tmp/README.md" <<'EOF'
 ---
 title: hubside
@@ -51,6 +64,12 @@ leave the device.
 
 This folder is plain static files: serve it with any static file server, or upload it as a
 static Space (`hf upload YOUR_NAME/hubside . . --repo-type=space` from inside it).
+
+Models run on all the visitor's cores (`pkg/threads/`, Web Workers sharing memory) when the page
+is cross-origin isolated, which the `custom_headers` above do on a Space; elsewhere they run on
+one core (`pkg/`). A host that cannot send those headers (GitHub Pages) can isolate the pages
+with the included service worker: add `<script src="coi-serviceworker.js"></script>` first in
+the `<head>` of `index.html` and `example.html` (the page reloads itself once on the first visit).
 EOF
 
 # The Hub stores binary files through Xet/LFS; mark the wasm so a plain `git push` works too.

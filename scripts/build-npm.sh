@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-target/npm/hubside}"
-scripts/ensure-pkg.sh
+# The single-thread build only, for now: the threaded one (pkg/threads) works only in pages its
+# users make cross-origin isolated; the page in dist/ picks between both.
+scripts/ensure-pkg.sh pkg
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 rm -rf "$out"
 mkdir -p "$out"

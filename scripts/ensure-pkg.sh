@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Builds the wasm package into pkg/ (scripts/build-wasm.sh) when it is missing or older than the
-# Rust sources; HUBSIDE_USE_PKG=1 takes an existing pkg/ as it is (the tests, right after
-# test.sh built it). Used by build-dist.sh and build-npm.sh.
+# Builds the wasm packages into pkg/ and pkg/threads/ (scripts/build-wasm.sh) when one is missing
+# or older than the Rust sources; HUBSIDE_USE_PKG=1 takes existing ones as they are (the tests,
+# right after test.sh built them). Used by build-dist.sh and build-npm.sh (pkg/ only).
+# Usage: scripts/ensure-pkg.sh [DIR...]   (pkg and/or pkg/threads; default both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wasm=pkg/hubside_bg.wasm
-if [ ! -f "$wasm" ] || [ ! -f pkg/hubside.js ] || { [ -z "${HUBSIDE_USE_PKG:-}" ] &&
-   [ -n "$(find src Cargo.toml Cargo.lock -newer "$wasm" -print -quit)" ]; }; then
-  echo "== wasm package missing or stale: building it"
-  scripts/build-wasm.sh
-fi
+[ $# -gt 0 ] || set -- pkg pkg/threads
+for dir in "$@"; do
+  wasm=$dir/hubside_bg.wasm
+  if [ ! -f "$wasm" ] || [ ! -f "$dir/hubside.js" ] || { [ -z "${HUBSIDE_USE_PKG:-}" ] &&
+     [ -n "$(find src Cargo.toml Cargo.lock -newer "$wasm" -print -quit)" ]; }; then
+    echo "== wasm package $dir missing or stale: building it"
+    scripts/build-wasm.sh "--$([ "$dir" = pkg ] && echo single || echo threads)"
+  fi
+done

@@ -12,6 +12,20 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The threaded wasm build (scripts/build-wasm.sh) rebuilds std with atomics: nightly, rust-src.
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+  log "installing the nightly toolchain (the threaded wasm build)"
+  rustup toolchain install nightly --profile minimal --component rust-src --target wasm32-unknown-unknown
+fi
+if ! rustup component list --toolchain nightly --installed | grep -q '^rust-src'; then
+  log "adding rust-src to nightly (the threaded wasm build rebuilds std)"
+  rustup component add rust-src --toolchain nightly
+fi
+if ! rustup target list --toolchain nightly --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target to nightly"
+  rustup target add wasm32-unknown-unknown --toolchain nightly
+fi
+
 # wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock.
 want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)

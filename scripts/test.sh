@@ -29,7 +29,7 @@ echo "== TypeScript declarations (tsc --strict over tests/ts/usage.ts)"
 echo "== native tests"
 cargo test --release
 
-echo "== wasm package and the static Space (dist/)"
+echo "== wasm packages (pkg/, and pkg/threads/ with nightly) and the static Space (dist/)"
 scripts/build-wasm.sh
 HUBSIDE_USE_PKG=1 scripts/build-dist.sh
 
@@ -46,6 +46,10 @@ echo "== wasm tests in headless Chromium (mirror at $base/hub)"
 HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
   --release --no-default-features --test web --test web_tasks
+
+echo "== the threaded build's pool in headless Chromium"
+WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chrome \
+  --chromedriver "$(command -v chromedriver)" --mode no-install --release --no-default-features --features threads --test web_threads
 
 # page/dist/npm tests: the page and widgets served by hubside serve, dist/ on a plain static
 # server, and the npm package packed, installed into an empty folder and used from a page.

@@ -18,6 +18,8 @@ pub mod whisper;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 #[cfg(target_arch = "wasm32")]
+pub mod threads;
+#[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
 pub use error::{Error, Result};

@@ -1,7 +1,9 @@
 //! `hubside serve`: a static server for the page (`www/`, `pkg/`) plus a local Hub mirror under
 //! `/hub` with the Hub's URL layout (`/hub/{org}/{name}/resolve/{revision}/{file}`), so the
 //! browser loads models through the same fetch path it uses against huggingface.co.
-//! Sends COOP/COEP (cross-origin isolation, for wasm threads) and CORS headers like the Hub.
+//! Sends CORS headers like the Hub and CORP, so pages of any origin may use what it serves; and,
+//! when asked, COOP/COEP, which make its pages cross-origin isolated (SharedArrayBuffer), so
+//! www/worker.js runs the threaded wasm build.
 //! With a mirror, every HTML page it serves carries the mirror's address and models (see
 //! `site_config`), so the page and widgets use it; a static host serves the same pages without
 //! it and they fall back to the package defaults, with no extra request that could fail.
@@ -25,6 +27,9 @@ pub struct ServeOptions {
     pub hub: Vec<PathBuf>,
     /// Print one line per request.
     pub log: bool,
+    /// Send `Cross-Origin-Opener-Policy: same-origin` and `Cross-Origin-Embedder-Policy:
+    /// require-corp` (as the static Space's `custom_headers` do).
+    pub cross_origin_isolation: bool,
 }
 
 /// A running server; it stops when dropped.
@@ -182,14 +187,19 @@ fn page_with_site_config(file: &Path, request: &Request, options: &ServeOptions)
 
 fn handle(request: Request, options: &ServeOptions) {
     let path = request.url().split(['?', '#']).next().unwrap_or("/").to_string();
-    let common = [
+    let isolation = [
         header("Cross-Origin-Opener-Policy", "same-origin"),
         header("Cross-Origin-Embedder-Policy", "require-corp"),
+    ];
+    let common: Vec<Header> = [
         header("Cross-Origin-Resource-Policy", "cross-origin"),
         header("Access-Control-Allow-Origin", "*"),
         header("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag"),
         header("Cache-Control", "no-cache"),
-    ];
+    ]
+    .into_iter()
+    .chain(isolation.into_iter().filter(|_| options.cross_origin_isolation))
+    .collect();
     let method = request.method().clone();
     let status;
     let result = if !matches!(method, Method::Get | Method::Head | Method::Options) {
@@ -386,6 +396,24 @@ mod tests {
             other => panic!("expected 416, got {other:?}"),
         }
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cross_origin_isolation_headers_only_when_asked() {
+        let www = std::env::temp_dir().join(format!("hubside-serve-isolation-{}", std::process::id()));
+        std::fs::create_dir_all(&www).unwrap();
+        std::fs::write(www.join("index.html"), "<html></html>").unwrap();
+        for isolated in [true, false] {
+            let options = ServeOptions { roots: vec![www.clone()], cross_origin_isolation: isolated, ..Default::default() };
+            let server = start("127.0.0.1:0", options).unwrap();
+            let response = ureq::get(&format!("{}/", server.url())).call().unwrap();
+            let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_string());
+            assert_eq!(header("cross-origin-opener-policy"), isolated.then(|| "same-origin".to_string()));
+            assert_eq!(header("cross-origin-embedder-policy"), isolated.then(|| "require-corp".to_string()));
+            // Other origins' isolated pages may embed what it serves either way.
+            assert_eq!(header("cross-origin-resource-policy").as_deref(), Some("cross-origin"));
+        }
+        std::fs::remove_dir_all(&www).unwrap();
     }
 
     #[test]

@@ -361,6 +361,9 @@ impl LoadOptions {
             Some(bytes) => Ok(bytes as u64),
         }
     }
+    /// Threads of the pool the threaded build starts with its first pipeline (crate::threads).
+    #[serde(rename = "numThreads")]
+    num_threads: Option<usize>,
 }
 
 /// Load `model` (the task's default model when omitted) for `task` (a name or alias from
@@ -372,6 +375,8 @@ impl LoadOptions {
 /// `file` (speech recognition: a whisper.cpp `ggml-*.bin` in the repo, e.g. ggerganov/whisper.cpp).
 /// `dtype` and `max_memory` (bytes, default 2 GiB): a model whose weights would need more than
 /// `max_memory` as `dtype` is refused before its weights are downloaded (`kind` `too_large`).
+/// `numThreads` (threaded build: the pool's size, default the cores the browser reports, at most
+/// 8; the pool starts with the first pipeline, and the function's `threads` says how many compute).
 #[wasm_bindgen]
 pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> Result<Function, JsValue> {
     let name = Task::parse(&task).map_err(|e| js_error(&e))?;
@@ -382,6 +387,7 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     let fields = options.take_fields::<LoadOptions>()?;
     options.finish(&[field_names::<LoadOptions>(), &["progress_callback", "progress"]].concat())?;
     let load = fields.into_struct()?;
+    let threads = crate::threads::ensure_pool(load.num_threads).await.map_err(|e| js_error(&e))?;
     let dtype = WeightDType::parse(load.dtype.as_deref().unwrap_or("fp32")).map_err(|e| js_error(&e))?;
     let budget = load.budget()?;
     // Holding: the look at the weights' headers begins their download, which the load finishes.
@@ -419,7 +425,9 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
             Loaded::SpeechRecognition(Box::new(SpeechRecognizer::load_with(&repo, &load_options).await.map_err(|e| js_error(&e))?))
         }
     };
-    Ok(into_function(loaded, name.task, &model))
+    let function = into_function(loaded, name.task, &model);
+    let _ = Reflect::set(&function, &"threads".into(), &(threads as f64).into());
+    Ok(function)
 }
 
 /// Wrap a loaded model as a callable with `dispose()`, `task`, `model` (and, for speech
@@ -498,6 +506,24 @@ pub fn wasm_memory_bytes() -> f64 {
         .map(|m| m.buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64)
         .unwrap_or(0.0)
 }
+
+/// What runs: `{ build: 'threads' | 'single', threads, simd }`; `threads` is how many threads
+/// compute (null until the threaded build's pool starts).
+#[wasm_bindgen(js_name = runtimeInfo)]
+pub fn runtime_info() -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct RuntimeInfo {
+        build: &'static str,
+        threads: Option<usize>,
+        simd: bool,
+    }
+    to_js(&RuntimeInfo { build: crate::threads::BUILD, threads: crate::threads::threads(), simd: cfg!(target_feature = "simd128") })
+}
+
+/// rayon's pool on Web Workers (threaded build): `initThreadPool(n)` starts it by hand, before
+/// any pipeline, instead of the first pipeline's `numThreads`.
+#[cfg(all(feature = "threads", target_feature = "atomics"))]
+pub use wasm_bindgen_rayon::init_thread_pool;
 
 #[derive(Serialize)]
 struct CachedModel {

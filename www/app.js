@@ -52,6 +52,7 @@ async function loadModel(prefix, task) {
   if (!spec.model) throw Object.assign(new Error('Enter a model (a Hub repo id such as org/name).'), { kind: 'input' });
   status(prefix, `Loading ${spec.model}…`);
   const loaded = await loadWithProgress(client, { ...spec, max_memory: memoryBudget() }, $(`${prefix}-progress`));
+  showRuntime(loaded);
   refreshCache();
   return { spec, loaded };
 }
@@ -80,6 +81,13 @@ async function showFit(prefix, task) {
     if (e.kind === 'cancelled' || e.kind === 'worker') delete fitAsked[prefix];
     line.textContent = e.kind === 'cancelled' ? '' : `Size unknown: ${e.message}`;
   }
+}
+
+/** Which wasm build runs the models, on how many threads (in the settings). */
+function showRuntime({ build, threads }) {
+  $('runtime-status').textContent = build === 'threads'
+    ? `Models run on ${threads} threads (the page is cross-origin isolated).`
+    : 'Models run on one thread (the page is not cross-origin isolated).';
 }
 
 /** Run `work` with the section's buttons locked and errors shown in its status line. */

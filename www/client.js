@@ -2,8 +2,11 @@
 // Errors reject with an Error whose `kind` is the package's (see hubside.d.ts), or 'crash' (the
 // wasm instance trapped), 'worker' (the worker died) or 'cancelled' (cancel() was called).
 export class HubsideClient {
-  constructor(workerUrl = new URL('./worker.js', import.meta.url)) {
+  /** `numThreads`: the threaded build's pool size (it runs when the page is cross-origin
+   * isolated); default: the cores the browser reports, at most 8. */
+  constructor(workerUrl = new URL('./worker.js', import.meta.url), { numThreads } = {}) {
     this.workerUrl = workerUrl;
+    this.numThreads = numThreads;
     this.pending = new Map();
     this.nextId = 1;
     this.worker = null; // started by the first request, and again after a stop
@@ -70,11 +73,17 @@ export class HubsideClient {
 
   /** Load (or reuse) a model; an empty `model` or `endpoint` means the package's default, a
    * `max_memory` (bytes) the budget it must fit (else it is refused before downloading).
-   * Resolves to {key, seconds, memory, task, model, multilingual}: the canonical task name, the
-   * repo id loaded, and for speech recognition whether the model knows other languages than
-   * English. */
+   * Resolves to {key, seconds, memory, task, model, multilingual, build, threads}: the canonical
+   * task name, the repo id loaded, for speech recognition whether the model knows other languages
+   * than English, and which wasm build runs it ('threads' or 'single') on how many threads. */
   async load(spec, onProgress) {
-    return (await this.request({ type: 'load', ...spec }, { onProgress })).value;
+    return (await this.request({ type: 'load', ...spec, numThreads: this.numThreads }, { onProgress })).value;
+  }
+
+  /** What runs in the worker: {build: 'threads' | 'single', threads, simd} (runtimeInfo());
+   * `threads` is null until the threaded build's pool starts with the first load. */
+  async runtimeInfo() {
+    return (await this.request({ type: 'runtime' })).value;
   }
 
   /** What loading a model would download and the memory it needs, before downloading it:

@@ -1,7 +1,8 @@
 // Runs every model off the main thread, for the page and the widgets (through client.js).
 // Messages in, each with a numeric `id`:
 //   {type: 'info'}                                         the package's defaults
-//   {type: 'load', task, model, endpoint, revision, max_memory}  load a model, or reuse it
+//   {type: 'runtime'}                                      the build and threads (runtimeInfo())
+//   {type: 'load', task, model, endpoint, revision, dtype, file, max_memory, numThreads}  load a model, or reuse it
 //   {type: 'model-info', task, model, endpoint, revision}  its download size and memory (modelInfo)
 //   {type: 'run', task, model, endpoint, revision, input, options, stream}
 //   {type: 'cached'} | {type: 'clear-cache', model}        the browser cache
@@ -9,9 +10,27 @@
 // works, then {type: 'result', value, seconds?} or {type: 'error', error: {message, kind}}.
 // Pipelines are kept per task + model + endpoint + revision (empty ones mean the package's
 // defaults), so widgets and the page share one loaded model.
-import init, * as hubside from './pkg/hubside.js';
+// The build: pkg/threads/ computes on a pool of Web Workers sharing the wasm memory, which needs
+// SharedArrayBuffer, which only a cross-origin isolated page has; else pkg/, one thread (this
+// one, so the page's main thread stays free either way).
+async function loadPackage() {
+  if (self.crossOriginIsolated) {
+    try {
+      const threaded = await import('./pkg/threads/hubside.js');
+      await threaded.default();
+      return threaded;
+    } catch (e) {
+      console.warn(`hubside: the threaded build did not load (${e && e.message}); using one thread`);
+    }
+  }
+  const single = await import('./pkg/hubside.js');
+  await single.default();
+  return single;
+}
 
-const ready = init();
+// Set before the first await: messages that come while the package loads wait for it.
+let hubside;
+const ready = loadPackage().then((loaded) => { hubside = loaded; });
 const pipelines = new Map();
 
 // The package's defaults; they never change, so they are read once.
@@ -21,8 +40,9 @@ const packageInfo = () => (info ??= {
 });
 
 /** What the page and widgets are told about a loaded pipeline: its canonical task name, the
- * model loaded, and (speech recognition only) whether the model knows more than English. */
-const pipelineFacts = (run) => ({ task: run.task, model: run.model, multilingual: run.multilingual });
+ * model loaded, (speech recognition only) whether the model knows more than English, and how
+ * many threads compute. */
+const pipelineFacts = (run) => ({ task: run.task, model: run.model, multilingual: run.multilingual, threads: run.threads });
 
 /** `msg`'s pipeline with the defaults filled in: canonical task name, model, endpoint, revision. */
 function specOf(msg) {
@@ -35,10 +55,13 @@ function specOf(msg) {
     model: msg.model || entry?.default_model || undefined,
     endpoint: msg.endpoint || endpoint,
     revision: msg.revision || 'main',
+    // The package's default when not chosen: fp32, or the file's own blocks for a ggml file.
+    dtype: msg.dtype || undefined,
+    file: msg.file || undefined,
   };
 }
 
-const keyOf = (spec) => JSON.stringify([spec.task, spec.model, spec.endpoint, spec.revision]);
+const keyOf = (spec) => JSON.stringify([spec.task, spec.model, spec.endpoint, spec.revision, spec.dtype, spec.file]);
 
 function errorOf(e) {
   // A trap (out of memory, a bug) leaves the wasm instance unusable: the client replaces us.
@@ -54,15 +77,19 @@ async function load(msg, post) {
     const loading = hubside.pipeline(spec.task, spec.model, {
       endpoint: spec.endpoint,
       revision: spec.revision,
+      dtype: spec.dtype,
+      file: spec.file,
       // A budget only for this load: a model loaded once stays usable whatever it is set to later.
       max_memory: msg.max_memory || undefined,
       progress_callback: (event) => post({ type: 'progress', event }),
+      // The threaded build's pool starts with the first pipeline; one client sends one count.
+      numThreads: msg.numThreads,
     }).then((run) => ({ run, facts: pipelineFacts(run), seconds: (performance.now() - started) / 1000 }));
     pipelines.set(key, loading);
     loading.catch(() => pipelines.delete(key)); // a failed load can be retried
   }
   const { facts, seconds } = await pipelines.get(key);
-  return { key, seconds, memory: hubside.wasmMemoryBytes(), ...facts };
+  return { key, seconds, memory: hubside.wasmMemoryBytes(), build: hubside.runtimeInfo().build, ...facts };
 }
 
 async function runModel(msg, post) {
@@ -86,6 +113,7 @@ self.onmessage = async ({ data: msg }) => {
   try {
     await ready;
     if (msg.type === 'info') post({ type: 'result', value: packageInfo() });
+    else if (msg.type === 'runtime') post({ type: 'result', value: hubside.runtimeInfo() });
     else if (msg.type === 'load') post({ type: 'result', value: await load(msg, post) });
     else if (msg.type === 'model-info') {
       const spec = specOf(msg);

@@ -142,9 +142,10 @@ test('widgets.js included from another origin runs its worker and wasm from ther
   await w.locator('.scores li.top').waitFor({ timeout: 120_000 });
   assert.equal(await w.locator('.scores li.top .label').textContent(), reference[0].label);
   assert.ok(await page.evaluate(() => crossOriginIsolated), 'the host page is cross-origin isolated');
-  // The worker and the wasm came from the static site, not from the host's origin.
+  // The worker and the wasm came from the static site, not from the host's origin; the host is
+  // cross-origin isolated, so the wasm is the threaded build.
   const seen = requests.slice(mark);
-  for (const file of ['widgets.js', 'client.js', 'worker.js', 'pkg/hubside.js', 'pkg/hubside_bg.wasm']) {
+  for (const file of ['widgets.js', 'client.js', 'worker.js', 'pkg/threads/hubside.js', 'pkg/threads/hubside_bg.wasm']) {
     assert.ok(seen.includes(`${site.url}/${file}`), `${file} from the static site: ${seen.join(' ')}`);
   }
   assert.ok(!seen.some((u) => u.startsWith(`${host.url}/worker.js`) || u.startsWith(`${host.url}/pkg/`)), seen.join(' '));

@@ -1,8 +1,8 @@
 // Uses the whole API of the `hubside` package the way an application would; `tsc --strict`
 // must accept it, and reject each line marked @ts-expect-error (misuse the types must catch).
 import init, {
-  cachedModels, clearCache, defaultEndpoint, defaultMaxMemory, initSync, modelInfo, pipeline, supportedTasks, wasmMemoryBytes,
-  type AutomaticSpeechRecognitionPipeline, type ErrorKind, type HubsideError, type ProgressInfo,
+  cachedModels, clearCache, defaultEndpoint, defaultMaxMemory, initSync, modelInfo, pipeline, runtimeInfo, supportedTasks, wasmMemoryBytes,
+  type AutomaticSpeechRecognitionPipeline, type RuntimeInfo, type ErrorKind, type HubsideError, type ProgressInfo,
   type TaskInfo, type TextClassificationPipeline, type TranscriptionOutput, type TranslationOutput,
 } from 'hubside';
 
@@ -21,6 +21,7 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
     endpoint,
     revision: 'main',
     cache: true,
+    numThreads: 2,
     progress_callback: (e: ProgressInfo) => console.log(e.status, e.name, e.file, e.loaded, e.total ?? 0, e.progress?.toFixed(1)),
   };
 
@@ -77,7 +78,9 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   for (const { model, bytes, files } of await cachedModels()) console.log(model, bytes, files.map((f) => `${f.url} ${f.bytes}`));
   const deleted: number = (await clearCache('openai/whisper-tiny.en')) + (await clearCache());
   const memory: number = wasmMemoryBytes();
-  console.log(deleted, memory);
+  const runtime: RuntimeInfo = runtimeInfo();
+  const threads: number = classifier.threads;
+  console.log(deleted, memory, runtime.build === 'threads' ? runtime.threads ?? 0 : 1, runtime.simd, threads);
   for (const p of [classifier, translator, asr]) p.dispose();
 
   // Will it fit? Sizes and memory per dtype before downloading; a budget for pipeline().
@@ -105,6 +108,8 @@ export async function misuse(): Promise<void> {
   await pipeline('summarization', 'm');
   // @ts-expect-error: a misspelt load option
   await pipeline('translation', 'm', { endpiont: 'https://example.org' });
+  // @ts-expect-error: numThreads is a number
+  await pipeline('translation', 'm', { numThreads: 'all' });
   // @ts-expect-error: options where the model goes (no model: undefined or null first)
   await pipeline('translation', { endpoint: 'https://example.org' });
   // @ts-expect-error: a misspelt option (topk instead of top_k)

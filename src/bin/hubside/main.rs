@@ -17,6 +17,9 @@ use hubside::weights::WeightDType;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Threads to compute with (default: all cores).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
 }
 
 #[derive(Args)]
@@ -177,7 +180,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the page (www/, pkg/) and a local Hub mirror at /hub, with COOP/COEP headers.
+    /// Serve the page (www/, pkg/) and a local Hub mirror at /hub; pages are cross-origin
+    /// isolated (COOP/COEP headers) so they run the threaded wasm build, unless --no-isolation.
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -194,6 +198,10 @@ enum Command {
         /// Log each request.
         #[arg(long)]
         log: bool,
+        /// Send no COOP/COEP headers: pages are not cross-origin isolated and run the
+        /// single-thread wasm build (as from a plain static host).
+        #[arg(long)]
+        no_isolation: bool,
     },
 }
 
@@ -255,8 +263,19 @@ fn describe_info(repo: &str, info: &hubside::weights::fit::ModelInfo) -> String 
     out
 }
 
+/// Sizes rayon's global pool, which the kernels use, and candle's own matmul threads (it reads
+/// rayon's variable) alike. Must run before anything computes.
+fn use_threads(threads: u16) -> hubside::Result<()> {
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.into())
+        .build_global()
+        .map_err(|e| hubside::Error::Io(format!("cannot start {threads} threads: {e}")))
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    match cli.threads.map_or(Ok(()), use_threads).and_then(|()| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -415,8 +434,8 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
             Ok(())
         }
-        Command::Serve { addr, hub, roots, pkg, log } => {
-            let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log };
+        Command::Serve { addr, hub, roots, pkg, log, no_isolation } => {
+            let options = hubside::serve::ServeOptions { roots, pkg: Some(pkg), hub: hub.clone(), log, cross_origin_isolation: !no_isolation };
             let server = hubside::serve::start(&addr, options)?;
             eprintln!("serving on {}", server.url());
             if !hub.is_empty() {

@@ -27,10 +27,14 @@ fn info(repo: &Repo) -> hubside::Result<ModelInfo> {
 
 /// Parameters and memory per dtype summed over the tensors the loader really builds.
 fn from_loaded_tensors(repo: &Repo) -> (u64, Memory) {
-    let tensors = pollster::block_on(hubside::weights::load_tensors(repo)).unwrap();
+    let source = pollster::block_on(hubside::weights::open(repo)).unwrap();
     let mut parameters = 0;
     let mut memory = Memory::default();
-    for tensor in tensors.values() {
+    for name in source.names() {
+        let tensor = match source.load(&name).unwrap().unwrap() {
+            hubside::weights::Stored::Dense(t) => t,
+            hubside::weights::Stored::Quantized(_) => panic!("the fixtures are dense"),
+        };
         let shape = tensor.dims();
         parameters += tensor.elem_count() as u64;
         memory.fp32 += stored_bytes(shape, WeightDType::Fp32);

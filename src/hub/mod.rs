@@ -475,6 +475,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(target_arch = "wasm32"))] // pollster is a native dev-dependency
     fn memory_repos_read_ranges_clamped_to_the_file() {
         let files = [("a".to_string(), vec![1u8, 2, 3, 4])].into_iter().collect();
         let repo = Repo::memory("m", files);

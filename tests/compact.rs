@@ -105,20 +105,6 @@ fn second_load_reads_the_compact_model_and_a_damaged_entry_is_rebuilt() {
 
 // ---- Whisper on the real weights ------------------------------------------------------------
 
-/// The directory scripts/fetch-whisper.sh fills.
-fn whisper_hub() -> PathBuf {
-    let cache = std::env::var_os("HUBSIDE_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hubside")))
-        .expect("neither HUBSIDE_CACHE nor HOME is set");
-    let hub = cache.join("hub");
-    assert!(
-        hub.join("Systran/faster-whisper-tiny.en/model.bin").is_file(),
-        "Whisper test weights missing: run scripts/fetch-whisper.sh"
-    );
-    hub
-}
-
 fn clip(name: &str) -> Vec<f32> {
     let bytes = std::fs::read(format!("{FIXTURES}/audio/{name}")).unwrap();
     audio::read_wav(&bytes).unwrap().0
@@ -127,7 +113,7 @@ fn clip(name: &str) -> Vec<f32> {
 /// Every reference case of `model` transcribed in `dtype`, loaded twice: built from the original
 /// (CTranslate2 f16 weights), then read from the compact cache without downloading model.bin.
 fn whisper_matches_reference(model: &str, reference: &str, dtype: WeightDType) {
-    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![whisper_hub()], ..Default::default() }).unwrap();
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
     let dir = temp_dir(&format!("{reference}-{dtype}"));
     let cases = {
         let path = format!("{FIXTURES}/whisper/{reference}.reference.json");

@@ -27,6 +27,7 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const TINY_EN: &str = "Systran/faster-whisper-tiny.en";
 const BASE: &str = "Systran/faster-whisper-base";
 
+mod common;
 mod references;
 
 fn reference() -> references::WhisperCase {
@@ -35,21 +36,8 @@ fn reference() -> references::WhisperCase {
     all.cases.into_iter().find(|c| c.audio == "jfk16.wav").unwrap()
 }
 
-/// The Hub mirror scripts/fetch-whisper.sh fills. Missing weights fail the test.
 fn repo_dir(repo: &str) -> PathBuf {
-    let cache = std::env::var_os("HUBSIDE_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hubside")))
-        .expect("neither HUBSIDE_CACHE nor HOME is set");
-    let dir = cache.join("hub").join(repo);
-    for file in ["model.bin", "config.json", "tokenizer.json"] {
-        assert!(
-            dir.join(file).is_file(),
-            "Whisper test weights missing: {} not found. Run scripts/fetch-whisper.sh.",
-            dir.join(file).display()
-        );
-    }
-    dir
+    common::whisper_hub().join(repo)
 }
 
 fn tokenizer(repo: &str) -> Tokenizer {

@@ -5,7 +5,6 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use hubside::audio::{self, Pcm};
@@ -18,6 +17,7 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 const TINY_EN: &str = "Systran/faster-whisper-tiny.en";
 const BASE: &str = "Systran/faster-whisper-base";
 
+mod common;
 mod references;
 type Reference = references::Whisper;
 type Case = references::WhisperCase;
@@ -35,29 +35,8 @@ fn clip(name: &str) -> Vec<f32> {
     samples
 }
 
-/// The Hub mirror directory that scripts/fetch-whisper.sh fills. Missing weights fail the test.
-fn hub_dir() -> PathBuf {
-    let cache = std::env::var_os("HUBSIDE_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hubside")))
-        .expect("neither HUBSIDE_CACHE nor HOME is set");
-    let hub = cache.join("hub");
-    for repo in [TINY_EN, BASE] {
-        let dir = hub.join(repo);
-        for file in ["model.bin", "config.json", "tokenizer.json"] {
-            assert!(
-                dir.join(file).is_file(),
-                "Whisper test weights missing: {} not found. Run scripts/fetch-whisper.sh \
-                 (downloads and verifies them into ${{HUBSIDE_CACHE:-$HOME/.cache/hubside}}/hub).",
-                dir.join(file).display()
-            );
-        }
-    }
-    hub
-}
-
 fn load_over_http(repo: &str) -> SpeechRecognizer {
-    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![hub_dir()], ..Default::default() }).unwrap();
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
     let repo = Repo::remote(repo, Some(&server.hub_endpoint()), None).unwrap();
     pollster::block_on(SpeechRecognizer::load(&repo)).unwrap()
 }
@@ -351,7 +330,7 @@ fn bad_input_is_a_clear_error() {
 
 #[test]
 fn corrupt_model_bin_is_an_error_not_a_panic() {
-    let bytes = std::fs::read(hub_dir().join(TINY_EN).join("model.bin")).unwrap();
+    let bytes = std::fs::read(common::whisper_hub().join(TINY_EN).join("model.bin")).unwrap();
     for len in [0, 3, 20, 1000, bytes.len() / 2, bytes.len() - 1] {
         let err = hubside::weights::ctranslate2::from_bytes(&bytes[..len], "model.bin").unwrap_err();
         assert!(matches!(err, Error::Weights { .. }), "{len}: {err}");
@@ -360,7 +339,7 @@ fn corrupt_model_bin_is_an_error_not_a_panic() {
 
 #[test]
 fn missing_model_is_not_found() {
-    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![hub_dir()], ..Default::default() }).unwrap();
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
     let repo = Repo::remote("Systran/no-such-whisper", Some(&server.hub_endpoint()), None).unwrap();
     let err = pollster::block_on(SpeechRecognizer::load(&repo)).err().expect("must fail");
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
@@ -372,7 +351,7 @@ fn missing_model_is_not_found() {
 /// tensors, and check that it transcribes identically.
 #[test]
 fn transformers_layout_gives_the_same_result() {
-    let ct2_dir = hub_dir().join(TINY_EN);
+    let ct2_dir = common::whisper_hub().join(TINY_EN);
     let bytes = std::fs::read(ct2_dir.join("model.bin")).unwrap();
     let ct2 = hubside::weights::ctranslate2::from_bytes(&bytes, "model.bin").unwrap();
     let mut hf: HashMap<String, candle_core::Tensor> = HashMap::new();

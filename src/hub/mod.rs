@@ -22,6 +22,22 @@ use crate::error::{Error, Result};
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 pub const DEFAULT_REVISION: &str = "main";
 
+/// GET `url` to the end (the body stays in JavaScript memory in the browser); `None` on 404.
+async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
+    match platform::Download::open(url).await? {
+        Some(download) => Ok(Some(download.finish(on_chunk).await?)),
+        None => Ok(None),
+    }
+}
+
+/// What identifies a file's content from its response headers: the Hub's `X-Linked-Etag` for LFS
+/// files (the content's sha256), else `ETag`, else its length and modification time.
+fn identity_from_headers(header: impl Fn(&str) -> Option<String>) -> String {
+    header("x-linked-etag").or_else(|| header("etag")).unwrap_or_else(|| {
+        format!("{} {}", header("content-length").unwrap_or_default(), header("last-modified").unwrap_or_default())
+    })
+}
+
 /// The dtype of a compact-model cache entry's URL (see `Repo::compact_key`), or None for a
 /// repo's own file.
 pub fn compact_dtype_of(url: &str) -> Option<String> {
@@ -348,14 +364,14 @@ impl Repo {
                 Some(browser_cache::Cached::Missing) => return Ok(None),
                 None => {}
             }
-            let bytes = platform::http_get(url, on_chunk).await?;
+            let bytes = http_get(url, on_chunk).await?;
             match &bytes {
                 Some(bytes) => browser_cache::store(url, &self.name(), bytes).await,
                 None => browser_cache::store_missing(url, &self.name()).await,
             }
             return Ok(bytes);
         }
-        platform::http_get(url, on_chunk).await
+        http_get(url, on_chunk).await
     }
 
     /// Whether compact models built from this repo are cached (Hub repos, unless caching is off).

@@ -71,14 +71,6 @@ impl Download {
     }
 }
 
-/// GET `url`; `None` on 404.
-pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
-    match Download::open(url).await? {
-        Some(download) => Ok(Some(download.finish(on_chunk).await?)),
-        None => Ok(None),
-    }
-}
-
 /// Bytes [start, end) of `url` by a Range request; `None` on 404.
 pub async fn http_get_range(url: &str, start: u64, end: u64) -> Result<Option<RangeRead>> {
     if end <= start {
@@ -114,8 +106,7 @@ pub async fn http_get_range(url: &str, start: u64, end: u64) -> Result<Option<Ra
     Ok(Some(RangeRead::Bytes { bytes, size }))
 }
 
-/// HEAD `url`: the file's ETag (the Hub's `X-Linked-Etag` for LFS files, else `ETag`), or its
-/// length and modification time when there is none; `None` on 404.
+/// HEAD `url`: what identifies the file's content (`identity_from_headers`); `None` on 404.
 pub async fn http_etag(url: &str) -> Result<Option<String>> {
     let response = match ureq::head(url).call() {
         Ok(response) => response,
@@ -123,9 +114,8 @@ pub async fn http_etag(url: &str) -> Result<Option<String>> {
         Err(ureq::Error::StatusCode(status)) => return Err(Error::Http { url: url.to_string(), status }),
         Err(e) => return Err(Error::Network { url: url.to_string(), message: e.to_string() }),
     };
-    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    Ok(Some(header("x-linked-etag").or_else(|| header("etag")).unwrap_or_else(|| {
-        format!("{} {}", header("content-length").unwrap_or_default(), header("last-modified").unwrap_or_default())
+    Ok(Some(super::identity_from_headers(|name| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
     })))
 }
 

@@ -47,7 +47,7 @@ fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
 }
 
-/// HEAD `url`: the file's ETag (or length and modification time), `None` on 404.
+/// HEAD `url`: what identifies the file's content (`identity_from_headers`); `None` on 404.
 pub async fn http_etag(url: &str) -> Result<Option<String>> {
     let init = RequestInit::new();
     init.set_method("HEAD");
@@ -66,9 +66,7 @@ pub async fn http_etag(url: &str) -> Result<Option<String>> {
         200..=299 => {}
         status => return Err(Error::Http { url: url.to_string(), status }),
     }
-    Ok(Some(header(&response, "x-linked-etag").or_else(|| header(&response, "etag")).unwrap_or_else(|| {
-        format!("{} {}", header(&response, "content-length").unwrap_or_default(), header(&response, "last-modified").unwrap_or_default())
-    })))
+    Ok(Some(super::identity_from_headers(|name| header(&response, name))))
 }
 
 /// A GET whose body is read on demand: the first bytes can be looked at before the rest is
@@ -165,14 +163,6 @@ impl Drop for Download {
         if let Some(reader) = self.reader.take() {
             let _ = reader.cancel();
         }
-    }
-}
-
-/// GET `url`; `None` on 404. The body stays in JavaScript memory (see `Blob`).
-pub async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
-    match Download::open(url).await? {
-        Some(download) => Ok(Some(download.finish(on_chunk).await?)),
-        None => Ok(None),
     }
 }
 

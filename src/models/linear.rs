@@ -298,16 +298,19 @@ impl Matrix {
             return Err(Error::Input(format!("layer input has {k} features, the weights expect {}", self.cols)));
         }
         let n = self.rows;
+        if let Storage::F32(w) = &self.storage {
+            // Natively candle's gemm already uses every core for many rows; in wasm only the
+            // kernels reach rayon's pool (the threaded build), and few rows (decoding) need the
+            // matrix-vector kernel everywhere.
+            if m > super::kernels::MATVEC_MAX_ROWS && !cfg!(target_feature = "atomics") {
+                return Ok(x.matmul(&w.t()?)?);
+            }
+        }
+        // The kernels read the input as one row-major slice (copied only on their paths).
         let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
         let mut out = vec![0f32; m * n];
         match &self.storage {
             Storage::F32(w) => {
-                // Natively candle's gemm already uses every core for many rows; in wasm only
-                // the kernels reach rayon's pool (the threaded build), and few rows (decoding)
-                // need the matrix-vector kernel everywhere.
-                if m > super::kernels::MATVEC_MAX_ROWS && !cfg!(target_feature = "atomics") {
-                    return Ok(x.matmul(&w.t()?)?);
-                }
                 let (storage, layout) = w.storage_and_layout();
                 let candle_core::Storage::Cpu(cpu) = &*storage else {
                     return Err(Error::Config("weights must be in CPU memory".into()));

@@ -8,12 +8,12 @@
 //! `encoder/num_heads`) become i64 tensors. Aliases are resolved to copies of their target.
 //! Any truncation or inconsistency is an `Error::Weights`, never a panic.
 
-use std::borrow::Cow;
 
 use candle_core::{Device, Tensor};
 
+use super::byte_reader::Reader;
 use super::Tensors;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hub::ByteSource;
 
 /// What the file header says, besides the variables.
@@ -30,43 +30,7 @@ const MAX_VERSION: u32 = 6;
 /// Sanity bounds so garbage cannot ask for absurd allocations before the byte count is checked.
 const MAX_RANK: u8 = 8;
 
-/// Reads the file front to back from any `ByteSource` (in the browser, piece by piece from JS).
-struct Reader<'a, S: ByteSource + ?Sized> {
-    source: &'a S,
-    pos: usize,
-    file: &'a str,
-}
-
-impl<'a, S: ByteSource + ?Sized> Reader<'a, S> {
-    fn err(&self, message: impl std::fmt::Display) -> Error {
-        Error::weights(self.file, format!("{message} (at byte {})", self.pos))
-    }
-
-    fn take(&mut self, n: usize, what: &str) -> Result<Cow<'a, [u8]>> {
-        let slice = self.source.read(self.pos, n).ok_or_else(|| {
-            self.err(format!(
-                "truncated: {what} needs {n} bytes, {} left",
-                self.source.len().saturating_sub(self.pos)
-            ))
-        })?;
-        self.pos += n;
-        Ok(slice)
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8> {
-        Ok(self.take(1, what)?[0])
-    }
-
-    fn u16(&mut self, what: &str) -> Result<u16> {
-        let b = self.take(2, what)?;
-        Ok(u16::from_le_bytes([b[0], b[1]]))
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32> {
-        let b = self.take(4, what)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
+impl<S: ByteSource + ?Sized> Reader<'_, S> {
     /// A u16-length-prefixed string whose length counts a trailing NUL.
     fn string(&mut self, what: &str) -> Result<String> {
         let len = self.u16(what)? as usize;
@@ -115,7 +79,7 @@ pub fn from_bytes<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<Tenso
 
 /// The header and the tensors of a `model.bin`.
 pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, Tensors)> {
-    let mut r = Reader { source: bytes, pos: 0, file };
+    let mut r = Reader::new(bytes, file);
     let binary_version = r.u32("binary version")?;
     if !(MIN_VERSION..=MAX_VERSION).contains(&binary_version) {
         return Err(r.err(format!(
@@ -220,6 +184,7 @@ pub fn scalar_i64(tensors: &Tensors, name: &str) -> Option<i64> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::error::Error;
 
     /// Serialize variables in the format above (for tests). `data` is raw little-endian bytes.
     pub fn write(spec: &str, vars: &[(&str, &[u32], u8, Vec<u8>)], aliases: &[(&str, &str)]) -> Vec<u8> {

@@ -32,6 +32,7 @@ use candle_core::{Device, Tensor};
 
 use crate::error::{Error, Result};
 use crate::hub::ByteSource;
+use super::byte_reader::Reader;
 
 /// The first four bytes of a whisper.cpp model, "ggml" as a little-endian u32.
 pub const MAGIC: u32 = 0x6767_6d6c;
@@ -401,36 +402,8 @@ pub fn has_magic<S: ByteSource + ?Sized>(bytes: &S) -> bool {
     bytes.read(0, 4).is_some_and(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) == MAGIC)
 }
 
-/// Reads the file front to back from any `ByteSource` (in the browser, piece by piece from JS).
-struct Reader<'a, S: ByteSource + ?Sized> {
-    source: &'a S,
-    pos: usize,
-    file: &'a str,
-}
-
-impl<'a, S: ByteSource + ?Sized> Reader<'a, S> {
-    fn err(&self, message: impl std::fmt::Display) -> Error {
-        Error::weights(self.file, format!("{message} (at byte {})", self.pos))
-    }
-
-    fn left(&self) -> usize {
-        self.source.len().saturating_sub(self.pos)
-    }
-
-    fn take(&mut self, n: usize, what: &str) -> Result<Cow<'a, [u8]>> {
-        let slice = self
-            .source
-            .read(self.pos, n)
-            .ok_or_else(|| self.err(format!("truncated: {what} needs {n} bytes, {} left", self.left())))?;
-        self.pos += n;
-        Ok(slice)
-    }
-
-    fn i32(&mut self, what: &str) -> Result<i32> {
-        let b = self.take(4, what)?;
-        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
+/// ggml's fields on top of the shared bounded reader.
+impl<S: ByteSource + ?Sized> Reader<'_, S> {
     /// A count or size: non-negative and at most `max`.
     fn size(&mut self, what: &str, max: usize) -> Result<usize> {
         let value = self.i32(what)?;
@@ -465,7 +438,7 @@ fn f32s(bytes: &[u8]) -> Vec<f32> {
 /// Parse a whole whisper.cpp model (bytes in memory, or a downloaded `Blob`). `file` names it in
 /// errors.
 pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<GgmlFile> {
-    let mut r = Reader { source: bytes, pos: 0, file };
+    let mut r = Reader::new(bytes, file);
     let magic = r.take(4, "magic")?;
     if magic.as_ref() != MAGIC.to_le_bytes() {
         return Err(r.err("not a whisper.cpp ggml model (no 'ggml' magic)"));

@@ -5,6 +5,7 @@
 //! model in f32: peak memory is the model in its dtype plus the largest single tensor (plus the
 //! downloaded file, which in the browser stays in JavaScript memory).
 
+mod byte_reader;
 pub mod compact;
 pub mod ctranslate2;
 pub mod ggml;

@@ -1,0 +1,52 @@
+// The hubside side of bench.html, in a dedicated worker as the page and widgets run it
+// (www/worker.js): the threaded build's rayon pool needs a thread that may block, which a
+// page's main thread may not. Timing is done here, with the worker's performance.now().
+// In: {task, repo, dtype, threads, cache, runs, text, audio, lang}; out: the result fields.
+const now = () => performance.now();
+self.onmessage = async ({ data: cfg }) => {
+  try { self.postMessage(await run(cfg)); } catch (e) { self.postMessage({ error: String(e && (e.stack || e.message) || e) }); }
+};
+async function run({ task, repo, dtype, threads, cache, runs, text, audio, lang }) {
+  const TASK = { sentiment: 'sentiment-analysis', translation: 'translation', asr: 'automatic-speech-recognition' }[task];
+  const res = { coi_worker: self.crossOriginIsolated };
+  const t0 = now();
+  // threads=1: the single-thread build (what a page that is not isolated gets); else pkg/threads
+  // with numThreads (default: what the browser reports).
+  const mod = await import(threads === '1' ? '/pkg/hubside.js' : '/pkg/threads/hubside.js');
+  const exports = await mod.default();
+  res.runtime_ms = now() - t0;
+  res.build = mod.runtimeInfo().build;
+  // cache: off (every file fetched, nothing kept) | cold (the browser cache emptied first, then
+  // filled: a first visit) | warm (whatever an earlier page of this browser profile left: a second visit)
+  if (cache === 'cold') res.cleared = await mod.clearCache();
+  const t1 = now();
+  const pipe = await mod.pipeline(TASK, repo, {
+    endpoint: self.location.origin + '/hub', cache: cache !== 'off', dtype,
+    ...(threads === '1' || threads === 'default' ? {} : { numThreads: +threads }),
+  });
+  res.load_ms = now() - t1;
+  res.threads = mod.runtimeInfo().threads;
+  if (cache !== 'off') res.cached = (await mod.cachedModels()).flatMap((m) => m.files.map((f) => ({ file: f.url.split('/resolve/')[1], kind: f.kind, dtype: f.dtype, bytes: f.bytes })));
+  res.ready_ms = now() - t0;
+  const call = async () => {
+    if (task === 'sentiment') return { out: await pipe(text) };
+    if (task === 'translation') {
+      let first = null, n = 0; const ts = now();
+      const out = await pipe(text, { max_new_tokens: 64, num_beams: 1, on_token: () => { if (first === null) first = now() - ts; n++; } });
+      return { out, first_token_ms: first, new_tokens: n };
+    }
+    return { out: await pipe(audio, { sampling_rate: 16000, ...(lang ? { language: lang, task: 'transcribe' } : {}) }) };
+  };
+  let t = now(); const first = await call(); res.first_ms = now() - t;
+  res.first_token_ms_first = first.first_token_ms ?? null;
+  res.first_new_tokens = first.new_tokens;
+  res.times = []; res.ttft = []; res.toks = []; res.outputs = [];
+  for (let i = 0; i < runs; i++) {
+    t = now(); const r = await call(); res.times.push(now() - t);
+    if (r.first_token_ms != null) res.ttft.push(r.first_token_ms);
+    if (r.new_tokens != null) res.toks.push(r.new_tokens);
+    res.outputs.push(r.out);
+  }
+  res.wasm_memory = exports.memory.buffer.byteLength;
+  return res;
+}

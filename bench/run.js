@@ -1,6 +1,6 @@
 // Runs bench/index.html in headless Chromium against a `--features bench` wasm build and prints
 // one JSON line per benchmark. Usage: node bench/run.js RUNS BENCH [BENCH...]
-// BENCH: sentiment | translation | transcription:<model repo id>
+// BENCH: sentiment | translation | kernels | transcription:<model repo id>
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';

@@ -613,6 +613,14 @@ pub async fn bench_sentiment(tokenizer_json: Vec<u8>, runs: usize) -> Result<JsV
     Ok(value)
 }
 
+/// Benchmark (`--features bench`): the matrix-product kernels against candle's (see
+/// `bench::kernels`), in this build's threads.
+#[cfg(feature = "bench")]
+#[wasm_bindgen(js_name = benchKernels)]
+pub fn bench_kernels(runs: usize) -> Result<JsValue, JsValue> {
+    to_js(&crate::bench::kernels(runs).map_err(|e| js_error(&e))?)
+}
+
 /// Benchmark (`--features bench`): greedy decoding of an opus-mt-en-de sized random Marian.
 #[cfg(feature = "bench")]
 #[wasm_bindgen(js_name = benchTranslation)]

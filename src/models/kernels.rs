@@ -19,6 +19,7 @@ use half::f16;
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+use super::int8_gemm;
 use crate::error::{Error, Result};
 
 /// Up to this many x rows (one decode step, or one row per beam) take the matrix-vector kernels:
@@ -73,6 +74,11 @@ pub fn matmul_f16(x: &[f32], m: usize, k: usize, w: &[f16], n: usize, out: &mut 
 /// W rows for gemm costs the same for any m: measured, the two cross over at about 4 rows.
 pub const QUANT_DOT_MAX_ROWS: usize = 4;
 
+/// Whether many-row quantised products run as integer arithmetic ([`int8_gemm`]) instead of
+/// widening W to f32 for gemm. In the browser, where f32 has no fused multiply-add, the integer
+/// kernel is faster (BENCHMARKS.md, "int8 products"); natively gemm's AVX2/FMA kernels are.
+const INT8_GEMM: bool = cfg!(target_arch = "wasm32");
+
 /// y = x·Wᵀ with W stored as ggml blocks of type `T` (`w` holds n rows of k / block-size blocks).
 ///
 /// m ≤ [`QUANT_DOT_MAX_ROWS`], as llama.cpp and candle's `k_quants::matmul` do: each x row is
@@ -101,6 +107,24 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
         return Ok(());
     }
     let w_run = |first_row: usize, rows: usize| &w[first_row * blocks_per_row..(first_row + rows) * blocks_per_row];
+    if m > QUANT_DOT_MAX_ROWS && INT8_GEMM && int8_gemm::supports(T::DTYPE) {
+        let x_rows = int8_gemm::QuantizedRows::new(x, m, k);
+        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+            thread_local! {
+                static UNPACKED: RefCell<int8_gemm::UnpackedRun> = RefCell::new(Default::default());
+            }
+            let rows = out_t.len() / m;
+            let blocks = w_run(first_row, rows);
+            // SAFETY: ggml block types are plain repr(C) structs; the slice covers exactly `blocks`.
+            let bytes = unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) };
+            UNPACKED.with(|run| {
+                let mut run = run.borrow_mut();
+                run.fill(T::DTYPE, bytes, rows, k);
+                int8_gemm::gemm_run(&x_rows, &run, out_t);
+            });
+        });
+        return Ok(());
+    }
     if m > QUANT_DOT_MAX_ROWS {
         for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
             let rows = out_t.len() / m;

@@ -428,21 +428,41 @@ impl Repo {
         }
     }
 
-    /// Keep a compact model; failures (no space, no cache) only cost a rebuild next time.
-    pub async fn compact_store(&self, dtype: crate::weights::WeightDType, bytes: Vec<u8>) {
+    /// Keep a compact model, written piece by piece (no copy of the whole entry in wasm memory);
+    /// failures (no space, no cache) only cost a rebuild next time.
+    pub async fn compact_store(&self, dtype: crate::weights::WeightDType, entry: &crate::weights::compact::EntryBytes<'_>) {
         #[cfg(not(target_arch = "wasm32"))]
         if let Some(path) = self.compact_path(dtype) {
+            use std::io::Write;
             // Written aside and renamed, so a crash never leaves half an entry under the real name.
             let partial = path.with_extension("gguf.partial");
-            let written = path.parent().map(std::fs::create_dir_all).transpose().is_ok()
-                && std::fs::write(&partial, &bytes).is_ok()
-                && std::fs::rename(&partial, &path).is_ok();
-            if !written {
+            let write = || -> std::io::Result<()> {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut file = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+                for piece in entry.pieces() {
+                    file.write_all(piece)?;
+                }
+                file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                std::fs::rename(&partial, &path)
+            };
+            if write().is_err() {
                 let _ = std::fs::remove_file(&partial);
             }
         }
         #[cfg(target_arch = "wasm32")]
         if let Some(url) = self.compact_key(dtype) {
+            // Assembled in a JS buffer straight from wasm memory.
+            let Ok(len) = u32::try_from(entry.len()) else { return };
+            let bytes = js_sys::Uint8Array::new_with_length(len);
+            let mut at = 0u32;
+            for piece in entry.pieces() {
+                // SAFETY: the view is used at once, before anything can allocate (and so move)
+                // wasm memory.
+                bytes.set(&unsafe { js_sys::Uint8Array::view(piece) }, at);
+                at += piece.len() as u32;
+            }
             browser_cache::store(&url, &self.name(), &Blob::from(bytes)).await;
         }
     }

@@ -118,6 +118,9 @@ fn blocks_from_bytes(dtype: GgmlDType, bytes: &[u8]) -> Result<Arc<dyn BlockRows
     })
 }
 
+/// At most this many values (4 MB in f32) are read at a time by [`Matrix::from_row_pieces`].
+pub const LOAD_PIECE_VALUES: usize = 1 << 20;
+
 /// The ggml block type a matrix of `cols` columns gets in `dtype`, or None for f32/f16. Block
 /// types need whole 32-value blocks per row; other widths fall back to f16.
 pub fn block_type(dtype: WeightDType, cols: usize) -> Option<GgmlDType> {
@@ -159,6 +162,56 @@ impl Matrix {
         Ok(Matrix { storage, rows, cols })
     }
 
+    /// A (rows, cols) matrix in `dtype`, read `read(first_row, count)` a few rows at a time (each
+    /// piece at most [`LOAD_PIECE_VALUES`] values, in any float dtype) and converted piece by
+    /// piece: while loading, only the final storage and one piece exist, never the whole matrix
+    /// in f32 (a 30k-token embedding table is 94 MB in f32 and 25 MB in q8).
+    pub fn from_row_pieces(rows: usize, cols: usize, dtype: WeightDType, read: impl Fn(usize, usize) -> Result<Tensor>) -> Result<Self> {
+        let piece_rows = (LOAD_PIECE_VALUES / cols.max(1)).max(1);
+        let total = rows.checked_mul(cols).ok_or_else(|| Error::Config(format!("matrix ({rows}, {cols}) is too large")))?;
+        let mut pieces = (0..rows).step_by(piece_rows).map(|first| {
+            let count = piece_rows.min(rows - first);
+            let piece = read(first, count)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+            if piece.len() != count * cols {
+                return Err(Error::Config(format!("rows {first}..{} of a ({rows}, {cols}) matrix hold {} values", first + count, piece.len())));
+            }
+            Ok(piece)
+        });
+        let storage = match (dtype, block_type(dtype, cols)) {
+            (WeightDType::Fp32, _) => {
+                let mut values = Vec::with_capacity(total);
+                for piece in pieces {
+                    values.extend_from_slice(&piece?);
+                }
+                Storage::F32(Tensor::from_vec(values, (rows, cols), &Device::Cpu)?)
+            }
+            (_, Some(ggml)) => {
+                fn quantize<T: GgmlType + 'static>(total: usize, pieces: impl Iterator<Item = Result<Vec<f32>>>) -> Result<Arc<dyn BlockRows>> {
+                    let mut blocks = Vec::with_capacity(total / T::BLCK_SIZE);
+                    for piece in pieces {
+                        let piece = piece?;
+                        let start = blocks.len();
+                        blocks.resize(start + piece.len() / T::BLCK_SIZE, T::zeros());
+                        T::from_float(&piece, &mut blocks[start..]);
+                    }
+                    Ok(Arc::new(Typed(blocks)))
+                }
+                Storage::Blocks(match ggml {
+                    GgmlDType::Q8_0 => quantize::<BlockQ8_0>(total, &mut pieces)?,
+                    _ => quantize::<BlockQ4_1>(total, &mut pieces)?,
+                })
+            }
+            (_, None) => {
+                let mut values = Vec::with_capacity(total);
+                for piece in pieces {
+                    values.extend(piece?.into_iter().map(f16::from_f32));
+                }
+                Storage::F16(Arc::new(values))
+            }
+        };
+        Ok(Matrix { storage, rows, cols })
+    }
+
     /// From a ggml/gguf tensor (whisper.cpp files, the compact cache) as it is stored.
     pub fn from_qtensor(q: &QTensor) -> Result<Self> {
         let (rows, cols) = q.shape().dims2().map_err(|_| Error::weights("matrix", format!("shape {:?} is not 2-D", q.shape())))?;
@@ -177,6 +230,25 @@ impl Matrix {
             return Err(Error::weights("matrix", format!("{:?} data does not fill shape ({rows}, {cols})", q.dtype())));
         }
         Ok(matrix)
+    }
+
+    /// The stored bytes as ggml lays them out (little-endian), borrowed where the storage already
+    /// is that layout (blocks; f16 on little-endian targets, which wasm and x86 are): the compact
+    /// cache writes them without a copy.
+    pub fn ggml_data(&self) -> Result<(GgmlDType, std::borrow::Cow<'_, [u8]>)> {
+        use std::borrow::Cow;
+        Ok(match &self.storage {
+            Storage::F32(t) => {
+                let values = t.flatten_all()?.to_vec1::<f32>()?;
+                (GgmlDType::F32, Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+            }
+            #[cfg(target_endian = "little")]
+            // SAFETY: f16 is 2 plain bytes, little-endian here; the slice covers exactly the vector.
+            Storage::F16(v) => (GgmlDType::F16, Cow::Borrowed(unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 2) })),
+            #[cfg(not(target_endian = "little"))]
+            Storage::F16(v) => (GgmlDType::F16, Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())),
+            Storage::Blocks(b) => (b.dtype(), Cow::Borrowed(b.bytes())),
+        })
     }
 
     /// As a ggml tensor, for writing the compact cache.
@@ -415,6 +487,23 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(seed);
         let v: Vec<f32> = (0..rows * cols).map(|_| rng.f32() * 2.0 - 1.0).collect();
         Tensor::from_vec(v, (rows, cols), &Device::Cpu).unwrap()
+    }
+
+    /// Converting piece by piece (more rows than one piece holds, and a last short piece) stores
+    /// exactly what converting the whole tensor does, in every dtype; a short read is an error.
+    #[test]
+    fn row_pieces_store_what_the_whole_tensor_does() {
+        let (rows, cols) = (LOAD_PIECE_VALUES / 64 + 3, 64);
+        let whole = random(rows, cols, 5);
+        let bytes = |m: &Matrix| m.to_qtensor().unwrap().data().unwrap().into_owned();
+        for dtype in [WeightDType::Fp32, WeightDType::Fp16, WeightDType::Q8, WeightDType::Q4] {
+            let read = |first, count| Ok(whole.narrow(0, first, count)?.to_dtype(DType::F16)?.to_dtype(DType::F32)?);
+            let rounded = whole.to_dtype(DType::F16).unwrap().to_dtype(DType::F32).unwrap();
+            let pieces = Matrix::from_row_pieces(rows, cols, dtype, read).unwrap();
+            assert_eq!(bytes(&pieces), bytes(&Matrix::from_tensor(&rounded, dtype).unwrap()), "{dtype}");
+        }
+        let short = Matrix::from_row_pieces(4, 64, WeightDType::Q8, |_, _| Ok(Tensor::zeros((1, 64), DType::F32, &Device::Cpu)?));
+        assert!(matches!(short, Err(Error::Config(_))));
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {

@@ -7,6 +7,7 @@
 //! (checksum or structure) or one from another format version is dropped and rebuilt from the
 //! original.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
@@ -91,47 +92,112 @@ pub struct Key {
     pub source: Option<String>,
 }
 
-/// The tensors a load recorded, as a GGUF file: matrices in their stored form, dense tensors in f32.
-pub fn write(recorded: Vec<(String, Recorded)>, key: &Key) -> Result<Vec<u8>> {
-    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(recorded.len());
+/// A compact entry's file as its pieces: the GGUF header, then each tensor's bytes and padding.
+/// Matrices are borrowed from the loaded model's own storage, so keeping an entry costs no second
+/// copy of the model in (wasm) memory; `Repo::compact_store` writes the pieces out one by one.
+pub struct EntryBytes<'a> {
+    pieces: Vec<Cow<'a, [u8]>>,
+}
+
+impl EntryBytes<'_> {
+    pub fn len(&self) -> usize {
+        self.pieces.iter().map(|p| p.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        self.pieces.iter().map(|p| p.as_ref())
+    }
+
+    /// The whole file in one buffer (tests; small entries).
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.pieces().flatten().copied().collect()
+    }
+}
+
+/// GGUF's alignment of tensor data (the format's default, which candle writes and reads).
+const ALIGNMENT: usize = 32;
+
+/// The tensors a load recorded, as a GGUF file (version 2, laid out byte for byte as candle's
+/// `gguf_file::write` does): matrices in their stored form, dense tensors in f32.
+pub fn write<'a>(recorded: &'a [(String, Recorded)], key: &Key) -> Result<EntryBytes<'a>> {
+    let mut tensors: Vec<(&str, Vec<usize>, GgmlDType, Cow<'a, [u8]>)> = Vec::with_capacity(recorded.len());
     let mut seen = HashMap::new();
     for (name, what) in recorded {
-        let q = match &what {
-            Recorded::Matrix(m) => m.to_qtensor()?,
-            Recorded::Dense(t) => {
-                // GGUF has no rank-0 tensors: scalars (CTranslate2's head counts) are kept as [1].
-                // Values copied out (candle's quantize would ignore a view's offset).
-                let dims = if t.rank() == 0 { vec![1] } else { t.dims().to_vec() };
-                let values = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                QTensor::quantize(&candle_core::Tensor::from_vec(values, dims, &Device::Cpu)?, GgmlDType::F32)?
-            }
-        };
         let kind = matches!(what, Recorded::Matrix(_));
-        match seen.get(&name) {
+        match seen.get(name.as_str()) {
             // The same tensor asked for twice (tied embeddings): kept once.
             Some(&k) if k == kind => continue,
             Some(_) => return Err(Error::Config(format!("tensor '{name}' was read both as a matrix and as a dense tensor"))),
             None => {
-                seen.insert(name.clone(), kind);
-                tensors.push((name, q));
+                seen.insert(name.as_str(), kind);
             }
         }
+        tensors.push(match what {
+            Recorded::Matrix(m) => {
+                let (dtype, data) = m.ggml_data()?;
+                (name.as_str(), vec![m.rows(), m.cols()], dtype, data)
+            }
+            Recorded::Dense(t) => {
+                // GGUF has no rank-0 tensors: scalars (CTranslate2's head counts) are kept as [1].
+                let dims = if t.rank() == 0 { vec![1] } else { t.dims().to_vec() };
+                let values = t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                (name.as_str(), dims, GgmlDType::F32, Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect()))
+            }
+        });
     }
     let mut checksum = Checksum::new();
-    for (_, q) in &tensors {
-        checksum.update(&q.data()?);
+    for (_, _, _, data) in &tensors {
+        checksum.update(data);
     }
     let metadata = [
-        (KEY_FORMAT, Value::String(FORMAT.into())),
-        (KEY_DTYPE, Value::String(key.dtype.name().into())),
-        (KEY_SOURCE, Value::String(key.source.clone().unwrap_or_default())),
-        (KEY_CHECKSUM, Value::String(format!("{:016x}", checksum.0))),
+        (KEY_FORMAT, FORMAT.to_string()),
+        (KEY_DTYPE, key.dtype.name().to_string()),
+        (KEY_SOURCE, key.source.clone().unwrap_or_default()),
+        (KEY_CHECKSUM, format!("{:016x}", checksum.0)),
     ];
-    let metadata: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
-    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
-    let mut out = std::io::Cursor::new(Vec::new());
-    gguf_file::write(&mut out, &metadata, &tensors)?;
-    Ok(out.into_inner())
+    let mut header = Vec::new();
+    let string = |out: &mut Vec<u8>, text: &str| {
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    };
+    header.extend_from_slice(&0x4655_4747u32.to_le_bytes()); // "GGUF"
+    header.extend_from_slice(&2u32.to_le_bytes());
+    header.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    header.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
+    for (key, value) in &metadata {
+        string(&mut header, key);
+        header.extend_from_slice(&8u32.to_le_bytes()); // GGUF's string value type
+        string(&mut header, value);
+    }
+    let padding = |len: usize| len.next_multiple_of(ALIGNMENT) - len;
+    let mut offset = 0usize;
+    for (name, dims, dtype, data) in &tensors {
+        string(&mut header, name);
+        header.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+        // ggml lists dimensions innermost first.
+        for &dim in dims.iter().rev() {
+            header.extend_from_slice(&(dim as u64).to_le_bytes());
+        }
+        let code = super::ggml::type_code(*dtype).ok_or_else(|| Error::Config(format!("no ggml type code for {dtype:?}")))?;
+        header.extend_from_slice(&code.to_le_bytes());
+        header.extend_from_slice(&(offset as u64).to_le_bytes());
+        offset += data.len() + padding(data.len());
+    }
+    header.resize(header.len() + padding(header.len()), 0);
+    let mut pieces = vec![Cow::Owned(header)];
+    const ZEROS: [u8; ALIGNMENT] = [0; ALIGNMENT];
+    for (_, _, _, data) in tensors {
+        let pad = padding(data.len());
+        pieces.push(data);
+        if pad > 0 {
+            pieces.push(Cow::Borrowed(&ZEROS[..pad]));
+        }
+    }
+    Ok(EntryBytes { pieces })
 }
 
 /// A compact entry opened for reading.
@@ -228,8 +294,9 @@ pub async fn load<'a, M>(
     let weights = Weights::recording(open().await?, dtype);
     let model = build(&weights)?;
     // A model that loaded is worth keeping even if the cache cannot take it.
-    if let Ok(bytes) = write(weights.recorded(), &key) {
-        repo.compact_store(dtype, bytes).await;
+    let recorded = weights.recorded();
+    if let Ok(entry) = write(&recorded, &key) {
+        repo.compact_store(dtype, &entry).await;
     }
     Ok(model)
 }
@@ -250,10 +317,38 @@ mod tests {
         ]
     }
 
+    /// The entry is the file candle's own GGUF writer makes of the same tensors, byte for byte.
+    #[test]
+    fn pieces_are_candles_gguf_file() {
+        let key = Key { dtype: WeightDType::Q8, source: Some("etag".into()) };
+        let mut recorded = recorded();
+        let f16 = Tensor::arange(0f32, 30.0, &Device::Cpu).unwrap().reshape((3, 10)).unwrap();
+        recorded.push(("f16.weight".into(), Recorded::Matrix(crate::models::linear::Matrix::from_tensor(&f16, WeightDType::Q8).unwrap())));
+        let entry = write(&recorded, &key).unwrap();
+        assert!(entry.pieces().count() > 3);
+        let bytes = entry.to_vec();
+        assert_eq!(bytes.len(), entry.len());
+        let content = Content::read(&mut std::io::Cursor::new(&bytes)).unwrap();
+        let mut infos: Vec<_> = content.tensor_infos.iter().collect();
+        infos.sort_by_key(|(_, i)| i.offset);
+        let tensors: Vec<(String, QTensor)> = infos
+            .iter()
+            .map(|(name, _)| ((*name).clone(), content.tensor(&mut std::io::Cursor::new(&bytes), name, &Device::Cpu).unwrap()))
+            .collect();
+        let mut metadata: Vec<(&str, &Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        let order = [KEY_FORMAT, KEY_DTYPE, KEY_SOURCE, KEY_CHECKSUM];
+        metadata.sort_by_key(|(k, _)| order.iter().position(|o| o == k));
+        let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(n, q)| (n.as_str(), q)).collect();
+        let mut candle = std::io::Cursor::new(Vec::new());
+        gguf_file::write(&mut candle, &metadata, &tensors).unwrap();
+        assert_eq!(bytes, candle.into_inner());
+        assert_eq!(tensors[3].1.dtype(), GgmlDType::F16, "10 columns are no whole q8 block: f16");
+    }
+
     #[test]
     fn round_trips_and_refuses_other_keys_and_damage() {
         let key = Key { dtype: WeightDType::Q8, source: Some("model.safetensors \"abc\"".into()) };
-        let bytes = write(recorded(), &key).unwrap();
+        let bytes = write(&recorded(), &key).unwrap().to_vec();
         let source = CompactSource::open(bytes.clone(), &key).expect("intact entry");
         assert_eq!(source.dims("a.weight").unwrap(), Some(vec![2, 32]));
         assert!(matches!(source.load("a.weight").unwrap(), Some(Stored::Quantized(_))));

@@ -95,6 +95,11 @@ const TENSOR_TYPES: [(i32, GgmlDType); 12] = [
     (14, GgmlDType::Q6K),
 ];
 
+/// ggml's `ggml_type` code of `dtype`, for writing files.
+pub(crate) fn type_code(dtype: GgmlDType) -> Option<u32> {
+    TENSOR_TYPES.iter().find(|(_, d)| *d == dtype).map(|&(code, _)| code as u32)
+}
+
 impl FileType {
     fn row(self) -> &'static (FileType, i32, &'static str, GgmlDType) {
         // Every variant has a row.

@@ -116,6 +116,15 @@ pub trait TensorSource {
     fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
         Ok(self.load(name)?.map(|t| t.dims().to_vec()))
     }
+    /// Rows first..first + count of the 2-D dense tensor `name`, for sources that can read part of
+    /// a tensor (None: this source loads tensors whole).
+    fn load_rows(&self, _name: &str, _first: usize, _count: usize) -> Option<Result<Tensor>> {
+        None
+    }
+    /// Whether `load_rows` reads `name`.
+    fn loads_rows(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// Tensors already in memory (pickle and CTranslate2 files, tests).
@@ -179,6 +188,14 @@ impl TensorSource for Sharded {
             Some(&i) => self.shards[i].dims(name),
             None => Ok(None),
         }
+    }
+
+    fn loads_rows(&self, name: &str) -> bool {
+        self.index.get(name).is_some_and(|&i| self.shards[i].loads_rows(name))
+    }
+
+    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
+        self.shards[*self.index.get(name)?].load_rows(name, first, count)
     }
 }
 
@@ -333,6 +350,14 @@ impl Weights {
     /// `name`, a (rows, cols) matrix, stored in the load's dtype (a ggml-quantised tensor is kept
     /// as it is).
     pub fn matrix(&self, (rows, cols): (usize, usize), name: &str) -> Result<Matrix> {
+        let source = &self.shared.source;
+        let path = self.path(name);
+        if source.loads_rows(&path) && source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {
+            let read = |first, count| source.load_rows(&path, first, count).expect("loads_rows said yes");
+            let matrix = Matrix::from_row_pieces(rows, cols, self.shared.dtype, read)?;
+            self.record(path, Recorded::Matrix(matrix.clone()));
+            return Ok(matrix);
+        }
         let (path, stored) = self.stored(name)?;
         if stored.dims() != [rows, cols] {
             return Err(Error::weights(

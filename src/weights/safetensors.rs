@@ -101,6 +101,24 @@ impl<S: ByteSource> TensorSource for Safetensors<S> {
     fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
         Ok(self.tensors.get(name).map(|t| t.shape.clone()))
     }
+
+    fn loads_rows(&self, name: &str) -> bool {
+        self.tensors.get(name).is_some_and(|t| t.shape.len() == 2 && t.dtype.is_float())
+    }
+
+    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
+        let t = self.tensors.get(name).filter(|_| self.loads_rows(name))?;
+        let (rows, cols) = (t.shape[0], t.shape[1]);
+        let row_bytes = cols * t.dtype.size_in_bytes();
+        let bytes = first
+            .checked_add(count)
+            .filter(|&end| end <= rows)
+            .and_then(|_| self.source.read(t.start + first * row_bytes, count * row_bytes));
+        Some(match bytes {
+            Some(data) => Tensor::from_raw_buffer(&data, t.dtype, &[count, cols], &Device::Cpu).map_err(Into::into),
+            None => Err(Error::weights(&self.file, format!("rows {first}..{} of tensor {name} are outside it", first + count))),
+        })
+    }
 }
 
 /// Every tensor of a safetensors file, half precision widened to f32.

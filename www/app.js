@@ -47,8 +47,11 @@ function memoryBudget() {
   return megabytes > 0 ? megabytes * 2 ** 20 : undefined;
 }
 
+/** The weights dtype chosen in the settings; undefined: the package's default (fp32). */
+const chosenDtype = () => $('dtype').value || undefined;
+
 async function loadModel(prefix, task) {
-  const spec = { task, model: $(`${prefix}-model`).value.trim(), endpoint: $('endpoint').value.trim() };
+  const spec = { task, model: $(`${prefix}-model`).value.trim(), endpoint: $('endpoint').value.trim(), dtype: chosenDtype() };
   if (!spec.model) throw Object.assign(new Error('Enter a model (a Hub repo id such as org/name).'), { kind: 'input' });
   status(prefix, `Loading ${spec.model}…`);
   const loaded = await loadWithProgress(client, { ...spec, max_memory: memoryBudget() }, $(`${prefix}-progress`));
@@ -64,7 +67,7 @@ const fitAsked = {};
 /** When a model is chosen: its download size and memory per dtype under the model field. */
 async function showFit(prefix, task) {
   const spec = { task, model: $(`${prefix}-model`).value.trim(), endpoint: $('endpoint').value.trim() };
-  const key = JSON.stringify(spec);
+  const key = JSON.stringify({ ...spec, dtype: chosenDtype() });
   if (!spec.model || fitAsked[prefix] === key) return;
   fitAsked[prefix] = key;
   const line = $(`${prefix}-fit`);
@@ -73,8 +76,9 @@ async function showFit(prefix, task) {
     const info = await client.modelInfo(spec);
     if (fitAsked[prefix] !== key) return;
     const budget = memoryBudget() ?? (await client.info()).max_memory;
-    const over = info.memory && info.memory.fp32 > budget ? ` (over the ${formatBytes(budget)} memory budget in fp32)` : '';
-    line.textContent = describeFit(info) + over;
+    const dtype = chosenDtype() || 'fp32';
+    const over = info.memory && info.memory[dtype] > budget ? ` (over the ${formatBytes(budget)} memory budget in ${dtype})` : '';
+    line.textContent = describeFit(info, chosenDtype()) + over;
   } catch (e) {
     if (fitAsked[prefix] !== key) return;
     // Cancelled with a run: ask again next time.
@@ -228,7 +232,9 @@ async function refreshCache() {
     list.replaceChildren(...models.map(({ model, bytes, files }) => {
       const li = document.createElement('li');
       const label = document.createElement('span');
-      label.textContent = `${model} — ${formatBytes(bytes)} in ${files.length} files`;
+      const compact = files.filter((f) => f.kind === 'compact').map((f) => f.dtype);
+      label.textContent = `${model} — ${formatBytes(bytes)} in ${files.length} files` +
+        (compact.length ? ` (with compact ${compact.join(', ')} weights)` : '');
       const clear = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Clear' });
       clear.setAttribute('aria-label', `Clear ${model} from the cache`);
       clear.addEventListener('click', async () => { await client.clearCache(model); refreshCache(); });
@@ -266,6 +272,8 @@ for (const [prefix, task] of Object.entries(TASKS)) {
 }
 runOnCtrlEnter($('sentiment-text'), runSentiment);
 runOnCtrlEnter($('translation-text'), runTranslation);
+// A new dtype changes which memory the size lines compare with the budget.
+$('dtype').addEventListener('change', () => { for (const [prefix, task] of Object.entries(TASKS)) showFit(prefix, task); });
 $('cache-clear-all').addEventListener('click', async () => { await client.clearCache(); refreshCache(); });
 $('settings').addEventListener('toggle', () => { if ($('settings').open) { refreshCache(); requestPersistence(); } });
 

@@ -79,11 +79,12 @@ export async function loadWithProgress(client, spec, box, onEvent) {
 
 /** A modelInfo() report in one line: "download 268.0 MB; memory fp32 255.6 MB · fp16 … · q8 … ·
  * q4 …", marked "about" when estimated from file sizes, with what is unknown said as such. */
-export function describeFit(info) {
+export function describeFit(info, chosen) {
   const download = info.download_bytes == null ? 'download size unknown' : `download ${formatBytes(info.download_bytes)}`;
   if (!info.memory) return `${download}; memory unknown until downloaded`;
   const about = info.exact ? '' : 'about ';
-  const memory = ['fp32', 'fp16', 'q8', 'q4'].map((dtype) => `${dtype} ${formatBytes(info.memory[dtype])}`).join(' · ');
+  const memory = ['fp32', 'fp16', 'q8', 'q4']
+    .map((dtype) => `${dtype} ${formatBytes(info.memory[dtype])}${dtype === chosen ? ' (chosen)' : ''}`).join(' · ');
   return `${download}; memory ${about}${memory}`;
 }
 

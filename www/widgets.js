@@ -8,7 +8,8 @@
 //   <hubside-transcribe model="openai/whisper-tiny.en"></hubside-transcribe>
 //
 // Attributes: `model` (Hub repo id; default: the package's model for the task), `endpoint`
-// (default: the package's, https://huggingface.co), `revision` (default main), `label` (the title). Translate also takes `max-new-tokens` (default: the
+// (default: the package's, https://huggingface.co), `revision` (default main), `dtype` (how the
+// weights are kept: fp32 (default), fp16, q8, q4), `label` (the title). Translate also takes `max-new-tokens` (default: the
 // model's), `num-beams` (default 1: greedy, which streams), `src-lang`, `tgt-lang`; transcribe
 // takes `language`, `task` (transcribe | translate) and `timestamps` (show timed segments).
 // The element's text content is the initial input. Every widget on a page shares one worker (so
@@ -105,8 +106,10 @@ class HubsideWidget extends HTMLElement {
   get model() { return (this.getAttribute('model') || '').trim(); }
   get endpoint() { return (this.getAttribute('endpoint') || '').trim(); }
   get revision() { return (this.getAttribute('revision') || '').trim() || undefined; }
+  // fp32 | fp16 | q8 | q4; empty: the package's default. A wrong name is the package's input error.
+  get dtype() { return (this.getAttribute('dtype') || '').trim() || undefined; }
   get spec() {
-    return { task: this.constructor.task, model: this.model, endpoint: this.endpoint, revision: this.revision };
+    return { task: this.constructor.task, model: this.model, endpoint: this.endpoint, revision: this.revision, dtype: this.dtype };
   }
 
   connectedCallback() {

@@ -130,6 +130,28 @@ test('the page shows the size when a model is chosen, refuses one over the budge
   assert.match(await page.textContent('#sentiment-status'), new RegExp(`^${sst2.cases[0].label}`));
 });
 
+test('choosing q8 in the settings marks it in the size line, fits a budget fp32 does not, and caches the compact weights', async () => {
+  const fit = fromFullHeader('tiny-random/distilbert-sst2');
+  await callPackage('clearCache', 'tiny-random/distilbert-sst2');
+  await page.evaluate(() => { document.getElementById('settings').open = true; });
+  await page.selectOption('#dtype', 'q8');
+  await page.waitForFunction(() => /\(chosen\)/.test(document.getElementById('sentiment-fit').textContent));
+  assert.match(await page.textContent('#sentiment-fit'), /· q8 [\d.]+ (MB|KB) \(chosen\) ·/);
+  // A budget between the q8 and the fp32 estimates: refused in fp32 (above), fine in q8.
+  const budget = Math.ceil((fit.memory.q8 + fit.memory.fp32) / 2 / 2 ** 20);
+  assert.ok(fit.memory.q8 < budget * 2 ** 20 && budget * 2 ** 20 < fit.memory.fp32, `${budget} MB`);
+  await page.fill('#max-memory', String(budget));
+  await page.fill('#sentiment-text', sst2.cases[0].text);
+  await page.click('#sentiment-run');
+  await page.waitForSelector('#sentiment-result li.top');
+  assert.equal(await page.textContent('#sentiment-result li.top .label'), sst2.cases[0].label);
+  await page.waitForFunction(() => /compact q8 weights/.test(document.getElementById('cache-list').textContent));
+  const cached = (await callPackage('cachedModels')).value.find((m) => m.model === 'tiny-random/distilbert-sst2');
+  assert.deepEqual(cached.files.filter((f) => f.kind === 'compact').map((f) => f.dtype), ['q8']);
+  await page.fill('#max-memory', '');
+  await page.selectOption('#dtype', '');
+});
+
 test('every request went to 127.0.0.1', () => {
   assertOnlyLocal(assert, requests);
 });

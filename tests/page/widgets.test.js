@@ -165,6 +165,22 @@ test('the transcribe widget transcribes a chosen file', { skip: !hasWhisper && '
   assert.equal((await page.evaluate(() => window.__workers)).length, 1);
 });
 
+test('a transcribe widget with dtype="q8" gives the reference transcript of jfk16.wav', { skip: !hasWhisper && 'no Whisper weights (run scripts/fetch-whisper.sh)' }, async () => {
+  const reference = JSON.parse(readFileSync(path.join(root, 'tests/fixtures/whisper/tiny.en.reference.json'))).cases
+    .find((c) => c.audio === 'jfk16.wav');
+  const w = widget('hubside-transcribe');
+  const result = page.evaluate(() => new Promise((resolve) =>
+    document.addEventListener('hubside-result', (e) => resolve(e.detail), { once: true })));
+  await w.evaluate((el) => el.setAttribute('dtype', 'q8'));
+  await w.locator('input[type=file]').setInputFiles(path.join(root, 'tests/fixtures/audio/jfk16.wav'));
+  await w.locator('button.run').click();
+  await done(w, 600_000);
+  const detail = await result;
+  assert.equal(detail.dtype, 'q8');
+  assert.equal(detail.output.text, reference.text);
+  await w.evaluate((el) => el.removeAttribute('dtype'));
+});
+
 test('a missing model shows a readable error, and the widget works again afterwards', async () => {
   await page.screenshot({ path: path.join(outputDir, 'widgets.png'), fullPage: true });
   const w = widget('hubside-sentiment');

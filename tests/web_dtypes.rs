@@ -1,0 +1,191 @@
+//! In headless Chromium: each weight dtype through the JS `pipeline()` against the PyTorch
+//! references (the same tolerances as the native tests/dtypes.rs, the documented accuracy of
+//! each dtype), and the browser's compact-model cache: a second load reads the compact entry
+//! instead of downloading the original, and a damaged entry is dropped and rebuilt.
+#![cfg(target_arch = "wasm32")]
+
+use hubside::wasm::pipeline;
+use js_sys::Function;
+use serde::Deserialize;
+use std::collections::HashMap;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+mod browser;
+use browser::{call, options, ENDPOINT};
+
+mod references;
+
+/// (model, reference.json, config.json) of the classifiers tests/dtypes.rs measures.
+const CLASSIFIERS: [(&str, &str, &str); 3] = [
+    (
+        "tiny-random/distilbert-sst2",
+        include_str!("fixtures/hub/tiny-random/distilbert-sst2/reference.json"),
+        include_str!("fixtures/hub/tiny-random/distilbert-sst2/config.json"),
+    ),
+    (
+        "tiny-random/distilbert-sst2-legacy",
+        include_str!("fixtures/hub/tiny-random/distilbert-sst2-legacy/reference.json"),
+        include_str!("fixtures/hub/tiny-random/distilbert-sst2-legacy/config.json"),
+    ),
+    (
+        "tiny-random/bert-sentiment-3class",
+        include_str!("fixtures/hub/tiny-random/bert-sentiment-3class/reference.json"),
+        include_str!("fixtures/hub/tiny-random/bert-sentiment-3class/config.json"),
+    ),
+];
+
+#[derive(Deserialize, Debug, Clone, PartialEq)]
+struct LabelScore {
+    label: String,
+    score: f32,
+}
+
+#[derive(Deserialize)]
+struct Config {
+    id2label: HashMap<String, String>,
+}
+
+async fn classifier(model: &str, dtype: &str) -> Function {
+    pipeline("sentiment-analysis".into(), Some(model.into()), options(&[("endpoint", ENDPOINT.into()), ("dtype", dtype.into())]))
+        .await
+        .unwrap_or_else(|e| panic!("{model} {dtype}: {}", browser::message(&e)))
+}
+
+/// Every label's score for `text`, best first (`top_k: null`).
+async fn scores(classify: &Function, text: &str) -> Vec<LabelScore> {
+    let out = call(classify, text.into(), options(&[("top_k", JsValue::NULL)])).await.unwrap();
+    serde_wasm_bindgen::from_value(out).unwrap()
+}
+
+/// Over every fixture case of every classifier in `dtype`: the largest score error, and how many
+/// labels differ where the reference is decisive (top two scores more than 0.1 apart).
+async fn classification_error(dtype: &str) -> (f32, usize) {
+    let (mut worst, mut flipped) = (0f32, 0);
+    for (model, reference, config) in CLASSIFIERS {
+        let reference: references::Classification = serde_json::from_str(reference).unwrap();
+        let id2label = serde_json::from_str::<Config>(config).unwrap().id2label;
+        let classify = classifier(model, dtype).await;
+        for case in &reference.cases {
+            let got = scores(&classify, &case.text).await;
+            for (id, expected) in case.scores.iter().enumerate() {
+                let label = &id2label[&id.to_string()];
+                let score = got.iter().find(|s| &s.label == label).unwrap_or_else(|| panic!("{model}: no {label} in {got:?}")).score;
+                worst = worst.max((score - expected).abs());
+            }
+            let mut sorted = case.scores.clone();
+            sorted.sort_by(|a, b| b.total_cmp(a));
+            let decisive = sorted.len() < 2 || sorted[0] - sorted[1] > 0.1;
+            if decisive && got[0].label != case.label {
+                flipped += 1;
+            }
+        }
+    }
+    (worst, flipped)
+}
+
+#[wasm_bindgen_test]
+async fn fp16_and_q8_keep_every_label_and_q4_stays_close() {
+    let (worst, flipped) = classification_error("fp16").await;
+    assert!(flipped == 0 && worst < 2e-3, "fp16: {flipped} labels changed, max score error {worst}");
+    let (worst, flipped) = classification_error("q8").await;
+    assert!(flipped == 0 && worst < 5e-2, "q8: {flipped} labels changed, max score error {worst}");
+    let (worst, _) = classification_error("q4").await;
+    assert!(worst < 0.3, "q4: max score error {worst}");
+}
+
+#[wasm_bindgen_test]
+async fn fp16_keeps_the_marian_translations() {
+    let reference: references::Translation =
+        serde_json::from_str(include_str!("fixtures/hub/tiny-random/marian-en-de/reference.json")).unwrap();
+    let translate = pipeline(
+        "translation".into(),
+        Some("tiny-random/marian-en-de".into()),
+        options(&[("endpoint", ENDPOINT.into()), ("dtype", "fp16".into())]),
+    )
+    .await
+    .unwrap();
+    #[derive(Deserialize)]
+    struct Text {
+        translation_text: String,
+    }
+    for case in &reference.cases {
+        let opts = options(&[("max_new_tokens", 16.into()), ("num_beams", 1.into())]);
+        let out: Vec<Text> = serde_wasm_bindgen::from_value(call(&translate, case.text.clone().into(), opts).await.unwrap()).unwrap();
+        assert_eq!(out[0].translation_text, case.translation, "{:?}", case.text);
+    }
+}
+
+#[derive(Deserialize, Debug)]
+struct CachedFile {
+    url: String,
+    bytes: u64,
+    kind: String,
+    dtype: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+struct CachedModel {
+    model: String,
+    files: Vec<CachedFile>,
+}
+
+async fn cached_files(model: &str) -> Vec<CachedFile> {
+    let cached: Vec<CachedModel> = serde_wasm_bindgen::from_value(hubside::wasm::cached_models().await.unwrap()).unwrap();
+    cached.into_iter().find(|m| m.model == model).map(|m| m.files).unwrap_or_default()
+}
+
+async fn model_cache() -> web_sys::Cache {
+    let global: web_sys::Window = js_sys::global().unchecked_into();
+    JsFuture::from(global.caches().unwrap().open(hubside::hub::browser_cache::CACHE_NAME)).await.unwrap().unchecked_into()
+}
+
+/// Replace the cached `url` by its first half (headers kept), as an interrupted write would.
+async fn truncate_cached(url: &str) {
+    let cache = model_cache().await;
+    let response: web_sys::Response = JsFuture::from(cache.match_with_str(url)).await.unwrap().unchecked_into();
+    let headers = response.headers();
+    let body = js_sys::Uint8Array::new(&JsFuture::from(response.array_buffer().unwrap()).await.unwrap());
+    let half = body.subarray(0, body.length() / 2);
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let damaged = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&half), &init).unwrap();
+    JsFuture::from(cache.put_with_str(url, &damaged)).await.unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn compact_cache_replaces_the_original_download_and_a_damaged_entry_is_rebuilt() {
+    let model = "tiny-random/distilbert-sst2";
+    let text = "I love this movie, it was wonderful!";
+    let weights = format!("{ENDPOINT}/{model}/resolve/main/model.safetensors");
+    hubside::wasm::clear_cache(Some(model.into())).await;
+
+    let built = scores(&classifier(model, "q8").await, text).await;
+    let files = cached_files(model).await;
+    let compact: Vec<&CachedFile> = files.iter().filter(|f| f.kind == "compact").collect();
+    assert_eq!(compact.len(), 1, "one compact entry: {files:?}");
+    assert_eq!(compact[0].dtype.as_deref(), Some("q8"));
+    let (compact_url, compact_bytes) = (compact[0].url.clone(), compact[0].bytes);
+    assert!(files.iter().any(|f| f.url == weights && f.kind == "original"), "{files:?}");
+
+    // Without the original weights in the cache, the next q8 load must not fetch them (a fetch
+    // would put them back): the compact entry is all it reads, and gives the same scores.
+    assert!(JsFuture::from(model_cache().await.delete_with_str(&weights)).await.unwrap().as_bool().unwrap());
+    assert_eq!(scores(&classifier(model, "q8").await, text).await, built);
+    let files = cached_files(model).await;
+    assert!(!files.iter().any(|f| f.url == weights), "the original was downloaded again: {files:?}");
+
+    // A damaged compact entry is dropped, rebuilt from the original, and whole again.
+    truncate_cached(&compact_url).await;
+    assert_eq!(scores(&classifier(model, "q8").await, text).await, built);
+    let files = cached_files(model).await;
+    let rebuilt = files.iter().find(|f| f.url == compact_url).expect("the compact entry is back");
+    assert_eq!(rebuilt.bytes, compact_bytes);
+    assert!(files.iter().any(|f| f.url == weights), "rebuilt from the original: {files:?}");
+
+    assert!(hubside::wasm::clear_cache(Some(model.into())).await >= 2);
+    assert!(cached_files(model).await.is_empty(), "clearCache removes both kinds");
+}

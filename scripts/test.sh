@@ -46,7 +46,7 @@ base=$(sed -n 's/^serving on //p' "$server_log")
 echo "== wasm tests in headless Chromium (mirror at $base/hub)"
 HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
-  --release --no-default-features --test web --test web_tasks
+  --release --no-default-features --test web --test web_tasks --test web_dtypes
 
 echo "== the threaded build's pool in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chrome \

@@ -189,3 +189,52 @@ async fn compact_cache_replaces_the_original_download_and_a_damaged_entry_is_reb
     assert!(hubside::wasm::clear_cache(Some(model.into())).await >= 2);
     assert!(cached_files(model).await.is_empty(), "clearCache removes both kinds");
 }
+
+/// The browser's own kernels (simd128: the f16 widening trick, the int8 products for many rows)
+/// against exact products, for one row (decoding) and many (encoders), including odd sizes.
+#[wasm_bindgen_test]
+fn wasm_kernels_match_exact_products() {
+    use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_0, GgmlType};
+    use hubside::models::kernels;
+    let mut seed = 0x9e37_79b9u32;
+    let mut random = |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    };
+    let (k, n) = (96, 37);
+    let w = random(n * k);
+    let w_f16: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
+    let widened: Vec<f32> = w_f16.iter().map(|h| h.to_f32()).collect();
+    let q8 = kernels::quantize_rows::<BlockQ8_0>(&w, n, k).unwrap();
+    let q4 = kernels::quantize_rows::<BlockQ4_1>(&w, n, k).unwrap();
+    let (mut w_q8, mut w_q4) = (vec![0.0; n * k], vec![0.0; n * k]);
+    BlockQ8_0::to_float(&q8, &mut w_q8);
+    BlockQ4_1::to_float(&q4, &mut w_q4);
+    for m in [1, 3, 33] {
+        let x = random(m * k);
+        let check = |what: &str, got: &[f32], weights: &[f32], tolerance: f64| {
+            for i in 0..m {
+                for j in 0..n {
+                    let pairs = (0..k).map(|t| x[i * k + t] as f64 * weights[j * k + t] as f64);
+                    let exact: f64 = pairs.clone().sum();
+                    let scale: f64 = pairs.map(f64::abs).sum();
+                    let error = (got[i * n + j] as f64 - exact).abs();
+                    assert!(error <= tolerance * scale, "{what} m={m} ({i},{j}): {} vs {exact}", got[i * n + j]);
+                }
+            }
+        };
+        let mut out = vec![0.0; m * n];
+        kernels::matmul_f16(&x, m, k, &w_f16, n, &mut out).unwrap();
+        check("f16", &out, &widened, 1e-6);
+        kernels::matmul_quant(&x, m, k, &q8, n, &mut out).unwrap();
+        check("q8_0", &out, &w_q8, 1.0 / 127.0);
+        kernels::matmul_quant(&x, m, k, &q4, n, &mut out).unwrap();
+        check("q4_1", &out, &w_q4, 1.0 / 127.0);
+    }
+}

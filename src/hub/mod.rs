@@ -460,7 +460,8 @@ impl Repo {
             for piece in entry.pieces() {
                 // SAFETY: the view is used at once, before anything can allocate (and so move)
                 // wasm memory.
-                bytes.set(&unsafe { js_sys::Uint8Array::view(piece) }, at);
+                let view: wasm_bindgen::JsValue = unsafe { js_sys::Uint8Array::view(piece) }.into();
+                bytes.set(&view, at);
                 at += piece.len() as u32;
             }
             browser_cache::store(&url, &self.name(), &Blob::from(bytes)).await;

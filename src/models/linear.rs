@@ -118,6 +118,19 @@ fn blocks_from_bytes(dtype: GgmlDType, bytes: &[u8]) -> Result<Arc<dyn BlockRows
     })
 }
 
+/// f16 weights must be finite: the kernels widen them assuming so (kernels::dot_f16_simd128), and
+/// an infinity or NaN in a weight matrix (or an f32 weight beyond f16's ±65504) is a broken or
+/// unsuitable checkpoint, not a model to run.
+fn check_finite_f16(values: Vec<f16>) -> Result<Arc<Vec<f16>>> {
+    match values.iter().position(|h| h.to_bits() & 0x7c00 == 0x7c00) {
+        None => Ok(Arc::new(values)),
+        Some(at) => Err(Error::weights(
+            "matrix",
+            format!("value {at} is {} in fp16 (infinite, NaN, or beyond fp16's ±65504): load this model in fp32", values[at]),
+        )),
+    }
+}
+
 /// At most this many values (4 MB in f32) are read at a time by [`Matrix::from_row_pieces`].
 pub const LOAD_PIECE_VALUES: usize = 1 << 20;
 
@@ -157,7 +170,7 @@ impl Matrix {
                     _ => Arc::new(Typed::<BlockQ4_1>::quantize(&values)),
                 })
             }
-            (_, None) => Storage::F16(Arc::new(t.to_dtype(DType::F16)?.flatten_all()?.to_vec1::<f16>()?)),
+            (_, None) => Storage::F16(check_finite_f16(t.to_dtype(DType::F16)?.flatten_all()?.to_vec1::<f16>()?)?),
         };
         Ok(Matrix { storage, rows, cols })
     }
@@ -206,7 +219,7 @@ impl Matrix {
                 for piece in pieces {
                     values.extend(piece?.into_iter().map(f16::from_f32));
                 }
-                Storage::F16(Arc::new(values))
+                Storage::F16(check_finite_f16(values)?)
             }
         };
         Ok(Matrix { storage, rows, cols })
@@ -220,7 +233,7 @@ impl Matrix {
             GgmlDType::F32 => Storage::F32(q.dequantize(&Device::Cpu)?),
             GgmlDType::F16 => {
                 let values = bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect::<Vec<_>>();
-                Storage::F16(Arc::new(values))
+                Storage::F16(check_finite_f16(values)?)
             }
             d if supported(d) => Storage::Blocks(blocks_from_bytes(d, &bytes)?),
             other => return Err(Error::weights("matrix", format!("unsupported ggml type {other:?}"))),
@@ -504,6 +517,17 @@ mod tests {
         }
         let short = Matrix::from_row_pieces(4, 64, WeightDType::Q8, |_, _| Ok(Tensor::zeros((1, 64), DType::F32, &Device::Cpu)?));
         assert!(matches!(short, Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn non_finite_or_out_of_range_fp16_weights_are_refused() {
+        for bad in [f32::NAN, f32::INFINITY, 1e6] {
+            let mut values = vec![0.5f32; 64];
+            values[9] = bad;
+            let t = Tensor::from_vec(values, (2, 32), &Device::Cpu).unwrap();
+            let err = Matrix::from_tensor(&t, WeightDType::Fp16).unwrap_err().to_string();
+            assert!(err.contains("value 9") && err.contains("fp32"), "{bad}: {err}");
+        }
     }
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {

@@ -104,14 +104,9 @@ pub fn sinusoidal_positions(n_pos: usize, dim: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(table, (n_pos, dim), &Device::Cpu)?)
 }
 
-/// The first tensor among `names` that the checkpoint has.
-fn first_of(vb: &Weights, names: &[&str], shape: (usize, usize)) -> Result<Matrix> {
-    for name in names {
-        if vb.contains_tensor(name) {
-            return vb.matrix(shape, name);
-        }
-    }
-    Err(Error::Config(format!("weights have none of {}", names.join(", "))))
+/// The first name among `names` that the checkpoint has.
+fn first_of<'a>(vb: &Weights, names: &[&'a str]) -> Result<&'a str> {
+    names.iter().copied().find(|name| vb.contains_tensor(name)).ok_or_else(|| Error::Config(format!("weights have none of {}", names.join(", "))))
 }
 
 impl Marian {
@@ -119,17 +114,20 @@ impl Marian {
         let cfg: MarianConfig = super::parse_config(config)?;
         let d = cfg.d_model;
         let target_vocab = cfg.decoder_vocab_size.unwrap_or(cfg.vocab_size);
-        let encoder_embed = first_of(&vb, &["model.shared.weight", "model.encoder.embed_tokens.weight"], (cfg.vocab_size, d))?;
-        let decoder_embed = if vb.contains_tensor("model.decoder.embed_tokens.weight") && target_vocab != cfg.vocab_size {
-            vb.matrix((target_vocab, d), "model.decoder.embed_tokens.weight")?
+        let encoder_name = first_of(&vb, &["model.shared.weight", "model.encoder.embed_tokens.weight"])?;
+        let decoder_name = if vb.contains_tensor("model.decoder.embed_tokens.weight") && target_vocab != cfg.vocab_size {
+            "model.decoder.embed_tokens.weight"
         } else {
-            first_of(&vb, &["model.shared.weight", "model.decoder.embed_tokens.weight"], (target_vocab, d))?
+            first_of(&vb, &["model.shared.weight", "model.decoder.embed_tokens.weight"])?
         };
-        let lm_head = if vb.contains_tensor("lm_head.weight") {
-            vb.matrix((target_vocab, d), "lm_head.weight")?
-        } else {
-            decoder_embed.clone()
-        };
+        // Without an lm_head the decoder's embedding is the output projection (see
+        // Weights::output_matrix); a table both sides share is loaded once.
+        let tied = !vb.contains_tensor("lm_head.weight");
+        let decoder_embed =
+            if tied { vb.output_matrix((target_vocab, d), decoder_name)? } else { vb.matrix((target_vocab, d), decoder_name)? };
+        let encoder_embed =
+            if encoder_name == decoder_name { decoder_embed.clone() } else { vb.matrix((cfg.vocab_size, d), encoder_name)? };
+        let lm_head = if tied { decoder_embed.clone() } else { vb.output_matrix((target_vocab, d), "lm_head.weight")? };
         let final_logits_bias = if vb.contains_tensor("final_logits_bias") {
             Some(vb.get((1, target_vocab), "final_logits_bias")?.reshape(target_vocab)?)
         } else {

@@ -146,11 +146,12 @@ impl T5 {
             .into_iter()
             .find(|n| vb.contains_tensor(n))
             .ok_or_else(|| Error::Config("T5 weights have no shared.weight".into()))?;
-        let shared = vb.matrix((cfg.vocab_size, d), shared_name)?;
-        let lm_head = if vb.contains_tensor("lm_head.weight") {
-            vb.matrix((cfg.vocab_size, d), "lm_head.weight")?
+        // Without an lm_head the shared embedding is the output projection (Weights::output_matrix).
+        let (shared, lm_head) = if vb.contains_tensor("lm_head.weight") {
+            (vb.matrix((cfg.vocab_size, d), shared_name)?, vb.output_matrix((cfg.vocab_size, d), "lm_head.weight")?)
         } else {
-            shared.clone()
+            let shared = vb.output_matrix((cfg.vocab_size, d), shared_name)?;
+            (shared.clone(), shared)
         };
 
         // No score scaling: T5 folds it into the weights' initialisation.

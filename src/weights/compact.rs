@@ -13,8 +13,8 @@ use std::future::Future;
 use std::io::{Read, Seek, SeekFrom};
 use std::pin::Pin;
 
-use candle_core::quantized::gguf_file::{self, Content, Value};
-use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::quantized::gguf_file::Content;
+use candle_core::quantized::GgmlDType;
 use candle_core::Device;
 
 use super::{Recorded, Stored, TensorSource, WeightDType, Weights};
@@ -304,6 +304,8 @@ pub async fn load<'a, M>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::quantized::gguf_file::{self, Value};
+    use candle_core::quantized::QTensor;
     use candle_core::Tensor;
 
     fn recorded() -> Vec<(String, Recorded)> {

@@ -349,12 +349,30 @@ impl Weights {
 
     /// `name`, a (rows, cols) matrix, stored in the load's dtype (a ggml-quantised tensor is kept
     /// as it is).
-    pub fn matrix(&self, (rows, cols): (usize, usize), name: &str) -> Result<Matrix> {
+    pub fn matrix(&self, shape: (usize, usize), name: &str) -> Result<Matrix> {
+        self.matrix_in(self.shared.dtype, shape, name)
+    }
+
+    /// `name`, a matrix that maps hidden states to logits over the vocabulary (a decoder's output
+    /// projection, or the token embedding tied to it): kept in fp16 when the load asks for q8 or
+    /// q4. Its rounding errors move logits directly, and greedy decoding follows the largest one:
+    /// measured, Whisper base in q8 translates the German test clip differently with this matrix
+    /// in q8 and exactly like fp32 with it in fp16 (llama.cpp likewise keeps `output.weight` at a
+    /// higher precision than the layers).
+    pub fn output_matrix(&self, shape: (usize, usize), name: &str) -> Result<Matrix> {
+        let dtype = match self.shared.dtype {
+            WeightDType::Q8 | WeightDType::Q4 => WeightDType::Fp16,
+            other => other,
+        };
+        self.matrix_in(dtype, shape, name)
+    }
+
+    fn matrix_in(&self, dtype: WeightDType, (rows, cols): (usize, usize), name: &str) -> Result<Matrix> {
         let source = &self.shared.source;
         let path = self.path(name);
         if source.loads_rows(&path) && source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {
             let read = |first, count| source.load_rows(&path, first, count).expect("loads_rows said yes");
-            let matrix = Matrix::from_row_pieces(rows, cols, self.shared.dtype, read)?;
+            let matrix = Matrix::from_row_pieces(rows, cols, dtype, read)?;
             self.record(path, Recorded::Matrix(matrix.clone()));
             return Ok(matrix);
         }
@@ -366,7 +384,7 @@ impl Weights {
             ));
         }
         let matrix = match &stored {
-            Stored::Dense(t) => Matrix::from_tensor(t, self.shared.dtype)?,
+            Stored::Dense(t) => Matrix::from_tensor(t, dtype)?,
             Stored::Quantized(q) => Matrix::from_qtensor(q)?,
         };
         drop(stored);

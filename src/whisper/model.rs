@@ -85,6 +85,12 @@ trait Source {
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
         self.weights().matrix((rows, cols), name)
     }
+
+    /// The vocabulary matrix (token embedding, tied to the output projection): see
+    /// `Weights::output_matrix`.
+    fn output_matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        self.weights().output_matrix((rows, cols), name)
+    }
 }
 
 struct Ct2<'a>(&'a Weights);
@@ -172,7 +178,7 @@ impl Whisper {
         let n_audio_ctx = dim(encoder_positions.dims(), 0, "encoder/position_encodings/encodings")?;
         let embedding_dims = s.dims("decoder/embeddings/weight")?;
         let (n_vocab, n_text_state) = (dim(&embedding_dims, 0, "decoder/embeddings/weight")?, dim(&embedding_dims, 1, "decoder/embeddings/weight")?);
-        let token_embedding = s.matrix("decoder/embeddings/weight", n_vocab, n_text_state)?;
+        let token_embedding = s.output_matrix("decoder/embeddings/weight", n_vocab, n_text_state)?;
         let decoder_positions = s.get("decoder/position_encodings/encodings")?;
         let config = Config {
             n_mels,
@@ -233,7 +239,7 @@ impl Whisper {
             })
             .collect::<Result<Vec<_>>>()?;
         let projection = if weights.contains_tensor("decoder/projection/weight") {
-            s.matrix("decoder/projection/weight", n_vocab, dt)?
+            s.output_matrix("decoder/projection/weight", n_vocab, dt)?
         } else {
             token_embedding.clone()
         };
@@ -262,7 +268,7 @@ impl Whisper {
         let encoder_positions = s.get("encoder.embed_positions.weight")?;
         let embedding_dims = s.dims("decoder.embed_tokens.weight")?;
         let (n_vocab, n_text_state) = (dim(&embedding_dims, 0, "decoder.embed_tokens.weight")?, dim(&embedding_dims, 1, "decoder.embed_tokens.weight")?);
-        let token_embedding = s.matrix("decoder.embed_tokens.weight", n_vocab, n_text_state)?;
+        let token_embedding = s.output_matrix("decoder.embed_tokens.weight", n_vocab, n_text_state)?;
         let decoder_positions = s.get("decoder.embed_positions.weight")?;
         let count = |p: &str| (0..).take_while(|i| s.has(&format!("{p}.layers.{i}.fc1.weight"))).count();
         let heads = |key: &str, d: usize| {
@@ -317,7 +323,7 @@ impl Whisper {
             .collect::<Result<Vec<_>>>()?;
         // proj_out is tied to the token embedding; some checkpoints store it anyway.
         let projection = if weights.contains_tensor("proj_out.weight") {
-            weights.matrix((n_vocab, dt), "proj_out.weight")?
+            weights.output_matrix((n_vocab, dt), "proj_out.weight")?
         } else {
             token_embedding.clone()
         };

@@ -25,6 +25,7 @@ async function run({ task, repo, dtype, threads, cache, runs, text, audio, lang 
     ...(threads === '1' || threads === 'default' ? {} : { numThreads: +threads }),
   });
   res.load_ms = now() - t1;
+  res.wasm_memory_loaded = exports.memory.buffer.byteLength; // wasm memory never shrinks: the load's peak
   res.threads = mod.runtimeInfo().threads;
   if (cache !== 'off') res.cached = (await mod.cachedModels()).flatMap((m) => m.files.map((f) => ({ file: f.url.split('/resolve/')[1], kind: f.kind, dtype: f.dtype, bytes: f.bytes })));
   res.ready_ms = now() - t0;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
 use super::embeddings::EmbeddingTable;
-use super::linear::{Linear, Matrix};
+use super::linear::Linear;
 use super::norm::{Activation, LayerNorm};
 use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};

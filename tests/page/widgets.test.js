@@ -165,19 +165,24 @@ test('the transcribe widget transcribes a chosen file', { skip: !hasWhisper && '
   assert.equal((await page.evaluate(() => window.__workers)).length, 1);
 });
 
-test('a transcribe widget with dtype="q8" gives the reference transcript of jfk16.wav', { skip: !hasWhisper && 'no Whisper weights (run scripts/fetch-whisper.sh)' }, async () => {
-  const reference = JSON.parse(readFileSync(path.join(root, 'tests/fixtures/whisper/tiny.en.reference.json'))).cases
-    .find((c) => c.audio === 'jfk16.wav');
+test('a transcribe widget with dtype="q8" transcribes jfk16.wav exactly as in fp32', { skip: !hasWhisper && 'no Whisper weights (run scripts/fetch-whisper.sh)' }, async () => {
+  // The same file through the same widget (the browser decodes and resamples it, so the samples
+  // are not the WAV's own and the text may differ from the Python reference's by a comma).
   const w = widget('hubside-transcribe');
-  const result = page.evaluate(() => new Promise((resolve) =>
-    document.addEventListener('hubside-result', (e) => resolve(e.detail), { once: true })));
-  await w.evaluate((el) => el.setAttribute('dtype', 'q8'));
-  await w.locator('input[type=file]').setInputFiles(path.join(root, 'tests/fixtures/audio/jfk16.wav'));
-  await w.locator('button.run').click();
-  await done(w, 600_000);
-  const detail = await result;
-  assert.equal(detail.dtype, 'q8');
-  assert.equal(detail.output.text, reference.text);
+  const transcribe = async (dtype) => {
+    const result = page.evaluate(() => new Promise((resolve) =>
+      document.addEventListener('hubside-result', (e) => resolve(e.detail), { once: true })));
+    await w.evaluate((el, d) => el.setAttribute('dtype', d), dtype);
+    await w.locator('input[type=file]').setInputFiles(path.join(root, 'tests/fixtures/audio/jfk16.wav'));
+    await w.locator('button.run').click();
+    await done(w, 600_000);
+    return result;
+  };
+  const fp32 = await transcribe('fp32');
+  const q8 = await transcribe('q8');
+  assert.equal(q8.dtype, 'q8');
+  assert.match(fp32.output.text, /And so my fellow Americans ask not what your country can do for you,? ask what you can do for your country\./);
+  assert.equal(q8.output.text, fp32.output.text);
   await w.evaluate((el) => el.removeAttribute('dtype'));
 });
 

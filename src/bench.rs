@@ -316,6 +316,7 @@ pub fn kernels(runs: usize) -> Result<Vec<KernelBench>> {
     for (k, n) in [(768, 768), (768, 3072), (512, 58101)] {
         let w = rng.fill(n * k, 0.05);
         let w_f16: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
+        let w_bf16: Vec<half::bf16> = w.iter().map(|&v| half::bf16::from_f32(v)).collect();
         let w_q8 = kernels::quantize_rows::<BlockQ8_0>(&w, n, k)?;
         let w_q4 = kernels::quantize_rows::<BlockQ4_0>(&w, n, k)?;
         let w_tensor = Tensor::from_slice(&w, (n, k), &Device::Cpu)?;
@@ -333,7 +334,8 @@ pub fn kernels(runs: usize) -> Result<Vec<KernelBench>> {
             };
             time("f32 kernels::matmul_f32", &mut || kernels::matmul_f32(&x, m, k, &w, n, &mut out))?;
             time("f32 candle Tensor::matmul", &mut || x_tensor.matmul(&w_t).map(drop).map_err(Into::into))?;
-            time("f16 kernels::matmul_f16", &mut || kernels::matmul_f16(&x, m, k, &w_f16, n, &mut out))?;
+            time("f16 kernels::matmul_half", &mut || kernels::matmul_half(&x, m, k, &w_f16, n, &mut out))?;
+            time("bf16 kernels::matmul_half", &mut || kernels::matmul_half(&x, m, k, &w_bf16, n, &mut out))?;
             time("q8_0 kernels::matmul_quant", &mut || kernels::matmul_quant(&x, m, k, &w_q8, n, &mut out))?;
             time("q8_0 candle QMatMul::forward", &mut || candle_q8.forward(&x_tensor).map(drop).map_err(Into::into))?;
             time("q4_0 kernels::matmul_quant", &mut || kernels::matmul_quant(&x, m, k, &w_q4, n, &mut out))?;

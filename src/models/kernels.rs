@@ -15,7 +15,7 @@
 
 use candle_core::quantized::k_quants::GgmlType;
 use candle_core::quantized::GgmlDType;
-use half::f16;
+use half::{bf16, f16};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
@@ -46,24 +46,79 @@ pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut 
     Ok(())
 }
 
-/// y = x·Wᵀ with f16 weights, widened to f32 inside the kernel: activations and sums stay f32,
-/// so the result is as accurate as f32 arithmetic on the f16-rounded weights, at half the memory
+/// A 16-bit float format weights are kept in, widened to f32 inside the kernels: f16 (the fp16
+/// dtype) or bf16 (vocabulary matrices under q8/q4: f32's exponent, so widening is one shift).
+pub trait HalfFloat: Copy + Send + Sync {
+    const DTYPE: GgmlDType;
+    /// x rows (of k values) as `dot` reads them: as they are, or reordered once per product where
+    /// that lets the kernel widen W with fewer operations.
+    fn prepare(x: &[f32], _k: usize) -> std::borrow::Cow<'_, [f32]> {
+        std::borrow::Cow::Borrowed(x)
+    }
+    /// Σ x[i]·w[i] over one prepared x row, w widened on the way.
+    fn dot(x: &[f32], w: &[Self]) -> f32;
+    /// `dst` = `src` widened to f32.
+    fn widen(src: &[Self], dst: &mut [f32]);
+}
+
+impl HalfFloat for f16 {
+    const DTYPE: GgmlDType = GgmlDType::F16;
+    fn dot(x: &[f32], w: &[Self]) -> f32 {
+        dot_f16(x, w)
+    }
+    fn widen(src: &[Self], dst: &mut [f32]) {
+        widen_f16(src, dst)
+    }
+}
+
+impl HalfFloat for bf16 {
+    const DTYPE: GgmlDType = GgmlDType::BF16;
+    /// In the browser: each run of 8 values as its even-indexed then its odd-indexed ones, the
+    /// order in which `dot_bf16_simd128` widens W (see there).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn prepare(x: &[f32], k: usize) -> std::borrow::Cow<'_, [f32]> {
+        let mut out = x.to_vec();
+        for row in out.chunks_exact_mut(k) {
+            for run in row.as_chunks_mut::<8>().0 {
+                let r = *run;
+                *run = [r[0], r[2], r[4], r[6], r[1], r[3], r[5], r[7]];
+            }
+        }
+        std::borrow::Cow::Owned(out)
+    }
+    fn dot(x: &[f32], w: &[Self]) -> f32 {
+        dot_bf16(x, w)
+    }
+    fn widen(src: &[Self], dst: &mut [f32]) {
+        for (wide, narrow) in dst.iter_mut().zip(src) {
+            *wide = f32::from_bits(u32::from(narrow.to_bits()) << 16);
+        }
+    }
+}
+
+/// y = x·Wᵀ with f16 or bf16 weights, widened to f32 inside the kernel: activations and sums stay
+/// f32, so the result is as accurate as f32 arithmetic on the rounded weights, at half the memory
 /// traffic of f32 weights.
 ///
-/// Small m: each x row is dotted with each W row, widened on the fly (in registers on x86, where
-/// that is cheaper than widening once into a buffer). Large m: see [`gemm_widened_run`].
-pub fn matmul_f16(x: &[f32], m: usize, k: usize, w: &[f16], n: usize, out: &mut [f32]) -> Result<()> {
-    check_lengths(GgmlDType::F16, x.len(), m, k, w.len(), n, k, out.len())?;
+/// Small m: each x row is dotted with each W row, widened on the fly (in registers). Large m: see
+/// [`gemm_widened_run`].
+pub fn matmul_half<H: HalfFloat>(x: &[f32], m: usize, k: usize, w: &[H], n: usize, out: &mut [f32]) -> Result<()> {
+    check_lengths(H::DTYPE, x.len(), m, k, w.len(), n, k, out.len())?;
     if is_trivial(m, k, n, out) {
         return Ok(());
     }
+    let prepared = if m <= MATVEC_MAX_ROWS { H::prepare(x, k) } else { std::borrow::Cow::Borrowed(x) };
     for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
         let rows = out_t.len() / m;
         let w_run = &w[first_row * k..(first_row + rows) * k];
         if m <= MATVEC_MAX_ROWS {
-            matvec_f16(x, k, w_run, out_t);
+            for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
+                for (x_row, o) in prepared.chunks_exact(k).zip(out_row) {
+                    *o = H::dot(x_row, w_row);
+                }
+            }
         } else {
-            gemm_widened_run(x, m, k, rows, |w_f32| widen_f16(w_run, w_f32), out_t);
+            gemm_widened_run(x, m, k, rows, |w_f32| H::widen(w_run, w_f32), out_t);
         }
     });
     Ok(())
@@ -257,16 +312,6 @@ fn matvec_f32(x: &[f32], k: usize, w_run: &[f32], out_t: &mut [f32]) {
     }
 }
 
-/// One run of W rows (f16) against every x row: `out_t[j·m + i] = x_i · w_j`.
-fn matvec_f16(x: &[f32], k: usize, w_run: &[f16], out_t: &mut [f32]) {
-    let m = x.len() / k;
-    for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
-        for (x_row, o) in x.chunks_exact(k).zip(out_row) {
-            *o = dot_f16(x_row, w_row);
-        }
-    }
-}
-
 /// One run of W block rows against every quantised x row, as candle's `k_quants::matmul` computes
 /// each output: `vec_dot_4` over row quads, then `vec_dot_2` and `vec_dot` for the last 1–3 rows.
 fn dot_quant_run<T: GgmlType>(
@@ -440,6 +485,47 @@ fn dot_f16_simd128(x: &[f32], w: &[f16]) -> f32 {
         let (w_lo, w_hi) = (widen(i32x4_extend_low_i16x8(halves)), widen(i32x4_extend_high_i16x8(halves)));
         sums[0] = f32x4_add(sums[0], f32x4_mul(x_lo, w_lo));
         sums[1] = f32x4_add(sums[1], f32x4_mul(x_hi, w_hi));
+    }
+    let sum = f32x4_add(sums[0], sums[1]);
+    let lanes = f32x4_extract_lane::<0>(sum) + f32x4_extract_lane::<1>(sum) + f32x4_extract_lane::<2>(sum) + f32x4_extract_lane::<3>(sum);
+    lanes + x_tail.iter().zip(w_tail).map(|(a, b)| a * b.to_f32()).sum::<f32>()
+}
+
+/// Σ x[i]·w[i] for bf16 w: a bf16 is the top half of an f32, so widening is a shift (in the
+/// browser one byte shuffle per four weights); elsewhere a loop the compiler vectorises.
+fn dot_bf16(x: &[f32], w: &[bf16]) -> f32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return dot_bf16_simd128(x, w);
+    #[allow(unreachable_code)]
+    let mut sums = [0.0f32; 8];
+    let (x_chunks, x_tail) = x.as_chunks::<8>();
+    let (w_chunks, w_tail) = w[..x.len().min(w.len())].as_chunks::<8>();
+    for (x_chunk, w_chunk) in x_chunks.iter().zip(w_chunks) {
+        for lane in 0..8 {
+            sums[lane] += x_chunk[lane] * f32::from_bits(u32::from(w_chunk[lane].to_bits()) << 16);
+        }
+    }
+    sums.iter().sum::<f32>() + x_tail.iter().zip(w_tail).map(|(a, b)| a * b.to_f32()).sum::<f32>()
+}
+
+/// The browser's bf16 dot product over an x row `prepare`d as even-then-odd runs of 8: a v128 of
+/// 8 bf16 holds, read as four 32-bit lanes, the odd-indexed weights already in f32 position (the
+/// high halves: mask the low ones off) and the even-indexed ones in the low halves (shift them
+/// up). Two operations widen 8 weights; no shuffle.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_bf16_simd128(x: &[f32], w: &[bf16]) -> f32 {
+    use core::arch::wasm32::*;
+    let len = x.len().min(w.len());
+    let (x_chunks, x_tail) = x[..len].as_chunks::<8>();
+    let (w_chunks, w_tail) = w[..len].as_chunks::<8>();
+    let high = i32x4_splat(0xffff_0000u32 as i32);
+    let mut sums = [f32x4_splat(0.0); 2];
+    for (x_chunk, w_chunk) in x_chunks.iter().zip(w_chunks) {
+        // SAFETY: each load reads 8 bf16 or 4 f32 inside the chunk (wasm loads need no alignment).
+        let (halves, x_even, x_odd) =
+            unsafe { (v128_load(w_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().add(4).cast())) };
+        sums[0] = f32x4_add(sums[0], f32x4_mul(x_even, i32x4_shl(halves, 16)));
+        sums[1] = f32x4_add(sums[1], f32x4_mul(x_odd, v128_and(halves, high)));
     }
     let sum = f32x4_add(sums[0], sums[1]);
     let lanes = f32x4_extract_lane::<0>(sum) + f32x4_extract_lane::<1>(sum) + f32x4_extract_lane::<2>(sum) + f32x4_extract_lane::<3>(sum);
@@ -627,26 +713,45 @@ mod tests {
         }
     }
 
-    #[test]
-    fn f16_is_as_accurate_as_f32_on_the_rounded_weights() {
+    /// `H` weights: as accurate as f32 arithmetic on the rounded weights, and within half a unit
+    /// of `H`'s last place (`half_ulp`, relative) of the unrounded product.
+    fn check_half<H: HalfFloat>(round: fn(f32) -> H, widen: fn(H) -> f32, half_ulp: f64) {
         let mut rng = fastrand::Rng::with_seed(2);
         for threads in [1, 3] {
             for (n, k) in OUTPUT_COUNTS.into_iter().flat_map(|n| [(n, 96), (n, 100)]) {
                 let w = random(&mut rng, n * k);
-                let w_f16: Vec<f16> = w.iter().map(|&v| f16::from_f32(v)).collect();
-                let w_rounded: Vec<f32> = w_f16.iter().map(|v| v.to_f32()).collect();
+                let w_half: Vec<H> = w.iter().map(|&v| round(v)).collect();
+                let w_rounded: Vec<f32> = w_half.iter().map(|&v| widen(v)).collect();
                 for m in ROW_COUNTS {
                     let x = random(&mut rng, m * k);
                     let mut got = vec![f32::NAN; m * n];
-                    with_threads(threads, || matmul_f16(&x, m, k, &w_f16, n, &mut got)).unwrap();
-                    let what = format!("f16 m={m} k={k} n={n} threads={threads}");
+                    with_threads(threads, || matmul_half(&x, m, k, &w_half, n, &mut got)).unwrap();
+                    let what = format!("{:?} m={m} k={k} n={n} threads={threads}", H::DTYPE);
                     let (exact_rounded, scale) = reference(&x, m, k, &w_rounded, n);
                     assert_close(&what, &got, &exact_rounded, &scale, 1e-5);
-                    // Against the unrounded weights, each weight is off by at most half an f16 ulp.
                     let (exact, scale) = reference(&x, m, k, &w, n);
-                    assert_close(&what, &got, &exact, &scale, 1.0 / 2048.0 + 1e-5);
+                    assert_close(&what, &got, &exact, &scale, half_ulp + 1e-5);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn f16_is_as_accurate_as_f32_on_the_rounded_weights() {
+        check_half(f16::from_f32, f16::to_f32, 1.0 / 2048.0);
+    }
+
+    #[test]
+    fn bf16_is_as_accurate_as_f32_on_the_rounded_weights() {
+        check_half(bf16::from_f32, bf16::to_f32, 1.0 / 256.0);
+        // Every bf16, infinities and NaNs included, widens exactly.
+        let all: Vec<bf16> = (0..=u16::MAX).map(bf16::from_bits).collect();
+        let mut wide = vec![0.0; all.len()];
+        bf16::widen(&all, &mut wide);
+        for (narrow, wide) in all.iter().zip(&wide) {
+            // (half quiets signalling NaNs on the way; a NaN stays a NaN here too.)
+            let expected = narrow.to_f32();
+            assert!(expected.to_bits() == wide.to_bits() || (expected.is_nan() && wide.is_nan()), "{narrow:?}");
         }
     }
 
@@ -738,7 +843,7 @@ mod tests {
         assert!(matches!(quantize_rows::<BlockQ8_0>(&x, 3, 32), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x, 2, 32, &vec![0.0; 3 * 32], 3, &mut out[..5]), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x[..63], 2, 32, &vec![0.0; 3 * 32], 3, &mut out), Err(Error::Config(_))));
-        assert!(matches!(matmul_f16(&x, 2, 32, &vec![f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(matmul_half(&x, 2, 32, &vec![f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x, usize::MAX, 2, &[], 0, &mut []), Err(Error::Config(_))));
     }
 
@@ -750,7 +855,7 @@ mod tests {
         out.fill(f32::NAN);
         matmul_quant::<BlockQ8_0>(&[], 2, 0, &[], 3, &mut out).unwrap();
         assert_eq!(out, [0.0; 6]);
-        matmul_f16(&[], 0, 5, &[f16::ONE; 15], 3, &mut []).unwrap();
+        matmul_half(&[], 0, 5, &[f16::ONE; 15], 3, &mut []).unwrap();
         matmul_quant::<BlockQ4_0>(&[1.0; 32], 1, 32, &[], 0, &mut []).unwrap();
         assert!(quantize_rows::<BlockQ4_0>(&[], 0, 32).unwrap().is_empty());
         assert_eq!(quantize_rows::<BlockQ4_0>(&[], 4, 0).unwrap().len(), 0);

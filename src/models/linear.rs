@@ -10,7 +10,7 @@ use std::sync::Arc;
 use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, GgmlType};
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
-use half::f16;
+use half::{bf16, f16};
 
 use crate::error::{Error, Result};
 use crate::weights::{WeightDType, Weights};
@@ -28,7 +28,23 @@ pub struct Matrix {
 enum Storage {
     F32(Tensor),
     F16(Arc<Vec<f16>>),
+    /// Vocabulary matrices under q8/q4 (`Precision::Bf16`).
+    BF16(Arc<Vec<bf16>>),
     Blocks(Arc<dyn BlockRows>),
+}
+
+/// How a matrix is stored: as the load's dtype says, or in bf16, which `Weights::output_matrix`
+/// asks for under q8/q4 (f32's range and 8 bits of precision per weight, widened by one shift).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Dtype(WeightDType),
+    Bf16,
+}
+
+impl From<WeightDType> for Precision {
+    fn from(dtype: WeightDType) -> Self {
+        Precision::Dtype(dtype)
+    }
 }
 
 impl std::fmt::Debug for Matrix {
@@ -159,8 +175,15 @@ impl Matrix {
     /// From a dense tensor of any float dtype, stored in `dtype`. An f16 tensor stored as fp16 is
     /// never widened; for block formats one row-major f32 copy of this tensor exists while it is
     /// quantised (the loader's peak: the model so far plus the largest single tensor).
-    pub fn from_tensor(t: &Tensor, dtype: WeightDType) -> Result<Self> {
+    pub fn from_tensor(t: &Tensor, precision: impl Into<Precision>) -> Result<Self> {
         let (rows, cols) = t.dims2().map_err(|_| Error::Config(format!("a weight matrix must have 2 dimensions, not shape {:?}", t.dims())))?;
+        let dtype = match precision.into() {
+            Precision::Bf16 => {
+                let values = t.to_dtype(DType::BF16)?.flatten_all()?.to_vec1::<bf16>()?;
+                return Ok(Matrix { storage: Storage::BF16(Arc::new(values)), rows, cols });
+            }
+            Precision::Dtype(dtype) => dtype,
+        };
         let storage = match (dtype, block_type(dtype, cols)) {
             (WeightDType::Fp32, _) => Storage::F32(t.to_dtype(DType::F32)?.contiguous()?),
             (_, Some(ggml)) => {
@@ -179,7 +202,7 @@ impl Matrix {
     /// piece at most [`LOAD_PIECE_VALUES`] values, in any float dtype) and converted piece by
     /// piece: while loading, only the final storage and one piece exist, never the whole matrix
     /// in f32 (a 30k-token embedding table is 94 MB in f32 and 25 MB in q8).
-    pub fn from_row_pieces(rows: usize, cols: usize, dtype: WeightDType, read: impl Fn(usize, usize) -> Result<Tensor>) -> Result<Self> {
+    pub fn from_row_pieces(rows: usize, cols: usize, precision: impl Into<Precision>, read: impl Fn(usize, usize) -> Result<Tensor>) -> Result<Self> {
         let piece_rows = (LOAD_PIECE_VALUES / cols.max(1)).max(1);
         let total = rows.checked_mul(cols).ok_or_else(|| Error::Config(format!("matrix ({rows}, {cols}) is too large")))?;
         let mut pieces = (0..rows).step_by(piece_rows).map(|first| {
@@ -190,6 +213,16 @@ impl Matrix {
             }
             Ok(piece)
         });
+        let dtype = match precision.into() {
+            Precision::Bf16 => {
+                let mut values = Vec::with_capacity(total);
+                for piece in pieces {
+                    values.extend(piece?.into_iter().map(bf16::from_f32));
+                }
+                return Ok(Matrix { storage: Storage::BF16(Arc::new(values)), rows, cols });
+            }
+            Precision::Dtype(dtype) => dtype,
+        };
         let storage = match (dtype, block_type(dtype, cols)) {
             (WeightDType::Fp32, _) => {
                 let mut values = Vec::with_capacity(total);
@@ -235,6 +268,7 @@ impl Matrix {
                 let values = bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect::<Vec<_>>();
                 Storage::F16(check_finite_f16(values)?)
             }
+            GgmlDType::BF16 => Storage::BF16(Arc::new(bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]])).collect())),
             d if supported(d) => Storage::Blocks(blocks_from_bytes(d, &bytes)?),
             other => return Err(Error::weights("matrix", format!("unsupported ggml type {other:?}"))),
         };
@@ -260,6 +294,11 @@ impl Matrix {
             Storage::F16(v) => (GgmlDType::F16, Cow::Borrowed(unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 2) })),
             #[cfg(not(target_endian = "little"))]
             Storage::F16(v) => (GgmlDType::F16, Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())),
+            #[cfg(target_endian = "little")]
+            // SAFETY: as for f16.
+            Storage::BF16(v) => (GgmlDType::BF16, Cow::Borrowed(unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 2) })),
+            #[cfg(not(target_endian = "little"))]
+            Storage::BF16(v) => (GgmlDType::BF16, Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())),
             Storage::Blocks(b) => (b.dtype(), Cow::Borrowed(b.bytes())),
         })
     }
@@ -271,6 +310,7 @@ impl Matrix {
                 return Ok(QTensor::quantize(t, GgmlDType::F32)?);
             }
             Storage::F16(v) => (GgmlDType::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>().into()),
+            Storage::BF16(v) => (GgmlDType::BF16, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>().into()),
             Storage::Blocks(b) => (b.dtype(), b.bytes().into()),
         };
         Ok(QTensor::new(QStorage::from_data(bytes, &Device::Cpu, dtype)?, (self.rows, self.cols))?)
@@ -289,6 +329,7 @@ impl Matrix {
         match &self.storage {
             Storage::F32(_) => GgmlDType::F32,
             Storage::F16(_) => GgmlDType::F16,
+            Storage::BF16(_) => GgmlDType::BF16,
             Storage::Blocks(b) => b.dtype(),
         }
     }
@@ -298,6 +339,7 @@ impl Matrix {
         match &self.storage {
             Storage::F32(_) => self.rows * self.cols * 4,
             Storage::F16(v) => v.len() * 2,
+            Storage::BF16(v) => v.len() * 2,
             Storage::Blocks(b) => b.bytes().len(),
         }
     }
@@ -323,6 +365,16 @@ impl Matrix {
                     }
                 }
                 Storage::F16(Arc::new(all))
+            }
+            Storage::BF16(v) => {
+                let mut all = v.as_ref().clone();
+                for p in rest {
+                    match &p.storage {
+                        Storage::BF16(w) => all.extend_from_slice(w),
+                        _ => return Err(Error::Config("cannot fuse matrices stored differently".into())),
+                    }
+                }
+                Storage::BF16(Arc::new(all))
             }
             Storage::Blocks(b) => {
                 let others = rest
@@ -361,10 +413,12 @@ impl Matrix {
             }
             Storage::F16(v) => {
                 for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
-                    let src = &v[id as usize * cols..(id as usize + 1) * cols];
-                    for (o, s) in row.iter_mut().zip(src) {
-                        *o = s.to_f32();
-                    }
+                    super::kernels::HalfFloat::widen(&v[id as usize * cols..(id as usize + 1) * cols], row);
+                }
+            }
+            Storage::BF16(v) => {
+                for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
+                    super::kernels::HalfFloat::widen(&v[id as usize * cols..(id as usize + 1) * cols], row);
                 }
             }
             Storage::Blocks(b) => {
@@ -404,7 +458,8 @@ impl Matrix {
                 let data = cpu.as_slice::<f32>()?.get(start..start + n * k).ok_or_else(|| Error::Config("weight storage is shorter than its shape".into()))?;
                 super::kernels::matmul_f32(&xs, m, k, data, n, &mut out)?;
             }
-            Storage::F16(w) => super::kernels::matmul_f16(&xs, m, k, w, n, &mut out)?,
+            Storage::F16(w) => super::kernels::matmul_half(&xs, m, k, w, n, &mut out)?,
+            Storage::BF16(w) => super::kernels::matmul_half(&xs, m, k, w, n, &mut out)?,
             Storage::Blocks(b) => b.matmul(&xs, m, k, n, &mut out)?,
         }
         Ok(Tensor::from_vec(out, (m, n), &Device::Cpu)?)

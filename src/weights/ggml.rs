@@ -80,9 +80,10 @@ const FILE_TYPES: [(FileType, i32, &str, GgmlDType); 12] = [
 ];
 
 /// ggml's `ggml_type` codes of the tensor types a model file can hold.
-const TENSOR_TYPES: [(i32, GgmlDType); 12] = [
+const TENSOR_TYPES: [(i32, GgmlDType); 13] = [
     (0, GgmlDType::F32),
     (1, GgmlDType::F16),
+    (30, GgmlDType::BF16),
     (2, GgmlDType::Q4_0),
     (3, GgmlDType::Q4_1),
     (6, GgmlDType::Q5_0),

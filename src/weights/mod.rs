@@ -23,7 +23,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 
 use crate::error::{Error, Result};
 use crate::hub::{Blob, Repo};
-use crate::models::linear::Matrix;
+use crate::models::linear::{Matrix, Precision};
 
 pub type Tensors = HashMap<String, Tensor>;
 
@@ -350,24 +350,25 @@ impl Weights {
     /// `name`, a (rows, cols) matrix, stored in the load's dtype (a ggml-quantised tensor is kept
     /// as it is).
     pub fn matrix(&self, shape: (usize, usize), name: &str) -> Result<Matrix> {
-        self.matrix_in(self.shared.dtype, shape, name)
+        self.matrix_in(self.shared.dtype.into(), shape, name)
     }
 
     /// `name`, a matrix that maps hidden states to logits over the vocabulary (a decoder's output
-    /// projection, or the token embedding tied to it): kept in fp16 when the load asks for q8 or
+    /// projection, or the token embedding tied to it): kept in bf16 when the load asks for q8 or
     /// q4. Its rounding errors move logits directly, and greedy decoding follows the largest one:
     /// measured, Whisper base in q8 translates the German test clip differently with this matrix
-    /// in q8 and exactly like fp32 with it in fp16 (llama.cpp likewise keeps `output.weight` at a
-    /// higher precision than the layers).
+    /// in q8, and exactly like fp32 with it in f16 or bf16 (llama.cpp likewise keeps
+    /// `output.weight` at a higher precision than the layers). bf16 rather than f16: the browser
+    /// widens it with one shuffle, where f16 takes four operations and ran at half f32's speed.
     pub fn output_matrix(&self, shape: (usize, usize), name: &str) -> Result<Matrix> {
-        let dtype = match self.shared.dtype {
-            WeightDType::Q8 | WeightDType::Q4 => WeightDType::Fp16,
-            other => other,
+        let precision = match self.shared.dtype {
+            WeightDType::Q8 | WeightDType::Q4 => Precision::Bf16,
+            other => Precision::Dtype(other),
         };
-        self.matrix_in(dtype, shape, name)
+        self.matrix_in(precision, shape, name)
     }
 
-    fn matrix_in(&self, dtype: WeightDType, (rows, cols): (usize, usize), name: &str) -> Result<Matrix> {
+    fn matrix_in(&self, dtype: Precision, (rows, cols): (usize, usize), name: &str) -> Result<Matrix> {
         let source = &self.shared.source;
         let path = self.path(name);
         if source.loads_rows(&path) && source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {

@@ -36,6 +36,15 @@ impl<'a, S: ByteSource + ?Sized> Reader<'a, S> {
         Ok(slice)
     }
 
+    /// Step over `n` bytes without reading them; the position where they start.
+    pub fn skip(&mut self, n: usize, what: &str) -> Result<usize> {
+        if n > self.left() {
+            return Err(self.err(format!("truncated: {what} needs {n} bytes, {} left", self.left())));
+        }
+        self.pos += n;
+        Ok(self.pos - n)
+    }
+
     pub fn u8(&mut self, what: &str) -> Result<u8> {
         Ok(self.take(1, what)?[0])
     }

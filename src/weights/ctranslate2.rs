@@ -1,4 +1,5 @@
-//! CTranslate2 `model.bin` (as Systran/faster-whisper-* ship it), read directly into `Tensors`.
+//! CTranslate2 `model.bin` (as Systran/faster-whisper-* ship it): indexed without reading the
+//! data, then read a tensor (or a few rows of one) at a time (`Ct2Source`), or whole (`parse`).
 //!
 //! Layout, little-endian: u32 binary version; spec name (u16 length counting a trailing NUL,
 //! then the bytes); u32 spec revision; u32 variable count; per variable: name (u16 length incl.
@@ -9,11 +10,13 @@
 //! Any truncation or inconsistency is an `Error::Weights`, never a panic.
 
 
+use std::collections::HashMap;
+
 use candle_core::{Device, Tensor};
 
 use super::byte_reader::Reader;
-use super::Tensors;
-use crate::error::Result;
+use super::{Stored, TensorSource, Tensors};
+use crate::error::{Error, Result};
 use crate::hub::ByteSource;
 
 /// What the file header says, besides the variables.
@@ -77,8 +80,18 @@ pub fn from_bytes<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<Tenso
     Ok(parse(bytes, file)?.1)
 }
 
-/// The header and the tensors of a `model.bin`.
-pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, Tensors)> {
+/// Where a variable's data is in the file.
+#[derive(Debug, Clone)]
+struct Variable {
+    dtype: DType,
+    dims: Vec<usize>,
+    start: usize,
+    len: usize,
+}
+
+/// The header and where every variable (and alias) is, checked front to back without reading
+/// any variable's data.
+fn index<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, HashMap<String, Variable>)> {
     let mut r = Reader::new(bytes, file);
     let binary_version = r.u32("binary version")?;
     if !(MIN_VERSION..=MAX_VERSION).contains(&binary_version) {
@@ -93,7 +106,7 @@ pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, T
     if count > bytes.len() / 9 {
         return Err(r.err(format!("variable count {count} is larger than the file can hold")));
     }
-    let mut tensors = Tensors::with_capacity(count);
+    let mut variables = HashMap::with_capacity(count);
     for _ in 0..count {
         let name = r.string("variable name")?;
         let rank = r.u8("rank")?;
@@ -110,9 +123,8 @@ pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, T
                 "variable '{name}': shape {dims:?} of {dtype:?} does not match its {byte_count} bytes"
             )));
         }
-        let data = r.take(byte_count, &format!("data of '{name}'"))?;
-        let tensor = to_tensor(&data, dtype, &dims).map_err(|e| r.err(format!("variable '{name}': {e}")))?;
-        if tensors.insert(name.clone(), tensor).is_some() {
+        let start = r.skip(byte_count, &format!("data of '{name}'"))?;
+        if variables.insert(name.clone(), Variable { dtype, dims, start, len: byte_count }).is_some() {
             return Err(r.err(format!("variable '{name}' appears twice")));
         }
     }
@@ -123,16 +135,92 @@ pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, T
     for _ in 0..aliases {
         let alias = r.string("alias name")?;
         let target = r.string("alias target")?;
-        let tensor = tensors
+        let variable = variables
             .get(&target)
             .cloned()
             .ok_or_else(|| r.err(format!("alias '{alias}' points to missing variable '{target}'")))?;
-        tensors.insert(alias, tensor);
+        variables.insert(alias, variable);
     }
     if r.pos != bytes.len() {
         return Err(r.err(format!("{} unexpected bytes after the alias table", bytes.len() - r.pos)));
     }
-    Ok((Header { binary_version, spec, spec_revision }, tensors))
+    Ok((Header { binary_version, spec, spec_revision }, variables))
+}
+
+/// Variable `name`'s rows first..first + count (the whole variable: 0, its first dimension or 1).
+fn read<S: ByteSource + ?Sized>(bytes: &S, file: &str, name: &str, v: &Variable, first: usize, count: usize) -> Result<Tensor> {
+    let rows = v.dims.first().copied().unwrap_or(1);
+    let row_bytes = if rows == 0 { 0 } else { v.len / rows };
+    let mut dims = v.dims.clone();
+    if let Some(d) = dims.first_mut() {
+        *d = count;
+    }
+    let bad = |what: String| Error::weights(file, format!("variable '{name}': {what}"));
+    if first.checked_add(count).is_none_or(|end| end > rows) {
+        return Err(bad(format!("rows {first}..{} are outside it", first.saturating_add(count))));
+    }
+    let data = bytes.read(v.start + first * row_bytes, count * row_bytes).ok_or_else(|| bad("runs past the end of the file".into()))?;
+    to_tensor(&data, v.dtype, &dims).map_err(|e| bad(e.to_string()))
+}
+
+/// The header and the tensors of a `model.bin`, all read.
+pub fn parse<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, Tensors)> {
+    let (header, variables) = index(bytes, file)?;
+    let mut tensors = Tensors::with_capacity(variables.len());
+    for (name, v) in &variables {
+        let rows = v.dims.first().copied().unwrap_or(1);
+        tensors.insert(name.clone(), read(bytes, file, name, v, 0, rows)?);
+    }
+    Ok((header, tensors))
+}
+
+/// A `model.bin` as a `TensorSource`: indexed when opened, each tensor read when the model asks
+/// for it, and weight matrices a few rows at a time (`Weights::matrix`), so a load never holds
+/// the file's tensors and the model at once (in the browser the file itself stays in JS memory).
+pub struct Ct2Source<S: ByteSource> {
+    bytes: S,
+    file: String,
+    variables: HashMap<String, Variable>,
+}
+
+impl<S: ByteSource> Ct2Source<S> {
+    pub fn open(bytes: S, file: &str) -> Result<Self> {
+        let (_, variables) = index(&bytes, file)?;
+        Ok(Ct2Source { bytes, file: file.to_string(), variables })
+    }
+}
+
+impl<S: ByteSource> TensorSource for Ct2Source<S> {
+    fn names(&self) -> Vec<String> {
+        self.variables.keys().cloned().collect()
+    }
+
+    fn contains(&self, name: &str) -> bool {
+        self.variables.contains_key(name)
+    }
+
+    fn load(&self, name: &str) -> Result<Option<Stored>> {
+        let Some(v) = self.variables.get(name) else { return Ok(None) };
+        let rows = v.dims.first().copied().unwrap_or(1);
+        Ok(Some(Stored::Dense(read(&self.bytes, &self.file, name, v, 0, rows)?)))
+    }
+
+    fn file(&self) -> &str {
+        &self.file
+    }
+
+    fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
+        Ok(self.variables.get(name).map(|v| v.dims.clone()))
+    }
+
+    fn loads_rows(&self, name: &str) -> bool {
+        self.variables.get(name).is_some_and(|v| v.dims.len() == 2 && matches!(v.dtype, DType::F32 | DType::F16 | DType::BF16))
+    }
+
+    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
+        let v = self.variables.get(name).filter(|_| self.loads_rows(name))?;
+        Some(read(&self.bytes, &self.file, name, v, first, count))
+    }
 }
 
 fn to_tensor(data: &[u8], dtype: DType, dims: &[usize]) -> candle_core::Result<Tensor> {
@@ -253,6 +341,28 @@ pub(crate) mod tests {
         assert_eq!(scalar_i64(&t, "flag"), Some(1));
         assert_eq!(scalar_i64(&t, "big"), Some(-7));
         assert_eq!(scalar_i64(&t, "missing"), None);
+    }
+
+    #[test]
+    fn the_source_reads_what_parse_reads_and_rows_of_matrices() {
+        let bytes = sample();
+        let (_, all) = parse(&bytes, "model.bin").unwrap();
+        let source = Ct2Source::open(bytes.clone(), "model.bin").unwrap();
+        let mut names = source.names();
+        names.sort();
+        let mut expected: Vec<String> = all.keys().cloned().collect();
+        expected.sort();
+        assert_eq!(names, expected);
+        for name in &names {
+            let Some(Stored::Dense(t)) = source.load(name).unwrap() else { panic!("{name}") };
+            assert_eq!(t.dims(), all[name].dims(), "{name}");
+            let f = |t: &Tensor| t.to_dtype(candle_core::DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            assert_eq!(f(&t), f(&all[name]), "{name}");
+        }
+        assert!(source.loads_rows("a/weight") && !source.loads_rows("b/bias") && !source.loads_rows("num_heads"));
+        let row = source.load_rows("a/weight", 1, 1).unwrap().unwrap().to_dtype(candle_core::DType::F32).unwrap();
+        assert_eq!(row.to_vec2::<f32>().unwrap(), vec![vec![65504.0, 0.0, 3.0]]);
+        assert!(source.load_rows("a/weight", 1, 2).unwrap().is_err());
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::hub::Repo;
 use crate::models::attention::{Decoder, DecoderState};
 use crate::tasks::LoadOptions;
 use crate::tokenizer;
-use crate::weights::{self, InMemory};
+use crate::weights;
 
 /// Transcribe in the spoken language, or translate the speech to English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
@@ -190,8 +190,7 @@ impl SpeechRecognizer {
                             repo.url("config.json")
                         )));
                     };
-                    let tensors = weights::ctranslate2::from_bytes(&bytes, "model.bin")?;
-                    Ok(Box::new(InMemory::new(tensors, "model.bin")) as Box<dyn weights::TensorSource>)
+                    Ok(Box::new(weights::ctranslate2::Ct2Source::open(bytes, "model.bin")?) as Box<dyn weights::TensorSource>)
                 })
             };
             let model = weights::compact::load(repo, options.dtype, &["model.bin"], open, Whisper::from_ctranslate2).await?;

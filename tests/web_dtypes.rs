@@ -190,7 +190,7 @@ async fn compact_cache_replaces_the_original_download_and_a_damaged_entry_is_reb
     assert!(cached_files(model).await.is_empty(), "clearCache removes both kinds");
 }
 
-/// The browser's own kernels (simd128: the f16 widening trick, the int8 products for many rows)
+/// The browser's own kernels (simd128: the f16 and bf16 widening, the int8 products for many rows)
 /// against exact products, for one row (decoding) and many (encoders), including odd sizes.
 #[wasm_bindgen_test]
 fn wasm_kernels_match_exact_products() {
@@ -211,6 +211,8 @@ fn wasm_kernels_match_exact_products() {
     let w = random(n * k);
     let w_f16: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
     let widened: Vec<f32> = w_f16.iter().map(|h| h.to_f32()).collect();
+    let w_bf16: Vec<half::bf16> = w.iter().map(|&v| half::bf16::from_f32(v)).collect();
+    let widened_bf16: Vec<f32> = w_bf16.iter().map(|h| h.to_f32()).collect();
     let q8 = kernels::quantize_rows::<BlockQ8_0>(&w, n, k).unwrap();
     let q4 = kernels::quantize_rows::<BlockQ4_1>(&w, n, k).unwrap();
     let (mut w_q8, mut w_q4) = (vec![0.0; n * k], vec![0.0; n * k]);
@@ -230,8 +232,10 @@ fn wasm_kernels_match_exact_products() {
             }
         };
         let mut out = vec![0.0; m * n];
-        kernels::matmul_f16(&x, m, k, &w_f16, n, &mut out).unwrap();
+        kernels::matmul_half(&x, m, k, &w_f16, n, &mut out).unwrap();
         check("f16", &out, &widened, 1e-6);
+        kernels::matmul_half(&x, m, k, &w_bf16, n, &mut out).unwrap();
+        check("bf16", &out, &widened_bf16, 1e-6);
         kernels::matmul_quant(&x, m, k, &q8, n, &mut out).unwrap();
         check("q8_0", &out, &w_q8, 1.0 / 127.0);
         kernels::matmul_quant(&x, m, k, &q4, n, &mut out).unwrap();

@@ -3,10 +3,10 @@
 // page's main thread may not. Timing is done here, with the worker's performance.now().
 // In: {task, repo, dtype, threads, cache, runs, text, audio, lang}; out: the result fields.
 const now = () => performance.now();
-self.onmessage = async ({ data: cfg }) => {
+if (typeof window === 'undefined') self.onmessage = async ({ data: cfg }) => {
   try { self.postMessage(await run(cfg)); } catch (e) { self.postMessage({ error: String(e && (e.stack || e.message) || e) }); }
 };
-async function run({ task, repo, dtype, threads, cache, runs, text, audio, lang }) {
+export async function run({ task, repo, dtype, threads, cache, runs, text, audio, lang }) {
   const TASK = { sentiment: 'sentiment-analysis', translation: 'translation', asr: 'automatic-speech-recognition' }[task];
   const res = { coi_worker: self.crossOriginIsolated };
   const t0 = now();

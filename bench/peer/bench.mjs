@@ -94,7 +94,8 @@ async function measure(cfg) {
     await cdp.send('Profiler.enable'); await cdp.send('Profiler.setSamplingInterval', { interval: 1000 });
     await cdp.send('Profiler.start');
   }
-  const q = new URLSearchParams({ sys: cfg.sys, task: cfg.task, repo: cfg.repo, dtype: cfg.dtype, threads: cfg.threads, runs, ...cfg.extra });
+  const q = new URLSearchParams({ sys: cfg.sys, task: cfg.task, repo: cfg.repo, dtype: cfg.dtype, threads: cfg.threads, runs, ...cfg.extra,
+    ...(profile && cfg.threads === '1' ? { inpage: '1' } : {}) }); // the profile records the page's main thread
   const n0 = offenders.length;
   const stat0 = cpuStat();
   await page.goto(`http://127.0.0.1:${port}/bench.html?${q}`);

@@ -44,7 +44,9 @@ impl QuantizedRows {
         let blocks = m * (k / BLOCK);
         let mut rows = QuantizedRows { q: vec![0; m * k], scale: vec![0.0; blocks], scaled_sum: vec![0.0; blocks], m, k };
         for (b, (values, q)) in x.chunks_exact(BLOCK).zip(rows.q.chunks_exact_mut(BLOCK)).enumerate() {
-            let amax = values.iter().fold(0f32, |a, v| a.max(v.abs()));
+            // Compare-select and round-half-even (wasm's f32.nearest): f32::max and f32::round
+            // are libm calls in wasm, and this runs over every activation of every encoder product.
+            let amax = values.iter().fold(0f32, |a, v| if v.abs() > a { v.abs() } else { a });
             if !values.iter().all(|v| v.is_finite()) {
                 rows.scale[b] = f32::NAN;
                 rows.scaled_sum[b] = f32::NAN;
@@ -54,7 +56,7 @@ impl QuantizedRows {
             let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
             let mut sum = 0i32;
             for (q, v) in q.iter_mut().zip(values) {
-                *q = ((v * inverse).round() as i16).clamp(-127, 127);
+                *q = ((v * inverse).round_ties_even() as i16).clamp(-127, 127);
                 sum += *q as i32;
             }
             rows.scale[b] = scale;

@@ -25,7 +25,9 @@ fn exp_nonpositive(x: f32) -> f32 {
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
     const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to an integer
-    let xc = x.max(-87.0);
+    // A compare, not f32::max: in wasm that is a call to fmaxf per element (NaN handling), which
+    // also stops the loop from vectorising. (x NaN: −87 either way.)
+    let xc = if x > -87.0 { x } else { -87.0 };
     let n = (xc * LOG2E + ROUND) - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
@@ -44,7 +46,8 @@ fn exp_nonpositive(x: f32) -> f32 {
 }
 
 fn softmax_row(row: &mut [f32], scale: f32) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Compare-select, which vectorises; NaNs are skipped as by f32::max.
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m });
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
         return;
@@ -81,13 +84,12 @@ impl candle_core::InplaceOp1 for ScaledSoftmax {
         let n = layout.dims().last().copied().unwrap_or(1).max(1);
         let data = &mut data[start..end];
         let scale = self.scale;
-        #[cfg(not(target_arch = "wasm32"))]
-        {
+        // Rows in parallel on rayon's pool: natively all cores, in the threaded wasm build its Web
+        // Workers (a Whisper window's encoder softmax is 1500 × 1500 per head).
+        if rayon::current_num_threads() > 1 && data.len() >= 1 << 16 {
             use rayon::prelude::*;
-            if data.len() >= 1 << 16 {
-                data.par_chunks_mut(n).for_each(|row| softmax_row(row, scale));
-                return Ok(());
-            }
+            data.par_chunks_mut(n).for_each(|row| softmax_row(row, scale));
+            return Ok(());
         }
         data.chunks_mut(n).for_each(|row| softmax_row(row, scale));
         Ok(())

@@ -10,13 +10,12 @@ use hubside::wasm::pipeline;
 use js_sys::{Array, Function, Reflect};
 use serde::Deserialize;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod browser;
-use browser::{call, message, options, recorder, ENDPOINT};
+use browser::{call, message, options, recorder, truncate_cached, ENDPOINT};
 
 
 mod references;
@@ -163,23 +162,6 @@ async fn errors_reject_with_clear_messages() {
     let dispose: Function = Reflect::get(&clf, &"dispose".into()).unwrap().unchecked_into();
     dispose.call0(&JsValue::NULL).unwrap();
     assert!(message(&call(&clf, "fine".into(), JsValue::UNDEFINED).await.unwrap_err()).contains("disposed"));
-}
-
-/// The Cache API entry of `url`, replaced by its first half with the original headers.
-async fn truncate_cached(url: &str) {
-    let global: web_sys::Window = js_sys::global().unchecked_into();
-    let cache: web_sys::Cache = JsFuture::from(global.caches().unwrap().open(hubside::hub::browser_cache::CACHE_NAME))
-        .await
-        .unwrap()
-        .unchecked_into();
-    let response: web_sys::Response = JsFuture::from(cache.match_with_str(url)).await.unwrap().unchecked_into();
-    let headers = response.headers();
-    let body = js_sys::Uint8Array::new(&JsFuture::from(response.array_buffer().unwrap()).await.unwrap());
-    let half = body.subarray(0, body.length() / 2);
-    let init = web_sys::ResponseInit::new();
-    init.set_headers(&headers);
-    let damaged = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&half), &init).unwrap();
-    JsFuture::from(cache.put_with_str(url, &damaged)).await.unwrap();
 }
 
 #[derive(Deserialize, Debug)]

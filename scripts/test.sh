@@ -54,7 +54,7 @@ base=$(sed -n 's/^serving on //p' "$server_log")
 stage "wasm tests in headless Chromium (mirror at $base/hub)"
 HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
-  --release --no-default-features --test web --test web_tasks --test web_dtypes
+  --release --no-default-features --test web --test web_tasks --test web_dtypes --test web_hostile
 
 stage "the threaded build's pool in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chrome \
@@ -64,3 +64,8 @@ WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chr
 # server, and the npm package packed, installed into an empty folder and used from a page.
 stage "page tests (Playwright, headless Chromium)"
 (cd tests/page && node --test --test-concurrency=1)
+
+# Last, so that a cold fuzz build (its own nightly target dir in the cache) does not delay the
+# rest. A finding is kept in tests/hostile/ and fails the run.
+stage "fuzz every parser for ${HUBSIDE_FUZZ_SECONDS:-20} s (scripts/fuzz.sh)"
+scripts/fuzz.sh "${HUBSIDE_FUZZ_SECONDS:-20}"

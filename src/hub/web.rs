@@ -48,7 +48,7 @@ fn header(response: &Response, name: &str) -> Option<String> {
 }
 
 /// HEAD `url`: what identifies the file's content (`identity_from_headers`); `None` on 404.
-pub async fn http_etag(url: &str) -> Result<Option<String>> {
+pub async fn http_etag(url: &str, _net: &super::NetOptions) -> Result<Option<String>> {
     let init = RequestInit::new();
     init.set_method("HEAD");
     let request = web_sys::Request::new_with_str_and_init(url, &init).map_err(|e| network(url, e))?;
@@ -81,7 +81,7 @@ pub struct Download {
 
 impl Download {
     /// GET `url`; `None` on 404.
-    pub async fn open(url: &str) -> Result<Option<Download>> {
+    pub async fn open(url: &str, _net: &super::NetOptions) -> Result<Option<Download>> {
         let response = fetch(url, None).await.map_err(|e| network(url, e))?;
         match response.status() {
             404 => return Ok(None),
@@ -167,7 +167,7 @@ impl Drop for Download {
 }
 
 /// Bytes [start, end) of `url` by a Range request; `None` on 404.
-pub async fn http_get_range(url: &str, start: u64, end: u64) -> Result<Option<RangeRead>> {
+pub async fn http_get_range(url: &str, start: u64, end: u64, _net: &super::NetOptions) -> Result<Option<RangeRead>> {
     if end <= start {
         return Ok(Some(RangeRead::Bytes { bytes: Vec::new(), size: None }));
     }

@@ -259,6 +259,25 @@ pub fn encode_path(text: &str, keep_slashes: bool) -> String {
     out
 }
 
+/// `encode_path` undone: `%XX` escapes decoded; `None` for a malformed escape or text that is not
+/// UTF-8 once decoded.
+pub fn decode_path(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// GET `url` to the end (the body stays in JavaScript memory in the browser); `None` on 404.
 async fn http_get(url: &str, net: &NetOptions, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
     match platform::Download::open(url, net).await? {
@@ -790,6 +809,13 @@ mod tests {
         let repo = Repo::remote("org/m", None, Some("refs/pr/1")).unwrap();
         assert_eq!(repo.url("model.safetensors"), "https://huggingface.co/org/m/resolve/refs%2Fpr%2F1/model.safetensors");
         assert_eq!(encode_path("a#b%/c~", true), "a%23b%25/c~");
+        for text in ["a b/c?.json", "..%2F", "ünï/cödé", ""] {
+            assert_eq!(decode_path(&encode_path(text, true)).as_deref(), Some(text));
+        }
+        assert_eq!(decode_path("%2e%2E%2f"), Some("../".into()));
+        assert_eq!(decode_path("%"), None);
+        assert_eq!(decode_path("%zz"), None);
+        assert_eq!(decode_path("%ff"), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! here with one behaviour per test, shows that every stalled, dropped, endless, oversized or
 //! corrupt download ends with a clear error (or the right bytes) within a generous bound, in
 //! bounded memory (`max_file_bytes` is 1 MiB here).
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -189,6 +190,23 @@ fn a_503_is_retried() {
         let body = body.clone();
         server(move |index, _, stream| match index {
             0 => respond(stream, "503 Service Unavailable", &["Content-Length: 0".into()], &[]),
+            _ => respond(stream, "200 OK", &[format!("Content-Length: {}", body.len())], &body),
+        })
+    };
+    let (result, _) = download(&endpoint, net(5));
+    assert!(result.unwrap() == body);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_connection_closed_before_the_headers_is_retried() {
+    let body = file(5000);
+    let (endpoint, seen) = {
+        let body = body.clone();
+        server(move |index, _, stream| match index {
+            0 => {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
             _ => respond(stream, "200 OK", &[format!("Content-Length: {}", body.len())], &body),
         })
     };

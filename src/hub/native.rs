@@ -182,8 +182,8 @@ pub struct Download {
     buffer: Vec<u8>,
     /// The file's size, if announced.
     total: Option<u64>,
-    /// What the body read now may hold at most (its announced length, or `max_file_bytes`),
-    /// and whether it was announced.
+    /// What the file may hold at most (its announced length, or `max_file_bytes`), and whether
+    /// it was announced.
     limit: (u64, bool),
     vouched: Vouched,
     /// The response's strong ETag, which a resumed request must match.
@@ -244,10 +244,11 @@ impl Download {
         }
         let limit = super::body_limit(&self.url, total, &self.net)?;
         self.total = total;
-        self.limit = (limit - offset, total.is_some());
+        self.limit = (limit, total.is_some());
         self.etag = header(&response, "etag").filter(|tag| !tag.starts_with("W/"));
-        // One byte more than allowed is read to tell "ended at the limit" from "went on".
-        let body = response.into_body().into_with_config().limit(self.limit.0).reader();
+        // The rest of the file at most; ureq reads one byte more to tell "ended at the limit"
+        // from "went on".
+        let body = response.into_body().into_with_config().limit(limit.saturating_sub(offset)).reader();
         self.reader = Some(Box::new(body));
         Ok(())
     }

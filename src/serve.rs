@@ -7,6 +7,9 @@
 //! With a mirror, every HTML page it serves carries the mirror's address and models (see
 //! `site_config`), so the page and widgets use it; a static host serves the same pages without
 //! it and they fall back to the package defaults, with no extra request that could fail.
+//! It never serves anything outside its roots (see `file_in`), and each request is answered on
+//! its own thread, up to `MAX_ACTIVE` at once (503 beyond), so clients that never read a large
+//! response do not hold up the others.
 
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -31,6 +34,10 @@ pub struct ServeOptions {
     /// require-corp` (as the static Space's `custom_headers` do).
     pub cross_origin_isolation: bool,
 }
+
+/// Requests answered at once; more get 503 with `Retry-After: 1`. A response to a client that
+/// stops reading holds its thread until the client goes away.
+pub const MAX_ACTIVE: usize = 64;
 
 /// A running server; it stops when dropped.
 pub struct Running {
@@ -73,17 +80,36 @@ pub fn start(addr: &str, options: ServeOptions) -> Result<Running> {
         .ok_or_else(|| Error::Io("server has no IP address".into()))?;
     let server = Arc::new(server);
     let options = Arc::new(options);
-    let workers = (0..4)
-        .map(|_| {
-            let (server, options) = (server.clone(), options.clone());
-            std::thread::spawn(move || {
-                while let Ok(request) = server.recv() {
-                    handle(request, &options);
+    let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let acceptor = {
+        let server = server.clone();
+        std::thread::spawn(move || {
+            use std::sync::atomic::Ordering::SeqCst;
+            while let Ok(request) = server.recv() {
+                if active.fetch_add(1, SeqCst) >= MAX_ACTIVE {
+                    active.fetch_sub(1, SeqCst);
+                    let busy = Response::from_string("too many requests at once; try again").with_status_code(503);
+                    let _ = request.respond(busy.with_header(header("Retry-After", "1")));
+                    continue;
                 }
-            })
+                let (options, active) = (options.clone(), active.clone());
+                // A thread that cannot be started drops its request (the client sees the
+                // connection close) and frees its slot.
+                let slot = active.clone();
+                if std::thread::Builder::new()
+                    .name("hubside-serve".into())
+                    .spawn(move || {
+                        handle(request, &options);
+                        active.fetch_sub(1, SeqCst);
+                    })
+                    .is_err()
+                {
+                    slot.fetch_sub(1, SeqCst);
+                }
+            }
         })
-        .collect();
-    Ok(Running { addr: local, server, workers })
+    };
+    Ok(Running { addr: local, server, workers: vec![acceptor] })
 }
 
 fn header(name: &str, value: &str) -> Header {
@@ -105,30 +131,41 @@ fn content_type(path: &Path) -> &'static str {
     }
 }
 
-/// `rel` joined onto `root`, refusing anything that could leave it.
-fn safe_join(root: &Path, rel: &str) -> Option<PathBuf> {
+/// The file `rel` names under `root`, if it is a file and really inside `root`: `rel` must be
+/// plain components, and the file's canonical path (every symlink resolved) must lie under the
+/// root's canonical path, so a symlink in the root cannot lead out of it.
+fn file_in(root: &Path, rel: &str) -> Option<PathBuf> {
     let rel = Path::new(rel);
-    rel.components().all(|c| matches!(c, Component::Normal(_))).then(|| root.join(rel))
+    if !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+        return None;
+    }
+    let path = root.join(rel);
+    let canonical = path.canonicalize().ok()?;
+    (canonical.is_file() && canonical.starts_with(root.canonicalize().ok()?)).then_some(path)
 }
 
-/// The file a request path names, if any.
+/// The file a request path names, if any. Paths are percent-decoded once split (clients encode
+/// file names and revisions, a revision such as `refs%2Fpr%2F1` being one segment); what they
+/// decode to is checked like any path (`file_in`).
 fn resolve(path: &str, options: &ServeOptions) -> Option<PathBuf> {
+    use crate::hub::decode_path;
     if let Some(rest) = path.strip_prefix("/hub/") {
         // {org}/{name}/resolve/{revision}/{file...}; the mirror holds one revision.
         let parts: Vec<&str> = rest.splitn(5, '/').collect();
         let rel = match parts.as_slice() {
-            [org, name, "resolve", _revision, file] => format!("{org}/{name}/{file}"),
-            [name, "resolve", _revision, file] => format!("{name}/{file}"),
+            [org, name, "resolve", _revision, file] => format!("{}/{}/{}", decode_path(org)?, decode_path(name)?, decode_path(file)?),
+            [name, "resolve", _revision, file] => format!("{}/{}", decode_path(name)?, decode_path(file)?),
             _ => return None,
         };
-        return options.hub.iter().filter_map(|hub| safe_join(hub, &rel)).find(|p| p.is_file());
+        return options.hub.iter().find_map(|hub| file_in(hub, &rel));
     }
+    let path = decode_path(path)?;
     if let (Some(rest), Some(pkg)) = (path.strip_prefix("/pkg/"), &options.pkg) {
-        return safe_join(pkg, rest).filter(|p| p.is_file());
+        return file_in(pkg, rest);
     }
     let rel = path.trim_start_matches('/');
     let rel = if rel.is_empty() || rel.ends_with('/') { format!("{rel}index.html") } else { rel.to_string() };
-    options.roots.iter().filter_map(|root| safe_join(root, &rel)).find(|p| p.is_file())
+    options.roots.iter().find_map(|root| file_in(root, &rel))
 }
 
 /// Which task (its canonical name in the JS API) a mirrored model is for: the task whose loader
@@ -414,6 +451,83 @@ mod tests {
             assert_eq!(header("cross-origin-resource-policy").as_deref(), Some("cross-origin"));
         }
         std::fs::remove_dir_all(&www).unwrap();
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn symlinks_out_of_a_root_are_refused() {
+        let dir = std::env::temp_dir().join(format!("hubside-serve-symlinks-{}", std::process::id()));
+        let (hub, www, outside) = (dir.join("hub"), dir.join("www"), dir.join("outside"));
+        for d in [hub.join("org/m"), www.clone(), outside.clone()] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(outside.join("secret.txt"), "secret").unwrap();
+        std::fs::write(hub.join("org/m/real.json"), "{}").unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.txt"), hub.join("org/m/secret-link")).unwrap();
+        std::os::unix::fs::symlink(&outside, hub.join("org/m/dir-link")).unwrap();
+        std::os::unix::fs::symlink(&outside, hub.join("etc-link")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.txt"), www.join("page.html")).unwrap();
+        // A symlink that stays inside its root is fine.
+        std::os::unix::fs::symlink(hub.join("org/m/real.json"), hub.join("org/m/inside-link.json")).unwrap();
+        let server = start("127.0.0.1:0", ServeOptions { roots: vec![www], hub: vec![hub], ..Default::default() }).unwrap();
+        let hub = server.hub_endpoint();
+        for url in [
+            format!("{hub}/org/m/resolve/main/secret-link"),
+            format!("{hub}/org/m/resolve/main/dir-link/secret.txt"),
+            format!("{hub}/etc-link/resolve/main/secret.txt"),
+            format!("{hub}/org/m/resolve/main/..%2F..%2F..%2Foutside%2Fsecret.txt"),
+            format!("{hub}/org/m/resolve/main/%2E%2E/%2E%2E/outside/secret.txt"),
+            format!("{}/page.html", server.url()),
+            format!("{}/%2E%2E/outside/secret.txt", server.url()),
+        ] {
+            let (status, body) = get(&url);
+            assert_eq!(status, 404, "{url}: {body}");
+        }
+        assert_eq!(get(&format!("{hub}/org/m/resolve/main/inside-link.json")), (200, "{}".to_string()));
+        assert_eq!(get(&format!("{hub}/org/m/resolve/refs%2Fpr%2F1/real.json")), (200, "{}".to_string()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Clients that ask for a large file and never read it.
+    fn stalled_clients(addr: SocketAddr, path: &str, n: usize) -> Vec<std::net::TcpStream> {
+        use std::io::Write;
+        (0..n)
+            .map(|_| {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                stream
+            })
+            .collect()
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder().timeout_global(Some(std::time::Duration::from_secs(30))).http_status_as_error(false).build().into()
+    }
+
+    #[test]
+    fn clients_that_never_read_do_not_block_others() {
+        let dir = std::env::temp_dir().join(format!("hubside-serve-slow-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("org/m")).unwrap();
+        // 64 MiB (sparse): far more than the socket buffers hold, so each response blocks.
+        std::fs::File::create(dir.join("org/m/big.bin")).unwrap().set_len(64 << 20).unwrap();
+        std::fs::write(dir.join("org/m/small.json"), "{}").unwrap();
+        let server = start("127.0.0.1:0", ServeOptions { hub: vec![dir.clone()], ..Default::default() }).unwrap();
+        let _stalled = stalled_clients(server.addr, "/hub/org/m/resolve/main/big.bin", 8);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let started = std::time::Instant::now();
+        let mut response = agent().get(&format!("{}/org/m/resolve/main/small.json", server.hub_endpoint())).call().unwrap();
+        assert_eq!((response.status().as_u16(), response.body_mut().read_to_string().unwrap()), (200, "{}".to_string()));
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}", started.elapsed());
+
+        // Past MAX_ACTIVE stalled responses, a request is told to come back (503), not left waiting.
+        let _more = stalled_clients(server.addr, "/hub/org/m/resolve/main/big.bin", MAX_ACTIVE);
+        let small = format!("{}/org/m/resolve/main/small.json", server.hub_endpoint());
+        let busy = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            agent().get(&small).call().unwrap().status().as_u16() == 503
+        });
+        assert!(busy, "no 503 with {} requests stalled", MAX_ACTIVE + 8);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

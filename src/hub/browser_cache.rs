@@ -49,6 +49,18 @@ async fn open() -> Option<(Cache, SubtleCrypto)> {
     Some((cache.unchecked_into(), crypto))
 }
 
+/// The sha256 of `bytes` as lowercase hex; `None` where SubtleCrypto is unavailable (it only
+/// exists in secure contexts: https or localhost).
+pub(super) async fn sha256_of(bytes: &Uint8Array) -> Option<String> {
+    let global = js_sys::global();
+    let crypto = if let Some(window) = global.dyn_ref::<web_sys::Window>() {
+        window.crypto().ok()?
+    } else {
+        global.dyn_ref::<web_sys::WorkerGlobalScope>()?.crypto().ok()?
+    };
+    sha256_hex(&crypto.subtle(), bytes).await
+}
+
 async fn sha256_hex(crypto: &SubtleCrypto, bytes: &Uint8Array) -> Option<String> {
     let digest = JsFuture::from(crypto.digest_with_str_and_buffer_source("SHA-256", bytes).ok()?).await.ok()?;
     let digest = Uint8Array::new(&digest.unchecked_into::<ArrayBuffer>()).to_vec();

@@ -22,9 +22,265 @@ use crate::error::{Error, Result};
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 pub const DEFAULT_REVISION: &str = "main";
 
+/// How downloads treat a bad network or a hostile server. One rule set for both platforms:
+///
+/// - **Timeouts.** Connecting, and receiving the response headers, may each take at most
+///   `timeout`. A body is not given an overall deadline (big files take as long as they take)
+///   but must keep moving: a connection that delivers fewer than [`MIN_PROGRESS_BYTES`] within any
+///   window of `timeout` while it is being read fails (this catches a stall before the headers,
+///   a stall mid-body, and a server that drips bytes slower than that). A stalled download is not
+///   retried: it has already cost the timeout.
+/// - **Retries.** 408, 429 and 5xx answers and dropped connections are tried again, at most
+///   `attempts` requests per file, after an exponential backoff (see [`retry_delay`]), or the
+///   server's `Retry-After` up to [`MAX_RETRY_AFTER`].
+/// - **Resume.** A body cut off midway is resumed with `Range` from where it stopped, checked
+///   against the file's ETag (natively also with `If-Range`), so a file that changed meanwhile is
+///   fetched again from the start rather than spliced.
+/// - **Size.** Never more than the length the server announced (Content-Length, or the Hub's
+///   X-Linked-Size) is read; a length above `max_file_bytes` is refused before reading, and a
+///   body without a length is cut off with an error at `max_file_bytes`.
+/// - **Integrity.** When the server gives the file's sha256 (the Hub's `X-Linked-Etag` for LFS
+///   files, or an `ETag` that is 64 hex digits), the bytes must hash to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetOptions {
+    pub timeout: std::time::Duration,
+    pub attempts: u32,
+    pub max_file_bytes: u64,
+}
+
+/// The default `NetOptions::timeout`.
+pub const DEFAULT_TIMEOUT_SECS: u64 = 30;
+/// The most bytes one file may have by default (the largest safetensors files on the Hub are
+/// shards of 5-10 GB). In the browser a file is also limited to what one `Uint8Array` holds.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 16 << 30;
+/// Below this many bytes per `timeout` window a body counts as stalled.
+pub const MIN_PROGRESS_BYTES: u64 = 1024;
+/// The longest `Retry-After` honoured; a longer one is waited for this long.
+pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+/// Redirects followed per request (the Hub redirects LFS files to its CDN once).
+pub const MAX_REDIRECTS: u32 = 10;
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions {
+            timeout: std::time::Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            attempts: 4,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// Whether an HTTP status is worth asking again for (the server is busy or failed for now).
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// How long to wait before attempt `attempt + 1` (`attempt` >= 1 requests were made): the
+/// server's `Retry-After` in seconds if it sent one (capped at `MAX_RETRY_AFTER`; the HTTP-date
+/// form is not read and falls back to the backoff), else 0.5 s doubling per attempt, at most 8 s.
+pub fn retry_delay(attempt: u32, retry_after: Option<&str>) -> std::time::Duration {
+    if let Some(seconds) = retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        return std::time::Duration::from_secs(seconds).min(MAX_RETRY_AFTER);
+    }
+    std::time::Duration::from_millis(500u64 << attempt.saturating_sub(1).min(4))
+}
+
+/// The sha256 an `X-Linked-Etag` or `ETag` value gives, as lowercase hex: the value with any `W/`
+/// prefix and quotes removed, if that is exactly 64 hex digits (other ETags, such as git's sha1 of
+/// small files or a server's size-and-date tag, say nothing about the content's sha256).
+pub fn sha256_from_etag(value: &str) -> Option<String> {
+    let value = value.trim();
+    let value = value.strip_prefix("W/").unwrap_or(value).trim_matches('"');
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit())).then(|| value.to_ascii_lowercase())
+}
+
+/// The sha256 a response vouches for: `X-Linked-Etag` (the Hub, for LFS files), else `ETag`.
+fn sha256_from_headers(header: impl Fn(&str) -> Option<String>) -> Option<String> {
+    match header("x-linked-etag") {
+        Some(linked) => sha256_from_etag(&linked),
+        None => header("etag").as_deref().and_then(sha256_from_etag),
+    }
+}
+
+/// The bytes' sha256 against the one the server gave.
+fn check_sha256(url: &str, expected: &str, actual: &str) -> Result<()> {
+    if expected == actual {
+        return Ok(());
+    }
+    Err(Error::Network {
+        url: url.to_string(),
+        message: format!("the download is corrupt: its sha256 is {actual}, the server says the file's is {expected}"),
+    })
+}
+
+/// The most bytes a body may have: the length the server announced, refused if it is above
+/// `max_file_bytes`; without one, `max_file_bytes`.
+fn body_limit(url: &str, announced: Option<u64>, net: &NetOptions) -> Result<u64> {
+    match announced {
+        Some(length) if length > net.max_file_bytes => Err(Error::Network {
+            url: url.to_string(),
+            message: format!("the server announces {length} bytes, more than the maximum file size of {} bytes", net.max_file_bytes),
+        }),
+        Some(length) => Ok(length),
+        None => Ok(net.max_file_bytes),
+    }
+}
+
+/// The error for a body that went on past its limit.
+fn too_long(url: &str, limit: u64, announced: bool) -> Error {
+    let message = if announced {
+        format!("the server sent more than the {limit} bytes it announced")
+    } else {
+        format!("the body (sent without a length) went on past the maximum file size of {limit} bytes")
+    };
+    Error::Network { url: url.to_string(), message }
+}
+
+/// Watches a body being read for stalls (see `NetOptions`): at least `MIN_PROGRESS_BYTES` must
+/// arrive in each window of `timeout`. Times are milliseconds on any monotonic clock; the watch
+/// restarts whenever reading resumes after a pause of the caller's own.
+struct StallWatch {
+    window_ms: f64,
+    started_ms: f64,
+    bytes: u64,
+}
+
+impl StallWatch {
+    fn new(net: &NetOptions, now_ms: f64) -> Self {
+        StallWatch { window_ms: net.timeout.as_secs_f64() * 1000.0, started_ms: now_ms, bytes: 0 }
+    }
+
+    fn restart(&mut self, now_ms: f64) {
+        self.started_ms = now_ms;
+        self.bytes = 0;
+    }
+
+    /// `n` more bytes arrived at `now_ms`: an error message when the window closed with too few.
+    fn record(&mut self, now_ms: f64, n: u64) -> std::result::Result<(), String> {
+        self.bytes += n;
+        if now_ms - self.started_ms < self.window_ms {
+            return Ok(());
+        }
+        if self.bytes < MIN_PROGRESS_BYTES {
+            return Err(stalled_message(self.bytes, self.window_ms));
+        }
+        self.restart(now_ms);
+        Ok(())
+    }
+}
+
+fn stalled_message(bytes: u64, window_ms: f64) -> String {
+    format!(
+        "the connection stalled: {bytes} bytes in {:.1} s (at least {MIN_PROGRESS_BYTES} bytes are expected per timeout window; see --timeout)",
+        window_ms / 1000.0
+    )
+}
+
+/// Why a name cannot be a file in a repo, if it cannot: it must be a relative path of plain
+/// components (`a/b.bin`), with no empty, `.` or `..` component, no backslash, no control
+/// character, and at most 1024 bytes, so it names nothing outside the repo on any server or disk.
+pub fn file_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 1024 {
+        Some("it is longer than 1024 bytes")
+    } else if name.starts_with('/') {
+        Some("it is an absolute path")
+    } else if name.contains('\\') {
+        Some("it contains a backslash")
+    } else if name.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else if name.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        Some("it has an empty, '.' or '..' component")
+    } else {
+        None
+    }
+}
+
+/// A file name checked with `file_name_problem`, as `Error::Input`.
+fn check_file_name(name: &str) -> Result<()> {
+    match file_name_problem(name) {
+        Some(problem) => Err(Error::Input(format!("'{}' is not a file name inside a repo: {problem}", name.escape_debug()))),
+        None => Ok(()),
+    }
+}
+
+/// Checks a Hub repo id (`name` or `org/name`): each part 1-96 characters of ASCII letters,
+/// digits, `-`, `_` and `.`, not `.` or `..`, with no `--` or `..`.
+pub fn check_repo_id(repo: &str) -> Result<()> {
+    let valid = !repo.is_empty()
+        && repo.split('/').count() <= 2
+        && repo.split('/').all(|part| {
+            !part.is_empty()
+                && part.len() <= 96
+                && !part.contains("--")
+                && !part.contains("..")
+                && part != "."
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Input(format!("'{}' is not a Hub repository id (expected 'org/name')", repo.escape_debug())))
+    }
+}
+
+/// Checks a revision (branch, tag or commit; branches such as `refs/pr/1` contain `/`): at most
+/// 256 bytes, no control characters, spaces or backslashes, no empty, `.` or `..` part. It is
+/// sent percent-encoded as one path segment (see `encode_path`), as the Hub's clients do.
+pub fn check_revision(revision: &str) -> Result<()> {
+    let problem = if revision.is_empty() || revision.len() > 256 {
+        Some("it must be 1-256 bytes")
+    } else if revision.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\') {
+        Some("it contains a space, control character or backslash")
+    } else if revision.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
+        Some("it has an empty, '.' or '..' part")
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(Error::Input(format!("'{}' is not a revision: {problem}", revision.escape_debug()))),
+        None => Ok(()),
+    }
+}
+
+/// `text` percent-encoded for a URL path: everything but RFC 3986's unreserved characters
+/// (and `/` when `keep_slashes`) is escaped, so a name can never add a path segment, a query or
+/// a `%2F` the server would decode.
+pub fn encode_path(text: &str, keep_slashes: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || (keep_slashes && byte == b'/') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// `encode_path` undone: `%XX` escapes decoded; `None` for a malformed escape or text that is not
+/// UTF-8 once decoded.
+pub fn decode_path(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// GET `url` to the end (the body stays in JavaScript memory in the browser); `None` on 404.
-async fn http_get(url: &str, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
-    match platform::Download::open(url).await? {
+async fn http_get(url: &str, net: &NetOptions, on_chunk: &mut dyn FnMut(u64, Option<u64>)) -> Result<Option<Blob>> {
+    match platform::Download::open(url, net).await? {
         Some(download) => Ok(Some(download.finish(on_chunk).await?)),
         None => Ok(None),
     }
@@ -117,6 +373,8 @@ enum Location {
 pub struct Repo {
     location: Location,
     progress: Option<ProgressFn>,
+    /// Timeouts, retries and limits of downloads.
+    net: NetOptions,
     /// In the browser, keep downloads in the Cache API and reuse them (default on); everywhere,
     /// keep compact (fp16/q8/q4) models built from this repo.
     cache: bool,
@@ -133,21 +391,10 @@ impl Repo {
     /// A Hub repository. `endpoint` defaults to huggingface.co, `revision` to `main`.
     pub fn remote(repo: &str, endpoint: Option<&str>, revision: Option<&str>) -> Result<Self> {
         let repo = repo.trim().trim_matches('/');
-        let valid = !repo.is_empty()
-            && repo.split('/').count() <= 2
-            && repo.split('/').all(|part| {
-                !part.is_empty()
-                    && part != "."
-                    && part != ".."
-                    && part.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-            });
-        if !valid {
-            return Err(Error::Input(format!(
-                "'{repo}' is not a Hub repository id (expected 'org/name')"
-            )));
-        }
+        check_repo_id(repo)?;
         let endpoint = endpoint.filter(|e| !e.trim().is_empty()).unwrap_or(DEFAULT_ENDPOINT);
         let revision = revision.filter(|r| !r.trim().is_empty()).unwrap_or(DEFAULT_REVISION);
+        check_revision(revision.trim())?;
         Ok(Repo {
             location: Location::Remote {
                 endpoint: endpoint.trim().trim_end_matches('/').to_string(),
@@ -155,6 +402,7 @@ impl Repo {
                 revision: revision.trim().to_string(),
             },
             progress: None,
+            net: NetOptions::default(),
             cache: true,
             #[cfg(not(target_arch = "wasm32"))]
             compact_dir: None,
@@ -169,6 +417,7 @@ impl Repo {
         Repo {
             location: Location::Local(dir.into()),
             progress: None,
+            net: NetOptions::default(),
             cache: false,
             compact_dir: None,
             hold: false,
@@ -181,6 +430,7 @@ impl Repo {
         Repo {
             location: Location::Memory { name: name.to_string(), files },
             progress: None,
+            net: NetOptions::default(),
             cache: false,
             #[cfg(not(target_arch = "wasm32"))]
             compact_dir: None,
@@ -202,6 +452,12 @@ impl Repo {
 
     pub fn with_progress(mut self, progress: ProgressFn) -> Self {
         self.progress = Some(progress);
+        self
+    }
+
+    /// How downloads treat a bad network (timeouts, retries, size limit).
+    pub fn with_net(mut self, net: NetOptions) -> Self {
+        self.net = net;
         self
     }
 
@@ -238,11 +494,12 @@ impl Repo {
         }
     }
 
-    /// Where `file` lives: its URL, or its path for a local model.
+    /// Where `file` lives: its URL (revision and file name percent-encoded), or its path for a
+    /// local model. Only names that pass `file_name_problem` are ever fetched.
     pub fn url(&self, file: &str) -> String {
         match &self.location {
             Location::Remote { endpoint, repo, revision } => {
-                format!("{endpoint}/{repo}/resolve/{revision}/{file}")
+                format!("{endpoint}/{repo}/resolve/{}/{}", encode_path(revision, false), encode_path(file, true))
             }
             #[cfg(not(target_arch = "wasm32"))]
             Location::Local(dir) => dir.join(file).display().to_string(),
@@ -268,6 +525,7 @@ impl Repo {
 
     /// The file as a `Blob`, or `None` if the repo has no such file.
     pub async fn get_blob_optional(&self, file: &str) -> Result<Option<Blob>> {
+        check_file_name(file)?;
         let name = self.name();
         let report = |status, loaded, total| {
             if let Some(progress) = &self.progress {
@@ -294,6 +552,7 @@ impl Repo {
     /// a whole big file is never buffered for a few bytes of it. In the browser a cached copy is
     /// read instead of the network when the repo uses the cache; nothing is added to the cache.
     pub async fn read_range(&self, file: &str, start: u64, end: u64) -> Result<Option<RangeRead>> {
+        check_file_name(file)?;
         let end = end.max(start);
         let url = self.url(file);
         match &self.location {
@@ -311,7 +570,7 @@ impl Repo {
                 if self.hold {
                     return self.read_held(url, start, end).await;
                 }
-                platform::http_get_range(&url, start, end).await
+                platform::http_get_range(&url, start, end, &self.net).await
             }
             #[cfg(not(target_arch = "wasm32"))]
             Location::Local(dir) => native::read_local_range(&dir.join(file), start, end),
@@ -330,10 +589,10 @@ impl Repo {
             Some((held_url, download)) if held_url == url => download,
             Some(other) => {
                 *self.held.borrow_mut() = Some(other);
-                return platform::http_get_range(&url, start, end).await;
+                return platform::http_get_range(&url, start, end, &self.net).await;
             }
-            None if start > 0 => return platform::http_get_range(&url, start, end).await,
-            None => match platform::Download::open(&url).await? {
+            None if start > 0 => return platform::http_get_range(&url, start, end, &self.net).await,
+            None => match platform::Download::open(&url, &self.net).await? {
                 Some(download) => download,
                 None => return Ok(None),
             },
@@ -364,14 +623,14 @@ impl Repo {
                 Some(browser_cache::Cached::Missing) => return Ok(None),
                 None => {}
             }
-            let bytes = http_get(url, on_chunk).await?;
+            let bytes = http_get(url, &self.net, on_chunk).await?;
             match &bytes {
                 Some(bytes) => browser_cache::store(url, &self.name(), bytes).await,
                 None => browser_cache::store_missing(url, &self.name()).await,
             }
             return Ok(bytes);
         }
-        http_get(url, on_chunk).await
+        http_get(url, &self.net, on_chunk).await
     }
 
     /// Whether compact models built from this repo are cached (Hub repos, unless caching is off).
@@ -384,7 +643,10 @@ impl Repo {
     /// (offline) or does not send one.
     pub async fn weights_identity(&self, files: &[&str]) -> Option<String> {
         for file in files {
-            match platform::http_etag(&self.url(file)).await {
+            if file_name_problem(file).is_some() {
+                return None;
+            }
+            match platform::http_etag(&self.url(file), &self.net).await {
                 Ok(Some(etag)) => return Some(format!("{file} {etag}")),
                 Ok(None) => continue,
                 Err(_) => return None,
@@ -509,6 +771,112 @@ mod tests {
         assert_eq!(size_from_content_range(" bytes */99 "), Some(99));
         assert_eq!(size_from_content_range("bytes 0-7/*"), None);
         assert_eq!(size_from_content_range("garbage"), None);
+    }
+
+    #[test]
+    fn file_names_outside_the_repo_are_refused() {
+        for bad in ["", "../../x", "a/../../x", "/abs/path", "a\\b", "..\\x", "a//b", "./a", "a/.", "a\0b", "a\nb"] {
+            assert!(file_name_problem(bad).is_some(), "{bad:?}");
+        }
+        assert!(file_name_problem(&"a".repeat(1025)).is_some());
+        for good in ["config.json", "onnx/model.onnx", "a..b", ".hubside-compact-q8.gguf", "ggml tiny.bin"] {
+            assert_eq!(file_name_problem(good), None, "{good:?}");
+        }
+    }
+
+    #[test]
+    fn repo_ids_and_revisions_are_checked() {
+        for good in ["org/name", "name", "Helsinki-NLP/opus-mt-en-de", "a.b_c/d-e.1"] {
+            assert!(check_repo_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", "a/b/c", "../x", "org/..", "org/.", "a b/c", "org/na%2Fme", "a--b/c", "a..b/c", "org/", &"x".repeat(97)] {
+            assert!(matches!(check_repo_id(bad), Err(Error::Input(_))), "{bad}");
+        }
+        for good in ["main", "v1.0", "refs/pr/1", "..%2F..%2Fx", "0123abcd"] {
+            assert!(check_revision(good).is_ok(), "{good}");
+        }
+        for bad in ["", "..", "../x", "a/../b", "a//b", "a b", "a\\b", "a\nb"] {
+            assert!(matches!(check_revision(bad), Err(Error::Input(_))), "{bad:?}");
+        }
+        assert!(Repo::remote("org/m", None, Some("../../x")).is_err());
+    }
+
+    #[test]
+    fn urls_percent_encode_revisions_and_file_names() {
+        let repo = Repo::remote("org/m", Some("http://h/"), Some("..%2F..%2Fx")).unwrap();
+        // The revision is one segment with its '%' escaped: the server sees the literal name.
+        assert_eq!(repo.url("a b/c?.json"), "http://h/org/m/resolve/..%252F..%252Fx/a%20b/c%3F.json");
+        let repo = Repo::remote("org/m", None, Some("refs/pr/1")).unwrap();
+        assert_eq!(repo.url("model.safetensors"), "https://huggingface.co/org/m/resolve/refs%2Fpr%2F1/model.safetensors");
+        assert_eq!(encode_path("a#b%/c~", true), "a%23b%25/c~");
+        for text in ["a b/c?.json", "..%2F", "ünï/cödé", ""] {
+            assert_eq!(decode_path(&encode_path(text, true)).as_deref(), Some(text));
+        }
+        assert_eq!(decode_path("%2e%2E%2f"), Some("../".into()));
+        assert_eq!(decode_path("%"), None);
+        assert_eq!(decode_path("%zz"), None);
+        assert_eq!(decode_path("%ff"), None);
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))] // pollster is a native dev-dependency
+    fn repos_refuse_to_fetch_names_outside_them() {
+        let dir = std::env::temp_dir().join(format!("hubside-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let repo = Repo::local(&dir);
+        for bad in ["../../etc/passwd", "/etc/passwd"] {
+            assert!(matches!(pollster::block_on(repo.get(bad)), Err(Error::Input(_))), "{bad}");
+            assert!(matches!(pollster::block_on(repo.read_range(bad, 0, 4)), Err(Error::Input(_))), "{bad}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn etags_give_a_sha256_only_when_they_are_one() {
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(sha256_from_etag(&format!("\"{sha}\"")).as_deref(), Some(sha));
+        assert_eq!(sha256_from_etag(&format!("W/\"{}\"", sha.to_uppercase())).as_deref(), Some(sha));
+        assert_eq!(sha256_from_etag(sha).as_deref(), Some(sha));
+        // git's sha1 of a small file, hubside serve's size-and-date tag, garbage.
+        for other in ["\"9a0364b9e99bb480dd25e1f0284c8555d1c4f7a1\"", "\"64-18a3b\"", "", "\"zz\"", &format!("{sha}0")] {
+            assert_eq!(sha256_from_etag(other), None, "{other}");
+        }
+        let headers = |linked: Option<&str>, etag: Option<&str>| {
+            let (linked, etag) = (linked.map(str::to_string), etag.map(str::to_string));
+            sha256_from_headers(move |name| if name == "x-linked-etag" { linked.clone() } else { etag.clone() })
+        };
+        assert_eq!(headers(Some(sha), Some("\"x\"")).as_deref(), Some(sha));
+        assert_eq!(headers(None, Some(sha)).as_deref(), Some(sha));
+        assert_eq!(headers(Some("\"not-a-sha\""), Some(sha)), None, "X-Linked-Etag decides when present");
+    }
+
+    #[test]
+    fn retries_back_off_and_honour_retry_after_up_to_a_cap() {
+        use std::time::Duration;
+        assert_eq!(retry_delay(1, None), Duration::from_millis(500));
+        assert_eq!(retry_delay(2, None), Duration::from_millis(1000));
+        assert_eq!(retry_delay(30, None), Duration::from_secs(8));
+        assert_eq!(retry_delay(1, Some(" 3 ")), Duration::from_secs(3));
+        assert_eq!(retry_delay(1, Some("99999")), MAX_RETRY_AFTER);
+        assert_eq!(retry_delay(1, Some("Wed, 21 Oct 2015 07:28:00 GMT")), Duration::from_millis(500));
+        assert!(is_retryable_status(429) && is_retryable_status(503) && !is_retryable_status(404) && !is_retryable_status(403));
+    }
+
+    #[test]
+    fn a_body_must_keep_moving() {
+        let net = NetOptions { timeout: std::time::Duration::from_secs(2), ..Default::default() };
+        let mut watch = StallWatch::new(&net, 0.0);
+        // A trickle: fine until the window closes with too few bytes.
+        assert!(watch.record(1000.0, 10).is_ok());
+        assert!(watch.record(2100.0, 10).unwrap_err().contains("stalled: 20 bytes in 2.0 s"));
+        // Enough per window, for as long as it takes.
+        let mut watch = StallWatch::new(&net, 0.0);
+        for second in 1..100 {
+            assert!(watch.record(second as f64 * 1000.0, 600).is_ok());
+        }
+        assert_eq!(body_limit("u", Some(10), &net).unwrap(), 10);
+        assert_eq!(body_limit("u", None, &net).unwrap(), DEFAULT_MAX_FILE_BYTES);
+        assert!(body_limit("u", Some(DEFAULT_MAX_FILE_BYTES + 1), &net).is_err());
     }
 
     #[test]

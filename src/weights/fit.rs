@@ -4,7 +4,6 @@
 //! CTranslate2 model.bin and ggml files only the size is known before downloading, so memory is
 //! estimated from it. [`stored_bytes`] is the one rule for what each tensor takes in memory.
 
-use std::collections::BTreeSet;
 
 use serde::Serialize;
 
@@ -120,7 +119,7 @@ pub async fn model_info(repo: &Repo, file: Option<&str>) -> Result<ModelInfo> {
     } else if let Some(single) = inspect(repo, SINGLE).await? {
         facts.push(single);
     } else if let Some(index) = repo.get_json_optional::<serde_json::Value>(INDEX).await? {
-        for shard in shards(&index)? {
+        for shard in super::shard_files(&index)? {
             facts.push(inspect(repo, &shard).await?.ok_or_else(|| Error::NotFound { url: repo.url(&shard) })?);
         }
     } else {
@@ -137,16 +136,6 @@ pub async fn model_info(repo: &Repo, file: Option<&str>) -> Result<ModelInfo> {
     Ok(summarize(facts))
 }
 
-/// The shard file names of a `model.safetensors.index.json`, each once, in order.
-fn shards(index: &serde_json::Value) -> Result<BTreeSet<String>> {
-    Ok(index
-        .get("weight_map")
-        .and_then(|m| m.as_object())
-        .ok_or_else(|| Error::weights(INDEX, "no weight_map"))?
-        .values()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect())
-}
 
 fn summarize(facts: Vec<FileFacts>) -> ModelInfo {
     let download_bytes = facts.iter().try_fold(0u64, |sum, f| Some(sum.saturating_add(f.file.size?)));

@@ -206,6 +206,29 @@ const PYTORCH: &str = "pytorch_model.bin";
 /// The files `open` reads weights from, in the order it tries them.
 pub const WEIGHT_FILES: &[&str] = &[SINGLE, INDEX, PYTORCH];
 
+/// The shard file names of a `model.safetensors.index.json`, each once, in order. Each must be a
+/// file inside the repo (`hub::file_name_problem`): an index naming `../../x` or `/dev/zero` is
+/// refused, not followed.
+pub(crate) fn shard_files(index: &serde_json::Value) -> Result<BTreeSet<String>> {
+    let weight_map = index
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| Error::weights(INDEX, "no weight_map"))?;
+    weight_map
+        .iter()
+        .map(|(tensor, file)| {
+            let file = file.as_str().ok_or_else(|| Error::weights(INDEX, format!("weight_map['{tensor}'] is not a file name")))?;
+            match crate::hub::file_name_problem(file) {
+                Some(problem) => Err(Error::weights(
+                    INDEX,
+                    format!("weight_map['{tensor}'] = '{}' is not a file inside the repo: {problem}", file.escape_debug()),
+                )),
+                None => Ok(file.to_string()),
+            }
+        })
+        .collect()
+}
+
 /// The repo's model weights, in the order transformers prefers them.
 pub async fn open(repo: &Repo) -> Result<Box<dyn TensorSource>> {
     // Big files are read as blobs: in the browser they are parsed straight from JS memory.
@@ -213,14 +236,10 @@ pub async fn open(repo: &Repo) -> Result<Box<dyn TensorSource>> {
         return Ok(Box::new(safetensors::Safetensors::<Blob>::open(blob, SINGLE)?));
     }
     if let Some(index) = repo.get_json_optional::<serde_json::Value>(INDEX).await? {
-        let weight_map = index
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| Error::weights(INDEX, "no weight_map"))?;
-        let files: BTreeSet<&str> = weight_map.values().filter_map(|v| v.as_str()).collect();
+        let files = shard_files(&index)?;
         let mut shards: Vec<Box<dyn TensorSource>> = Vec::new();
         let mut index = HashMap::new();
-        for file in files {
+        for file in &files {
             let blob = repo.get_blob(file).await?;
             let shard = safetensors::Safetensors::<Blob>::open(blob, file)?;
             for name in shard.names() {
@@ -399,5 +418,36 @@ impl Weights {
             Some(record) => std::mem::take(&mut *record.borrow_mut()),
             None => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod shard_index_tests {
+    use super::*;
+
+    #[test]
+    fn an_index_may_only_name_files_inside_the_repo() {
+        let index = |file: serde_json::Value| serde_json::json!({ "weight_map": { "a.weight": "model-1.safetensors", "b.weight": file } });
+        let files = shard_files(&index("sub/model-2.safetensors".into())).unwrap();
+        assert_eq!(files.into_iter().collect::<Vec<_>>(), ["model-1.safetensors", "sub/model-2.safetensors"]);
+        for bad in ["../../x", "/abs/path", "/dev/zero", "a\\b", "", "a/../../b"] {
+            match shard_files(&index(bad.into())) {
+                Err(Error::Weights { file, message }) => {
+                    assert_eq!(file, INDEX);
+                    assert!(message.contains("b.weight") && message.contains("not a file inside the repo"), "{message}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        assert!(matches!(shard_files(&index(7.into())), Err(Error::Weights { .. })));
+    }
+
+    #[test]
+    #[cfg(not(target_arch = "wasm32"))] // pollster is a native dev-dependency
+    fn loading_refuses_an_index_that_points_outside_the_repo() {
+        let index = serde_json::json!({ "weight_map": { "w": "../../../../etc/passwd" } });
+        let files = [(INDEX.to_string(), serde_json::to_vec(&index).unwrap())].into_iter().collect();
+        let repo = Repo::memory("m", files);
+        assert!(matches!(pollster::block_on(open(&repo)), Err(Error::Weights { .. })));
     }
 }

@@ -20,6 +20,18 @@ struct Cli {
     /// Threads to compute with (default: all cores).
     #[arg(long, global = true, value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
+    /// Seconds a download may take to connect or to answer, and the window in which a body must
+    /// keep arriving (at least 1 KiB per window), before it fails.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = hubside::hub::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    timeout: u64,
+}
+
+/// How downloads treat the network, from `--timeout` (set once in `main`).
+static NET: std::sync::OnceLock<hubside::hub::NetOptions> = std::sync::OnceLock::new();
+
+/// `Repo::open` with the command line's download options.
+fn open_repo(model: &str, endpoint: &str, revision: Option<&str>) -> hubside::Result<Repo> {
+    Ok(Repo::open(model, Some(endpoint), revision)?.with_net(NET.get().cloned().unwrap_or_default()))
 }
 
 #[derive(Args)]
@@ -51,7 +63,7 @@ impl ModelArgs {
     }
 
     fn repo(&self) -> hubside::Result<Repo> {
-        let repo = Repo::open(&self.model, Some(&self.endpoint), Some(&self.revision))?;
+        let repo = open_repo(&self.model, &self.endpoint, Some(&self.revision))?;
         Ok(if self.progress { repo.with_progress(Box::new(print_progress)) } else { repo })
     }
 }
@@ -275,6 +287,8 @@ fn use_threads(threads: u16) -> hubside::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let net = hubside::hub::NetOptions { timeout: std::time::Duration::from_secs(cli.timeout), ..Default::default() };
+    let _ = NET.set(net);
     match cli.threads.map_or(Ok(()), use_threads).and_then(|()| run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -326,7 +340,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
                         sample_rate: decoded.sample_rate,
                         channels: decoded.channels,
                     })?;
-                    let repo = Repo::open(&model, Some(&endpoint), None)?;
+                    let repo = open_repo(&model, &endpoint, None)?;
                     serde_json::to_string(&pollster::block_on(hubside::bench::transcription(&repo, &mono, 16_000, runs))?)
                 }
                 other => {
@@ -425,7 +439,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             Ok(())
         }
         Command::Info { repo, endpoint, revision, file, json } => {
-            let source = Repo::open(&repo, Some(&endpoint), Some(&revision))?;
+            let source = open_repo(&repo, &endpoint, Some(&revision))?;
             let info = pollster::block_on(hubside::weights::fit::model_info(&source, file.as_deref()))?;
             if json {
                 println!("{}", serde_json::to_string(&info).map_err(|e| hubside::Error::Io(e.to_string()))?);

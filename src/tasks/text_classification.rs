@@ -82,6 +82,7 @@ impl TextClassifier {
     pub async fn load_with(repo: &Repo, options: &LoadOptions) -> Result<Self> {
         let config: serde_json::Value = repo.get_json("config.json").await?;
         let loader = super::find_loader(REGISTRY, &config, super::Task::TextClassification)?;
+        crate::models::limits::validate_config(&config, "config.json")?;
         let labels = labels(&config)?;
         let score_fn = if labels.len() == 1
             || config.get("problem_type").and_then(|v| v.as_str()) == Some("multi_label_classification")

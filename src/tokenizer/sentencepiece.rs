@@ -20,6 +20,9 @@ pub const SPACE: char = '\u{2581}';
 const SPACE_STR: &str = "\u{2581}";
 /// What an `<unk>` piece decodes to (` ⁇ `).
 const UNKNOWN_SURFACE: &str = " \u{2047} ";
+/// Longest piece accepted, in bytes (SentencePiece's trainer caps `max_sentencepiece_length` at
+/// 512; real models' pieces are a few dozen bytes at most).
+pub const MAX_PIECE_BYTES: usize = 512;
 /// Unigram: unknown characters score this far below the lowest piece score.
 const UNK_PENALTY: f32 = 10.0;
 
@@ -181,6 +184,19 @@ fn parse_piece(bytes: &[u8]) -> Result<Piece> {
             _ => {}
         }
     }
+    // As the C++ library: an empty piece would match everywhere and consume nothing (the
+    // segmentation loops would never advance).
+    if piece.piece.is_empty() {
+        return Err(bad("a piece is empty"));
+    }
+    // Every start position tries each prefix up to the longest piece, so one huge piece would
+    // make encoding quadratic in the text.
+    if piece.piece.len() > MAX_PIECE_BYTES {
+        return Err(bad(&format!("a piece of {} bytes is longer than {MAX_PIECE_BYTES}", piece.piece.len())));
+    }
+    if !piece.score.is_finite() {
+        return Err(bad(&format!("piece '{}' has score {}", piece.piece, piece.score)));
+    }
     Ok(piece)
 }
 
@@ -240,7 +256,7 @@ struct CharsMap {
 impl CharsMap {
     fn parse(blob: &[u8]) -> Result<Self> {
         let size = blob.get(..4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize).ok_or_else(|| bad("charsmap too short"))?;
-        let trie = blob.get(4..4 + size).ok_or_else(|| bad("charsmap trie truncated"))?;
+        let trie = size.checked_add(4).and_then(|end| blob.get(4..end)).ok_or_else(|| bad("charsmap trie truncated"))?;
         if size % 4 != 0 {
             return Err(bad("charsmap trie size is not a multiple of 4"));
         }
@@ -372,8 +388,11 @@ impl SentencePiece {
             return (&input[..symbol.len()], symbol.len());
         }
         if let Some((len, replacement)) = self.charsmap.as_ref().and_then(|m| m.longest_prefix(input.as_bytes())) {
-            if let Ok(replacement) = std::str::from_utf8(replacement) {
-                return (replacement, len);
+            // A map whose key ends inside a UTF-8 character (or whose replacement is not UTF-8)
+            // is not used for that character: the text stays valid and the loop advances.
+            match std::str::from_utf8(replacement) {
+                Ok(replacement) if input.is_char_boundary(len) => return (replacement, len),
+                _ => {}
             }
         }
         let len = input.chars().next().map_or(0, char::len_utf8);
@@ -719,5 +738,22 @@ mod tests {
         let bytes = model(&[("<unk>", 0.0, 2)], 1);
         assert!(SentencePiece::from_bytes(&bytes[..bytes.len() - 1]).is_err());
         assert!(SentencePiece::from_bytes(b"").is_err());
+    }
+
+    #[test]
+    fn empty_long_and_non_finite_pieces_are_refused() {
+        for model_type in [1, 2] {
+            for (pieces, why) in [
+                (vec![("<unk>", 0.0, 2), ("", 0.0, 4)], "empty"),
+                (vec![("<unk>", 0.0, 2), ("", 0.0, 1)], "empty"),
+                (vec![("<unk>", 0.0, 2), ("a", f32::NAN, 1)], "score"),
+            ] {
+                let err = SentencePiece::from_bytes(&model(&pieces, model_type)).unwrap_err().to_string();
+                assert!(err.contains(why), "{err}");
+            }
+            let long = "a".repeat(MAX_PIECE_BYTES + 1);
+            let err = SentencePiece::from_bytes(&model(&[("<unk>", 0.0, 2), (&long, 0.0, 4)], model_type)).unwrap_err().to_string();
+            assert!(err.contains("longer than"), "{err}");
+        }
     }
 }

@@ -38,3 +38,16 @@ pub fn parse_config<T: serde::de::DeserializeOwned>(config: &serde_json::Value) 
     limits::validate_config(config, "config.json")?;
     T::deserialize(config).map_err(|e| Error::Config(e.to_string()))
 }
+
+/// Model outputs must be numbers: a NaN or infinite logit means the weights hold NaN/inf (or
+/// values that overflow f32), and is an error rather than a label or a token. `what` names the
+/// output in the message.
+pub fn check_finite(values: &[f32], what: &str) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::weights(
+            "model",
+            format!("the model computed {} as {what} {i}: its weights hold NaN/infinite or overflowing values", values[i]),
+        )),
+    }
+}

@@ -167,7 +167,11 @@ impl TextClassifier {
         let shape = (batch.len(), longest);
         let input_ids = Tensor::from_vec(input_ids, shape, &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
-        Ok(self.model.logits(&input_ids, &mask)?.to_vec2::<f32>()?)
+        let logits = self.model.logits(&input_ids, &mask)?.to_vec2::<f32>()?;
+        for row in &logits {
+            crate::models::check_finite(row, "logit")?;
+        }
+        Ok(logits)
     }
 
     fn scores(&self, logits: &[f32]) -> Vec<f32> {

@@ -136,6 +136,11 @@ pub fn relative_position_bucket(relative: i64, bidirectional: bool, num_buckets:
 impl T5 {
     pub fn load(config: &serde_json::Value, vb: Weights) -> Result<Self> {
         let cfg: T5Config = super::parse_config(config)?;
+        // Bidirectional buckets are halved and halved again (`relative_position_bucket`): fewer
+        // than 4 leave no exact bucket and index outside the bias table.
+        if cfg.relative_attention_num_buckets < 4 {
+            return Err(Error::Config(format!("relative_attention_num_buckets is {}; T5 needs at least 4", cfg.relative_attention_num_buckets)));
+        }
         let (d, heads, d_kv) = (cfg.d_model, cfg.num_heads, cfg.d_kv);
         let inner = heads * d_kv;
         let gated = cfg.feed_forward_proj.starts_with("gated-");

@@ -411,3 +411,15 @@ impl Weights {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tensor_bytes_refuses_products_that_overflow_even_beside_a_zero_dim() {
+        assert_eq!(super::tensor_bytes(&[2, 3], 4), Some(24));
+        assert_eq!(super::tensor_bytes(&[], 4), Some(4));
+        assert_eq!(super::tensor_bytes(&[0, 7], 4), Some(0));
+        assert_eq!(super::tensor_bytes(&[0, usize::MAX, usize::MAX], 4), None);
+        assert_eq!(super::tensor_bytes(&[1 << 62], 4), None);
+    }
+}

@@ -255,7 +255,7 @@ pub fn tensor_entry(value: Object) -> Result<Option<TensorEntry>, String> {
 fn tuple(o: Object) -> Result<Vec<Object>, String> {
     match o {
         Object::Tuple(items) => Ok(items),
-        other => Err(format!("expected a tuple, found {other:?}")),
+        other => Err(format!("expected a tuple, found {}", kind(&other))),
     }
 }
 
@@ -263,10 +263,31 @@ fn int(o: &Object) -> Result<usize, String> {
     match *o {
         Object::Int(n) if n >= 0 => Ok(n as usize),
         Object::Long(n) if n >= 0 => usize::try_from(n).map_err(|_| format!("{n} is too large")),
-        ref other => Err(format!("expected a non-negative integer, found {other:?}")),
+        Object::Int(n) => Err(format!("expected a non-negative integer, found {n}")),
+        Object::Long(n) => Err(format!("expected a non-negative integer, found {n}")),
+        ref other => Err(format!("expected a non-negative integer, found {}", kind(other))),
     }
 }
 
 fn usizes(o: Object) -> Result<Vec<usize>, String> {
     tuple(o)?.iter().map(int).collect()
+}
+
+/// What an object is, for messages (its contents may be large).
+fn kind(o: &Object) -> &'static str {
+    match o {
+        Object::Class { .. } => "a class",
+        Object::Int(_) | Object::Long(_) => "an integer",
+        Object::Float(_) => "a float",
+        Object::Unicode(_) => "a string",
+        Object::Bool(_) => "a bool",
+        Object::None => "None",
+        Object::Tuple(_) => "a tuple",
+        Object::List(_) => "a list",
+        Object::Mark => "a mark",
+        Object::Dict(_) => "a dict",
+        Object::Reduce { .. } => "a call",
+        Object::Build { .. } => "a built object",
+        Object::PersistentLoad(_) => "a storage reference",
+    }
 }

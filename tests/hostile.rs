@@ -243,6 +243,21 @@ fn spm_megabyte_piece() {
     assert_refused(&model.translate(&["aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]), "longer than 512");
 }
 
+#[test]
+fn spm_bpe_model_and_100_kb_of_text() {
+    let model = Model::copy("marian-en-de");
+    let mut spm = model.read("source.spm");
+    let mut trainer = Vec::new();
+    varint(3 << 3, &mut trainer);
+    varint(2, &mut trainer); // model_type BPE; the last trainer_spec wins
+    proto_bytes(2, &trainer, &mut spm);
+    model.write("source.spm", spm);
+    // Merging by rescanning every pair took 34 s here; the queue takes well under a second.
+    let text = "the house is small and ".repeat(4_500);
+    let outcome = model.translate(&["--max-new-tokens", "2", &text]);
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+}
+
 /// A precompiled charsmap (Darts double array) with one entry: the byte 0xC3, the first half of
 /// "é", maps to "x".
 fn half_character_charsmap() -> Vec<u8> {
@@ -530,6 +545,13 @@ fn audio_sample_rate_zero_and_absurd_channels() {
         let mut channels = wav.clone();
         channels[fmt + 2..fmt + 4].copy_from_slice(&u16::MAX.to_le_bytes());
         audio_error(&channels, "channels.wav");
+        // A data chunk claiming 4 GB in a 350 kB file decodes what is there, within the bounds.
+        let data = wav.windows(4).position(|w| w == b"data").unwrap() + 4;
+        let mut long = wav.clone();
+        long[data..data + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        if let Ok(decoded) = hubside::audio::decode::decode(&long, "long.wav") {
+            assert!(decoded.samples.len() <= wav.len() / 2, "{} samples from {} bytes", decoded.samples.len(), wav.len());
+        }
 
         // FLAC STREAMINFO: the sample rate is the first 20 bits after the 10 bytes of block and
         // frame sizes (the block starts at byte 8, after "fLaC" and the block header).

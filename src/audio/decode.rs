@@ -21,12 +21,23 @@ pub struct Decoded {
 }
 
 /// Decode a whole audio file held in memory. `name` (a file name, for its extension hint and for
-/// errors) may be empty.
+/// errors) may be empty. The rate must be in `SAMPLE_RATES`, the channels at most `MAX_CHANNELS`
+/// and the decoded length at most `MAX_DECODED_SAMPLES`.
 pub fn decode(bytes: &[u8], name: &str) -> Result<Decoded> {
     let what = if name.is_empty() { "input".to_string() } else { name.to_string() };
     if bytes.is_empty() {
         return Err(Error::Input(format!("{what} is empty")));
     }
+    // symphonia panics on some hostile headers (a sample rate of 0: "TimeBase cannot have 0
+    // numerator") and overflows in some FLAC frames; decoding is native-only, where a panic
+    // unwinds, so it is caught here and reported as the bad file it is.
+    std::panic::catch_unwind(|| decode_checked(bytes, name, &what)).unwrap_or_else(|_| {
+        Err(Error::Input(format!("{what} is not a valid audio file: its decoder failed on it")))
+    })
+}
+
+fn decode_checked(bytes: &[u8], name: &str, what: &str) -> Result<Decoded> {
+    use super::{MAX_CHANNELS, MAX_DECODED_SAMPLES, SAMPLE_RATES};
     let not_audio = |e: &dyn std::fmt::Display| {
         Error::Input(format!("{what} is not a supported audio file (WAV, FLAC, MP3, OGG/Vorbis): {e}"))
     };
@@ -50,6 +61,16 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<Decoded> {
         .map_err(|e| not_audio(&e))?;
     let mut sample_rate = track.codec_params.sample_rate;
     let mut channels = track.codec_params.channels.map(|c| c.count());
+    let check_format = |rate: Option<u32>, channels: Option<usize>| -> Result<()> {
+        if let Some(rate) = rate.filter(|r| !SAMPLE_RATES.contains(r)) {
+            return Err(not_audio(&format!("sample rate {rate} Hz is outside {}..={} Hz", SAMPLE_RATES.start(), SAMPLE_RATES.end())));
+        }
+        if let Some(channels) = channels.filter(|&c| c == 0 || c > MAX_CHANNELS) {
+            return Err(not_audio(&format!("{channels} channels (at most {MAX_CHANNELS})")));
+        }
+        Ok(())
+    };
+    check_format(sample_rate, channels)?;
 
     let mut samples = Vec::new();
     let mut buffer: Option<SampleBuffer<f32>> = None;
@@ -71,8 +92,15 @@ pub fn decode(bytes: &[u8], name: &str) -> Result<Decoded> {
             Err(e) => return Err(not_audio(&e)),
         };
         let spec = *decoded.spec();
+        check_format(Some(spec.rate), Some(spec.channels.count()))?;
         sample_rate.get_or_insert(spec.rate);
         channels.get_or_insert(spec.channels.count());
+        let frames = decoded.frames();
+        if samples.len().saturating_add(frames.saturating_mul(spec.channels.count())) > MAX_DECODED_SAMPLES {
+            return Err(Error::Input(format!(
+                "{what} decodes to more than {MAX_DECODED_SAMPLES} samples (the longest audio hubside reads)"
+            )));
+        }
         let capacity = decoded.capacity() as u64;
         let buf = match &mut buffer {
             Some(buf) if buf.capacity() >= decoded.capacity() * spec.channels.count() => buf,

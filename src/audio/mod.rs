@@ -27,6 +27,15 @@ pub const N_SAMPLES: usize = CHUNK_SECONDS * SAMPLE_RATE as usize;
 /// Mel frames per 30 s window.
 pub const N_FRAMES: usize = N_SAMPLES / HOP_LENGTH;
 
+/// Sample rates accepted, in Hz.
+pub const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=1_000_000;
+/// Most channels a decoded file may have.
+pub const MAX_CHANNELS: usize = 32;
+/// Most interleaved samples one file may decode to: 2^29, 2 GiB as f32 (9.3 h of 16 kHz mono,
+/// 1.5 h of 48 kHz stereo). A compressed file can claim any length; decoding stops with an error
+/// here instead of growing until memory runs out.
+pub const MAX_DECODED_SAMPLES: usize = 1 << 29;
+
 /// Interleaved PCM as a caller hands it over: any rate, any channel count.
 #[derive(Debug, Clone, Copy)]
 pub struct Pcm<'a> {
@@ -43,7 +52,7 @@ pub fn to_mono_16k(pcm: Pcm) -> Result<Vec<f32>> {
     if pcm.sample_rate == 0 {
         return Err(Error::Input("sample rate must be positive".into()));
     }
-    if !(1_000..=1_000_000).contains(&pcm.sample_rate) {
+    if !SAMPLE_RATES.contains(&pcm.sample_rate) {
         return Err(Error::Input(format!(
             "sample rate {} Hz is outside the supported 1 kHz..1 MHz",
             pcm.sample_rate

@@ -172,6 +172,7 @@ impl StepLogits {
         if rows == 0 || values.is_empty() || !values.len().is_multiple_of(rows) {
             return Err(Error::Input(format!("{} logits do not split into {beams} x {positions} rows", values.len())));
         }
+        crate::models::check_finite(&values, "logit")?;
         Ok(StepLogits { values, beams, positions })
     }
 

@@ -69,8 +69,9 @@ pub struct Marian {
     encoder_embed: EmbeddingTable,
     decoder_embed: EmbeddingTable,
     embed_scale: f64,
-    /// (max_positions, d_model)
-    positions: Tensor,
+    /// `max_position_embeddings`: the sinusoidal rows are computed as needed, up to it.
+    max_positions: usize,
+    d_model: usize,
     encoder: Vec<EncoderLayer>,
     decoder: Vec<DecoderLayer>,
     /// (vocab, d_model) with `final_logits_bias`.
@@ -86,12 +87,13 @@ fn attention(d: usize, heads: usize, kind: AttentionKind, vb: Weights) -> Result
     Attention::new(kind, q, k, v, Linear::load(d, d, vb.pp("out_proj"))?, heads, Attention::default_scale(d, heads))
 }
 
-/// `MarianSinusoidalPositionalEmbedding._init_weight`, computed in f64 and stored as f32.
-pub fn sinusoidal_positions(n_pos: usize, dim: usize) -> Result<Tensor> {
+/// Rows `start..start + count` of `MarianSinusoidalPositionalEmbedding._init_weight`'s table,
+/// computed in f64 and stored as f32. Only the rows a call needs are computed: a config may declare
+/// up to `limits::MAX_POSITIONS` positions, and a whole table that size would be gigabytes.
+pub fn sinusoidal_positions(start: usize, count: usize, dim: usize) -> Result<Tensor> {
     let sentinel = dim.div_ceil(2);
-    let mut table = vec![0f32; n_pos * dim];
-    for pos in 0..n_pos {
-        let row = &mut table[pos * dim..(pos + 1) * dim];
+    let mut table = vec![0f32; count * dim];
+    for (row, pos) in table.chunks_exact_mut(dim.max(1)).zip(start..) {
         for j in 0..dim {
             let angle = pos as f64 / 10000f64.powf((2 * (j / 2)) as f64 / dim as f64);
             if j % 2 == 0 {
@@ -101,7 +103,7 @@ pub fn sinusoidal_positions(n_pos: usize, dim: usize) -> Result<Tensor> {
             }
         }
     }
-    Ok(Tensor::from_vec(table, (n_pos, dim), &Device::Cpu)?)
+    Ok(Tensor::from_vec(table, (count, dim), &Device::Cpu)?)
 }
 
 /// The first name among `names` that the checkpoint has.
@@ -175,7 +177,8 @@ impl Marian {
             encoder_embed: EmbeddingTable::new(encoder_embed),
             decoder_embed: EmbeddingTable::new(decoder_embed),
             embed_scale: if cfg.scale_embedding { (d as f64).sqrt() } else { 1.0 },
-            positions: sinusoidal_positions(cfg.max_position_embeddings, d)?,
+            max_positions: cfg.max_position_embeddings,
+            d_model: d,
             encoder,
             decoder,
             lm_head,
@@ -190,12 +193,12 @@ impl Marian {
     /// Scaled token embeddings plus the positions `start..start + len`.
     fn embed(&self, embedding: &EmbeddingTable, ids: &Tensor, start: usize) -> Result<Tensor> {
         let (_, len) = ids.dims2()?;
-        let max = self.positions.dim(0)?;
-        if start + len > max {
+        let max = self.max_positions;
+        if start.saturating_add(len) > max {
             return Err(Error::Input(format!("sequence of {} tokens exceeds the model's {max} positions", start + len)));
         }
         let tokens = (embedding.forward(ids)? * self.embed_scale)?;
-        let positions = self.positions.narrow(0, start, len)?.unsqueeze(0)?;
+        let positions = sinusoidal_positions(start, len, self.d_model)?.unsqueeze(0)?;
         Ok(tokens.broadcast_add(&positions)?)
     }
 }

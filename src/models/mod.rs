@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod int8_gemm;
 pub mod kernels;
+pub mod limits;
 pub mod linear;
 pub mod norm;
 pub mod softmax;
@@ -31,7 +32,22 @@ pub trait SequenceClassifier {
     fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor>;
 }
 
-/// Deserialize a model's own config fields from config.json.
+/// Deserialize a model's own config fields from config.json, once [`limits::validate_config`]
+/// has checked every size in it.
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &serde_json::Value) -> Result<T> {
+    limits::validate_config(config, "config.json")?;
     T::deserialize(config).map_err(|e| Error::Config(e.to_string()))
+}
+
+/// Model outputs must be numbers: a NaN or infinite logit means the weights hold NaN/inf (or
+/// values that overflow f32), and is an error rather than a label or a token. `what` names the
+/// output in the message.
+pub fn check_finite(values: &[f32], what: &str) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::weights(
+            "model",
+            format!("the model computed {} as {what} {i}: its weights hold NaN/infinite or overflowing values", values[i]),
+        )),
+    }
 }

@@ -18,6 +18,9 @@ use super::seq2seq::{Seq2SeqModel, Seq2SeqSpec};
 use crate::error::{Error, Result};
 use crate::weights::Weights;
 
+/// `T5Config.n_positions`' default in transformers: the longest input and output hubside runs.
+pub const DEFAULT_POSITIONS: usize = 512;
+
 fn default_buckets() -> usize {
     32
 }
@@ -133,6 +136,11 @@ pub fn relative_position_bucket(relative: i64, bidirectional: bool, num_buckets:
 impl T5 {
     pub fn load(config: &serde_json::Value, vb: Weights) -> Result<Self> {
         let cfg: T5Config = super::parse_config(config)?;
+        // Bidirectional buckets are halved and halved again (`relative_position_bucket`): fewer
+        // than 4 leave no exact bucket and index outside the bias table.
+        if cfg.relative_attention_num_buckets < 4 {
+            return Err(Error::Config(format!("relative_attention_num_buckets is {}; T5 needs at least 4", cfg.relative_attention_num_buckets)));
+        }
         let (d, heads, d_kv) = (cfg.d_model, cfg.num_heads, cfg.d_kv);
         let inner = heads * d_kv;
         let gated = cfg.feed_forward_proj.starts_with("gated-");
@@ -205,8 +213,8 @@ impl T5 {
 
         let pad = cfg.pad_token_id.unwrap_or(0);
         let eos_ids = match &cfg.eos_token_id {
-            Some(serde_json::Value::Array(ids)) => ids.iter().filter_map(|v| v.as_u64()).map(|v| v as u32).collect(),
-            Some(v) => v.as_u64().map(|v| vec![v as u32]).unwrap_or_else(|| vec![1]),
+            Some(serde_json::Value::Array(ids)) => ids.iter().filter_map(|v| v.as_u64()).filter_map(|v| u32::try_from(v).ok()).collect(),
+            Some(v) => v.as_u64().and_then(|v| u32::try_from(v).ok()).map(|v| vec![v]).unwrap_or_else(|| vec![1]),
             None => vec![1],
         };
         let spec = Seq2SeqSpec {
@@ -216,8 +224,12 @@ impl T5 {
             pad_id: Some(pad),
             suppress_ids: Vec::new(),
             vocab_size: cfg.vocab_size,
-            max_input_positions: None,
-            max_target_positions: None,
+            // Relative positions set no hard limit, but attention grows with the square of the
+            // length: inputs are split and outputs capped at `n_positions` (transformers' T5Config
+            // default, 512, when the config has none), so neither a long text nor an unreachable
+            // eos can make the model allocate or loop without bound.
+            max_input_positions: Some(cfg.n_positions.unwrap_or(DEFAULT_POSITIONS)),
+            max_target_positions: Some(cfg.n_positions.unwrap_or(DEFAULT_POSITIONS)),
         };
         let scale = cfg.scale_decoder_outputs.unwrap_or(cfg.tie_word_embeddings);
         Ok(T5 {

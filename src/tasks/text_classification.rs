@@ -82,6 +82,7 @@ impl TextClassifier {
     pub async fn load_with(repo: &Repo, options: &LoadOptions) -> Result<Self> {
         let config: serde_json::Value = repo.get_json("config.json").await?;
         let loader = super::find_loader(REGISTRY, &config, super::Task::TextClassification)?;
+        crate::models::limits::validate_config(&config, "config.json")?;
         let labels = labels(&config)?;
         let score_fn = if labels.len() == 1
             || config.get("problem_type").and_then(|v| v.as_str()) == Some("multi_label_classification")
@@ -166,7 +167,11 @@ impl TextClassifier {
         let shape = (batch.len(), longest);
         let input_ids = Tensor::from_vec(input_ids, shape, &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
-        Ok(self.model.logits(&input_ids, &mask)?.to_vec2::<f32>()?)
+        let logits = self.model.logits(&input_ids, &mask)?.to_vec2::<f32>()?;
+        for row in &logits {
+            crate::models::check_finite(row, "logit")?;
+        }
+        Ok(logits)
     }
 
     fn scores(&self, logits: &[f32]) -> Vec<f32> {

@@ -8,6 +8,7 @@ use tokenizers::Tokenizer;
 
 use crate::error::{Error, Result};
 use crate::generation::{self, EarlyStopping, GenerationConfig};
+use crate::models::limits;
 use crate::hub::Repo;
 use crate::models::seq2seq::Seq2SeqModel;
 use crate::models::{marian, t5};
@@ -164,15 +165,19 @@ impl Translator {
         let bad_json = |e: serde_json::Error| Error::Config(format!("{} is not valid JSON: {e}", repo.url("config.json")));
         let config: serde_json::Value = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
         let loader = super::find_loader(REGISTRY, &config, super::Task::Translation)?;
+        limits::validate_config(&config, "config.json")?;
         let model_type = config.get("model_type").and_then(|v| v.as_str()).unwrap_or_default().to_string();
         let ordered: OrderedParams = serde_json::from_slice(&config_bytes).map_err(bad_json)?;
-        let tasks = ordered
+        let tasks: Vec<(String, serde_json::Value)> = ordered
             .task_specific_params
             .map(|m| m.0)
             .unwrap_or_default()
             .into_iter()
             .filter(|(key, _)| key.starts_with("translation"))
             .collect();
+        for (key, params) in &tasks {
+            limits::validate_config(params, &format!("config.json task_specific_params.{key}"))?;
+        }
 
         let source_spm = if model_type == "marian" { repo.get_optional("source.spm").await? } else { None };
         let (tokenizer, tokenizer_max) = if let Some(source_spm) = source_spm {
@@ -185,6 +190,9 @@ impl Translator {
         };
 
         let generation_config: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
+        if let Some(generation_config) = &generation_config {
+            limits::validate_config(generation_config, "generation_config.json")?;
+        }
         let defaults = generation_defaults(generation_config.as_ref().unwrap_or(&config));
 
         let model = weights::compact::load(
@@ -235,9 +243,7 @@ impl Translator {
             config.max_new_tokens = n;
         }
         if let Some(n) = options.num_beams {
-            if n == 0 {
-                return Err(Error::Input("num_beams must be at least 1".into()));
-            }
+            limits::check_beams(n)?;
             config.num_beams = n;
         }
         if let Some(lp) = options.length_penalty {

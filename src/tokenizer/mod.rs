@@ -44,8 +44,108 @@ impl TokenizerConfig {
     }
 }
 
+/// How much the normalisers of a tokenizer.json may grow a text at most (the product over its
+/// `Replace` steps of how many bytes one matched byte can become). Real tokenizers stay below 4
+/// (Llama's `Replace(" ", "▁")` is 3); chained replacements that double the text 40 times do not.
+pub const MAX_NORMALIZER_GROWTH: f64 = 1024.0;
+/// Most normalisers, pre-tokenisers or decoders one tokenizer.json may chain.
+pub const MAX_PIPELINE_STEPS: usize = 256;
+
+/// A tokenizer from `tokenizer.json` bytes: the JSON is parsed and checked here first, so that no
+/// input reaches the tokenizers crate that makes it panic (a file cut inside `"decoder"` does),
+/// grow a text exponentially, pad to a gigabyte or hold token ids no model can have.
 pub fn from_json_bytes(bytes: &[u8]) -> Result<Tokenizer> {
-    Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer(format!("tokenizer.json: {e}")))
+    let bad = |message: String| Error::Tokenizer(format!("tokenizer.json: {message}"));
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON (truncated download?): {e}")))?;
+    check_tokenizer_json(&value).map_err(bad)?;
+    // Natively a panic inside the crate is also caught, as a last line of defence; in wasm a panic
+    // aborts, which is why the checks above come first.
+    #[cfg(not(target_arch = "wasm32"))]
+    let parsed = std::panic::catch_unwind(|| serde_json::from_value::<Tokenizer>(value))
+        .map_err(|_| bad("the tokenizers crate could not read it (it panicked)".into()))?;
+    #[cfg(target_arch = "wasm32")]
+    let parsed = serde_json::from_value::<Tokenizer>(value);
+    parsed.map_err(|e| bad(e.to_string()))
+}
+
+/// The checks of [`from_json_bytes`] on the parsed JSON.
+fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), String> {
+    use crate::models::limits::{MAX_POSITIONS, MAX_VOCAB};
+    use serde_json::Value;
+    if !json.is_object() {
+        return Err("not a JSON object".into());
+    }
+    // Normalisers: a bounded chain whose worst-case growth is bounded.
+    let mut growth = 1.0f64;
+    let mut steps = 0usize;
+    let mut pending: Vec<&Value> = json.get("normalizer").into_iter().collect();
+    while let Some(normalizer) = pending.pop() {
+        steps += 1;
+        if steps > MAX_PIPELINE_STEPS {
+            return Err(format!("more than {MAX_PIPELINE_STEPS} normalizers"));
+        }
+        match normalizer.get("type").and_then(Value::as_str) {
+            Some("Sequence") => pending.extend(normalizer.get("normalizers").and_then(Value::as_array).into_iter().flatten()),
+            Some("Replace") => {
+                let content = normalizer.get("content").and_then(Value::as_str).unwrap_or_default().len() as f64;
+                let pattern = normalizer.get("pattern");
+                let factor = match pattern.and_then(|p| p.get("String")).and_then(Value::as_str) {
+                    Some(s) if !s.is_empty() => (content / s.len() as f64).max(1.0),
+                    // A regex (or an empty string) may match an empty span before every byte.
+                    _ => content + 1.0,
+                };
+                growth *= factor;
+                if growth > MAX_NORMALIZER_GROWTH {
+                    return Err(format!(
+                        "its Replace normalizers can grow a text more than {MAX_NORMALIZER_GROWTH}-fold"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (list, key) in [("pre_tokenizer", "pretokenizers"), ("decoder", "decoders"), ("post_processor", "processors")] {
+        let count = json.get(list).and_then(|v| v.get(key)).and_then(Value::as_array).map_or(0, Vec::len);
+        if count > MAX_PIPELINE_STEPS {
+            return Err(format!("{list} chains {count} steps; at most {MAX_PIPELINE_STEPS}"));
+        }
+    }
+    // Padding and truncation lengths: at most as many tokens as a model may have positions.
+    let lengths = [
+        ("padding.strategy.Fixed", json.pointer("/padding/strategy/Fixed")),
+        ("padding.pad_to_multiple_of", json.pointer("/padding/pad_to_multiple_of")),
+        ("truncation.max_length", json.pointer("/truncation/max_length")),
+    ];
+    for (field, value) in lengths {
+        if let Some(value) = value.filter(|v| !v.is_null()) {
+            if value.as_u64().is_none_or(|n| n > MAX_POSITIONS) {
+                return Err(format!("{field} is {value}; at most {MAX_POSITIONS}"));
+            }
+        }
+    }
+    // Token ids: each below the largest vocabulary a model may have, so none can be mistaken
+    // for a valid row later (u32::MAX wrapped, or past any embedding table).
+    let id_ok = |id: Option<u64>| id.is_some_and(|id| id < MAX_VOCAB);
+    if let Some(vocab) = json.pointer("/model/vocab") {
+        let ids: Box<dyn Iterator<Item = Option<u64>>> = match vocab {
+            Value::Object(map) => Box::new(map.values().map(Value::as_u64)),
+            // Unigram: [piece, score] pairs, ids are positions.
+            Value::Array(pieces) => Box::new(std::iter::once(Some(pieces.len().saturating_sub(1) as u64))),
+            _ => return Err("model.vocab is neither an object nor a list".into()),
+        };
+        for id in ids {
+            if !id_ok(id) {
+                return Err(format!("model.vocab holds a token id that is not below {MAX_VOCAB}"));
+            }
+        }
+    }
+    for token in json.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
+        if !id_ok(token.get("id").and_then(Value::as_u64)) {
+            return Err(format!("added_tokens holds id {}, not below {MAX_VOCAB}", token.get("id").unwrap_or(&Value::Null)));
+        }
+    }
+    Ok(())
 }
 
 /// The repo's tokenizer and its config: `tokenizer.json`, else a WordPiece built from `vocab.txt`.

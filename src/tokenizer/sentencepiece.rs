@@ -20,6 +20,9 @@ pub const SPACE: char = '\u{2581}';
 const SPACE_STR: &str = "\u{2581}";
 /// What an `<unk>` piece decodes to (` ⁇ `).
 const UNKNOWN_SURFACE: &str = " \u{2047} ";
+/// Longest piece accepted, in bytes (SentencePiece's trainer caps `max_sentencepiece_length` at
+/// 512; real models' pieces are a few dozen bytes at most).
+pub const MAX_PIECE_BYTES: usize = 512;
 /// Unigram: unknown characters score this far below the lowest piece score.
 const UNK_PENALTY: f32 = 10.0;
 
@@ -181,6 +184,19 @@ fn parse_piece(bytes: &[u8]) -> Result<Piece> {
             _ => {}
         }
     }
+    // As the C++ library: an empty piece would match everywhere and consume nothing (the
+    // segmentation loops would never advance).
+    if piece.piece.is_empty() {
+        return Err(bad("a piece is empty"));
+    }
+    // Every start position tries each prefix up to the longest piece, so one huge piece would
+    // make encoding quadratic in the text.
+    if piece.piece.len() > MAX_PIECE_BYTES {
+        return Err(bad(&format!("a piece of {} bytes is longer than {MAX_PIECE_BYTES}", piece.piece.len())));
+    }
+    if !piece.score.is_finite() {
+        return Err(bad(&format!("piece '{}' has score {}", piece.piece, piece.score)));
+    }
     Ok(piece)
 }
 
@@ -240,7 +256,7 @@ struct CharsMap {
 impl CharsMap {
     fn parse(blob: &[u8]) -> Result<Self> {
         let size = blob.get(..4).map(|b| u32::from_le_bytes(b.try_into().unwrap()) as usize).ok_or_else(|| bad("charsmap too short"))?;
-        let trie = blob.get(4..4 + size).ok_or_else(|| bad("charsmap trie truncated"))?;
+        let trie = size.checked_add(4).and_then(|end| blob.get(4..end)).ok_or_else(|| bad("charsmap trie truncated"))?;
         if size % 4 != 0 {
             return Err(bad("charsmap trie size is not a multiple of 4"));
         }
@@ -372,8 +388,11 @@ impl SentencePiece {
             return (&input[..symbol.len()], symbol.len());
         }
         if let Some((len, replacement)) = self.charsmap.as_ref().and_then(|m| m.longest_prefix(input.as_bytes())) {
-            if let Ok(replacement) = std::str::from_utf8(replacement) {
-                return (replacement, len);
+            // A map whose key ends inside a UTF-8 character (or whose replacement is not UTF-8)
+            // is not used for that character: the text stays valid and the loop advances.
+            match std::str::from_utf8(replacement) {
+                Ok(replacement) if input.is_char_boundary(len) => return (replacement, len),
+                _ => {}
             }
         }
         let len = input.chars().next().map_or(0, char::len_utf8);
@@ -539,9 +558,49 @@ impl SentencePiece {
     }
 
     /// `bpe_model.cc` without dropout: start from characters (user-defined pieces kept whole),
-    /// repeatedly merge the adjacent pair whose concatenation is the best-scoring piece.
+    /// repeatedly merge the adjacent pair whose concatenation is the best-scoring piece (leftmost
+    /// on ties). As in the C++ library the candidate pairs wait in a priority queue and the
+    /// symbols form a linked list, so a text of n symbols takes O(n log n), not O(n²).
     fn bpe(&self, text: &str) -> Vec<(usize, usize, Option<u32>)> {
-        let mut symbols: Vec<(usize, usize)> = Vec::new();
+        use std::cmp::{Ordering, Reverse};
+        use std::collections::BinaryHeap;
+
+        /// A candidate merge of the symbols starting at `left` and `right`, which spanned
+        /// `start..mid` and `mid..end` when it was queued (stale once either has changed).
+        struct Candidate {
+            score: f32,
+            start: usize,
+            mid: usize,
+            end: usize,
+            left: usize,
+            right: usize,
+        }
+        impl Candidate {
+            fn key(&self) -> (f32, Reverse<usize>) {
+                (self.score, Reverse(self.start))
+            }
+        }
+        impl PartialEq for Candidate {
+            fn eq(&self, other: &Self) -> bool {
+                self.cmp(other) == Ordering::Equal
+            }
+        }
+        impl Eq for Candidate {}
+        impl PartialOrd for Candidate {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+        impl Ord for Candidate {
+            fn cmp(&self, other: &Self) -> Ordering {
+                let ((a, ra), (b, rb)) = (self.key(), other.key());
+                a.total_cmp(&b).then(ra.cmp(&rb))
+            }
+        }
+
+        // The symbols' spans and their neighbours in the list; NONE = no neighbour.
+        const NONE: usize = usize::MAX;
+        let mut spans: Vec<(usize, usize)> = Vec::new();
         let mut pos = 0;
         while pos < text.len() {
             let rest = &text[pos..];
@@ -552,31 +611,47 @@ impl SentencePiece {
                 .map(|s| s.len())
                 .max()
                 .unwrap_or_else(|| rest.chars().next().map_or(1, char::len_utf8));
-            symbols.push((pos, pos + len));
+            spans.push((pos, pos + len));
             pos += len;
         }
-        let mergeable = |start: usize, end: usize| -> Option<f32> {
+        let n = spans.len();
+        let mut next: Vec<usize> = (1..=n).map(|i| if i == n { NONE } else { i }).collect();
+        let mut prev: Vec<usize> = (0..n).map(|i| if i == 0 { NONE } else { i - 1 }).collect();
+        let mut alive = vec![true; n];
+        let score_of = |start: usize, end: usize| -> Option<f32> {
             let id = *self.index.get(&text[start..end])?;
             match self.kind(id) {
                 PieceType::Normal | PieceType::UserDefined => Some(self.pieces[id as usize].score),
                 _ => None,
             }
         };
-        loop {
-            let mut best: Option<(f32, usize)> = None;
-            for i in 0..symbols.len().saturating_sub(1) {
-                if let Some(score) = mergeable(symbols[i].0, symbols[i + 1].1) {
-                    if best.is_none_or(|(s, _)| score > s) {
-                        best = Some((score, i));
-                    }
-                }
+        let candidate = |spans: &[(usize, usize)], left: usize, right: usize| -> Option<Candidate> {
+            let ((start, mid), (_, end)) = (spans[left], spans[right]);
+            score_of(start, end).map(|score| Candidate { score, start, mid, end, left, right })
+        };
+        let mut queue: BinaryHeap<Candidate> = (1..n).filter_map(|i| candidate(&spans, i - 1, i)).collect();
+        while let Some(c) = queue.pop() {
+            let current = alive[c.left] && alive[c.right] && next[c.left] == c.right;
+            if !current || spans[c.left] != (c.start, c.mid) || spans[c.right] != (c.mid, c.end) {
+                continue;
             }
-            let Some((_, i)) = best else { break };
-            symbols[i].1 = symbols[i + 1].1;
-            symbols.remove(i + 1);
+            // Merge right into left.
+            spans[c.left] = (c.start, c.end);
+            alive[c.right] = false;
+            next[c.left] = next[c.right];
+            if next[c.left] != NONE {
+                prev[next[c.left]] = c.left;
+            }
+            if prev[c.left] != NONE {
+                queue.extend(candidate(&spans, prev[c.left], c.left));
+            }
+            if next[c.left] != NONE {
+                queue.extend(candidate(&spans, c.left, next[c.left]));
+            }
         }
-        symbols
-            .into_iter()
+        (0..n)
+            .filter(|&i| alive[i])
+            .map(|i| spans[i])
             .map(|(s, e)| (s, e, self.piece_to_id(&text[s..e]).filter(|&id| self.kind(id) != PieceType::Unused)))
             .collect()
     }
@@ -719,5 +794,64 @@ mod tests {
         let bytes = model(&[("<unk>", 0.0, 2)], 1);
         assert!(SentencePiece::from_bytes(&bytes[..bytes.len() - 1]).is_err());
         assert!(SentencePiece::from_bytes(b"").is_err());
+    }
+
+    #[test]
+    fn empty_long_and_non_finite_pieces_are_refused() {
+        for model_type in [1, 2] {
+            for (pieces, why) in [
+                (vec![("<unk>", 0.0, 2), ("", 0.0, 4)], "empty"),
+                (vec![("<unk>", 0.0, 2), ("", 0.0, 1)], "empty"),
+                (vec![("<unk>", 0.0, 2), ("a", f32::NAN, 1)], "score"),
+            ] {
+                let err = SentencePiece::from_bytes(&model(&pieces, model_type)).unwrap_err().to_string();
+                assert!(err.contains(why), "{err}");
+            }
+            let long = "a".repeat(MAX_PIECE_BYTES + 1);
+            let err = SentencePiece::from_bytes(&model(&[("<unk>", 0.0, 2), (&long, 0.0, 4)], model_type)).unwrap_err().to_string();
+            assert!(err.contains("longer than"), "{err}");
+        }
+    }
+
+    /// The queue-based merge gives what the plain rescan-every-pair loop gives (the definition:
+    /// best-scoring adjacent pair, leftmost on ties), on random models and texts.
+    #[test]
+    fn bpe_queue_matches_the_plain_merge_loop() {
+        let mut rng = fastrand::Rng::with_seed(13);
+        for _ in 0..200 {
+            let alphabet = ['a', 'b', 'c', '\u{2581}'];
+            let mut pieces: Vec<(String, f32, u64)> = vec![("<unk>".into(), 0.0, 2)];
+            pieces.extend(alphabet.iter().map(|c| (c.to_string(), -1.0, 1)));
+            for _ in 0..rng.usize(1..30) {
+                let piece: String = (0..rng.usize(2..5)).map(|_| alphabet[rng.usize(..alphabet.len())]).collect();
+                if pieces.iter().all(|(p, _, _)| *p != piece) {
+                    // Few distinct scores, so ties happen.
+                    pieces.push((piece, -(rng.usize(1..4) as f32), 1));
+                }
+            }
+            let refs: Vec<(&str, f32, u64)> = pieces.iter().map(|(p, s, k)| (p.as_str(), *s, *k)).collect();
+            let sp = SentencePiece::from_bytes(&model(&refs, 2)).unwrap();
+            let text: String = (0..rng.usize(0..40)).map(|_| ['a', 'b', 'c', ' '][rng.usize(..4)]).collect();
+            let normalized = sp.normalize(&text);
+
+            let mut symbols: Vec<(usize, usize)> = normalized.char_indices().map(|(i, c)| (i, i + c.len_utf8())).collect();
+            loop {
+                let mut best: Option<(f32, usize)> = None;
+                for i in 0..symbols.len().saturating_sub(1) {
+                    if let Some(&id) = sp.index.get(&normalized[symbols[i].0..symbols[i + 1].1]) {
+                        let score = sp.pieces[id as usize].score;
+                        if best.is_none_or(|(s, _)| score > s) {
+                            best = Some((score, i));
+                        }
+                    }
+                }
+                let Some((_, i)) = best else { break };
+                symbols[i].1 = symbols[i + 1].1;
+                symbols.remove(i + 1);
+            }
+            let expected: Vec<(usize, usize)> = symbols;
+            let got: Vec<(usize, usize)> = sp.bpe(&normalized).into_iter().map(|(s, e, _)| (s, e)).collect();
+            assert_eq!(got, expected, "{text:?} with {pieces:?}");
+        }
     }
 }

@@ -117,8 +117,7 @@ fn index<S: ByteSource + ?Sized>(bytes: &S, file: &str) -> Result<(Header, HashM
         let code = r.u8("dtype")?;
         let dtype = DType::from_code(code).ok_or_else(|| r.err(format!("variable '{name}' has unknown dtype {code}")))?;
         let byte_count = r.u32("byte count")? as usize;
-        let elements = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-        if elements.and_then(|n| n.checked_mul(dtype.size())) != Some(byte_count) {
+        if super::tensor_bytes(&dims, dtype.size()) != Some(byte_count) {
             return Err(r.err(format!(
                 "variable '{name}': shape {dims:?} of {dtype:?} does not match its {byte_count} bytes"
             )));

@@ -525,7 +525,7 @@ fn read_tensors<S: ByteSource + ?Sized>(r: &mut Reader<'_, S>, hparams: &HParams
             return Err(r.err(format!("tensor '{name}' has shape {shape:?}, expected {:?}", spec.shape)));
         }
         // Shapes match the hyper-parameters, each bounded, so the product is checked only for overflow.
-        let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+        let elements = super::tensor_bytes(&shape, 1);
         let block = dtype.block_size();
         let elements = elements
             .filter(|n| ne[0].is_multiple_of(block) && n.is_multiple_of(block))

@@ -11,6 +11,7 @@ pub mod ctranslate2;
 pub mod ggml;
 pub mod ggml_writer;
 pub mod fit;
+pub mod pickle;
 pub mod pytorch;
 pub mod safetensors;
 
@@ -26,6 +27,15 @@ use crate::hub::{Blob, Repo};
 use crate::models::linear::{Matrix, Precision};
 
 pub type Tensors = HashMap<String, Tensor>;
+
+/// The byte size of a tensor of `dims` with elements of `element_bytes`, or `None` if any product
+/// of its dims overflows. Every parser checks shapes with this before building one: a zero dim
+/// makes the element count 0 while candle's stride computation still multiplies the others, so
+/// the product of the nonzero dims must fit as well.
+pub fn tensor_bytes(dims: &[usize], element_bytes: usize) -> Option<usize> {
+    let nonzero = dims.iter().try_fold(element_bytes, |n, &d| n.checked_mul(d.max(1)))?;
+    Some(if dims.contains(&0) { 0 } else { nonzero })
+}
 
 /// How weight matrices are held in memory (transformers.js's names). Embedding tables count as
 /// matrices; biases and norms stay f32.
@@ -449,5 +459,17 @@ mod shard_index_tests {
         let files = [(INDEX.to_string(), serde_json::to_vec(&index).unwrap())].into_iter().collect();
         let repo = Repo::memory("m", files);
         assert!(matches!(pollster::block_on(open(&repo)), Err(Error::Weights { .. })));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tensor_bytes_refuses_products_that_overflow_even_beside_a_zero_dim() {
+        assert_eq!(super::tensor_bytes(&[2, 3], 4), Some(24));
+        assert_eq!(super::tensor_bytes(&[], 4), Some(4));
+        assert_eq!(super::tensor_bytes(&[0, 7], 4), Some(0));
+        assert_eq!(super::tensor_bytes(&[0, usize::MAX, usize::MAX], 4), None);
+        assert_eq!(super::tensor_bytes(&[1 << 62], 4), None);
     }
 }

@@ -18,6 +18,9 @@ struct Entry {
     data_offsets: [usize; 2],
 }
 
+/// The largest header the safetensors format allows.
+const MAX_HEADER_BYTES: usize = 100_000_000;
+
 /// Where one tensor's bytes are.
 struct Located {
     dtype: DType,
@@ -46,6 +49,10 @@ impl<S: ByteSource> Safetensors<S> {
         let mut entries: serde_json::Map<String, serde_json::Value> =
             serde_json::from_slice(&header).map_err(|e| bad(format!("header is not valid JSON: {e}")))?;
         entries.remove("__metadata__");
+        // The format caps headers at 100 MB; a larger one is garbage, not a model.
+        if header_len > MAX_HEADER_BYTES {
+            return Err(bad(format!("header of {header_len} bytes is larger than the format's {MAX_HEADER_BYTES}")));
+        }
         let data_start = 8 + header_len;
         let mut tensors = HashMap::with_capacity(entries.len());
         for (name, entry) in entries {
@@ -61,8 +68,7 @@ impl<S: ByteSource> Safetensors<S> {
                 "U8" | "BOOL" => DType::U8,
                 other => return Err(bad(format!("tensor {name} has unsupported dtype {other}"))),
             };
-            let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-            if end < start || elements.and_then(|n| n.checked_mul(dtype.size_in_bytes())) != Some(end - start) {
+            if end < start || super::tensor_bytes(&shape, dtype.size_in_bytes()) != Some(end - start) {
                 return Err(bad(format!("tensor {name}: shape {shape:?} of {dtype:?} does not match bytes {start}..{end}")));
             }
             let in_file = data_start.checked_add(end).is_some_and(|e| e <= source.len());
@@ -70,6 +76,12 @@ impl<S: ByteSource> Safetensors<S> {
                 return Err(bad(format!("tensor {name} runs past the end of the file (truncated download?)")));
             }
             tensors.insert(name, Located { dtype, shape, start: data_start + start, len: end - start });
+        }
+        // Each tensor owns its bytes: ranges that overlap would alias one weight as another.
+        let mut ranges: Vec<(usize, usize, &str)> = tensors.iter().map(|(name, t)| (t.start, t.start + t.len, name.as_str())).collect();
+        ranges.sort_unstable();
+        if let Some(pair) = ranges.windows(2).find(|pair| pair[1].0 < pair[0].1) {
+            return Err(bad(format!("tensors {} and {} share bytes {}..{}", pair[0].2, pair[1].2, pair[1].0 - data_start, pair[0].1 - data_start)));
         }
         Ok(Safetensors { source, file: file.to_string(), tensors })
     }

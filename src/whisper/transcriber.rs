@@ -177,6 +177,7 @@ impl SpeechRecognizer {
         if let Some(other) = model_type.filter(|t| !MODEL_TYPES.contains(t)) {
             return Err(crate::tasks::unsupported_model(crate::tasks::Task::SpeechRecognition, other));
         }
+        crate::models::limits::validate_config(&config, "config.json")?;
         let (tokenizer, _) = tokenizer::load(repo).await?;
         let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
         let vocabulary = Vocabulary::Tokenizer(Box::new(tokenizer));

@@ -5,6 +5,8 @@
 //! built CLI for whole-model cases, this test binary itself (one test, `HOSTILE_CHILD` set) for
 //! parser cases. A case passes when the child ends by itself, in time, with the CLI's error exit
 //! code (not 101 = panic, not a signal = abort or out of memory) and a message naming the problem.
+// Child processes and rlimits: native only (tests/web_hostile.rs covers the parsers in wasm).
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

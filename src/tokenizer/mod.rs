@@ -87,6 +87,13 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
         }
         match normalizer.get("type").and_then(Value::as_str) {
             Some("Sequence") => pending.extend(normalizer.get("normalizers").and_then(Value::as_array).into_iter().flatten()),
+            // The tokenizers crate panics on a charsmap it cannot read, and later on one whose
+            // trie points outside itself.
+            Some("Precompiled") => {
+                let encoded = normalizer.get("precompiled_charsmap").and_then(Value::as_str).unwrap_or_default();
+                let blob = base64::decode(encoded).map_err(|e| format!("Precompiled normalizer: precompiled_charsmap is not base64: {e}"))?;
+                sentencepiece::check_precompiled_charsmap(&blob).map_err(|e| format!("Precompiled normalizer: {e}"))?;
+            }
             Some("Replace") => {
                 let content = normalizer.get("content").and_then(Value::as_str).unwrap_or_default().len() as f64;
                 let pattern = normalizer.get("pattern");

@@ -267,11 +267,6 @@ impl CharsMap {
     /// Darts `commonPrefixSearch`, keeping the longest match: (bytes matched, replacement).
     fn longest_prefix(&self, key: &[u8]) -> Option<(usize, &[u8])> {
         let unit = |pos: usize| self.units.get(pos).copied();
-        let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
-        let label = |u: u32| u & ((1 << 31) | 0xff);
-        let has_leaf = |u: u32| (u >> 8) & 1 == 1;
-        let value = |u: u32| (u & 0x7fff_ffff) as usize;
-
         let mut best = None;
         let mut node = offset(unit(0)?);
         for (i, &byte) in key.iter().enumerate() {
@@ -290,6 +285,59 @@ impl CharsMap {
         }
         best
     }
+
+    /// Every lookup the tokenizers crate's `Precompiled` normaliser can make in this map stays
+    /// inside it. That crate indexes the double array and slices the replacement strings without
+    /// checks, so a damaged charsmap in a tokenizer.json panics while encoding some text (an
+    /// abort in wasm). Walks every trie state reachable from the root, trying each byte.
+    fn check_lookups(&self) -> std::result::Result<(), String> {
+        let normalized = std::str::from_utf8(&self.normalized).map_err(|_| "its replacements are not UTF-8".to_string())?;
+        let outside = |pos: usize| format!("its trie points at unit {pos} of {}", self.units.len());
+        let root = offset(*self.units.first().ok_or("its trie is empty")?);
+        let mut seen = vec![false; self.units.len()];
+        let mut states = vec![root];
+        while let Some(state) = states.pop() {
+            for byte in 1..=255u32 {
+                let pos = state ^ byte as usize;
+                let u = *self.units.get(pos).ok_or_else(|| outside(pos))?;
+                if label(u) != byte {
+                    continue;
+                }
+                let next = pos ^ offset(u);
+                if has_leaf(u) {
+                    let start = value(*self.units.get(next).ok_or_else(|| outside(next))?);
+                    if !normalized.is_char_boundary(start) {
+                        return Err(format!("a replacement starts at byte {start}, not a character of the {} bytes", normalized.len()));
+                    }
+                }
+                if !*seen.get(next).ok_or_else(|| outside(next))? {
+                    seen[next] = true;
+                    states.push(next);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a Darts-clone unit.
+fn offset(u: u32) -> usize {
+    ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize
+}
+fn label(u: u32) -> u32 {
+    u & ((1 << 31) | 0xff)
+}
+fn has_leaf(u: u32) -> bool {
+    (u >> 8) & 1 == 1
+}
+fn value(u: u32) -> usize {
+    (u & 0x7fff_ffff) as usize
+}
+
+/// Whether a precompiled charsmap (as a tokenizer.json's `Precompiled` normaliser holds it) is one
+/// the tokenizers crate can use on any text without panicking; the error says what is wrong.
+pub fn check_precompiled_charsmap(blob: &[u8]) -> std::result::Result<(), String> {
+    CharsMap::parse(blob).map_err(|e| e.to_string())?.check_lookups()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -97,6 +97,9 @@ export interface PipelineOptions {
   endpoint?: string;
   /** Branch, tag or commit; default 'main'. */
   revision?: string;
+  /** Seconds a download may wait for an answer, and the window in which its body must keep
+   * arriving (at least 1 KiB); default 30. Failed downloads are retried and resumed. */
+  timeout?: number;
   /** Called for every download event. */
   progress_callback?: (event: ProgressInfo) => void;
   /** Another name for progress_callback (used when progress_callback is not given). */
@@ -272,6 +275,8 @@ export type WeightDType = 'fp32' | 'fp16' | 'q8' | 'q4';
 export interface ModelInfoOptions {
   endpoint?: string;
   revision?: string;
+  /** As PipelineOptions.timeout. */
+  timeout?: number;
   /** Read a copy in the browser cache instead of the network (nothing is added to it); default true. */
   cache?: boolean;
   /** The one weights file to look at, for repos of several single-file models (ggml). */

@@ -46,15 +46,21 @@ HUBSIDE_USE_PKG=1 scripts/build-dist.sh
 server_log=$(mktemp)
 target/release/hubside serve --addr 127.0.0.1:0 --hub tests/fixtures/hub --hub "$cache/hub" --root www --pkg pkg 2>"$server_log" &
 server=$!
-trap 'status=$?; kill $server 2>/dev/null || true; summary $status' EXIT
-for _ in $(seq 50); do grep -q 'serving on' "$server_log" && break; sleep 0.1; done
+# A misbehaving server for the browser download tests (stalls, drops, endless bodies).
+hostile_log=$(mktemp)
+python3 tests/browser/hostile_server.py >"$hostile_log" 2>&1 &
+hostile=$!
+trap 'status=$?; kill $server $hostile 2>/dev/null || true; summary $status' EXIT
+for _ in $(seq 50); do grep -q 'serving on' "$server_log" && grep -q 'serving on' "$hostile_log" && break; sleep 0.1; done
 base=$(sed -n 's/^serving on //p' "$server_log")
 [ -n "$base" ] || { cat "$server_log"; exit 1; }
+hostile_base=$(sed -n 's/^serving on //p' "$hostile_log")
+[ -n "$hostile_base" ] || { cat "$hostile_log"; exit 1; }
 
 stage "wasm tests in headless Chromium (mirror at $base/hub)"
-HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 \
+HUBSIDE_TEST_ENDPOINT="$base/hub" HUBSIDE_TEST_HOSTILE="$hostile_base" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
-  --release --no-default-features --test web --test web_tasks --test web_dtypes --test web_hostile
+  --release --no-default-features --test web --test web_tasks --test web_dtypes --test web_downloads --test web_hostile
 
 stage "the threaded build's pool in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chrome \

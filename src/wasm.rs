@@ -334,6 +334,9 @@ fn classify(classifier: &TextClassifier, input: &JsValue, options: &JsValue) -> 
 struct JsLoadOptions {
     endpoint: Option<String>,
     revision: Option<String>,
+    /// Seconds a download may wait for an answer, and the window in which its body must keep
+    /// arriving (hub::NetOptions); default 30.
+    timeout: Option<f64>,
     /// Keep files in the browser's Cache API and load them from there next time.
     cache: Option<bool>,
     /// How weight matrices are stored: "fp32", "fp16", "q8" or "q4" (transformers.js's names).
@@ -345,6 +348,19 @@ struct JsLoadOptions {
     /// Threads of the pool the threaded build starts with its first pipeline (crate::threads).
     #[serde(rename = "numThreads")]
     num_threads: Option<usize>,
+}
+
+/// How downloads treat the network with the `timeout` option (seconds, positive and finite).
+fn net_options(timeout: Option<f64>) -> Result<crate::hub::NetOptions, JsValue> {
+    let mut net = crate::hub::NetOptions::default();
+    match timeout {
+        None => {}
+        Some(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 86400.0 => {
+            net.timeout = std::time::Duration::from_secs_f64(seconds);
+        }
+        Some(seconds) => return Err(input_error(format!("option 'timeout' must be a number of seconds in (0, 86400], not {seconds}"))),
+    }
+    Ok(net)
 }
 
 /// The memory budget `pipeline()` checks a model against unless `max_memory` says otherwise:
@@ -370,7 +386,9 @@ impl JsLoadOptions {
 /// `supportedTasks()`, or `translation_xx_to_yy`) and return a function
 /// `(input, options) => Promise<output>` with `task`, `model` and `dispose()` properties (and
 /// `multilingual` for speech recognition). Options: `endpoint` (default https://huggingface.co),
-/// `revision` (default main), `progress_callback` (or `progress`) receiving download events,
+/// `revision` (default main), `timeout` (seconds, default 30: a download that gets no answer, or
+/// less than 1 KiB of its body, within it fails; failed downloads are retried and resumed),
+/// `progress_callback` (or `progress`) receiving download events,
 /// `cache` (default true: keep files in the browser's Cache API and load them from there next time),
 /// `file` (speech recognition: a whisper.cpp `ggml-*.bin` in the repo, e.g. ggerganov/whisper.cpp).
 /// `dtype` and `max_memory` (bytes, default 2 GiB): a model whose weights would need more than
@@ -393,6 +411,7 @@ pub async fn pipeline(task: String, model: Option<String>, options: JsValue) -> 
     // Holding: the look at the weights' headers begins their download, which the load finishes.
     let mut repo = Repo::remote(&model, load.endpoint.as_deref(), load.revision.as_deref())
         .map_err(|e| js_error(&e))?
+        .with_net(net_options(load.timeout)?)
         .holding_downloads();
     if let Some(cache) = load.cache {
         repo = repo.with_cache(cache);
@@ -468,6 +487,8 @@ fn into_function(loaded: Loaded, task: Task, model: &str) -> Function {
 struct InfoOptions {
     endpoint: Option<String>,
     revision: Option<String>,
+    /// As `pipeline()`'s `timeout`.
+    timeout: Option<f64>,
     /// Read a copy in the browser's cache instead of the network (nothing is added to it).
     cache: Option<bool>,
     /// The one weights file to look at, for repos of several single-file models (ggml).
@@ -477,14 +498,16 @@ struct InfoOptions {
 /// What loading `model` would download and the memory it would need, found before downloading
 /// (safetensors headers by HTTP Range requests; other formats by their size):
 /// `{ files: [{ file, size }], download_bytes, parameters, memory: { fp32, fp16, q8, q4 }, exact,
-/// note }`. Options: `endpoint`, `revision`, `cache` (default true), `file`.
+/// note }`. Options: `endpoint`, `revision`, `timeout`, `cache` (default true), `file`.
 #[wasm_bindgen(js_name = modelInfo)]
 pub async fn model_info(model: String, options: JsValue) -> Result<JsValue, JsValue> {
     let options = JsOptions::new(&options)?;
     let fields = options.take_fields::<InfoOptions>()?;
     options.finish(field_names::<InfoOptions>())?;
     let opts = fields.into_struct()?;
-    let mut repo = Repo::remote(&model, opts.endpoint.as_deref(), opts.revision.as_deref()).map_err(|e| js_error(&e))?;
+    let mut repo = Repo::remote(&model, opts.endpoint.as_deref(), opts.revision.as_deref())
+        .map_err(|e| js_error(&e))?
+        .with_net(net_options(opts.timeout)?);
     if let Some(cache) = opts.cache {
         repo = repo.with_cache(cache);
     }

@@ -379,3 +379,31 @@ fn a_range_read_from_a_stalled_server_times_out() {
     assert!(started.elapsed() < BOUND);
     assert!(matches!(result, Err(Error::Network { .. })), "{result:?}");
 }
+
+#[test]
+fn an_etag_that_is_a_sha256_is_checked_but_a_redirects_own_is_not() {
+    let body = file(5000);
+    // The final response's ETag is a sha256, not the body's.
+    let (endpoint, _) = {
+        let body = body.clone();
+        server(move |_, _, stream| {
+            let etag = format!("ETag: \"{}\"", sha256(b"other"));
+            respond(stream, "200 OK", &[format!("Content-Length: {}", body.len()), etag], &body);
+        })
+    };
+    let message = network_message(download(&endpoint, net(5)).0, &endpoint);
+    assert!(message.contains("corrupt"), "{message}");
+    // A redirect's own ETag says nothing about the file it leads to.
+    let (endpoint, _) = {
+        let body = body.clone();
+        server(move |_, head, stream| {
+            if head.starts_with("get /org/") {
+                let etag = format!("ETag: \"{}\"", sha256(b"the redirect"));
+                respond(stream, "307 Temporary Redirect", &["Location: /elsewhere".into(), etag, "Content-Length: 0".into()], &[]);
+            } else {
+                respond(stream, "200 OK", &[format!("Content-Length: {}", body.len())], &body);
+            }
+        })
+    };
+    assert!(download(&endpoint, net(5)).0.unwrap() == body);
+}

@@ -217,6 +217,8 @@ async fn unknown_and_wrong_typed_options_are_input_errors_naming_them() {
         (options(&[("endpoint", 5.into())]), "endpoint"),
         (options(&[("endpoint", ENDPOINT.into()), ("cache", "yes".into())]), "cache"),
         (options(&[("endpoint", ENDPOINT.into()), ("progress_callback", 1.into())]), "progress_callback"),
+        (options(&[("endpoint", ENDPOINT.into()), ("timeout", (-1).into())]), "timeout"),
+        (options(&[("endpoint", ENDPOINT.into()), ("timeout", f64::INFINITY.into())]), "timeout"),
     ] {
         let error = pipeline("sentiment-analysis".into(), model(), opts).await.unwrap_err();
         assert_eq!(kind(&error), "input", "{}", message(&error));

@@ -22,6 +22,7 @@ fn network(url: &str, e: &dyn std::fmt::Display) -> Error {
 /// are asked for (a compressed body's length says nothing about what it expands to).
 fn agent(net: &NetOptions) -> ureq::Agent {
     ureq::Agent::config_builder()
+        .timeout_resolve(Some(net.timeout))
         .timeout_connect(Some(net.timeout))
         .timeout_recv_response(Some(net.timeout))
         .timeout_per_read(Some(net.timeout))
@@ -49,13 +50,17 @@ struct Vouched {
 }
 
 impl Vouched {
-    fn learn(&mut self, response: &Response) {
+    /// What `response` says; a redirect's own `ETag` describes the redirect, not the file, so
+    /// only the final response's is read (when no `X-Linked-Etag` came before it).
+    fn learn(&mut self, response: &Response, is_final: bool) {
         let get = |name: &str| header(response, name);
         if self.linked_etag.is_none() {
             self.linked_etag = get("x-linked-etag");
-        }
-        if self.sha256.is_none() {
-            self.sha256 = super::sha256_from_headers(get);
+            self.sha256 = match (&self.linked_etag, is_final) {
+                (Some(linked), _) => super::sha256_from_etag(linked),
+                (None, true) => super::sha256_from_headers(get),
+                (None, false) => None,
+            };
         }
         if self.size.is_none() {
             self.size = get("x-linked-size").and_then(|v| v.trim().parse().ok());
@@ -124,9 +129,10 @@ fn send_once(agent: &ureq::Agent, method: &str, url: &str, headers: &[(&str, Str
         }
         let request = request.body(()).map_err(|e| Failure::Fatal(network(url, &e)))?;
         let response = agent.run(request).map_err(|e| transport_failure(url, e, None))?;
-        vouched.learn(&response);
         let status = response.status().as_u16();
-        if matches!(status, 301 | 302 | 303 | 307 | 308) {
+        let redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
+        vouched.learn(&response, !redirect);
+        if redirect {
             let Some(location) = header(&response, "location") else {
                 return Err(Failure::Fatal(network(url, &format!("HTTP {status} redirect without a Location"))));
             };

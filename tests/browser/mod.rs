@@ -66,3 +66,9 @@ pub async fn truncate_cached(url: &str) {
     let damaged = web_sys::Response::new_with_opt_buffer_source_and_init(Some(&half), &init).unwrap();
     JsFuture::from(cache.put_with_str(url, &damaged)).await.unwrap();
 }
+
+/// The misbehaving server scripts/test.sh starts (tests/browser/hostile_server.py).
+pub const HOSTILE: &str = match option_env!("HUBSIDE_TEST_HOSTILE") {
+    Some(endpoint) => endpoint,
+    None => "http://127.0.0.1:8789",
+};

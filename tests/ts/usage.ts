@@ -84,11 +84,11 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   for (const p of [classifier, translator, asr]) p.dispose();
 
   // Will it fit? Sizes and memory per dtype before downloading; a budget for pipeline().
-  const info = await modelInfo('Helsinki-NLP/opus-mt-en-de', { endpoint, revision: 'main', cache: false });
+  const info = await modelInfo('Helsinki-NLP/opus-mt-en-de', { endpoint, revision: 'main', timeout: 60, cache: false });
   const files: string[] = info.files.map((f) => `${f.file} ${f.size ?? 'size unknown'}`);
   const q8: number | undefined = info.memory?.q8;
   console.log(files, info.download_bytes, info.parameters, q8, info.exact, info.note, defaultMaxMemory());
-  await pipeline('translation', 'Helsinki-NLP/opus-mt-en-de', { dtype: 'q8', max_memory: 512 * 2 ** 20 });
+  await pipeline('translation', 'Helsinki-NLP/opus-mt-en-de', { dtype: 'q8', max_memory: 512 * 2 ** 20, timeout: 60 });
 
   // Errors carry a kind.
   try {

@@ -199,6 +199,15 @@ fn tokenizer_json_token_ids_past_the_vocabulary() {
     assert_refused(&model.sentiment(), "token id 1000000 is outside");
 }
 
+#[test]
+fn tokenizer_json_truncation_stride_past_its_length() {
+    let model = Model::copy("t5");
+    model.edit_json("tokenizer.json", |t| {
+        t["truncation"] = json!({ "max_length": 1, "stride": 5, "strategy": "LongestFirst", "direction": "Right" });
+    });
+    assert_refused(&model.translate(&["The house is small."]), "truncation.stride 5 is not below");
+}
+
 // ---------------------------------------------------------------------------------------------
 // SentencePiece (.spm)
 

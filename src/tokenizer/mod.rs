@@ -66,7 +66,20 @@ pub fn from_json_bytes(bytes: &[u8]) -> Result<Tokenizer> {
         .map_err(|_| bad("the tokenizers crate could not read it (it panicked)".into()))?;
     #[cfg(target_arch = "wasm32")]
     let parsed = serde_json::from_value::<Tokenizer>(value);
-    parsed.map_err(|e| bad(e.to_string()))
+    let tokenizer = parsed.map_err(|e| bad(e.to_string()))?;
+    // The crate asserts (panics) when a truncation's stride is not below its max_length less the
+    // special tokens the post-processor adds; refuse such a file instead.
+    if let Some(truncation) = tokenizer.get_truncation().filter(|t| t.stride > 0) {
+        use tokenizers::PostProcessor;
+        let added = tokenizer.get_post_processor().map_or(0, |p| p.added_tokens(false).max(p.added_tokens(true)));
+        if truncation.stride >= truncation.max_length.saturating_sub(added) {
+            return Err(bad(format!(
+                "truncation.stride {} is not below truncation.max_length {} less {added} special tokens",
+                truncation.stride, truncation.max_length
+            )));
+        }
+    }
+    Ok(tokenizer)
 }
 
 /// The checks of [`from_json_bytes`] on the parsed JSON.

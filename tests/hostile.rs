@@ -208,6 +208,20 @@ fn tokenizer_json_truncation_stride_past_its_length() {
     assert_refused(&model.translate(&["The house is small."]), "truncation.stride 5 is not below");
 }
 
+#[test]
+fn tokenizer_json_template_and_charsmap_the_crate_would_index_blindly() {
+    let model = Model::copy("distilbert-sst2");
+    model.edit_json("tokenizer.json", |t| {
+        t["post_processor"] = json!({ "type": "TemplateProcessing", "pair": [], "special_tokens": {},
+            "single": [{ "SpecialToken": { "id": "[NOPE]", "type_id": 0 } }] });
+    });
+    assert_refused(&model.sentiment(), "special token \"[NOPE]\", which it does not define");
+    let model = Model::copy("t5");
+    // A charsmap of 4 zero bytes: a trie of no units, which the crate would index at 0.
+    model.edit_json("tokenizer.json", |t| t["normalizer"] = json!({ "type": "Precompiled", "precompiled_charsmap": "AAAAAA==" }));
+    assert_refused(&model.translate(&["The house is small."]), "Precompiled normalizer: invalid SentencePiece model: charsmap trie is empty");
+}
+
 // ---------------------------------------------------------------------------------------------
 // SentencePiece (.spm)
 

@@ -264,10 +264,15 @@ impl CharsMap {
         Ok(CharsMap { units, normalized: blob[4 + size..].to_vec() })
     }
 
+    /// Where a unit's children are, relative to it.
+    fn offset(u: u32) -> usize {
+        ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize
+    }
+
     /// Darts `commonPrefixSearch`, keeping the longest match: (bytes matched, replacement).
     fn longest_prefix(&self, key: &[u8]) -> Option<(usize, &[u8])> {
         let unit = |pos: usize| self.units.get(pos).copied();
-        let offset = |u: u32| ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize;
+        let offset = Self::offset;
         let label = |u: u32| u & ((1 << 31) | 0xff);
         let has_leaf = |u: u32| (u >> 8) & 1 == 1;
         let value = |u: u32| (u & 0x7fff_ffff) as usize;
@@ -290,6 +295,45 @@ impl CharsMap {
         }
         best
     }
+}
+
+/// Check a precompiled charsmap (`.spm` normaliser, or tokenizer.json's `Precompiled`
+/// normaliser) before anything walks it: every walk through the double array from the root, on
+/// any input, must stay inside the array, and every replacement it names must start inside the
+/// replacement strings on a character boundary. The tokenizers crate indexes both unchecked, so a
+/// corrupt map would make it panic on some text.
+pub fn check_charsmap(blob: &[u8]) -> Result<()> {
+    let map = CharsMap::parse(blob)?;
+    let units = &map.units;
+    let normalized = std::str::from_utf8(&map.normalized).map_err(|_| bad("charsmap replacements are not UTF-8"))?;
+    let root = *units.first().ok_or_else(|| bad("charsmap trie is empty"))?;
+    let mut pending = vec![CharsMap::offset(root)];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(node) = pending.pop() {
+        if !seen.insert(node) {
+            continue;
+        }
+        // The next input byte (1..=255) selects unit node ^ byte.
+        if (node | 0xff) >= units.len() {
+            return Err(bad("charsmap trie leads outside itself"));
+        }
+        for byte in 1..=0xffu32 {
+            let unit = units[node ^ byte as usize];
+            if unit & ((1 << 31) | 0xff) != byte {
+                continue;
+            }
+            let next = node ^ byte as usize ^ CharsMap::offset(unit);
+            if (unit >> 8) & 1 == 1 {
+                let leaf = *units.get(next).ok_or_else(|| bad("charsmap leaf outside the trie"))?;
+                let start = (leaf & 0x7fff_ffff) as usize;
+                if start > normalized.len() || !normalized.is_char_boundary(start) {
+                    return Err(bad("charsmap names a replacement outside its strings"));
+                }
+            }
+            pending.push(next);
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +386,7 @@ impl SentencePiece {
         let charsmap = if normalizer.precompiled_charsmap.is_empty() {
             None
         } else {
+            check_charsmap(&normalizer.precompiled_charsmap)?;
             Some(CharsMap::parse(&normalizer.precompiled_charsmap)?)
         };
         Ok(SentencePiece {

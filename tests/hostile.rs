@@ -349,6 +349,15 @@ fn config_dims_zero_and_overflowing_products() {
 }
 
 #[test]
+fn config_t5_relative_attention_out_of_range() {
+    let model = Model::copy("t5");
+    model.edit_json("config.json", |c| c["relative_attention_max_distance"] = json!(1));
+    assert_refused(&model.translate(&["The house is small."]), "relative_attention_max_distance is 1");
+    model.edit_json("config.json", |c| c["relative_attention_num_buckets"] = json!(1));
+    assert_refused(&model.translate(&["The house is small."]), "relative_attention_num_buckets is 1");
+}
+
+#[test]
 fn generation_config_num_beams_of_a_million() {
     let model = Model::copy("marian-en-de");
     model.edit_json("generation_config.json", |g| g["num_beams"] = json!(1_000_000));

@@ -201,6 +201,29 @@ fn tokenizer_json_token_ids_past_the_vocabulary() {
     assert_refused(&model.sentiment(), "token id 1000000 is outside");
 }
 
+#[test]
+fn tokenizer_json_truncation_stride_past_its_length() {
+    let model = Model::copy("t5");
+    model.edit_json("tokenizer.json", |t| {
+        t["truncation"] = json!({ "max_length": 1, "stride": 5, "strategy": "LongestFirst", "direction": "Right" });
+    });
+    assert_refused(&model.translate(&["The house is small."]), "truncation.stride 5 is not below");
+}
+
+#[test]
+fn tokenizer_json_template_and_charsmap_the_crate_would_index_blindly() {
+    let model = Model::copy("distilbert-sst2");
+    model.edit_json("tokenizer.json", |t| {
+        t["post_processor"] = json!({ "type": "TemplateProcessing", "pair": [], "special_tokens": {},
+            "single": [{ "SpecialToken": { "id": "[NOPE]", "type_id": 0 } }] });
+    });
+    assert_refused(&model.sentiment(), "special token \"[NOPE]\", which it does not define");
+    let model = Model::copy("t5");
+    // A charsmap of 4 zero bytes: a trie of no units, which the crate would index at 0.
+    model.edit_json("tokenizer.json", |t| t["normalizer"] = json!({ "type": "Precompiled", "precompiled_charsmap": "AAAAAA==" }));
+    assert_refused(&model.translate(&["The house is small."]), "Precompiled normalizer: invalid SentencePiece model: charsmap trie is empty");
+}
+
 // ---------------------------------------------------------------------------------------------
 // SentencePiece (.spm)
 
@@ -325,6 +348,15 @@ fn config_dims_zero_and_overflowing_products() {
         c["vocab_size"] = json!(1 << 22);
     });
     assert_refused(&model.translate(&["The house is small."]), "elements in one matrix");
+}
+
+#[test]
+fn config_t5_relative_attention_out_of_range() {
+    let model = Model::copy("t5");
+    model.edit_json("config.json", |c| c["relative_attention_max_distance"] = json!(1));
+    assert_refused(&model.translate(&["The house is small."]), "relative_attention_max_distance is 1");
+    model.edit_json("config.json", |c| c["relative_attention_num_buckets"] = json!(1));
+    assert_refused(&model.translate(&["The house is small."]), "relative_attention_num_buckets is 1");
 }
 
 #[test]

@@ -66,6 +66,9 @@ impl Decoder for CachedDecoder<'_> {
 /// ids (when `config` names none) and never-generated ids (Marian's pad) added to `config`.
 pub fn generate_seq2seq(model: &dyn Seq2SeqModel, input_ids: &[u32], config: &GenerationConfig, on_token: OnToken) -> Result<Generated> {
     let spec = model.spec();
+    if input_ids.is_empty() {
+        return Err(crate::error::Error::Input("the text encodes to no tokens at all (the tokenizer adds none)".into()));
+    }
     let mut config = config.clone();
     if config.eos_token_ids.is_empty() {
         config.eos_token_ids = spec.eos_ids.clone();

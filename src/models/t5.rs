@@ -141,6 +141,14 @@ impl T5 {
         if cfg.relative_attention_num_buckets < 4 {
             return Err(Error::Config(format!("relative_attention_num_buckets is {}; T5 needs at least 4", cfg.relative_attention_num_buckets)));
         }
+        // Distances past the exact buckets are bucketed by log(distance / exact) / log(max_distance
+        // / exact), which is negative (a bucket below 0) unless max_distance exceeds them.
+        if cfg.relative_attention_max_distance <= cfg.relative_attention_num_buckets / 2 {
+            return Err(Error::Config(format!(
+                "relative_attention_max_distance is {}; it must exceed half of relative_attention_num_buckets ({})",
+                cfg.relative_attention_max_distance, cfg.relative_attention_num_buckets
+            )));
+        }
         let (d, heads, d_kv) = (cfg.d_model, cfg.num_heads, cfg.d_kv);
         let inner = heads * d_kv;
         let gated = cfg.feed_forward_proj.starts_with("gated-");

@@ -155,6 +155,9 @@ impl TextClassifier {
     }
 
     fn logits(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        if batch.iter().any(|ids| ids.is_empty()) {
+            return Err(Error::Input("a text encodes to no tokens at all (the tokenizer adds none)".into()));
+        }
         let longest = batch.iter().map(|ids| ids.len()).max().unwrap_or(0);
         let mut input_ids = Vec::with_capacity(batch.len() * longest);
         let mut mask = Vec::with_capacity(batch.len() * longest);

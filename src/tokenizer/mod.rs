@@ -66,7 +66,20 @@ pub fn from_json_bytes(bytes: &[u8]) -> Result<Tokenizer> {
         .map_err(|_| bad("the tokenizers crate could not read it (it panicked)".into()))?;
     #[cfg(target_arch = "wasm32")]
     let parsed = serde_json::from_value::<Tokenizer>(value);
-    parsed.map_err(|e| bad(e.to_string()))
+    let tokenizer = parsed.map_err(|e| bad(e.to_string()))?;
+    // The crate asserts (panics) when a truncation's stride is not below its max_length less the
+    // special tokens the post-processor adds; refuse such a file instead.
+    if let Some(truncation) = tokenizer.get_truncation().filter(|t| t.stride > 0) {
+        use tokenizers::PostProcessor;
+        let added = tokenizer.get_post_processor().map_or(0, |p| p.added_tokens(false).max(p.added_tokens(true)));
+        if truncation.stride >= truncation.max_length.saturating_sub(added) {
+            return Err(bad(format!(
+                "truncation.stride {} is not below truncation.max_length {} less {added} special tokens",
+                truncation.stride, truncation.max_length
+            )));
+        }
+    }
+    Ok(tokenizer)
 }
 
 /// The checks of [`from_json_bytes`] on the parsed JSON.
@@ -87,12 +100,13 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
         }
         match normalizer.get("type").and_then(Value::as_str) {
             Some("Sequence") => pending.extend(normalizer.get("normalizers").and_then(Value::as_array).into_iter().flatten()),
-            // The tokenizers crate panics on a charsmap it cannot read, and later on one whose
-            // trie points outside itself.
             Some("Precompiled") => {
-                let encoded = normalizer.get("precompiled_charsmap").and_then(Value::as_str).unwrap_or_default();
-                let blob = base64::decode(encoded).map_err(|e| format!("Precompiled normalizer: precompiled_charsmap is not base64: {e}"))?;
-                sentencepiece::check_precompiled_charsmap(&blob).map_err(|e| format!("Precompiled normalizer: {e}"))?;
+                let charsmap = normalizer.get("precompiled_charsmap").and_then(Value::as_str).unwrap_or_default();
+                let bytes = base64(charsmap).ok_or("the Precompiled normalizer's charsmap is not base64")?;
+                sentencepiece::check_charsmap(&bytes).map_err(|e| match e {
+                    Error::Tokenizer(message) => format!("Precompiled normalizer: {message}"),
+                    other => other.to_string(),
+                })?;
             }
             Some("Replace") => {
                 let content = normalizer.get("content").and_then(Value::as_str).unwrap_or_default().len() as f64;
@@ -116,6 +130,28 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
         let count = json.get(list).and_then(|v| v.get(key)).and_then(Value::as_array).map_or(0, Vec::len);
         if count > MAX_PIPELINE_STEPS {
             return Err(format!("{list} chains {count} steps; at most {MAX_PIPELINE_STEPS}"));
+        }
+    }
+    // Templates may only name special tokens they define (the crate indexes them unchecked).
+    let mut processors: Vec<&Value> = json.get("post_processor").into_iter().collect();
+    while let Some(processor) = processors.pop() {
+        match processor.get("type").and_then(Value::as_str) {
+            Some("Sequence") => processors.extend(processor.get("processors").and_then(Value::as_array).into_iter().flatten()),
+            Some("TemplateProcessing") => {
+                let defined = processor.get("special_tokens").and_then(Value::as_object);
+                for template in ["single", "pair"] {
+                    for piece in processor.get(template).and_then(Value::as_array).into_iter().flatten() {
+                        let Some(id) = piece.pointer("/SpecialToken/id") else { continue };
+                        let token = id.as_str().and_then(|id| defined?.get(id));
+                        let ids = token.and_then(|t| t.get("ids")).and_then(Value::as_array);
+                        let tokens = token.and_then(|t| t.get("tokens")).and_then(Value::as_array);
+                        if ids.zip(tokens).is_none_or(|(ids, tokens)| ids.len() != tokens.len()) {
+                            return Err(format!("post_processor template {template} uses special token {id}, which it does not define"));
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
     // Padding and truncation lengths: at most as many tokens as a model may have positions.
@@ -166,4 +202,29 @@ pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
         return Ok((wordpiece::from_vocab_txt(&vocab, &config)?, config));
     }
     Err(Error::NotFound { url: format!("{} (nor vocab.txt)", repo.url("tokenizer.json")) })
+}
+
+/// Standard base64 (padding optional); `None` on any other character.
+fn base64(text: &str) -> Option<Vec<u8>> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let digits = text.trim_end_matches('=').as_bytes();
+    let mut out = Vec::with_capacity(digits.len() * 3 / 4);
+    let (mut bits, mut count) = (0u32, 0);
+    for &c in digits {
+        bits = bits << 6 | u32::from(value(c)?);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+            bits &= (1 << count) - 1;
+        }
+    }
+    Some(out)
 }

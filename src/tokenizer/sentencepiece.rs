@@ -264,9 +264,19 @@ impl CharsMap {
         Ok(CharsMap { units, normalized: blob[4 + size..].to_vec() })
     }
 
+    /// Where a unit's children are, relative to it.
+    fn offset(u: u32) -> usize {
+        ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize
+    }
+
     /// Darts `commonPrefixSearch`, keeping the longest match: (bytes matched, replacement).
     fn longest_prefix(&self, key: &[u8]) -> Option<(usize, &[u8])> {
         let unit = |pos: usize| self.units.get(pos).copied();
+        let offset = Self::offset;
+        let label = |u: u32| u & ((1 << 31) | 0xff);
+        let has_leaf = |u: u32| (u >> 8) & 1 == 1;
+        let value = |u: u32| (u & 0x7fff_ffff) as usize;
+
         let mut best = None;
         let mut node = offset(unit(0)?);
         for (i, &byte) in key.iter().enumerate() {
@@ -285,59 +295,45 @@ impl CharsMap {
         }
         best
     }
+}
 
-    /// Every lookup the tokenizers crate's `Precompiled` normaliser can make in this map stays
-    /// inside it. That crate indexes the double array and slices the replacement strings without
-    /// checks, so a damaged charsmap in a tokenizer.json panics while encoding some text (an
-    /// abort in wasm). Walks every trie state reachable from the root, trying each byte.
-    fn check_lookups(&self) -> std::result::Result<(), String> {
-        let normalized = std::str::from_utf8(&self.normalized).map_err(|_| "its replacements are not UTF-8".to_string())?;
-        let outside = |pos: usize| format!("its trie points at unit {pos} of {}", self.units.len());
-        let root = offset(*self.units.first().ok_or("its trie is empty")?);
-        let mut seen = vec![false; self.units.len()];
-        let mut states = vec![root];
-        while let Some(state) = states.pop() {
-            for byte in 1..=255u32 {
-                let pos = state ^ byte as usize;
-                let u = *self.units.get(pos).ok_or_else(|| outside(pos))?;
-                if label(u) != byte {
-                    continue;
-                }
-                let next = pos ^ offset(u);
-                if has_leaf(u) {
-                    let start = value(*self.units.get(next).ok_or_else(|| outside(next))?);
-                    if !normalized.is_char_boundary(start) {
-                        return Err(format!("a replacement starts at byte {start}, not a character of the {} bytes", normalized.len()));
-                    }
-                }
-                if !*seen.get(next).ok_or_else(|| outside(next))? {
-                    seen[next] = true;
-                    states.push(next);
+/// Check a precompiled charsmap (`.spm` normaliser, or tokenizer.json's `Precompiled`
+/// normaliser) before anything walks it: every walk through the double array from the root, on
+/// any input, must stay inside the array, and every replacement it names must start inside the
+/// replacement strings on a character boundary. The tokenizers crate indexes both unchecked, so a
+/// corrupt map would make it panic on some text.
+pub fn check_charsmap(blob: &[u8]) -> Result<()> {
+    let map = CharsMap::parse(blob)?;
+    let units = &map.units;
+    let normalized = std::str::from_utf8(&map.normalized).map_err(|_| bad("charsmap replacements are not UTF-8"))?;
+    let root = *units.first().ok_or_else(|| bad("charsmap trie is empty"))?;
+    let mut pending = vec![CharsMap::offset(root)];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(node) = pending.pop() {
+        if !seen.insert(node) {
+            continue;
+        }
+        // The next input byte (1..=255) selects unit node ^ byte.
+        if (node | 0xff) >= units.len() {
+            return Err(bad("charsmap trie leads outside itself"));
+        }
+        for byte in 1..=0xffu32 {
+            let unit = units[node ^ byte as usize];
+            if unit & ((1 << 31) | 0xff) != byte {
+                continue;
+            }
+            let next = node ^ byte as usize ^ CharsMap::offset(unit);
+            if (unit >> 8) & 1 == 1 {
+                let leaf = *units.get(next).ok_or_else(|| bad("charsmap leaf outside the trie"))?;
+                let start = (leaf & 0x7fff_ffff) as usize;
+                if start > normalized.len() || !normalized.is_char_boundary(start) {
+                    return Err(bad("charsmap names a replacement outside its strings"));
                 }
             }
+            pending.push(next);
         }
-        Ok(())
     }
-}
-
-/// The fields of a Darts-clone unit.
-fn offset(u: u32) -> usize {
-    ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize
-}
-fn label(u: u32) -> u32 {
-    u & ((1 << 31) | 0xff)
-}
-fn has_leaf(u: u32) -> bool {
-    (u >> 8) & 1 == 1
-}
-fn value(u: u32) -> usize {
-    (u & 0x7fff_ffff) as usize
-}
-
-/// Whether a precompiled charsmap (as a tokenizer.json's `Precompiled` normaliser holds it) is one
-/// the tokenizers crate can use on any text without panicking; the error says what is wrong.
-pub fn check_precompiled_charsmap(blob: &[u8]) -> std::result::Result<(), String> {
-    CharsMap::parse(blob).map_err(|e| e.to_string())?.check_lookups()
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,6 +386,7 @@ impl SentencePiece {
         let charsmap = if normalizer.precompiled_charsmap.is_empty() {
             None
         } else {
+            check_charsmap(&normalizer.precompiled_charsmap)?;
             Some(CharsMap::parse(&normalizer.precompiled_charsmap)?)
         };
         Ok(SentencePiece {

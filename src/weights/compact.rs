@@ -228,8 +228,10 @@ impl<S: ByteSource> CompactSource<S> {
         infos.sort_by_key(|i| i.offset);
         let mut checksum = Checksum::new();
         for info in infos {
-            let elems = info.shape.elem_count();
-            let len = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+            // A damaged entry may name dims whose product overflows (candle's elem_count would
+            // wrap or panic): it is rebuilt like any other damage.
+            let elems = super::tensor_bytes(info.shape.dims(), 1)?;
+            let len = (elems / info.ggml_dtype.block_size()).checked_mul(info.ggml_dtype.type_size())?;
             let start = (self.content.tensor_data_offset as usize).checked_add(info.offset as usize)?;
             checksum.update(&self.bytes.read(start, len)?);
         }

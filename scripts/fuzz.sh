@@ -74,16 +74,20 @@ for t in "${targets[@]}"; do
   artifacts="$cache/fuzz-artifacts/$t"
   mkdir -p "$corpus" "$artifacts"
   echo "== fuzz $t for ${seconds}s"
-  if (cd fuzz && cargo +nightly fuzz run -s "$sanitizer" -a --target-dir "$target_dir" "$t" "$corpus" "$seeds/$t" -- \
-        -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=1048576 \
-        -artifact_prefix="$artifacts/" -print_final_stats=1 2>&1 | tee "$cache/fuzz-$t.log" \
-        | grep -E '^(#[0-9]+\s+DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|thread .* panicked|Done [0-9]+ runs)' ); then
-    :
-  fi
+  mkdir -p "$cache/fuzz-logs"
+  log="$cache/fuzz-logs/$t-$(date +%Y%m%d-%H%M%S)-$$.log"
+  set +e
+  (cd fuzz && cargo +nightly fuzz run -s "$sanitizer" -a --target-dir "$target_dir" "$t" "$corpus" "$seeds/$t" -- \
+      -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=1048576 \
+      -artifact_prefix="$artifacts/" -print_final_stats=1) >"$log" 2>&1
+  status=$?
+  set -e
+  grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY|thread .* panicked)' "$log" || true
+  hit=0
   # crash-*, timeout-*, oom-* and leak-* are findings; slow-unit-* only notes a slow input.
   for crash in "$artifacts"/{crash,timeout,oom,leak}-*; do
     [ -e "$crash" ] || continue
-    found=1
+    found=1 hit=1
     name=$(basename "$crash")
     mkdir -p "tests/hostile/$t"
     (cd fuzz && cargo +nightly fuzz tmin -s "$sanitizer" -a --target-dir "$target_dir" "$t" "$crash" -- -runs=2000 >/dev/null 2>&1) || true
@@ -92,6 +96,12 @@ for t in "${targets[@]}"; do
     rm -f "$artifacts"/* "fuzz/artifacts/$t"/minimized-from-*
     echo "crash in $t: tests/hostile/$t/$name"
   done
+  # A run that stops early with no finding (a build or runner failure) is a failure too.
+  if [ "$status" != 0 ] && [ "$hit" = 0 ]; then
+    echo "fuzz $t stopped with status $status and no finding: $log"
+    tail -20 "$log"
+    found=1
+  fi
 done
 scripts/hostile-cases.sh
 exit $found

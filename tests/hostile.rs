@@ -202,6 +202,15 @@ fn tokenizer_json_token_ids_past_the_vocabulary() {
 }
 
 #[test]
+fn tokenizer_json_unigram_piece_of_200_kb() {
+    // Found by fuzzing: the tokenizers crate drops a Unigram trie one stack frame per byte of a
+    // piece, so a long piece overflowed the stack (SIGSEGV) once the model was dropped.
+    let model = Model::copy("t5");
+    model.edit_json("tokenizer.json", |t| t["model"]["vocab"][5][0] = json!("x".repeat(200_000)));
+    assert_refused(&model.translate(&["The house is small."]), "model.vocab holds a piece of 200000 bytes");
+}
+
+#[test]
 fn tokenizer_json_truncation_stride_past_its_length() {
     let model = Model::copy("t5");
     model.edit_json("tokenizer.json", |t| {

@@ -182,6 +182,18 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
                 return Err(format!("model.vocab holds a token id that is not below {MAX_VOCAB}"));
             }
         }
+        // Unigram keeps its pieces in a byte trie that the tokenizers crate drops recursively,
+        // one stack frame per byte: a 100 kB piece overflows the stack (natively; in wasm's 1 MB
+        // stack much less does). Pieces are as bounded as in a .spm file.
+        if let Value::Array(pieces) = vocab {
+            let longest = pieces.iter().filter_map(|p| p.get(0).and_then(Value::as_str)).map(str::len).max().unwrap_or(0);
+            if longest > sentencepiece::MAX_PIECE_BYTES {
+                return Err(format!(
+                    "model.vocab holds a piece of {longest} bytes; at most {}",
+                    sentencepiece::MAX_PIECE_BYTES
+                ));
+            }
+        }
     }
     for token in json.get("added_tokens").and_then(Value::as_array).into_iter().flatten() {
         if !id_ok(token.get("id").and_then(Value::as_u64)) {

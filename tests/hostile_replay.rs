@@ -53,6 +53,16 @@ fn truncated_and_flipped_fixture_files_end_cleanly() {
 }
 
 #[test]
+fn deeply_nested_json_ends_cleanly() {
+    let failures: Vec<String> = harness::deeply_nested()
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (target, bytes))| run_bounded(target, bytes).err().map(|e| format!("{target} case {i}: {e}")))
+        .collect();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
 fn the_case_list_names_every_kept_file() {
     // scripts/hostile-cases.sh writes cases.rs from the directories; a file added by hand without
     // it would be silently skipped.

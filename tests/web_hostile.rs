@@ -30,3 +30,11 @@ fn truncated_and_flipped_fixture_files_end_cleanly() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+fn deeply_nested_json_ends_cleanly() {
+    // wasm's stack is 1 MB, a fraction of a native main thread's.
+    for (target, bytes) in harness::deeply_nested() {
+        let _ = harness::run(target, &bytes);
+    }
+}

@@ -94,6 +94,33 @@ pub fn mutants(seed: &[u8], count: usize) -> impl Iterator<Item = Vec<u8>> + '_ 
     truncations.chain(flips)
 }
 
+/// Inputs nested about as deep as the JSON reader allows (it stops at 128 levels): whatever
+/// recurses over them must fit the stack, wasm's 1 MB included.
+pub fn deeply_nested() -> Vec<(&'static str, Vec<u8>)> {
+    use serde_json::{json, Value};
+    const DEPTH: usize = 120;
+    let mut out = Vec::new();
+    let tokenizer: Value = serde_json::from_slice(seed("tokenizer_json").unwrap()).unwrap();
+    for (field, list, leaf) in [
+        ("normalizer", "normalizers", json!({ "type": "Lowercase" })),
+        ("pre_tokenizer", "pretokenizers", json!({ "type": "Whitespace" })),
+        ("decoder", "decoders", json!({ "type": "Fuse" })),
+    ] {
+        let nested = (0..DEPTH).fold(leaf, |inner, _| json!({ "type": "Sequence", list: [inner] }));
+        let mut edited = tokenizer.clone();
+        edited[field] = nested;
+        out.push(("tokenizer_json", serde_json::to_vec(&edited).unwrap()));
+    }
+    // The first byte picks the architecture (`run`).
+    for (which, files) in [(0u8, &DISTILBERT[..]), (1, &MARIAN[..]), (2, &T5[..])] {
+        let config = files.iter().find(|(name, _)| *name == "config.json").unwrap().1;
+        let mut edited: Value = serde_json::from_slice(config).unwrap();
+        edited["id2label"] = (0..DEPTH).fold(json!("x"), |inner, _| json!([inner]));
+        out.push(("config", [vec![which], serde_json::to_vec(&edited).unwrap()].concat()));
+    }
+    out
+}
+
 /// A fixture repo in memory with `file` replaced by `bytes`.
 fn repo_with(files: &[(&str, &[u8])], file: &str, bytes: &[u8]) -> Repo {
     let mut map: HashMap<String, Vec<u8>> = files.iter().map(|(name, data)| (name.to_string(), data.to_vec())).collect();

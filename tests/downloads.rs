@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 use hubside::hub::{NetOptions, Repo};
 use hubside::Error;
 
+#[path = "common/network.rs"]
+mod network;
+use network::network_message;
+
 /// How long a stalling server holds its connection: far past every timeout used here.
 const STALL: Duration = Duration::from_secs(120);
 /// "Does not hang": every case must end well within this.
@@ -85,17 +89,6 @@ fn respond(stream: &mut TcpStream, status: &str, headers: &[String], body: &[u8]
     out.push_str("\r\n");
     let _ = stream.write_all(out.as_bytes());
     let _ = stream.write_all(body);
-}
-
-/// The network error's message, after checking it names the file's URL.
-fn network_message(result: hubside::Result<Vec<u8>>, endpoint: &str) -> String {
-    match result {
-        Err(Error::Network { url, message }) => {
-            assert_eq!(url, format!("{endpoint}/org/m/resolve/main/f.bin"));
-            message
-        }
-        other => panic!("expected a network error, got {:?}", other.map(|b| b.len())),
-    }
 }
 
 #[test]

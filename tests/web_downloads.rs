@@ -5,7 +5,6 @@
 #![cfg(target_arch = "wasm32")]
 
 use hubside::hub::{NetOptions, Repo};
-use hubside::Error;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
@@ -13,6 +12,9 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 mod browser;
 use browser::HOSTILE;
+#[path = "common/network.rs"]
+mod network;
+use network::network_message;
 
 /// "Does not hang": every case must end well within this.
 const BOUND_MS: f64 = 30_000.0;
@@ -35,17 +37,6 @@ async fn download(endpoint: &str) -> hubside::Result<Vec<u8>> {
     let took = js_sys::Date::now() - started;
     assert!(took < BOUND_MS, "took {took} ms");
     result
-}
-
-/// The network error's message, after checking it names the file's URL.
-fn network_message(result: hubside::Result<Vec<u8>>, endpoint: &str) -> String {
-    match result {
-        Err(Error::Network { url, message }) => {
-            assert_eq!(url, format!("{endpoint}/org/m/resolve/main/f.bin"));
-            message
-        }
-        other => panic!("expected a network error, got {:?}", other.map(|b| b.len())),
-    }
 }
 
 /// The request heads the server saw for `endpoint`.

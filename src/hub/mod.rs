@@ -360,6 +360,15 @@ fn size_from_content_range(value: &str) -> Option<u64> {
     value.trim().rsplit_once('/')?.1.trim().parse().ok()
 }
 
+/// The first byte and the file size of a `Content-Range: bytes a-b/size` header (size `None`
+/// for `*`): what a resumed download checks before it appends the body.
+fn content_range_start_and_size(value: &str) -> Option<(u64, Option<u64>)> {
+    let range = value.trim().strip_prefix("bytes ")?;
+    let (span, _) = range.split_once('/')?;
+    let start = span.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, size_from_content_range(value)))
+}
+
 #[derive(Debug, Clone)]
 enum Location {
     Remote { endpoint: String, repo: String, revision: String },
@@ -771,6 +780,9 @@ mod tests {
         assert_eq!(size_from_content_range(" bytes */99 "), Some(99));
         assert_eq!(size_from_content_range("bytes 0-7/*"), None);
         assert_eq!(size_from_content_range("garbage"), None);
+        assert_eq!(content_range_start_and_size("bytes 10-99/100"), Some((10, Some(100))));
+        assert_eq!(content_range_start_and_size("bytes 0-9/*"), Some((0, None)));
+        assert_eq!(content_range_start_and_size("bytes */100"), None);
     }
 
     #[test]

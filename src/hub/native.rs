@@ -312,7 +312,7 @@ impl Download {
         let resumes = status == 206
             && vouched.sha256 == self.vouched.sha256
             && header(&response, "etag") == self.etag
-            && header(&response, "content-range").as_deref().and_then(content_range_start_and_size)
+            && header(&response, "content-range").as_deref().and_then(super::content_range_start_and_size)
                 == Some((offset, self.total));
         if resumes {
             return self.take_body(response, offset);
@@ -374,15 +374,6 @@ impl Download {
 /// Lowercase hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The first byte and the file size of a `Content-Range: bytes a-b/size` header (size `None`
-/// for `*`).
-fn content_range_start_and_size(value: &str) -> Option<(u64, Option<u64>)> {
-    let range = value.trim().strip_prefix("bytes ")?;
-    let (span, _) = range.split_once('/')?;
-    let start = span.split_once('-')?.0.trim().parse().ok()?;
-    Some((start, super::size_from_content_range(value)))
 }
 
 /// Bytes [start, end) of `url` by a Range request; `None` on 404.
@@ -494,13 +485,6 @@ mod tests {
         assert_eq!(resolve_location(base, "//other/p"), "http://other/p");
         assert_eq!(resolve_location(base, "g.bin"), "http://h:1/org/m/resolve/main/g.bin");
         assert_eq!(resolve_location("http://h", "p"), "http://h/p");
-    }
-
-    #[test]
-    fn content_ranges_give_their_start() {
-        assert_eq!(content_range_start_and_size("bytes 10-99/100"), Some((10, Some(100))));
-        assert_eq!(content_range_start_and_size("bytes 0-9/*"), Some((0, None)));
-        assert_eq!(content_range_start_and_size("bytes */100"), None);
     }
 
     #[test]

@@ -325,7 +325,7 @@ impl Download {
         let response = &answer.response;
         let resumes = response.status() == 206
             && header(response, "etag") == self.etag
-            && header(response, "content-range").as_deref().and_then(content_range_start) == Some(self.loaded);
+            && header(response, "content-range").as_deref().and_then(super::content_range_start_and_size).map(|(start, _)| start) == Some(self.loaded);
         match response.status() {
             206 if resumes => {
                 self.take_body(answer);
@@ -404,11 +404,6 @@ impl Drop for Download {
             let _ = reader.cancel();
         }
     }
-}
-
-/// The first byte of a `Content-Range: bytes a-b/size` header.
-fn content_range_start(value: &str) -> Option<u64> {
-    value.trim().strip_prefix("bytes ")?.split_once('-')?.0.trim().parse().ok()
 }
 
 /// Bytes [start, end) of `url` by a Range request; `None` on 404.

@@ -269,13 +269,25 @@ impl CharsMap {
         ((u >> 10) << ((u & (1 << 9)) >> 6)) as usize
     }
 
+    /// The byte that leads to a unit (with the leaf flag bit, so a leaf never matches a byte).
+    fn label(u: u32) -> u32 {
+        u & ((1 << 31) | 0xff)
+    }
+
+    /// Whether a unit's child is a leaf holding a replacement.
+    fn has_leaf(u: u32) -> bool {
+        (u >> 8) & 1 == 1
+    }
+
+    /// A leaf's replacement: where it starts in the replacement strings.
+    fn value(u: u32) -> usize {
+        (u & 0x7fff_ffff) as usize
+    }
+
     /// Darts `commonPrefixSearch`, keeping the longest match: (bytes matched, replacement).
     fn longest_prefix(&self, key: &[u8]) -> Option<(usize, &[u8])> {
         let unit = |pos: usize| self.units.get(pos).copied();
-        let offset = Self::offset;
-        let label = |u: u32| u & ((1 << 31) | 0xff);
-        let has_leaf = |u: u32| (u >> 8) & 1 == 1;
-        let value = |u: u32| (u & 0x7fff_ffff) as usize;
+        let (offset, label, has_leaf, value) = (Self::offset, Self::label, Self::has_leaf, Self::value);
 
         let mut best = None;
         let mut node = offset(unit(0)?);
@@ -319,13 +331,13 @@ pub fn check_charsmap(blob: &[u8]) -> Result<()> {
         }
         for byte in 1..=0xffu32 {
             let unit = units[node ^ byte as usize];
-            if unit & ((1 << 31) | 0xff) != byte {
+            if CharsMap::label(unit) != byte {
                 continue;
             }
             let next = node ^ byte as usize ^ CharsMap::offset(unit);
-            if (unit >> 8) & 1 == 1 {
+            if CharsMap::has_leaf(unit) {
                 let leaf = *units.get(next).ok_or_else(|| bad("charsmap leaf outside the trie"))?;
-                let start = (leaf & 0x7fff_ffff) as usize;
+                let start = CharsMap::value(leaf);
                 if start > normalized.len() || !normalized.is_char_boundary(start) {
                     return Err(bad("charsmap names a replacement outside its strings"));
                 }

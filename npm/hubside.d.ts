@@ -67,6 +67,23 @@ export interface TaskInfo {
   default_model: string;
   /** The per-call option names the task's pipeline accepts. */
   options: string[];
+  /** The models offered first for the task (the default first); any other repo id works too. */
+  suggested_models: SuggestedModel[];
+}
+
+/** A model supportedTasks() suggests for a task. */
+export interface SuggestedModel {
+  /** Hub repo id. */
+  model: string;
+  /** Its config.json `model_type`. */
+  model_type: string;
+  /** Parameters, rounded as the model card gives them. */
+  parameters: number;
+  /** What it does, in a few words. */
+  about: string;
+  /** Estimated bytes of its weights per dtype: the f32 original's download is about `fp32`, the
+   * memory of the model loaded as `q8` about `q8`. modelInfo() gives exact figures. */
+  bytes: Record<WeightDType, number>;
 }
 
 /** The tasks `pipeline()` knows, with their aliases, architectures, default models and options. */

@@ -601,9 +601,10 @@ struct SupportedTask {
     model_types: Vec<&'static str>,
     default_model: &'static str,
     options: &'static [&'static str],
+    suggested_models: Vec<crate::tasks::suggestions::SuggestionInfo>,
 }
 
-/// The task table: `[{ task, aliases, model_types, default_model, options }]`.
+/// The task table: `[{ task, aliases, model_types, default_model, options, suggested_models }]`.
 #[wasm_bindgen(js_name = supportedTasks)]
 pub fn supported_tasks() -> Result<JsValue, JsValue> {
     let tasks: Vec<SupportedTask> = TASKS
@@ -614,6 +615,7 @@ pub fn supported_tasks() -> Result<JsValue, JsValue> {
             model_types: info.model_types(),
             default_model: info.default_model,
             options: info.options,
+            suggested_models: info.suggested.iter().map(|s| s.info()).collect(),
         })
         .collect();
     to_js(&tasks)

@@ -2,7 +2,7 @@
 // UI, with what it shares with the widgets in ui.js.
 import { HubsideClient } from './client.js';
 import {
-  decodeAudio, describeError, describeFit, formatBytes, loadWithProgress, mirrorModel, renderChunks, renderScores,
+  decodeAudio, describeError, describeFit, fillModelList, formatBytes, loadWithProgress, mirrorModel, renderChunks, renderScores,
   runOnCtrlEnter, setStatus, siteConfig,
 } from './ui.js';
 
@@ -20,7 +20,7 @@ async function applyDefaults() {
   for (const [section, task] of Object.entries(TASKS)) {
     const models = config?.models?.[task] || [];
     if (!models.length) continue;
-    $(`${section}-models`).replaceChildren(...models.map((m) => Object.assign(document.createElement('option'), { value: m })));
+    fillModelList($(`${section}-models`), [], models);
     $(`${section}-model`).value = mirrorModel(config, task);
   }
   try {
@@ -28,8 +28,11 @@ async function applyDefaults() {
     $('max-memory').placeholder = String(Math.round(info.max_memory / 2 ** 20));
     if (!$('endpoint').value) $('endpoint').value = info.endpoint;
     for (const [section, task] of Object.entries(TASKS)) {
-      const model = info.tasks.find((t) => t.task === task)?.default_model;
-      if (model && !$(`${section}-model`).value) $(`${section}-model`).value = model;
+      const entry = info.tasks.find((t) => t.task === task);
+      if (!entry) continue;
+      // The suggestions after a mirror's own models: on huggingface.co they are what people type first.
+      fillModelList($(`${section}-models`), entry.suggested_models, config?.models?.[task] || []);
+      if (!$(`${section}-model`).value) $(`${section}-model`).value = entry.default_model;
     }
   } catch {
     // The fields stay empty (an empty endpoint is the default one); a run says what is wrong.

@@ -45,6 +45,23 @@ export function formatBytes(n) {
   return `${(n / 1024 ** 3).toFixed(2)} GB`;
 }
 
+/** One line about a suggested model (supportedTasks()' `suggested_models`): what it does, its
+ * parameters and the estimated size of its weights as fp32 (the original's download) and as q8. */
+export function describeSuggestion({ about, parameters, bytes }) {
+  return `${about} · ${Math.round(parameters / 1e6)}M parameters · about ${formatBytes(bytes.fp32)} (fp32), ${formatBytes(bytes.q8)} (q8)`;
+}
+
+/** Fill a <datalist> with repo ids: `extra` first (e.g. a local mirror's models), then the task's
+ * suggested models with a line about each. Any other repo id can still be typed. */
+export function fillModelList(datalist, suggestions, extra = []) {
+  const option = (value, label) => Object.assign(document.createElement('option'), { value, label });
+  const suggested = new Set(suggestions.map((s) => s.model));
+  datalist.replaceChildren(
+    ...extra.filter((m) => !suggested.has(m)).map((m) => option(m, 'on this mirror')),
+    ...suggestions.map((s) => option(s.model, describeSuggestion(s))),
+  );
+}
+
 /** Seconds as m:ss.s. */
 export function formatTime(seconds) {
   const minutes = Math.floor(seconds / 60);

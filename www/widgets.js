@@ -9,7 +9,8 @@
 //
 // Attributes: `model` (Hub repo id; default: the package's model for the task), `endpoint`
 // (default: the package's, https://huggingface.co), `revision` (default main), `dtype` (how the
-// weights are kept: fp32 (default), fp16, q8, q4), `label` (the title). Translate also takes `max-new-tokens` (default: the
+// weights are kept: fp32 (default), fp16, q8, q4), `label` (the title), `choose-model` (a model
+// field whose list suggests models for the task, with their sizes; any repo id can be typed). Translate also takes `max-new-tokens` (default: the
 // model's), `num-beams` (default 1: greedy, which streams), `src-lang`, `tgt-lang`; transcribe
 // takes `language`, `task` (transcribe | translate) and `timestamps` (show timed segments).
 // The element's text content is the initial input. Every widget on a page shares one worker (so
@@ -18,8 +19,8 @@
 // composed; `detail` has task, model, endpoint and output or message + kind) for the host page.
 import { HubsideClient } from './client.js';
 import {
-  decodeAudio, describeError, formatBytes, formatTime, loadWithProgress, renderChunks, renderScores, runOnCtrlEnter,
-  setStatus,
+  decodeAudio, describeError, fillModelList, formatBytes, formatTime, loadWithProgress, renderChunks, renderScores,
+  runOnCtrlEnter, setStatus,
 } from './ui.js';
 
 // One client per page, even if this module is loaded twice under different URLs. Created on the
@@ -58,6 +59,9 @@ button { font: inherit; font-weight: 600; padding: .4rem .9rem; border-radius: 6
 button:disabled { opacity: .55; cursor: progress; }
 button:focus-visible, textarea:focus-visible, input:focus-visible { outline: 3px solid var(--hs-focus); outline-offset: 1px; }
 .hint { font-size: .8rem; color: var(--hs-muted); }
+.choose { margin-bottom: .5rem; }
+.choose input { display: block; width: 100%; box-sizing: border-box; font: inherit; padding: .35rem .45rem;
+  border: 1px solid var(--hs-border); border-radius: 6px; background: #fff; color: #1f2328; }
 .progress { display: flex; flex-wrap: wrap; align-items: center; gap: .25rem .5rem; margin-top: .5rem; }
 .progress progress { flex: 1 1 8rem; height: .8rem; accent-color: var(--hs-accent); }
 .progress span { font-size: .8rem; color: var(--hs-muted); overflow-wrap: anywhere; }
@@ -127,7 +131,39 @@ class HubsideWidget extends HTMLElement {
       </div>`;
     this.$('.title').textContent = this.getAttribute('label') || this.constructor.title;
     this.showModel();
+    if (this.hasAttribute('choose-model')) this.renderModelChoice(this.$('.body'));
     this.render(this.$('.body'), this.$('.result'));
+  }
+
+  /** `choose-model`: a model field above the input. Its suggestions come from the package the
+   * first time it gets focus (so the worker starts only when someone looks); a change sets the
+   * `model` attribute, which the next run loads. */
+  renderModelChoice(body) {
+    const id = `${this.uid}-model`;
+    const box = Object.assign(document.createElement('div'), { className: 'choose' });
+    box.innerHTML = `<label for="${id}">Model (Hub repo id)</label>
+      <input id="${id}" list="${id}-list" spellcheck="false" placeholder="org/name"><datalist id="${id}-list"></datalist>`;
+    body.before(box);
+    const input = box.querySelector('input');
+    input.value = this.model;
+    let filled = false;
+    input.addEventListener('focus', async () => {
+      if (filled) return;
+      filled = true;
+      try {
+        const { tasks } = await sharedClient().info();
+        const entry = tasks.find((t) => t.task === this.constructor.task);
+        fillModelList(box.querySelector('datalist'), entry?.suggested_models || []);
+        if (!input.value) input.placeholder = entry?.default_model || input.placeholder;
+      } catch {
+        filled = false; // the worker could not start; the next focus tries again
+      }
+    });
+    input.addEventListener('change', () => {
+      const model = input.value.trim();
+      if (model) this.setAttribute('model', model);
+      else this.removeAttribute('model');
+    });
   }
 
   attributeChangedCallback() {

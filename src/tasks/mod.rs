@@ -6,6 +6,7 @@
 //! `supportedTasks()` all read it.
 
 pub mod speech_recognition;
+pub mod suggestions;
 pub mod text_classification;
 pub mod translation;
 
@@ -32,6 +33,8 @@ pub struct TaskInfo {
     pub default_model: &'static str,
     /// Per-call options, callbacks included (transformers.js' names where it has them).
     pub options: &'static [&'static str],
+    /// The models offered first (the default among them, first); any other repo id works too.
+    pub suggested: &'static [suggestions::Suggestion],
     model_types: fn() -> Vec<&'static str>,
 }
 
@@ -50,6 +53,7 @@ pub const TASKS: [TaskInfo; 3] = [
         aliases: &["sentiment-analysis"],
         default_model: "distilbert/distilbert-base-uncased-finetuned-sst-2-english",
         options: &["top_k"],
+        suggested: suggestions::TEXT_CLASSIFICATION,
         model_types: || registry_names(text_classification::REGISTRY),
     },
     TaskInfo {
@@ -59,6 +63,7 @@ pub const TASKS: [TaskInfo; 3] = [
         aliases: &[],
         default_model: "Helsinki-NLP/opus-mt-en-de",
         options: &["max_new_tokens", "num_beams", "length_penalty", "early_stopping", "src_lang", "tgt_lang", "on_token"],
+        suggested: suggestions::TRANSLATION,
         model_types: || registry_names(translation::REGISTRY),
     },
     TaskInfo {
@@ -67,6 +72,7 @@ pub const TASKS: [TaskInfo; 3] = [
         aliases: &["asr"],
         default_model: "openai/whisper-tiny.en",
         options: &["sampling_rate", "channels", "return_timestamps", "language", "task", "on_partial"],
+        suggested: suggestions::SPEECH_RECOGNITION,
         model_types: || speech_recognition::MODEL_TYPES.to_vec(),
     },
 ];

@@ -56,6 +56,21 @@ async function runAndWait(section, timeout = 300_000) {
 
 const progressValue = (section) => page.$eval(`#${section}-progress progress`, (p) => p.value);
 
+test("each model field lists the mirror's models, then the suggested models with their sizes", async () => {
+  await page.waitForFunction(() => document.querySelectorAll('#translation-models option').length > 3);
+  const lists = await page.$$eval('datalist', (lists) => Object.fromEntries(lists.map((l) =>
+    [l.id, [...l.options].map((o) => ({ value: o.value, label: o.label }))])));
+  const suggested = (id, model) => lists[id].find((o) => o.value === model);
+  assert.ok(lists['sentiment-models'].some((o) => o.value === 'tiny-random/distilbert-sst2' && o.label === 'on this mirror'));
+  assert.match(suggested('sentiment-models', 'distilbert/distilbert-base-uncased-finetuned-sst-2-english').label,
+    /^English sentiment.* · 67M parameters · about 255\.6 MB \(fp32\), 67\.9 MB \(q8\)$/);
+  assert.ok(suggested('translation-models', 'Helsinki-NLP/opus-mt-en-de'));
+  assert.match(suggested('transcription-models', 'openai/whisper-tiny.en').label, /39M parameters/);
+  // The mirror's models come first; the field keeps the mirror's model.
+  assert.equal(lists['sentiment-models'][0].label, 'on this mirror');
+  assert.match(await page.inputValue('#sentiment-model'), /^tiny-random\//);
+});
+
 test('translation shows the reference text as it streams', async () => {
   const reference = marian.cases.find((c) => c.text === 'The house is small.');
   await page.fill('#translation-model', 'tiny-random/marian-en-de');

@@ -69,6 +69,33 @@ test('the example page points every widget at the local mirror', async () => {
   }
 });
 
+test('choose-model: a model field suggests models with sizes, and a choice is what the next run loads', async () => {
+  await page.evaluate(() => {
+    const el = document.createElement('hubside-sentiment');
+    el.id = 'chooser';
+    el.setAttribute('choose-model', '');
+    el.setAttribute('endpoint', document.querySelector('hubside-sentiment').getAttribute('endpoint'));
+    el.textContent = 'I love this movie, it was wonderful!';
+    document.body.append(el);
+  });
+  const field = page.locator('#chooser input[list]');
+  await field.focus();
+  await page.waitForFunction(() => document.getElementById('chooser').shadowRoot.querySelectorAll('datalist option').length > 3);
+  const options = await page.$$eval('#chooser', ([el]) => [...el.shadowRoot.querySelectorAll('datalist option')].map((o) => [o.value, o.label]));
+  assert.deepEqual(options[0], ['distilbert/distilbert-base-uncased-finetuned-sst-2-english',
+    'English sentiment: POSITIVE / NEGATIVE · 67M parameters · about 255.6 MB (fp32), 67.9 MB (q8)']);
+  await field.fill('tiny-random/bert-sentiment-3class');
+  await field.dispatchEvent('change');
+  assert.equal(await page.getAttribute('#chooser', 'model'), 'tiny-random/bert-sentiment-3class');
+  const chooser = widget('#chooser');
+  await chooser.locator('button.run').click();
+  await done(chooser);
+  const expected = fixture('bert-sentiment-3class').cases.find((c) => c.text === 'I love this movie, it was wonderful!');
+  const top = await chooser.evaluate((el) => el.shadowRoot.querySelector('.scores li.top .label')?.textContent);
+  assert.equal(top, expected.label);
+  await page.evaluate(() => document.getElementById('chooser').remove());
+});
+
 test('sentiment widgets show the reference labels and scores, and share one model download', async () => {
   const reference = fixture('distilbert-sst2').cases;
   // A second sentiment widget with the same model, added the way a host page would.

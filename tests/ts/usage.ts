@@ -15,7 +15,8 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const tasks: TaskInfo[] = supportedTasks();
   const defaults: Record<string, string> = Object.fromEntries(tasks.map((t) => [t.task, t.default_model]));
   const names: string[] = tasks.flatMap((t) => [t.task, ...t.aliases, ...t.model_types, ...t.options]);
-  console.log(endpoint, defaults, names);
+  const suggested: string[] = tasks.flatMap((t) => t.suggested_models.map((m) => `${m.model} (${m.model_type}, ${m.parameters} parameters, ${m.bytes.q8} bytes as q8): ${m.about}`));
+  console.log(endpoint, defaults, names, suggested);
 
   const options = {
     endpoint,

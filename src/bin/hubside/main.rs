@@ -174,6 +174,15 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The models suggested for each task (or for TASK), with their estimated sizes; any other
+    /// repo id of a supported architecture works as well.
+    Models {
+        /// A task name or alias (default: every task).
+        task: Option<String>,
+        /// Print one JSON object per model.
+        #[arg(long)]
+        json: bool,
+    },
     /// Which weight files a model would download, their size, its parameters and the memory it
     /// needs per dtype, found before downloading (safetensors headers by HTTP Range requests).
     Info {
@@ -246,6 +255,19 @@ fn print_progress(p: &Progress) {
         }
         _ => {}
     }
+}
+
+/// One line of `hubside models`: repo id, size class, what it does.
+fn describe_suggestion(suggestion: &hubside::tasks::suggestions::Suggestion) -> String {
+    use hubside::weights::{fit::format_bytes, WeightDType};
+    format!(
+        "  {}  {}M parameters, about {} as fp32, {} as q8: {}\n",
+        suggestion.model,
+        suggestion.parameters / 1_000_000,
+        format_bytes(suggestion.estimated_bytes(WeightDType::Fp32)),
+        format_bytes(suggestion.estimated_bytes(WeightDType::Q8)),
+        suggestion.about
+    )
 }
 
 /// `hubside info` in words: the files, the download, the parameters, the memory per dtype.
@@ -436,6 +458,27 @@ fn run(cli: Cli) -> hubside::Result<()> {
             let written = ggml_writer::convert_ctranslate2(&tensors, &tokenizer, file_type)?;
             std::fs::write(&out, &written).map_err(|e| hubside::Error::Io(format!("{}: {e}", out.display())))?;
             eprintln!("wrote {} ({} bytes, {})", out.display(), written.len(), file_type.name());
+            Ok(())
+        }
+        Command::Models { task, json } => {
+            let tasks: Vec<&hubside::tasks::TaskInfo> = match task {
+                Some(name) => vec![Task::parse(&name)?.task.info()],
+                None => hubside::tasks::TASKS.iter().collect(),
+            };
+            for info in tasks {
+                if !json {
+                    println!("{} (model types: {})", info.name, info.model_types().join(", "));
+                }
+                for suggestion in info.suggested {
+                    if json {
+                        let mut value = serde_json::to_value(suggestion.info()).map_err(|e| hubside::Error::Io(e.to_string()))?;
+                        value["task"] = info.name.into();
+                        println!("{value}");
+                    } else {
+                        print!("{}", describe_suggestion(suggestion));
+                    }
+                }
+            }
             Ok(())
         }
         Command::Info { repo, endpoint, revision, file, json } => {

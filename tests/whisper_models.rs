@@ -223,3 +223,38 @@ fn ggml_conversions_reproduce_the_reference() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `hubside transcribe --json` with `args`: the one file's JSON line.
+fn cli_transcribe(args: &[&str]) -> serde_json::Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hubside")).arg("transcribe").args(args).arg("--json").output().unwrap();
+    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn cli_transcribes_and_converts_large_v3() {
+    let server = mirror();
+    let endpoint = server.hub_endpoint();
+    let reference: Reference = common::reference(MODELS[0].0);
+    let case = reference.cases.iter().find(|c| c.language_detected).unwrap();
+    let audio = format!("{}/tests/fixtures/audio/{}", env!("CARGO_MANIFEST_DIR"), case.audio);
+    let tokens = |line: &serde_json::Value| serde_json::from_value::<Vec<u32>>(line["tokens"].clone()).unwrap();
+    for model in [MODELS[0].0, MODELS[0].1] {
+        let line = cli_transcribe(&["--model", model, "--endpoint", &endpoint, &audio]);
+        assert_eq!(tokens(&line), case.generated_ids, "{model}");
+        assert_eq!((line["language"].as_str(), line["language_detected"].as_bool()), (Some(case.language.as_str()), Some(true)));
+    }
+    // convert's --dtype is the ggml file's storage, not the load dtype of the other commands.
+    let dir = std::env::temp_dir().join(format!("hubside-whisper-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("ggml-large-v3-f16.bin");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_hubside"))
+        .args(["convert", "--model", MODELS[0].1, "--endpoint", &endpoint, "--dtype", "f16", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let line = cli_transcribe(&["--model", dir.to_str().unwrap(), "--model-file", "ggml-large-v3-f16.bin", &audio]);
+    assert_eq!(tokens(&line), case.generated_ids, "ggml");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -72,6 +72,8 @@ const FIELDS: &[(&str, Kind)] = &[
     ("encoder_attention_heads", Kind::Count),
     ("decoder_attention_heads", Kind::Count),
     ("relative_attention_num_buckets", Kind::Count),
+    // Whisper: 80, or 128 from large-v3 on.
+    ("num_mel_bins", Kind::Count),
     ("relative_attention_max_distance", Kind::Positions),
     ("max_position_embeddings", Kind::Positions),
     ("n_positions", Kind::Positions),
@@ -176,6 +178,9 @@ mod tests {
         validate_config(&marian, "config.json").unwrap();
         let bert = json!({ "hidden_size": 768, "num_labels": 3, "layer_norm_eps": 1e-12, "id2label": {"0": "a"} });
         validate_config(&bert, "config.json").unwrap();
+        let whisper_large_v3 = json!({ "d_model": 1280, "vocab_size": 51866, "num_mel_bins": 128, "encoder_layers": 32,
+            "decoder_layers": 4, "max_source_positions": 1500, "max_target_positions": 448, "encoder_ffn_dim": 5120 });
+        validate_config(&whisper_large_v3, "config.json").unwrap();
     }
 
     #[test]
@@ -189,6 +194,8 @@ mod tests {
             (json!({ "d_model": -4 }), "d_model"),
             (json!({ "d_model": 1.5 }), "d_model"),
             (json!({ "layer_norm_eps": -1e-5 }), "layer_norm_eps"),
+            (json!({ "num_mel_bins": 0 }), "num_mel_bins"),
+            (json!({ "num_mel_bins": 1u64 << 40 }), "num_mel_bins"),
             (json!({ "layer_norm_epsilon": 0.0 }), "layer_norm_epsilon"),
             (json!({ "hidden_size": 1 << 18, "vocab_size": 1 << 22 }), "vocab_size"),
         ] {

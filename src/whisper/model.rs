@@ -265,6 +265,15 @@ impl Whisper {
         let s = Hf { weights: if nested { weights.pp("model") } else { weights.clone() } };
         let conv1_w = s.get("encoder.conv1.weight")?;
         let (n_audio_state, n_mels) = (dim(conv1_w.dims(), 0, "encoder.conv1.weight")?, dim(conv1_w.dims(), 1, "encoder.conv1.weight")?);
+        // The log-mel input is sized from the weights; a config.json that says otherwise (80 vs
+        // large-v3's 128) belongs to other weights, and features for it would not fit them.
+        if let Some(bins) = config_json.get("num_mel_bins").filter(|v| !v.is_null()) {
+            if bins.as_u64() != Some(n_mels as u64) {
+                return Err(Error::Config(format!(
+                    "config.json: num_mel_bins is {bins} but encoder.conv1.weight takes {n_mels} mel bins: config and weights do not match"
+                )));
+            }
+        }
         let encoder_positions = s.get("encoder.embed_positions.weight")?;
         let embedding_dims = s.dims("decoder.embed_tokens.weight")?;
         let (n_vocab, n_text_state) = (dim(&embedding_dims, 0, "decoder.embed_tokens.weight")?, dim(&embedding_dims, 1, "decoder.embed_tokens.weight")?);

@@ -36,6 +36,16 @@ fn open_repo(model: &str, endpoint: &str, revision: Option<&str>) -> hubside::Re
 
 #[derive(Args)]
 struct ModelArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// How weight matrices are stored and multiplied: fp32, fp16, q8 or q4.
+    #[arg(long, default_value = "fp32", value_parser = parse_dtype)]
+    dtype: WeightDType,
+}
+
+/// Where a model comes from; `convert` takes only this (its `--dtype` is the ggml file's storage).
+#[derive(Args)]
+struct SourceArgs {
     /// Hub repo id (org/name) or a local directory in Hub layout.
     #[arg(long)]
     model: String,
@@ -48,9 +58,6 @@ struct ModelArgs {
     /// Print download progress on stderr.
     #[arg(long)]
     progress: bool,
-    /// How weight matrices are stored and multiplied: fp32, fp16, q8 or q4.
-    #[arg(long, default_value = "fp32", value_parser = parse_dtype)]
-    dtype: WeightDType,
 }
 
 fn parse_dtype(name: &str) -> Result<WeightDType, String> {
@@ -62,6 +69,12 @@ impl ModelArgs {
         LoadOptions { dtype: self.dtype, file: None }
     }
 
+    fn repo(&self) -> hubside::Result<Repo> {
+        self.source.repo()
+    }
+}
+
+impl SourceArgs {
     fn repo(&self) -> hubside::Result<Repo> {
         let repo = open_repo(&self.model, &self.endpoint, Some(&self.revision))?;
         Ok(if self.progress { repo.with_progress(Box::new(print_progress)) } else { repo })
@@ -163,7 +176,7 @@ enum Command {
     /// Write a CTranslate2 Whisper model (Systran/faster-whisper-*) as a whisper.cpp ggml file.
     Convert {
         #[command(flatten)]
-        model: ModelArgs,
+        model: SourceArgs,
         /// Target format: ggml (whisper.cpp).
         #[arg(long, default_value = "ggml")]
         to: String,
@@ -379,7 +392,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             let started = std::time::Instant::now();
             let load = LoadOptions { file: model_file.clone(), ..model.load_options() };
             let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &load))?;
-            if model.progress {
+            if model.source.progress {
                 eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
             }
             let mut failed = 0;
@@ -391,12 +404,12 @@ fn run(cli: Cli) -> hubside::Result<()> {
                         let pcm = hubside::audio::Pcm { samples: &audio.samples, sample_rate: audio.sample_rate, channels: audio.channels };
                         let started = std::time::Instant::now();
                         let mut on_partial = |p: &hubside::tasks::speech_recognition::Partial| {
-                            if model.progress {
+                            if model.source.progress {
                                 eprintln!("{}: window {} done, {:.1}/{:.1} s", path.display(), p.window + 1, p.processed, p.duration);
                             }
                         };
                         let result = recognizer.transcribe(pcm, &options, &mut on_partial)?;
-                        if model.progress {
+                        if model.source.progress {
                             let elapsed = started.elapsed().as_secs_f64();
                             eprintln!("{}: {:.2} s for {:.2} s of audio (real-time factor {:.3})", path.display(), elapsed, result.duration, elapsed / result.duration.max(1e-9));
                         }

@@ -60,6 +60,7 @@ TEXTS = [
     "Привет, мир! Γειά σου κόσμε. مرحبا بالعالم",
     "@user https://example.com #hashtag 🤗🤗 don't won't it's",
     "ﬁne ﬂowers ½ ｆｕｌｌｗｉｄｔｈ Å Å",
+    "special tokens in text: a <mask> b</s>c <s>d <pad> <unk>",
     "the licence terms and conditions apply " * 120,
 ]
 

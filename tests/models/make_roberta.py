@@ -96,7 +96,7 @@ def tiny_config(cls, vocab_size, labels, **extra):
         pad_token_id=1,
         bos_token_id=0,
         eos_token_id=2,
-        initializer_range=1.0,
+        initializer_range=0.5,
         id2label=dict(enumerate(labels)),
         label2id={label: i for i, label in enumerate(labels)},
         **extra,

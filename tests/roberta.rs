@@ -172,3 +172,25 @@ fn bad_configs_are_config_errors() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn broken_tokenizer_files_are_tokenizer_errors() {
+    let dir = std::env::temp_dir().join(format!("hubside-roberta-tokenizer-{}", std::process::id()));
+    for (model, file, bytes, says) in [
+        ("tiny-random/roberta-sentiment", "merges.txt", &b"#version: 0.2\n\xc4\xa0 t h\n"[..], "merges.txt: line 2"),
+        ("tiny-random/roberta-sentiment", "vocab.json", &b"[\"<s>\"]"[..], "vocab.json"),
+        ("tiny-random/xlm-roberta-sentiment", "sentencepiece.bpe.model", &b"\x0a\xff\xff\xff\xff\x0f"[..], "sentencepiece.bpe.model"),
+    ] {
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(format!("{HUB}/{model}")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+        }
+        std::fs::write(dir.join(file), bytes).unwrap();
+        match pollster::block_on(TextClassifier::load(&Repo::local(&dir))) {
+            Err(hubside::Error::Tokenizer(message)) => assert!(message.contains(says), "{file}: {message}"),
+            other => panic!("{file}: {:?}", other.err()),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,5 +1,7 @@
 //! Token embedding tables (stored like every other weight matrix, so they shrink with the dtype)
 //! and BERT-style input embeddings: word + learned position (+ token type 0), then LayerNorm.
+//! Positions count from 0 (BERT, DistilBERT) or, as in fairseq's RoBERTa, from past the padding
+//! index ([`PositionIds`]).
 
 use candle_core::{Module, Tensor};
 use candle_nn::Embedding;
@@ -37,9 +39,21 @@ impl EmbeddingTable {
     }
 }
 
+/// How each token's position id is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PositionIds {
+    /// 0, 1, 2, … (BERT, DistilBERT).
+    FromZero,
+    /// RoBERTa / XLM-RoBERTa (transformers' `create_position_ids_from_input_ids`): tokens other
+    /// than `padding_idx` count up from `padding_idx + 1`; `padding_idx` tokens (padding, and a
+    /// `<pad>` written in the text) take position `padding_idx`, whose row the model never trained.
+    AfterPadding { padding_idx: u32 },
+}
+
 pub struct Embeddings {
     word: EmbeddingTable,
     position: Embedding,
+    position_ids: PositionIds,
     token_type: Option<Embedding>,
     norm: LayerNorm,
     max_positions: usize,
@@ -57,6 +71,7 @@ impl Embeddings {
         Ok(Embeddings {
             word: EmbeddingTable::load(vocab, hidden, "word_embeddings.weight", &vb)?,
             position: Embedding::new(vb.get((max_positions, hidden), "position_embeddings.weight")?, hidden),
+            position_ids: PositionIds::FromZero,
             token_type: token_types
                 .map(|n| vb.get((n, hidden), "token_type_embeddings.weight").map(|t| Embedding::new(t, hidden)))
                 .transpose()?,
@@ -65,16 +80,57 @@ impl Embeddings {
         })
     }
 
+    /// Number positions as `position_ids` says (the default is [`PositionIds::FromZero`]).
+    pub fn with_position_ids(mut self, position_ids: PositionIds) -> Result<Self> {
+        if let PositionIds::AfterPadding { padding_idx } = position_ids {
+            if padding_idx as usize + 1 >= self.max_positions {
+                return Err(Error::Config(format!(
+                    "pad_token_id {padding_idx} leaves no position for a token: positions start after it and \
+                     max_position_embeddings is {}",
+                    self.max_positions
+                )));
+            }
+        }
+        self.position_ids = position_ids;
+        Ok(self)
+    }
+
+    /// Most tokens a sequence may hold.
+    pub fn max_tokens(&self) -> usize {
+        match self.position_ids {
+            PositionIds::FromZero => self.max_positions,
+            PositionIds::AfterPadding { padding_idx } => self.max_positions - padding_idx as usize - 1,
+        }
+    }
+
     /// `input_ids`: (batch, seq) u32.
     pub fn forward(&self, input_ids: &Tensor) -> Result<Tensor> {
         let seq = input_ids.dim(1)?;
-        if seq > self.max_positions {
-            return Err(Error::Input(format!(
-                "{seq} tokens exceed the model's {} positions",
-                self.max_positions
-            )));
+        if seq > self.max_tokens() {
+            return Err(Error::Input(format!("{seq} tokens exceed the model's {} positions", self.max_tokens())));
         }
-        let positions = Tensor::arange(0u32, seq as u32, input_ids.device())?;
+        let positions = match self.position_ids {
+            PositionIds::FromZero => Tensor::arange(0u32, seq as u32, input_ids.device())?,
+            PositionIds::AfterPadding { padding_idx } => {
+                let ids = input_ids.to_vec2::<u32>()?;
+                let positions: Vec<u32> = ids
+                    .iter()
+                    .flat_map(|row| {
+                        let mut count = padding_idx;
+                        row.iter().map(move |&id| {
+                            if id == padding_idx {
+                                padding_idx
+                            } else {
+                                count += 1;
+                                count
+                            }
+                        })
+                    })
+                    .collect();
+                Tensor::from_vec(positions, input_ids.dims2()?, input_ids.device())?
+            }
+        };
+        // (seq, d) broadcast over the batch, or (batch, seq, d).
         let mut xs = self.word.forward(input_ids)?.broadcast_add(&self.position.forward(&positions)?)?;
         if let Some(token_type) = &self.token_type {
             // Single-sentence classification: every token is segment 0.

@@ -44,6 +44,9 @@ enum Kind {
     Beams,
     /// A LayerNorm / RMSNorm epsilon: finite and > 0.
     Epsilon,
+    /// A token id that also indexes a table (RoBERTa's `pad_token_id` is a position row): below
+    /// MAX_VOCAB.
+    TokenId,
 }
 
 /// Every field hubside sizes something from, by the names the architectures give it.
@@ -85,6 +88,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("num_beams", Kind::Beams),
     ("layer_norm_eps", Kind::Epsilon),
     ("layer_norm_epsilon", Kind::Epsilon),
+    ("pad_token_id", Kind::TokenId),
 ];
 
 /// Widths and the row counts they multiply with in one matrix (embedding tables, position tables,
@@ -125,6 +129,7 @@ pub fn validate_config(config: &Value, file: &str) -> Result<()> {
             Kind::Length => (0, MAX_POSITIONS),
             Kind::Labels => (1, MAX_LABELS),
             Kind::Beams => (1, MAX_BEAMS),
+            Kind::TokenId => (0, MAX_VOCAB - 1),
             Kind::Epsilon => unreachable!("checked above"),
         };
         match value.as_u64() {
@@ -197,6 +202,8 @@ mod tests {
             (json!({ "num_mel_bins": 0 }), "num_mel_bins"),
             (json!({ "num_mel_bins": 1u64 << 40 }), "num_mel_bins"),
             (json!({ "layer_norm_epsilon": 0.0 }), "layer_norm_epsilon"),
+            (json!({ "pad_token_id": -1 }), "pad_token_id"),
+            (json!({ "pad_token_id": 1u64 << 40 }), "pad_token_id"),
             (json!({ "hidden_size": 1 << 18, "vocab_size": 1 << 22 }), "vocab_size"),
         ] {
             let message = refused(config.clone());

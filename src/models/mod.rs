@@ -17,6 +17,7 @@ pub mod distilbert;
 pub mod embeddings;
 pub mod encoder;
 pub mod marian;
+pub mod roberta;
 pub mod seq2seq;
 pub mod t5;
 

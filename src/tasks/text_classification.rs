@@ -2,12 +2,11 @@
 //! sequence classifier on length-sorted padded batches, softmax (or sigmoid) per label.
 
 use candle_core::{Device, Tensor};
-use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::error::{Error, Result};
 use crate::generation::math;
 use crate::hub::Repo;
-use crate::models::{bert, distilbert, SequenceClassifier};
+use crate::models::{bert, distilbert, roberta, SequenceClassifier};
 use crate::weights::{self, Weights};
 use crate::tokenizer;
 use super::LoadOptions;
@@ -18,6 +17,8 @@ type Loader = fn(&serde_json::Value, usize, Weights) -> Result<Box<dyn SequenceC
 pub(super) const REGISTRY: &[(&str, Loader)] = &[
     ("bert", bert::load_classifier),
     ("distilbert", distilbert::load_classifier),
+    ("roberta", roberta::load_classifier),
+    ("xlm-roberta", roberta::load_classifier),
 ];
 
 /// Texts per forward pass: bounds memory for long batches; sorted by length to limit padding.
@@ -31,7 +32,7 @@ enum ScoreFn {
 
 pub struct TextClassifier {
     model: Box<dyn SequenceClassifier>,
-    tokenizer: Tokenizer,
+    tokenizer: tokenizer::AnyTokenizer,
     labels: Vec<String>,
     pad_id: u32,
     score_fn: ScoreFn,
@@ -92,7 +93,7 @@ impl TextClassifier {
             ScoreFn::Softmax
         };
 
-        let (mut tokenizer, tokenizer_config) = tokenizer::load(repo).await?;
+        let (mut tokenizer, tokenizer_config) = tokenizer::load_any(repo).await?;
         let model = weights::compact::load(
             repo,
             options.dtype,
@@ -105,9 +106,7 @@ impl TextClassifier {
         let max_length = tokenizer_config
             .max_length()
             .map_or(model.max_positions(), |n| n.min(model.max_positions()));
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length, ..Default::default() }))
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        tokenizer.set_max_length(max_length)?;
         let pad_token = tokenizer::TokenizerConfig::token(&tokenizer_config.pad_token, "[PAD]");
         let pad_id = tokenizer
             .token_to_id(&pad_token)
@@ -121,8 +120,7 @@ impl TextClassifier {
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let encoding = self.tokenizer.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(encoding.get_ids().to_vec())
+        self.tokenizer.encode(text)
     }
 
     /// Classify each text; results come back in input order.

@@ -1,9 +1,12 @@
 //! Tokenizers from what a repository ships: `tokenizer.json` when present, otherwise the older
-//! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece).
+//! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece, `vocab.json` +
+//! `merges.txt` for RoBERTa's byte-level BPE, `sentencepiece.bpe.model` for XLM-RoBERTa).
 
+pub mod byte_level_bpe;
 pub mod marian;
 pub mod sentencepiece;
 pub mod wordpiece;
+pub mod xlm_roberta;
 
 use serde::Deserialize;
 use tokenizers::Tokenizer;
@@ -203,17 +206,79 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// The repo's tokenizer and its config: `tokenizer.json`, else a WordPiece built from `vocab.txt`.
-pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
+/// A repository's tokenizer: a `tokenizers` one (from tokenizer.json, or built from the older
+/// files), or XLM-RoBERTa's SentencePiece one, which hubside runs itself.
+pub enum AnyTokenizer {
+    Tokenizers(Box<Tokenizer>),
+    XlmRoberta(Box<xlm_roberta::XlmRobertaTokenizer>),
+}
+
+impl AnyTokenizer {
+    /// Truncate every encoding to `max_length` ids, special tokens included.
+    pub fn set_max_length(&mut self, max_length: usize) -> Result<()> {
+        match self {
+            AnyTokenizer::Tokenizers(t) => {
+                t.with_truncation(Some(tokenizers::TruncationParams { max_length, ..Default::default() }))
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            }
+            AnyTokenizer::XlmRoberta(t) => t.set_max_length(max_length),
+        }
+        Ok(())
+    }
+
+    /// The ids of `text`, special tokens added.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match self {
+            AnyTokenizer::Tokenizers(t) => {
+                Ok(t.encode(text, true).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())
+            }
+            AnyTokenizer::XlmRoberta(t) => Ok(t.encode(text)),
+        }
+    }
+
+    pub fn token_to_id(&self, token: &str) -> Option<u32> {
+        match self {
+            AnyTokenizer::Tokenizers(t) => t.token_to_id(token),
+            AnyTokenizer::XlmRoberta(t) => t.token_to_id(token),
+        }
+    }
+}
+
+/// The repo's tokenizer and its config, from the first of: `tokenizer.json`; `vocab.txt`
+/// (WordPiece); `vocab.json` + `merges.txt` (RoBERTa byte-level BPE); `sentencepiece.bpe.model`
+/// (XLM-RoBERTa).
+pub async fn load_any(repo: &Repo) -> Result<(AnyTokenizer, TokenizerConfig)> {
     let config: TokenizerConfig =
         repo.get_json_optional("tokenizer_config.json").await?.unwrap_or_default();
     if let Some(bytes) = repo.get_optional("tokenizer.json").await? {
-        return Ok((from_json_bytes(&bytes)?, config));
+        return Ok((AnyTokenizer::Tokenizers(Box::new(from_json_bytes(&bytes)?)), config));
     }
     if let Some(vocab) = repo.get_optional("vocab.txt").await? {
-        return Ok((wordpiece::from_vocab_txt(&vocab, &config)?, config));
+        return Ok((AnyTokenizer::Tokenizers(Box::new(wordpiece::from_vocab_txt(&vocab, &config)?)), config));
     }
-    Err(Error::NotFound { url: format!("{} (nor vocab.txt)", repo.url("tokenizer.json")) })
+    if let Some(merges) = repo.get_optional("merges.txt").await? {
+        let vocab = repo.get("vocab.json").await?;
+        let tokenizer = byte_level_bpe::from_vocab_and_merges(&vocab, &merges, &config)?;
+        return Ok((AnyTokenizer::Tokenizers(Box::new(tokenizer)), config));
+    }
+    if let Some(spm) = repo.get_optional("sentencepiece.bpe.model").await? {
+        let tokenizer = xlm_roberta::XlmRobertaTokenizer::from_bytes(&spm, &config)?;
+        return Ok((AnyTokenizer::XlmRoberta(Box::new(tokenizer)), config));
+    }
+    Err(Error::NotFound {
+        url: format!("{} (nor vocab.txt, merges.txt or sentencepiece.bpe.model)", repo.url("tokenizer.json")),
+    })
+}
+
+/// [`load_any`] for the tasks that need a `tokenizers::Tokenizer` (decoding, Whisper's tokens).
+pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
+    match load_any(repo).await? {
+        (AnyTokenizer::Tokenizers(tokenizer), config) => Ok((*tokenizer, config)),
+        (AnyTokenizer::XlmRoberta(_), _) => Err(Error::Tokenizer(format!(
+            "{} (XLM-RoBERTa's tokenizer, with no tokenizer.json beside it) is read for text classification only",
+            repo.url("sentencepiece.bpe.model")
+        ))),
+    }
 }
 
 /// Standard base64 (padding optional); `None` on any other character.

@@ -17,6 +17,10 @@ pub struct ClassificationCase {
     pub logits: Vec<f32>,
     pub scores: Vec<f32>,
     pub label: String,
+    /// Best score less the second best, where the reference records it (tests/models/make_*.py):
+    /// below the tolerance the label may differ by rounding alone.
+    #[serde(default)]
+    pub top_margin: Option<f32>,
 }
 
 /// `hub/tiny-random/{marian-en-de,t5}/reference.json`.

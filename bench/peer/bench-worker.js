@@ -1,7 +1,7 @@
 // The hubside side of bench.html, in a dedicated worker as the page and widgets run it
 // (www/worker.js): the threaded build's rayon pool needs a thread that may block, which a
 // page's main thread may not. Timing is done here, with the worker's performance.now().
-// In: {task, repo, dtype, threads, cache, runs, text, audio, lang}; out: the result fields.
+// In: {task, repo, dtype, threads, cache, runs, text, audio, lang (ASR: language; translation: SRC:TGT)}; out: the result fields.
 const now = () => performance.now();
 if (typeof window === 'undefined') self.onmessage = async ({ data: cfg }) => {
   try { self.postMessage(await run(cfg)); } catch (e) { self.postMessage({ error: String(e && (e.stack || e.message) || e) }); }
@@ -33,7 +33,10 @@ export async function run({ task, repo, dtype, threads, cache, runs, text, audio
     if (task === 'sentiment') return { out: await pipe(text) };
     if (task === 'translation') {
       let first = null, n = 0; const ts = now();
-      const out = await pipe(text, { max_new_tokens: 64, num_beams: 1, on_token: () => { if (first === null) first = now() - ts; n++; } });
+      // lang SRC:TGT: the model's language codes (M2M100 / NLLB).
+      const [src_lang, tgt_lang] = lang ? lang.split(':') : [];
+      const out = await pipe(text, { max_new_tokens: 64, num_beams: 1, ...(lang ? { src_lang, tgt_lang } : {}),
+        on_token: () => { if (first === null) first = now() - ts; n++; } });
       return { out, first_token_ms: first, new_tokens: n };
     }
     return { out: await pipe(audio, { sampling_rate: 16000, ...(lang ? { language: lang, task: 'transcribe' } : {}) }) };

@@ -33,6 +33,10 @@ const TASKS = {
   translation: [['translation', 'peer/marian-en-de-random', 'peer/marian-en-de-random', {}]],
   'asr-tiny': [['asr', 'Systran/faster-whisper-tiny.en', 'peer/whisper-tiny.en', {}]],
   'asr-base': [['asr', 'Systran/faster-whisper-base', 'peer/whisper-base', { lang: 'en' }]],
+  // Issue 11's architectures, hubside only (bench/peer/make_issue11_models.py; no ONNX exports): run with --tjs none.
+  roberta: [['sentiment', 'peer/roberta-base-random', null, { input: 'short' }], ['sentiment', 'peer/roberta-base-random', null, { input: 'long' }]],
+  nllb: [['translation', 'peer/nllb-600m-random', null, { lang: 'eng_Latn:deu_Latn' }]],
+  'asr-turbo': [['asr', 'peer/whisper-large-v3-turbo-random', null, { lang: 'en' }]],
 };
 
 function busy() {

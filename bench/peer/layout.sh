@@ -22,6 +22,9 @@ for m in distilbert-base-random marian-en-de-random; do
   repo peer/$m $P/hf/$m
   [ -d $P/tjs/$m/onnx ] && ln -s $P/tjs/$m/onnx "$W/hub/peer/$m/resolve/main/onnx"
 done
+for m in roberta-base-random nllb-600m-random whisper-large-v3-turbo-random; do # issue 11 (make_issue11_models.py)
+  [ -d $P/hf/$m ] && repo peer/$m $P/hf/$m
+done
 for m in tiny.en base; do
   repo Systran/faster-whisper-$m $P/hub/Systran/faster-whisper-$m
   repo peer/whisper-$m $P/tjs/whisper-$m

@@ -11,7 +11,8 @@ and facebook/nllb-200-distilled-600M, with PyTorch + transformers references.
   tokenizer_config.json, special_tokens_map.json.
 
 reference.json per model: `cases` (text, src_lang, tgt_lang, input_ids, greedy generated_ids with
-the target language forced first, translation, min_margin), `beam_cases` (beam search as
+the target language forced first, translation, min_margin, and the logits of the first step after
+the forced token: ids 0..16 and the top 5), `beam_cases` (beam search as
 `generate(..., num_beams=N, forced_bos_token_id=...)`), `tokenizer_cases` (input_ids for Unicode,
 emoji, accents, whitespace runs, the empty string and a text longer than the model's limit, untruncated
 and truncated at model_max_length).
@@ -57,12 +58,19 @@ BEAM = {"num_beams": 4, "max_new_tokens": 10, "length_penalty": 1.0, "early_stop
 
 
 def train_spm(directory):
-    prefix = os.path.join(directory, "spm")
-    spm.SentencePieceTrainer.train(
-        input=CORPUS, model_prefix=prefix, model_type="bpe", vocab_size=600, seed_sentencepiece_size=10000,
-        num_threads=1, minloglevel=2,
-    )
-    return prefix + ".model"
+    # Relative paths: the trainer writes them into the model file, which must not depend on where
+    # the script ran.
+    shutil.copy(CORPUS, os.path.join(directory, "corpus.txt"))
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        spm.SentencePieceTrainer.train(
+            input="corpus.txt", model_prefix="spm", model_type="bpe", vocab_size=600, seed_sentencepiece_size=10000,
+            num_threads=1, minloglevel=2,
+        )
+    finally:
+        os.chdir(cwd)
+    return os.path.join(directory, "spm.model")
 
 
 def set_json(path, **values):
@@ -109,8 +117,14 @@ def reference(model, tokenizer, code_of, token_of, max_length):
                 continue  # the forced language token
             top = torch.topk(logits[0], 2).values
             margins.append(float(top[0] - top[1]))
+        # The first free step's logits (after the decoder start and the forced language token).
+        free = out.logits[1][0] if len(out.logits) > 1 else None
+        top = torch.topk(free, 5) if free is not None else None
         cases.append({
             "text": text, "src_lang": src, "tgt_lang": tgt, "input_ids": ids,
+            "step1_logits_first16": [round(float(v), 6) for v in free[:16]] if free is not None else [],
+            "step1_top5_ids": top.indices.tolist() if top is not None else [],
+            "step1_top5_logits": [round(float(v), 6) for v in top.values] if top is not None else [],
             "generated_ids": generated, "translation": tokenizer.decode(generated, skip_special_tokens=True),
             "min_margin": round(min(margins), 6) if margins else None,
         })

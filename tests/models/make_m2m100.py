@@ -52,6 +52,7 @@ TOKENIZER_TEXTS = [
     "  leading, trailing   and\t\ttabs  ",
     "ﬁ ligature, full-width ＡＢＣ, combining e\u0301",
     "",
+    "special tokens in text: a</s>b <unk> __de__ deu_Latn <pad>end",
     " ".join(["The licensor grants you a license to reproduce the Work."] * 30),
 ]
 BEAM = {"num_beams": 4, "max_new_tokens": 10, "length_penalty": 1.0, "early_stopping": True}

@@ -30,6 +30,8 @@ TEXTS = [
     "  leading, trailing   and\t\ttabs  ",
     "ﬁ ligature, full-width ＡＢＣ, combining e\u0301",
     "",
+    "special tokens in text: a</s>b <unk> <pad>end",
+    "</s> at the start",
     " ".join(["The licensor grants you a license to reproduce the Work."] * 30),
 ]
 

@@ -232,3 +232,47 @@ fn t5_extra_ids_follow_the_vocabulary_in_reverse() {
     let huge = serde_json::json!({ "extra_ids": 1u64 << 40 });
     assert!(matches!(T5Tokenizer::from_parts(&spiece, &huge), Err(Error::Tokenizer(_))));
 }
+
+/// A copy of `model`'s fixture in a fresh directory, with `edit` applied to one of its JSON files.
+fn edited_copy(model: &str, file: &str, edit: impl FnOnce(&mut serde_json::Value)) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("hubside-m2m100-{}-{}", std::process::id(), COUNT.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(format!("{HUB}/{model}")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap();
+    edit(&mut value);
+    std::fs::write(dir.join(file), serde_json::to_vec(&value).unwrap()).unwrap();
+    dir
+}
+
+#[test]
+fn bad_files_are_typed_errors() {
+    let load_edited = |model: &str, file: &str, edit: &dyn Fn(&mut serde_json::Value)| {
+        let dir = edited_copy(model, file, |v| edit(v));
+        let result = load(&Repo::local(&dir));
+        std::fs::remove_dir_all(dir).ok();
+        result
+    };
+    let set = |key: &'static str, value: serde_json::Value| move |v: &mut serde_json::Value| v[key] = value.clone();
+    for (model, file, edit, expect) in [
+        (M2M100, "config.json", Box::new(set("pad_token_id", 1_000_000.into())) as Box<dyn Fn(&mut serde_json::Value)>, "pad_token_id"),
+        (NLLB, "config.json", Box::new(set("max_position_embeddings", 0.into())), "max_position_embeddings"),
+        (M2M100, "config.json", Box::new(set("activation_function", "bogus".into())), "bogus"),
+        (M2M100, "config.json", Box::new(set("decoder_start_token_id", 100_000.into())), "decoder_start_token_id"),
+        (M2M100, "generation_config.json", Box::new(set("eos_token_id", (-2).into())), "eos_token_id"),
+        (M2M100, "config.json", Box::new(set("encoder_attention_heads", 5.into())), "heads"),
+        (M2M100, "tokenizer_config.json", Box::new(set("language_codes", "klingon".into())), "language_codes"),
+        (M2M100, "vocab.json", Box::new(set("▁extra", 5000.into())), "vocab.json"),
+        (NLLB, "tokenizer_config.json", Box::new(set("additional_special_tokens", serde_json::json!(["zzz_Zzzz"]))), "language tokens"),
+    ] {
+        match load_edited(model, file, &*edit) {
+            Err(e @ (Error::Config(_) | Error::Tokenizer(_))) => assert!(e.to_string().contains(expect), "{model} {file}: {e}"),
+            Err(other) => panic!("{model} {file}: expected a config or tokenizer error naming {expect}, got {other:?}"),
+            Ok(_) => panic!("{model} {file}: loaded; expected an error naming {expect}"),
+        }
+    }
+}

@@ -123,11 +123,11 @@ impl M2M100 {
     pub fn load(config: &serde_json::Value, vb: Weights) -> Result<Self> {
         let cfg: M2M100Config = super::parse_config(config)?;
         let d = cfg.d_model;
-        if cfg.pad_token_id as usize >= cfg.vocab_size || cfg.eos_token_id as usize >= cfg.vocab_size {
-            return Err(Error::Config(format!(
-                "config.json: pad_token_id {} and eos_token_id {} must be below vocab_size {}",
-                cfg.pad_token_id, cfg.eos_token_id, cfg.vocab_size
-            )));
+        let decoder_start_id = cfg.decoder_start_token_id.unwrap_or(cfg.eos_token_id);
+        for (field, id) in [("pad_token_id", cfg.pad_token_id), ("eos_token_id", cfg.eos_token_id), ("decoder_start_token_id", decoder_start_id)] {
+            if id as usize >= cfg.vocab_size {
+                return Err(Error::Config(format!("config.json: {field} {id} is not below vocab_size {}", cfg.vocab_size)));
+            }
         }
         // One table for encoder, decoder and (tied) output: checkpoints store it as
         // `model.shared.weight`, some also under the other names.
@@ -156,7 +156,7 @@ impl M2M100 {
         // Positions run from padding_idx + 1 to max_position_embeddings + padding_idx.
         let spec = Seq2SeqSpec {
             model_type: "m2m_100".into(),
-            decoder_start_id: cfg.decoder_start_token_id.unwrap_or(cfg.eos_token_id),
+            decoder_start_id,
             eos_ids: vec![cfg.eos_token_id],
             pad_id: Some(cfg.pad_token_id),
             suppress_ids: Vec::new(),

@@ -291,6 +291,22 @@ pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
     Err(Error::NotFound { url: format!("{} (nor vocab.txt)", repo.url("tokenizer.json")) })
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_tokens_split_the_text_earliest_and_longest_first() {
+        let token = |content: &str, id, strip| AddedToken { content: content.into(), id, strip };
+        let added = [token("<extra_id_1>", 9, true), token("</s>", 1, false), token("<s>", 0, false)];
+        let split = split_on_added("a</s><s>b  <extra_id_1>  c</s>", &added);
+        use Segment::{Added, Text};
+        assert_eq!(split, [Text("a"), Added(1), Added(0), Text("b"), Added(9), Text("c"), Added(1)]);
+        assert_eq!(split_on_added("", &added), []);
+        assert_eq!(split_on_added(" <s> ", &added), [Text(" "), Added(0), Text(" ")], "only stripping tokens take spaces");
+    }
+}
+
 /// Standard base64 (padding optional); `None` on any other character.
 fn base64(text: &str) -> Option<Vec<u8>> {
     let value = |c: u8| match c {

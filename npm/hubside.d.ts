@@ -192,7 +192,9 @@ export interface TranslationOptions {
   /** Beam search stops when num_beams hypotheses are done (true), on a heuristic (false), or
    * only when no better one can appear ('never'). */
   early_stopping?: boolean | 'never';
-  /** T5: the languages, as in the 'translate English to German: ' prefix ('en', 'de', ...). */
+  /** The languages. T5: as in the 'translate English to German: ' prefix ('en', 'de', ...);
+   * M2M100: its codes ('en', 'de', ...); NLLB: its codes ('eng_Latn', 'deu_Latn', ...). M2M100
+   * and NLLB need both (an unknown or missing code is an 'input' error listing the model's). */
   src_lang?: string;
   tgt_lang?: string;
   /** Streaming: the text generated so far for input number `index`, after every token. */

@@ -197,8 +197,8 @@ fn errors_are_reported() {
         Err(e @ Error::UnsupportedModel { .. }) => {
             let Error::UnsupportedModel { task, model_type, supported } = &e else { unreachable!() };
             assert_eq!((task.as_str(), model_type.as_str()), ("translation", "distilbert"));
-            assert_eq!(supported, &["marian", "t5"]);
-            assert!(e.to_string().contains("supported: marian, t5"), "{e}");
+            assert_eq!(supported, &["marian", "m2m_100", "t5"]);
+            assert!(e.to_string().contains("supported: marian, m2m_100, t5"), "{e}");
         }
         other => panic!("expected UnsupportedModel, got {:?}", other.err()),
     }

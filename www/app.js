@@ -140,6 +140,10 @@ const runTranslation = () => guarded('translation', async () => {
     num_beams: Math.max(1, Number($('translation-beams').value) || 1),
     max_new_tokens: Math.max(1, Number($('translation-max').value) || 128),
   };
+  // Multilingual models (M2M100, NLLB) need both languages; single-pair models need neither.
+  const [src, tgt] = [$('translation-src').value.trim(), $('translation-tgt').value.trim()];
+  if (src) options.src_lang = src;
+  if (tgt) options.tgt_lang = tgt;
   const texts = [$('translation-text').value];
   const { value, seconds } = await client.run(spec, texts, options, ({ text }) => { output.textContent = text; });
   output.textContent = value.map((v) => v.translation_text).join('\n');

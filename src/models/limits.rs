@@ -44,9 +44,8 @@ enum Kind {
     Beams,
     /// A LayerNorm / RMSNorm epsilon: finite and > 0.
     Epsilon,
-    /// A token id that also indexes a table (RoBERTa's `pad_token_id` is a position row): below
-    /// MAX_VOCAB.
-    TokenId,
+    /// A token id, or a list of them (`eos_token_id` may be one): each below MAX_VOCAB.
+    TokenIds,
 }
 
 /// Every field hubside sizes something from, by the names the architectures give it.
@@ -88,7 +87,11 @@ const FIELDS: &[(&str, Kind)] = &[
     ("num_beams", Kind::Beams),
     ("layer_norm_eps", Kind::Epsilon),
     ("layer_norm_epsilon", Kind::Epsilon),
-    ("pad_token_id", Kind::TokenId),
+    ("pad_token_id", Kind::TokenIds),
+    ("bos_token_id", Kind::TokenIds),
+    ("eos_token_id", Kind::TokenIds),
+    ("decoder_start_token_id", Kind::TokenIds),
+    ("forced_bos_token_id", Kind::TokenIds),
 ];
 
 /// Widths and the row counts they multiply with in one matrix (embedding tables, position tables,
@@ -115,6 +118,13 @@ pub fn validate_config(config: &Value, file: &str) -> Result<()> {
     let refuse = |field: &str, why: String| Err(Error::Config(format!("{file}: {field} {why}")));
     for &(field, kind) in FIELDS {
         let Some(value) = config.get(field).filter(|v| !v.is_null()) else { continue };
+        if let Kind::TokenIds = kind {
+            let ids = value.as_array().map_or_else(|| vec![value], |ids| ids.iter().collect());
+            if ids.iter().all(|id| id.as_u64().is_some_and(|id| id < MAX_VOCAB)) {
+                continue;
+            }
+            return refuse(field, format!("is {value}; it must be a token id (or a list of them) below {MAX_VOCAB}"));
+        }
         if let Kind::Epsilon = kind {
             match value.as_f64() {
                 Some(eps) if eps.is_finite() && eps > 0.0 && eps < 1.0 => continue,
@@ -129,8 +139,7 @@ pub fn validate_config(config: &Value, file: &str) -> Result<()> {
             Kind::Length => (0, MAX_POSITIONS),
             Kind::Labels => (1, MAX_LABELS),
             Kind::Beams => (1, MAX_BEAMS),
-            Kind::TokenId => (0, MAX_VOCAB - 1),
-            Kind::Epsilon => unreachable!("checked above"),
+            Kind::Epsilon | Kind::TokenIds => unreachable!("checked above"),
         };
         match value.as_u64() {
             Some(n) if (min..=max).contains(&n) => {}
@@ -186,6 +195,8 @@ mod tests {
         let whisper_large_v3 = json!({ "d_model": 1280, "vocab_size": 51866, "num_mel_bins": 128, "encoder_layers": 32,
             "decoder_layers": 4, "max_source_positions": 1500, "max_target_positions": 448, "encoder_ffn_dim": 5120 });
         validate_config(&whisper_large_v3, "config.json").unwrap();
+        let ids = json!({ "pad_token_id": 1, "eos_token_id": [1, 2], "decoder_start_token_id": 2, "bos_token_id": null });
+        validate_config(&ids, "generation_config.json").unwrap();
     }
 
     #[test]
@@ -205,6 +216,9 @@ mod tests {
             (json!({ "pad_token_id": -1 }), "pad_token_id"),
             (json!({ "pad_token_id": 1u64 << 40 }), "pad_token_id"),
             (json!({ "hidden_size": 1 << 18, "vocab_size": 1 << 22 }), "vocab_size"),
+            (json!({ "decoder_start_token_id": 1u64 << 40 }), "decoder_start_token_id"),
+            (json!({ "eos_token_id": [2, -1] }), "eos_token_id"),
+            (json!({ "pad_token_id": "<pad>" }), "pad_token_id"),
         ] {
             let message = refused(config.clone());
             assert!(message.contains(field), "{config}: {message}");

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor};
 
 use serde::Deserialize;
 
-use super::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
+use super::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState, LayerCache};
 use super::embeddings::EmbeddingTable;
 use super::linear::Linear;
 use super::norm::{Activation, LayerNorm};
@@ -46,7 +46,10 @@ pub struct MarianConfig {
     pub scale_embedding: bool,
 }
 
-struct EncoderLayer {
+/// A BART-family encoder layer (Marian, M2M100): self-attention and a feed-forward, each a
+/// residual block with its own LayerNorm, applied after the residual sum (Marian) or to the
+/// block's input (M2M100's pre-LayerNorm).
+pub(super) struct EncoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
     fc1: Linear,
@@ -54,7 +57,9 @@ struct EncoderLayer {
     final_layer_norm: LayerNorm,
 }
 
-struct DecoderLayer {
+/// A BART-family decoder layer: causal self-attention, cross-attention over the encoder output
+/// and a feed-forward, wired as [`EncoderLayer`]'s blocks are.
+pub(super) struct DecoderLayer {
     self_attn: Attention,
     self_attn_layer_norm: LayerNorm,
     encoder_attn: Attention,
@@ -62,6 +67,87 @@ struct DecoderLayer {
     fc1: Linear,
     fc2: Linear,
     final_layer_norm: LayerNorm,
+}
+
+/// Where a residual block's LayerNorm sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NormPlacement {
+    /// `norm(x + block(x))` (Marian, BART).
+    After,
+    /// `x + block(norm(x))` (M2M100, NLLB).
+    Before,
+}
+
+/// One residual block around `block`, its LayerNorm placed as `placement` says.
+fn residual(x: Tensor, norm: &LayerNorm, placement: NormPlacement, block: impl FnOnce(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+    match placement {
+        NormPlacement::After => {
+            let out = block(&x)?;
+            norm.forward(&(x + out)?)
+        }
+        NormPlacement::Before => {
+            let out = block(&norm.forward(&x)?)?;
+            Ok((x + out)?)
+        }
+    }
+}
+
+fn ffn(fc1: &Linear, fc2: &Linear, activation: Activation, x: &Tensor) -> Result<Tensor> {
+    fc2.forward(&activation.apply(&fc1.forward(x)?)?)
+}
+
+impl EncoderLayer {
+    /// `model.encoder.layers.{i}` weights.
+    pub(super) fn load(d: usize, heads: usize, ffn_dim: usize, eps: f64, vb: Weights) -> Result<Self> {
+        Ok(EncoderLayer {
+            self_attn: attention(d, heads, AttentionKind::SelfAttention, vb.pp("self_attn"))?,
+            self_attn_layer_norm: LayerNorm::load(d, eps, vb.pp("self_attn_layer_norm"))?,
+            fc1: Linear::load(d, ffn_dim, vb.pp("fc1"))?,
+            fc2: Linear::load(ffn_dim, d, vb.pp("fc2"))?,
+            final_layer_norm: LayerNorm::load(d, eps, vb.pp("final_layer_norm"))?,
+        })
+    }
+
+    pub(super) fn forward(&self, x: Tensor, activation: Activation, placement: NormPlacement) -> Result<Tensor> {
+        let x = residual(x, &self.self_attn_layer_norm, placement, |x| self.self_attn.forward_self(x, None, None))?;
+        residual(x, &self.final_layer_norm, placement, |x| ffn(&self.fc1, &self.fc2, activation, x))
+    }
+}
+
+impl DecoderLayer {
+    /// `model.decoder.layers.{i}` weights.
+    pub(super) fn load(d: usize, heads: usize, ffn_dim: usize, eps: f64, vb: Weights) -> Result<Self> {
+        Ok(DecoderLayer {
+            self_attn: attention(d, heads, AttentionKind::SelfAttention, vb.pp("self_attn"))?,
+            self_attn_layer_norm: LayerNorm::load(d, eps, vb.pp("self_attn_layer_norm"))?,
+            encoder_attn: attention(d, heads, AttentionKind::CrossAttention, vb.pp("encoder_attn"))?,
+            encoder_attn_layer_norm: LayerNorm::load(d, eps, vb.pp("encoder_attn_layer_norm"))?,
+            fc1: Linear::load(d, ffn_dim, vb.pp("fc1"))?,
+            fc2: Linear::load(ffn_dim, d, vb.pp("fc2"))?,
+            final_layer_norm: LayerNorm::load(d, eps, vb.pp("final_layer_norm"))?,
+        })
+    }
+
+    /// The cross-attention whose keys/values [`DecoderState::start`] computes.
+    pub(super) fn encoder_attention(&self) -> &Attention {
+        &self.encoder_attn
+    }
+
+    /// New positions `x` after those `cache` holds; `mask` is their causal mask.
+    pub(super) fn forward(
+        &self,
+        x: Tensor,
+        mask: Option<&Tensor>,
+        cache: &mut LayerCache,
+        activation: Activation,
+        placement: NormPlacement,
+    ) -> Result<Tensor> {
+        let x = residual(x, &self.self_attn_layer_norm, placement, |x| {
+            self.self_attn.forward_self(x, mask, Some(&mut cache.self_kv))
+        })?;
+        let x = residual(x, &self.encoder_attn_layer_norm, placement, |x| self.encoder_attn.forward_cross(x, &cache.cross_kv))?;
+        residual(x, &self.final_layer_norm, placement, |x| ffn(&self.fc1, &self.fc2, activation, x))
+    }
 }
 
 pub struct Marian {
@@ -107,7 +193,7 @@ pub fn sinusoidal_positions(start: usize, count: usize, dim: usize) -> Result<Te
 }
 
 /// The first name among `names` that the checkpoint has.
-fn first_of<'a>(vb: &Weights, names: &[&'a str]) -> Result<&'a str> {
+pub(super) fn first_of<'a>(vb: &Weights, names: &[&'a str]) -> Result<&'a str> {
     names.iter().copied().find(|name| vb.contains_tensor(name)).ok_or_else(|| Error::Config(format!("weights have none of {}", names.join(", "))))
 }
 
@@ -137,30 +223,10 @@ impl Marian {
         };
         let lm_head = Linear::from_matrix(lm_head, final_logits_bias)?;
         let encoder = (0..cfg.encoder_layers)
-            .map(|i| {
-                let vb = vb.pp(format!("model.encoder.layers.{i}"));
-                Ok(EncoderLayer {
-                    self_attn: attention(d, cfg.encoder_attention_heads, AttentionKind::SelfAttention, vb.pp("self_attn"))?,
-                    self_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-                    fc1: Linear::load(d, cfg.encoder_ffn_dim, vb.pp("fc1"))?,
-                    fc2: Linear::load(cfg.encoder_ffn_dim, d, vb.pp("fc2"))?,
-                    final_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
-                })
-            })
+            .map(|i| EncoderLayer::load(d, cfg.encoder_attention_heads, cfg.encoder_ffn_dim, LAYER_NORM_EPS, vb.pp(format!("model.encoder.layers.{i}"))))
             .collect::<Result<Vec<_>>>()?;
         let decoder = (0..cfg.decoder_layers)
-            .map(|i| {
-                let vb = vb.pp(format!("model.decoder.layers.{i}"));
-                Ok(DecoderLayer {
-                    self_attn: attention(d, cfg.decoder_attention_heads, AttentionKind::SelfAttention, vb.pp("self_attn"))?,
-                    self_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("self_attn_layer_norm"))?,
-                    encoder_attn: attention(d, cfg.decoder_attention_heads, AttentionKind::CrossAttention, vb.pp("encoder_attn"))?,
-                    encoder_attn_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("encoder_attn_layer_norm"))?,
-                    fc1: Linear::load(d, cfg.decoder_ffn_dim, vb.pp("fc1"))?,
-                    fc2: Linear::load(cfg.decoder_ffn_dim, d, vb.pp("fc2"))?,
-                    final_layer_norm: LayerNorm::load(d, LAYER_NORM_EPS, vb.pp("final_layer_norm"))?,
-                })
-            })
+            .map(|i| DecoderLayer::load(d, cfg.decoder_attention_heads, cfg.decoder_ffn_dim, LAYER_NORM_EPS, vb.pp(format!("model.decoder.layers.{i}"))))
             .collect::<Result<Vec<_>>>()?;
         let spec = Seq2SeqSpec {
             model_type: "marian".into(),
@@ -184,10 +250,6 @@ impl Marian {
             lm_head,
             activation: Activation::parse(&cfg.activation_function)?,
         })
-    }
-
-    fn ffn(&self, fc1: &Linear, fc2: &Linear, x: &Tensor) -> Result<Tensor> {
-        fc2.forward(&self.activation.apply(&fc1.forward(x)?)?)
     }
 
     /// Scaled token embeddings plus the positions `start..start + len`.
@@ -215,10 +277,7 @@ impl Seq2SeqModel for Marian {
         let ids = Tensor::new(input_ids, &Device::Cpu)?.unsqueeze(0)?;
         let mut x = self.embed(&self.encoder_embed, &ids, 0)?;
         for layer in &self.encoder {
-            let attended = layer.self_attn.forward_self(&x, None, None)?;
-            x = layer.self_attn_layer_norm.forward(&(x + attended)?)?;
-            let ff = self.ffn(&layer.fc1, &layer.fc2, &x)?;
-            x = layer.final_layer_norm.forward(&(x + ff)?)?;
+            x = layer.forward(x, self.activation, NormPlacement::After)?;
         }
         Ok(x)
     }
@@ -226,7 +285,7 @@ impl Seq2SeqModel for Marian {
 
 impl Decoder for Marian {
     fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState> {
-        DecoderState::start(self.decoder.iter().map(|layer| &layer.encoder_attn), encoded, beams)
+        DecoderState::start(self.decoder.iter().map(DecoderLayer::encoder_attention), encoded, beams)
     }
 
     fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor> {
@@ -235,12 +294,7 @@ impl Decoder for Marian {
         let mask = causal_mask(state.position, new)?;
         let mut x = self.embed(&self.decoder_embed, &ids, state.position)?;
         for (layer, cache) in self.decoder.iter().zip(&mut state.layers) {
-            let attended = layer.self_attn.forward_self(&x, mask.as_ref(), Some(&mut cache.self_kv))?;
-            x = layer.self_attn_layer_norm.forward(&(x + attended)?)?;
-            let attended = layer.encoder_attn.forward_cross(&x, &cache.cross_kv)?;
-            x = layer.encoder_attn_layer_norm.forward(&(x + attended)?)?;
-            let ff = self.ffn(&layer.fc1, &layer.fc2, &x)?;
-            x = layer.final_layer_norm.forward(&(x + ff)?)?;
+            x = layer.forward(x, mask.as_ref(), cache, self.activation, NormPlacement::After)?;
         }
         state.position += new;
         Ok(self.lm_head.forward(&x)?.to_dtype(DType::F32)?)

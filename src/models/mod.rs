@@ -16,6 +16,7 @@ pub mod bert;
 pub mod distilbert;
 pub mod embeddings;
 pub mod encoder;
+pub mod m2m100;
 pub mod marian;
 pub mod roberta;
 pub mod seq2seq;

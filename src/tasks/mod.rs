@@ -238,13 +238,13 @@ mod tests {
     #[test]
     fn model_types_come_from_the_registries() {
         assert_eq!(Task::TextClassification.info().model_types(), ["bert", "distilbert", "roberta", "xlm-roberta"]);
-        assert_eq!(Task::Translation.info().model_types(), ["marian", "t5"]);
+        assert_eq!(Task::Translation.info().model_types(), ["marian", "m2m_100", "t5"]);
         assert_eq!(Task::SpeechRecognition.info().model_types(), ["whisper"]);
         assert_eq!(Task::for_model_type("t5"), Some(Task::Translation));
         assert_eq!(Task::for_model_type("whisper"), Some(Task::SpeechRecognition));
         assert_eq!(Task::for_model_type("gpt2"), None);
         let error = unsupported_model(Task::Translation, "bert").to_string();
-        assert!(error.contains("'bert'") && error.contains("translation") && error.contains("marian, t5"), "{error}");
+        assert!(error.contains("'bert'") && error.contains("translation") && error.contains("marian, m2m_100, t5"), "{error}");
     }
 
     #[test]

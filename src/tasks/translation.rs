@@ -1,5 +1,6 @@
 //! Translation: load an encoder-decoder model and its tokenizer from a repo, pick the task prefix
-//! (T5) or target language token (multilingual Marian), split text longer than the model's input
+//! (T5), the target language token (multilingual Marian) or the source and forced target language
+//! tokens (M2M100, NLLB), split text longer than the model's input
 //! limit at sentence boundaries, generate (greedy or beam search) and decode each piece, and join
 //! the pieces. An optional callback sees the translation grow token by token.
 
@@ -11,8 +12,12 @@ use crate::generation::{self, EarlyStopping, GenerationConfig};
 use crate::models::limits;
 use crate::hub::Repo;
 use crate::models::seq2seq::Seq2SeqModel;
-use crate::models::{marian, t5};
+use crate::models::{m2m100, marian, t5};
+use crate::tokenizer::m2m100::M2M100Tokenizer;
 use crate::tokenizer::marian::MarianTokenizer;
+use crate::tokenizer::nllb::NllbTokenizer;
+use crate::tokenizer::t5::T5Tokenizer;
+use crate::tokenizer::LanguageTokenizer;
 use crate::weights::{self, Weights};
 use crate::tokenizer;
 use super::LoadOptions;
@@ -20,7 +25,8 @@ use super::LoadOptions;
 type Loader = fn(&serde_json::Value, Weights) -> Result<Box<dyn Seq2SeqModel>>;
 
 /// `model_type` → loader. Adding an architecture is one model file and one line here.
-pub(super) const REGISTRY: &[(&str, Loader)] = &[("marian", marian::load_seq2seq), ("t5", t5::load_seq2seq)];
+pub(super) const REGISTRY: &[(&str, Loader)] =
+    &[("marian", marian::load_seq2seq), ("m2m_100", m2m100::load_seq2seq), ("t5", t5::load_seq2seq)];
 
 /// Per-call options (transformers' names); `None` keeps the model's generation_config (or
 /// transformers' default).
@@ -34,9 +40,10 @@ pub struct TranslateOptions {
     #[serde(deserialize_with = "early_stopping_as_in_generation_config")]
     pub early_stopping: Option<EarlyStopping>,
     /// Source language (T5: selects `translation_{src}_to_{tgt}`; Marian: checked against the
-    /// tokenizer's `source_lang`).
+    /// tokenizer's `source_lang`; M2M100 `en`, NLLB `eng_Latn`: the token that starts the input).
     pub src_lang: Option<String>,
-    /// Target language (T5: as above; multilingual Marian: the `>>tgt<<` token).
+    /// Target language (T5: as above; multilingual Marian: the `>>tgt<<` token; M2M100, NLLB:
+    /// the token forced first in the output).
     pub tgt_lang: Option<String>,
 }
 
@@ -73,17 +80,36 @@ pub struct Translation {
 enum TextTokenizer {
     Marian(Box<MarianTokenizer>),
     Json(Box<Tokenizer>),
+    /// T5 from `spiece.model` alone.
+    T5(Box<T5Tokenizer>),
+    /// M2M100 (`vocab.json` + `sentencepiece.bpe.model`), NLLB (`tokenizer.json`).
+    Languages(Box<dyn LanguageTokenizer>),
+}
+
+/// What goes around a text to make the model's input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InputFraming {
+    /// Text before it: T5's task prefix, multilingual Marian's `>>tgt<< `.
+    pub prefix: String,
+    /// The source language's token (M2M100, NLLB).
+    pub source_language: Option<u32>,
 }
 
 impl TextTokenizer {
-    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+    fn encode(&self, text: &str, framing: &InputFraming) -> Result<Vec<u32>> {
+        let prefixed = || format!("{}{text}", framing.prefix);
         match self {
-            TextTokenizer::Marian(t) => Ok(t.encode(text)),
+            TextTokenizer::Marian(t) => Ok(t.encode(&prefixed())),
             TextTokenizer::Json(t) => Ok(t
-                .encode(text, true)
+                .encode(prefixed(), true)
                 .map_err(|e| Error::Tokenizer(e.to_string()))?
                 .get_ids()
                 .to_vec()),
+            TextTokenizer::T5(t) => Ok(t.encode(&prefixed())),
+            TextTokenizer::Languages(t) => {
+                let source = framing.source_language.ok_or_else(|| Error::Input("no source language token".into()))?;
+                t.encode(text, source)
+            }
         }
     }
 
@@ -91,7 +117,14 @@ impl TextTokenizer {
         match self {
             TextTokenizer::Marian(t) => Ok(t.decode(ids)),
             TextTokenizer::Json(t) => t.decode(ids, true).map_err(|e| Error::Tokenizer(e.to_string())),
+            TextTokenizer::T5(t) => Ok(t.decode(ids)),
+            TextTokenizer::Languages(t) => t.decode(ids),
         }
+    }
+
+    /// Whether languages are chosen through `task_specific_params` (T5's `translation_*` tasks).
+    fn has_task_prefixes(&self) -> bool {
+        matches!(self, TextTokenizer::Json(_) | TextTokenizer::T5(_))
     }
 }
 
@@ -179,15 +212,7 @@ impl Translator {
             limits::validate_config(params, &format!("config.json task_specific_params.{key}"))?;
         }
 
-        let source_spm = if model_type == "marian" { repo.get_optional("source.spm").await? } else { None };
-        let (tokenizer, tokenizer_max) = if let Some(source_spm) = source_spm {
-            let marian = MarianTokenizer::load_with_source(repo, &source_spm).await?;
-            let max = marian.max_length;
-            (TextTokenizer::Marian(Box::new(marian)), max)
-        } else {
-            let (json, tokenizer_config) = tokenizer::load(repo).await?;
-            (TextTokenizer::Json(Box::new(json)), tokenizer_config.max_length())
-        };
+        let (tokenizer, tokenizer_max) = load_tokenizer(repo, &model_type).await?;
 
         let generation_config: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
         if let Some(generation_config) = &generation_config {
@@ -228,16 +253,24 @@ impl Translator {
         self.model.as_ref()
     }
 
-    /// Generation settings for `options`, and the text to put before the input.
-    pub fn resolve(&self, options: &TranslateOptions) -> Result<(GenerationConfig, String)> {
+    /// Generation settings for `options`, and what goes around the input text.
+    pub fn resolve(&self, options: &TranslateOptions) -> Result<(GenerationConfig, InputFraming)> {
         let mut config = self.defaults.clone();
-        let mut prefix = String::new();
+        let mut framing = InputFraming::default();
         if let Some((_, params)) = self.task(options)? {
-            prefix = params.get("prefix").and_then(|p| p.as_str()).unwrap_or_default().to_string();
+            framing.prefix = params.get("prefix").and_then(|p| p.as_str()).unwrap_or_default().to_string();
             config.apply_json(params);
         }
-        if let TextTokenizer::Marian(tokenizer) = &self.tokenizer {
-            prefix = marian_prefix(tokenizer, options)?;
+        match &self.tokenizer {
+            TextTokenizer::Marian(tokenizer) => framing.prefix = marian_prefix(tokenizer, options)?,
+            TextTokenizer::Languages(tokenizer) => {
+                let (source, target) = language_ids(tokenizer.as_ref(), options, &self.model_type)?;
+                framing.source_language = Some(source);
+                // transformers' `generate(..., forced_bos_token_id=target)`.
+                config.forced_decoder_ids.retain(|&(position, _)| position != 1);
+                config.forced_decoder_ids.push((1, target));
+            }
+            TextTokenizer::Json(_) | TextTokenizer::T5(_) => {}
         }
         if let Some(n) = options.max_new_tokens {
             config.max_new_tokens = n;
@@ -252,13 +285,13 @@ impl Translator {
         if let Some(es) = options.early_stopping {
             config.early_stopping = es;
         }
-        Ok((config, prefix))
+        Ok((config, framing))
     }
 
     /// The `translation_*` task for the requested languages; the first one when none are given.
     fn task(&self, options: &TranslateOptions) -> Result<Option<&(String, serde_json::Value)>> {
-        if !matches!(self.tokenizer, TextTokenizer::Json(_)) || self.tasks.is_empty() {
-            if self.tasks.is_empty() && matches!(self.tokenizer, TextTokenizer::Json(_)) && (options.src_lang.is_some() || options.tgt_lang.is_some()) {
+        if !self.tokenizer.has_task_prefixes() || self.tasks.is_empty() {
+            if self.tasks.is_empty() && self.tokenizer.has_task_prefixes() && (options.src_lang.is_some() || options.tgt_lang.is_some()) {
                 return Err(Error::Input(format!(
                     "this {} model has no translation_* task_specific_params to choose languages from",
                     self.model_type
@@ -286,10 +319,10 @@ impl Translator {
         })
     }
 
-    /// Model input ids for `text` under `options` (prefix and special tokens included).
+    /// Model input ids for `text` under `options` (prefix, language and special tokens included).
     pub fn encode(&self, text: &str, options: &TranslateOptions) -> Result<Vec<u32>> {
-        let (_, prefix) = self.resolve(options)?;
-        self.tokenizer.encode(&format!("{prefix}{text}"))
+        let (_, framing) = self.resolve(options)?;
+        self.tokenizer.encode(text, &framing)
     }
 
     /// Text of generated ids (special tokens skipped).
@@ -305,8 +338,8 @@ impl Translator {
         options: &TranslateOptions,
         mut on_text: Option<&mut dyn FnMut(&str)>,
     ) -> Result<Translation> {
-        let (config, prefix) = self.resolve(options)?;
-        let encode = |piece: &str| self.tokenizer.encode(&format!("{prefix}{piece}"));
+        let (config, framing) = self.resolve(options)?;
+        let encode = |piece: &str| self.tokenizer.encode(piece, &framing);
         let whole = encode(text)?;
         let pieces = match self.max_input_tokens {
             Some(max) if whole.len() > max => split_to_fit(text, |piece| Ok(encode(piece)?.len() <= max))?,
@@ -344,6 +377,58 @@ impl Translator {
         }
         Ok(Translation { translation_text: done, input_ids, generated_ids, chunks })
     }
+}
+
+/// The tokenizer a translation repo ships, and its `model_max_length`: Marian's `source.spm`
+/// and `target.spm`; for M2M100 (and NLLB) `tokenizer.json` with language tokens, else
+/// `sentencepiece.bpe.model` + `vocab.json`; otherwise `tokenizer.json`, or for T5 `spiece.model`.
+async fn load_tokenizer(repo: &Repo, model_type: &str) -> Result<(TextTokenizer, Option<usize>)> {
+    if model_type == "marian" {
+        if let Some(source_spm) = repo.get_optional("source.spm").await? {
+            let marian = MarianTokenizer::load_with_source(repo, &source_spm).await?;
+            let max = marian.max_length;
+            return Ok((TextTokenizer::Marian(Box::new(marian)), max));
+        }
+    }
+    if model_type == "m2m_100" || model_type == "t5" {
+        let json = repo.get_optional("tokenizer.json").await?;
+        let config: serde_json::Value =
+            repo.get_json_optional("tokenizer_config.json").await?.unwrap_or(serde_json::Value::Null);
+        let languages: Box<dyn LanguageTokenizer> = match (model_type, json) {
+            ("m2m_100", Some(json)) => Box::new(NllbTokenizer::from_parts(&json, &config)?),
+            ("m2m_100", None) => Box::new(M2M100Tokenizer::load(repo, &config).await?),
+            ("t5", None) => {
+                let t5 = T5Tokenizer::load(repo, &config).await?;
+                let max = t5.max_length();
+                return Ok((TextTokenizer::T5(Box::new(t5)), max));
+            }
+            (_, Some(json)) => {
+                let max = tokenizer::TokenizerConfig::deserialize(&config).unwrap_or_default().max_length();
+                return Ok((TextTokenizer::Json(Box::new(tokenizer::from_json_bytes(&json)?)), max));
+            }
+            (_, None) => return Err(Error::Input(format!("no tokenizer for model_type {model_type}"))),
+        };
+        let max = languages.max_length();
+        return Ok((TextTokenizer::Languages(languages), max));
+    }
+    let (json, tokenizer_config) = tokenizer::load(repo).await?;
+    Ok((TextTokenizer::Json(Box::new(json)), tokenizer_config.max_length()))
+}
+
+/// The source and target language token ids for `options` (or tokenizer_config.json's
+/// `src_lang` / `tgt_lang`); a missing or unknown code is an input error listing the valid ones.
+fn language_ids(tokenizer: &dyn LanguageTokenizer, options: &TranslateOptions, model_type: &str) -> Result<(u32, u32)> {
+    let (default_src, default_tgt) = tokenizer.default_languages();
+    let id = |given: &Option<String>, default: Option<String>, option: &str| {
+        let codes = || tokenizer.language_codes().join(", ");
+        let code = given.clone().or(default).ok_or_else(|| {
+            Error::Input(format!("this {model_type} model needs the option {option}, one of its languages: {}", codes()))
+        })?;
+        tokenizer
+            .language_id(&code)
+            .ok_or_else(|| Error::Input(format!("{option} '{code}' is not one of this model's languages: {}", codes())))
+    };
+    Ok((id(&options.src_lang, default_src, "src_lang")?, id(&options.tgt_lang, default_tgt, "tgt_lang")?))
 }
 
 fn marian_prefix(tokenizer: &MarianTokenizer, options: &TranslateOptions) -> Result<String> {

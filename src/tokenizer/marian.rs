@@ -12,7 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::sentencepiece::{SentencePiece, SPACE};
-use super::TokenizerConfig;
+use super::{split_on_added, AddedToken, Segment, TokenizerConfig};
 use crate::error::{Error, Result};
 use crate::hub::Repo;
 
@@ -22,7 +22,7 @@ pub struct MarianTokenizer {
     encoder: HashMap<String, u32>,
     decoder: HashMap<u32, String>,
     /// Added tokens recognised in input text, longest first.
-    added: Vec<(String, u32)>,
+    added: Vec<AddedToken>,
     special_ids: HashSet<u32>,
     pub eos_id: u32,
     pub unk_id: u32,
@@ -34,7 +34,7 @@ pub struct MarianTokenizer {
     language_codes: Vec<String>,
 }
 
-fn parse_vocab(bytes: &[u8], file: &str) -> Result<HashMap<String, u32>> {
+pub(super) fn parse_vocab(bytes: &[u8], file: &str) -> Result<HashMap<String, u32>> {
     let map: HashMap<String, u64> =
         serde_json::from_slice(bytes).map_err(|e| Error::Tokenizer(format!("{file}: {e}")))?;
     map.into_iter()
@@ -105,6 +105,7 @@ impl MarianTokenizer {
         }
         added.retain(|(t, _)| !t.is_empty());
         added.sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
+        let added = added.into_iter().map(|(content, id)| AddedToken { content, id, strip: false }).collect();
 
         let mut language_codes: Vec<String> =
             encoder.keys().filter(|k| k.starts_with(">>") && k.ends_with("<<")).cloned().collect();
@@ -144,22 +145,11 @@ impl MarianTokenizer {
     /// Input ids of `text`, `</s>` included.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let mut ids = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            // The earliest added token in the rest, longest first at the same position.
-            let found = rest.char_indices().find_map(|(at, _)| {
-                self.added.iter().find(|(token, _)| rest[at..].starts_with(token.as_str())).map(|(t, id)| (at, t.len(), *id))
-            });
-            let (segment, special) = match found {
-                Some((at, len, id)) => {
-                    let segment = &rest[..at];
-                    rest = &rest[at + len..];
-                    (segment, Some(id))
-                }
-                None => (std::mem::take(&mut rest), None),
-            };
-            self.encode_segment(segment, &mut ids);
-            ids.extend(special);
+        for segment in split_on_added(text, &self.added) {
+            match segment {
+                Segment::Text(text) => self.encode_segment(text, &mut ids),
+                Segment::Added(id) => ids.push(id),
+            }
         }
         ids.push(self.eos_id);
         ids

@@ -1,10 +1,15 @@
 //! Tokenizers from what a repository ships: `tokenizer.json` when present, otherwise the older
 //! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece, `vocab.json` +
-//! `merges.txt` for RoBERTa's byte-level BPE, `sentencepiece.bpe.model` for XLM-RoBERTa).
+//! `merges.txt` for RoBERTa's byte-level BPE, `sentencepiece.bpe.model` for XLM-RoBERTa;
+//! SentencePiece models with the vocabularies of Marian, M2M100 and T5). NLLB's tokenizer.json is
+//! framed by language tokens as M2M100's files are ([`LanguageTokenizer`]).
 
 pub mod byte_level_bpe;
+pub mod m2m100;
 pub mod marian;
+pub mod nllb;
 pub mod sentencepiece;
+pub mod t5;
 pub mod wordpiece;
 pub mod xlm_roberta;
 
@@ -206,6 +211,76 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
     Ok(())
 }
 
+/// A token recognised whole in input text (special tokens, language tokens, T5's
+/// `<extra_id_N>`) before the text around it is segmented.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedToken {
+    pub content: String,
+    pub id: u32,
+    /// Whitespace next to it is dropped (transformers' `lstrip` and `rstrip`).
+    pub strip: bool,
+}
+
+/// A part of an input text: text to segment, or an added token's id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment<'a> {
+    Text(&'a str),
+    Added(u32),
+}
+
+/// `text` split at the added tokens it contains, as transformers' slow tokenizers split it: the
+/// earliest match first, the longest of those starting there (`added` is sorted longest first);
+/// empty text between tokens is left out.
+pub fn split_on_added<'a>(text: &'a str, added: &[AddedToken]) -> Vec<Segment<'a>> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    let mut strip_next = false;
+    while !rest.is_empty() {
+        let found = rest
+            .char_indices()
+            .find_map(|(at, _)| added.iter().find(|token| rest[at..].starts_with(token.content.as_str())).map(|t| (at, t)));
+        let (mut before, token) = match found {
+            Some((at, token)) => {
+                let before = &rest[..at];
+                rest = &rest[at + token.content.len()..];
+                (before, Some(token))
+            }
+            None => (std::mem::take(&mut rest), None),
+        };
+        if strip_next {
+            before = before.trim_start();
+        }
+        if token.is_some_and(|t| t.strip) {
+            before = before.trim_end();
+        }
+        if !before.is_empty() {
+            out.push(Segment::Text(before));
+        }
+        if let Some(token) = token {
+            out.push(Segment::Added(token.id));
+            strip_next = token.strip;
+        }
+    }
+    out
+}
+
+/// A tokenizer whose sequences are framed by language tokens (M2M100, NLLB): the source
+/// language's token marks the input, and the target language's token is generated first (forced).
+pub trait LanguageTokenizer {
+    /// The language codes callers name (`en`, `eng_Latn`), in the tokenizer's order.
+    fn language_codes(&self) -> Vec<String>;
+    /// The token id of language `code`, if the tokenizer has it.
+    fn language_id(&self, code: &str) -> Option<u32>;
+    /// Model input ids of `text` in the language whose token is `source`, eos included.
+    fn encode(&self, text: &str, source: u32) -> Result<Vec<u32>>;
+    /// Text of generated ids, special and language tokens skipped.
+    fn decode(&self, ids: &[u32]) -> Result<String>;
+    /// tokenizer_config.json's `src_lang` and `tgt_lang`, used when a call names none.
+    fn default_languages(&self) -> (Option<String>, Option<String>);
+    /// `model_max_length` from tokenizer_config.json.
+    fn max_length(&self) -> Option<usize>;
+}
+
 /// A repository's tokenizer: a `tokenizers` one (from tokenizer.json, or built from the older
 /// files), or XLM-RoBERTa's SentencePiece one, which hubside runs itself.
 pub enum AnyTokenizer {
@@ -278,6 +353,22 @@ pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
             "{} (XLM-RoBERTa's tokenizer, with no tokenizer.json beside it) is read for text classification only",
             repo.url("sentencepiece.bpe.model")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_tokens_split_the_text_earliest_and_longest_first() {
+        let token = |content: &str, id, strip| AddedToken { content: content.into(), id, strip };
+        let added = [token("<extra_id_1>", 9, true), token("</s>", 1, false), token("<s>", 0, false)];
+        let split = split_on_added("a</s><s>b  <extra_id_1>  c</s>", &added);
+        use Segment::{Added, Text};
+        assert_eq!(split, [Text("a"), Added(1), Added(0), Text("b"), Added(9), Text("c"), Added(1)]);
+        assert_eq!(split_on_added("", &added), []);
+        assert_eq!(split_on_added(" <s> ", &added), [Text(" "), Added(0), Text(" ")], "only stripping tokens take spaces");
     }
 }
 

@@ -63,3 +63,65 @@ pub struct MelStats {
     pub frame0_first8: Vec<f32>,
     pub frame100_first8: Vec<f32>,
 }
+
+/// `hub/tiny-random/{m2m100,nllb}/reference.json`: translations between language codes.
+#[derive(Deserialize)]
+pub struct MultilingualTranslation {
+    pub cases: Vec<MultilingualCase>,
+    pub beam_cases: Vec<MultilingualBeamCase>,
+    pub tokenizer_cases: Vec<LanguageTokenizerCase>,
+}
+
+#[derive(Deserialize)]
+pub struct MultilingualCase {
+    pub text: String,
+    pub src_lang: String,
+    pub tgt_lang: String,
+    pub input_ids: Vec<u32>,
+    pub generated_ids: Vec<u32>,
+    pub translation: String,
+    /// Logits of ids 0..16 at the first step after the forced language token.
+    pub step1_logits_first16: Vec<f32>,
+    pub step1_top5_ids: Vec<u32>,
+    pub step1_top5_logits: Vec<f32>,
+    /// Smallest gap between the best and second-best logit along the greedy path.
+    pub min_margin: Option<f32>,
+}
+
+#[derive(Deserialize)]
+pub struct MultilingualBeamCase {
+    pub text: String,
+    pub src_lang: String,
+    pub tgt_lang: String,
+    pub num_beams: usize,
+    pub max_new_tokens: usize,
+    pub length_penalty: f64,
+    pub early_stopping: bool,
+    pub generated_ids: Vec<u32>,
+    pub translation: String,
+}
+
+#[derive(Deserialize)]
+pub struct LanguageTokenizerCase {
+    pub text: String,
+    pub src_lang: String,
+    pub input_ids: Vec<u32>,
+    /// Truncated at the tokenizer's model_max_length, special tokens included.
+    pub truncated_input_ids: Vec<u32>,
+    pub decoded: String,
+}
+
+/// `hub/tiny-random/t5-spiece-only/reference.json`: T5Tokenizer on spiece.model alone.
+#[derive(Deserialize)]
+pub struct SpieceTokenizer {
+    pub tokenizer_cases: Vec<SpieceTokenizerCase>,
+}
+
+#[derive(Deserialize)]
+pub struct SpieceTokenizerCase {
+    pub text: String,
+    pub input_ids: Vec<u32>,
+    /// The same text with `"legacy": true`.
+    pub legacy_input_ids: Vec<u32>,
+    pub decoded: String,
+}

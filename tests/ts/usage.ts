@@ -55,7 +55,12 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const t5 = await pipeline('translation_en_to_de', 'google-t5/t5-small');
   const t5Task: 'translation' = t5.task; // the canonical name, whatever name loaded it
   const [{ translation_text }] = await t5(['Hello', 'Goodbye'], { src_lang: 'en', tgt_lang: 'fr', early_stopping: true });
-  console.log(translated[0].translation_text, translation_text, t5Task);
+  // M2M100 and NLLB: the source and target language in the model's own codes.
+  const nllb = await pipeline('translation', 'facebook/nllb-200-distilled-600M', options);
+  const [{ translation_text: german }] = await nllb('The house is small.', { src_lang: 'eng_Latn', tgt_lang: 'deu_Latn' });
+  const m2m = await pipeline('translation', 'facebook/m2m100_418M');
+  await m2m('The house is small.', { src_lang: 'en', tgt_lang: 'fr', num_beams: 1 });
+  console.log(translated[0].translation_text, translation_text, t5Task, german);
 
   // Speech recognition: mono samples, or channels as an AudioBuffer gives them.
   const asr: AutomaticSpeechRecognitionPipeline = await pipeline('automatic-speech-recognition', 'openai/whisper-tiny.en', options);

@@ -146,15 +146,17 @@ enum Command {
         #[arg(required = true)]
         file: Vec<PathBuf>,
     },
-    /// Translate each TEXT (Marian / opus-mt, T5).
+    /// Translate each TEXT (Marian / opus-mt, T5, M2M100, NLLB).
     #[command(visible_aliases = task_names(Task::Translation), mut_arg("model", |arg| default_model(arg, Task::Translation)))]
     Translate {
         #[command(flatten)]
         model: ModelArgs,
-        /// Source language (T5: picks translation_SRC_to_TGT; Marian: checked against the model).
+        /// Source language (T5: picks translation_SRC_to_TGT; Marian: checked against the model;
+        /// M2M100: en, de, ...; NLLB: eng_Latn, deu_Latn, ...).
         #[arg(long)]
         src_lang: Option<String>,
-        /// Target language (T5: as above; multilingual Marian: the >>TGT<< token).
+        /// Target language (T5: as above; multilingual Marian: the >>TGT<< token; M2M100, NLLB:
+        /// the language token forced first, in their codes as for --src-lang).
         #[arg(long)]
         tgt_lang: Option<String>,
         /// Beam width (default: the model's generation_config; 1 = greedy).

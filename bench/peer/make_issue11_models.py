@@ -48,6 +48,53 @@ def roberta():
     print('roberta params', sum(p.numel() for p in m.parameters()))
 
 
+def nllb():
+    from transformers import M2M100Config, M2M100ForConditionalGeneration
+    d = f'{OUT}/nllb-600m-random'
+    os.makedirs(d, exist_ok=True)
+    tiny = f'{FIX}/nllb'
+    tok = json.load(open(f'{tiny}/tokenizer.json'))
+    vocab = tok['model']['vocab']
+    # NLLB's layout: 256001 pieces (fairseq specials + SentencePiece), then the language codes, then <mask>.
+    pieces = len(vocab)
+    for i in range(pieces, 256001):
+        vocab[f'<dummy_{i}>'] = i
+    moved = {}
+    languages = [a for a in tok['added_tokens'] if a['id'] >= pieces and a['content'] != '<mask>']
+    for k, a in enumerate(languages):
+        moved[a['id']] = 256001 + k
+    mask = next(a for a in tok['added_tokens'] if a['content'] == '<mask>')
+    moved[mask['id']] = 256001 + len(languages)
+    for a in tok['added_tokens']:
+        a['id'] = moved.get(a['id'], a['id'])
+    def remap(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == 'ids' and isinstance(v, list):
+                    node[k] = [moved.get(i, i) for i in v]
+                else:
+                    remap(v)
+        elif isinstance(node, list):
+            for v in node:
+                remap(v)
+    remap(tok.get('post_processor'))
+    json.dump(tok, open(f'{d}/tokenizer.json', 'w'), ensure_ascii=False)
+    config = json.load(open(f'{tiny}/tokenizer_config.json'))
+    config['added_tokens_decoder'] = {str(moved.get(int(k), int(k))): v for k, v in config['added_tokens_decoder'].items()}
+    json.dump(config, open(f'{d}/tokenizer_config.json', 'w'), ensure_ascii=False, indent=2)
+    for f in ['special_tokens_map.json', 'sentencepiece.bpe.model']:
+        shutil.copy(f'{tiny}/{f}', d)
+    torch.manual_seed(0)
+    cfg = M2M100Config(vocab_size=256206, d_model=1024, encoder_layers=12, decoder_layers=12, encoder_attention_heads=16,
+                       decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096, max_position_embeddings=1024,
+                       scale_embedding=True, activation_function='relu', pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                       decoder_start_token_id=2, tokenizer_class='NllbTokenizer')
+    m = M2M100ForConditionalGeneration(cfg).eval()
+    # pytorch_model.bin, as facebook/nllb-200-distilled-600M ships it.
+    m.save_pretrained(d, safe_serialization=False)
+    print('nllb params', sum(p.numel() for p in m.parameters()))
+
+
 def turbo():
     from transformers import WhisperConfig, WhisperForConditionalGeneration
     d = f'{OUT}/whisper-large-v3-turbo-random'

@@ -137,7 +137,7 @@ pub trait TensorSource {
     }
 }
 
-/// Tensors already in memory (pickle and CTranslate2 files, tests).
+/// Tensors already in memory (tests, benchmarks).
 pub struct InMemory {
     tensors: Tensors,
     file: String,
@@ -259,8 +259,8 @@ pub async fn open(repo: &Repo) -> Result<Box<dyn TensorSource>> {
         }
         return Ok(Box::new(Sharded { shards, index }));
     }
-    if let Some(bytes) = repo.get_optional(PYTORCH).await? {
-        return Ok(Box::new(InMemory::new(pytorch::from_bytes(&bytes, PYTORCH)?, PYTORCH)));
+    if let Some(blob) = repo.get_blob_optional(PYTORCH).await? {
+        return Ok(Box::new(pytorch::Pickled::<Blob>::open(blob, PYTORCH)?));
     }
     Err(Error::NotFound {
         url: format!("{} (nor {INDEX} or {PYTORCH})", repo.url(SINGLE)),

@@ -1,5 +1,6 @@
-//! The post-LayerNorm transformer encoder that BERT and DistilBERT share; each model file only
-//! says where its weights live (`EncoderNames`).
+//! The post-LayerNorm transformer encoder that BERT, DistilBERT and DeBERTa share; each model file
+//! only says where its weights live (`EncoderNames`) and, for DeBERTa, adds its relative-position
+//! terms to the attention scores (`forward_with_scores`).
 
 use candle_core::{DType, Tensor};
 use crate::weights::Weights;
@@ -46,8 +47,13 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn load(vb: Weights, config: &EncoderConfig, names: &EncoderNames) -> Result<Self> {
+        Encoder::load_scaled(vb, config, names, Attention::default_scale(config.hidden, config.heads))
+    }
+
+    /// `load` with attention scores multiplied by `scale` rather than 1/√head_dim (DeBERTa divides
+    /// by √(head_dim · the number of score terms)).
+    pub fn load_scaled(vb: Weights, config: &EncoderConfig, names: &EncoderNames, scale: f32) -> Result<Self> {
         let (d, eps) = (config.hidden, config.layer_norm_eps);
-        let scale = Attention::default_scale(d, config.heads);
         let layers = (0..config.layers)
             .map(|i| {
                 let vb = vb.pp(format!("{}.{i}", names.layer_prefix));
@@ -74,12 +80,35 @@ impl Encoder {
 
     /// `hidden`: (batch, seq, d); `attention_mask`: (batch, seq) of 1 (token) / 0 (padding).
     pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        self.forward_layers(hidden, attention_mask, None)
+    }
+
+    /// `forward` with an extra term in every layer's attention scores:
+    /// `score_terms(layer index, the layer's attention, q, k)` (see `Attention::forward_self_with`).
+    pub fn forward_with_scores(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        score_terms: &dyn Fn(usize, &Attention, &Tensor, &Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        self.forward_layers(hidden, attention_mask, Some(score_terms))
+    }
+
+    fn forward_layers(
+        &self,
+        hidden: &Tensor,
+        attention_mask: &Tensor,
+        score_terms: Option<&dyn Fn(usize, &Attention, &Tensor, &Tensor) -> Result<Tensor>>,
+    ) -> Result<Tensor> {
         let (b, s, _) = hidden.dims3()?;
         // Additive mask (batch, 1, 1, seq): 0 for tokens, a huge negative for padding.
         let bias = ((attention_mask.to_dtype(DType::F32)? - 1.0)? * 1e30)?.reshape((b, 1, 1, s))?;
         let mut xs = hidden.clone();
-        for layer in &self.layers {
-            let attended = layer.attention.forward_self(&xs, Some(&bias), None)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let attended = match score_terms {
+                None => layer.attention.forward_self(&xs, Some(&bias), None)?,
+                Some(terms) => layer.attention.forward_self_with(&xs, Some(&bias), |q, k| terms(i, &layer.attention, q, k))?,
+            };
             xs = layer.attention_norm.forward(&(attended + &xs)?)?;
             let ff = self.activation.apply(&layer.ffn_in.forward(&xs)?)?;
             let ff = layer.ffn_out.forward(&ff)?;

@@ -7,7 +7,7 @@ use tokenizers::{Tokenizer, TruncationParams};
 use crate::error::{Error, Result};
 use crate::generation::math;
 use crate::hub::Repo;
-use crate::models::{bert, distilbert, SequenceClassifier};
+use crate::models::{bert, deberta_v2, distilbert, SequenceClassifier};
 use crate::weights::{self, Weights};
 use crate::tokenizer;
 use super::LoadOptions;
@@ -18,6 +18,7 @@ type Loader = fn(&serde_json::Value, usize, Weights) -> Result<Box<dyn SequenceC
 pub(super) const REGISTRY: &[(&str, Loader)] = &[
     ("bert", bert::load_classifier),
     ("distilbert", distilbert::load_classifier),
+    ("deberta-v2", deberta_v2::load_classifier),
 ];
 
 /// Texts per forward pass: bounds memory for long batches; sorted by length to limit padding.

@@ -1,6 +1,8 @@
 //! Tokenizers from what a repository ships: `tokenizer.json` when present, otherwise the older
-//! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece).
+//! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece, `spm.model` +
+//! `tokenizer_config.json` for DeBERTa-v2/v3).
 
+pub mod deberta;
 pub mod marian;
 pub mod sentencepiece;
 pub mod wordpiece;
@@ -20,6 +22,8 @@ pub struct TokenizerConfig {
     /// BERT: `None` follows `do_lower_case`, as BertTokenizer does.
     pub strip_accents: Option<bool>,
     pub tokenize_chinese_chars: Option<bool>,
+    /// DeBERTa: split punctuation from words before SentencePiece.
+    pub split_by_punct: Option<bool>,
     pub unk_token: Option<serde_json::Value>,
     pub sep_token: Option<serde_json::Value>,
     pub pad_token: Option<serde_json::Value>,
@@ -203,7 +207,8 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
     Ok(())
 }
 
-/// The repo's tokenizer and its config: `tokenizer.json`, else a WordPiece built from `vocab.txt`.
+/// The repo's tokenizer and its config: `tokenizer.json`, else a WordPiece built from `vocab.txt`,
+/// else DeBERTa's SentencePiece `spm.model`.
 pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
     let config: TokenizerConfig =
         repo.get_json_optional("tokenizer_config.json").await?.unwrap_or_default();
@@ -213,7 +218,10 @@ pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
     if let Some(vocab) = repo.get_optional("vocab.txt").await? {
         return Ok((wordpiece::from_vocab_txt(&vocab, &config)?, config));
     }
-    Err(Error::NotFound { url: format!("{} (nor vocab.txt)", repo.url("tokenizer.json")) })
+    if let Some(spm) = repo.get_optional("spm.model").await? {
+        return Ok((deberta::from_spm(&spm, &config)?, config));
+    }
+    Err(Error::NotFound { url: format!("{} (nor vocab.txt, nor spm.model)", repo.url("tokenizer.json")) })
 }
 
 /// Standard base64 (padding optional); `None` on any other character.

@@ -278,7 +278,7 @@ fn supported_tasks_is_the_task_table() {
     assert_eq!(names, ["text-classification", "translation", "automatic-speech-recognition"]);
     let [classification, translation, asr] = &tasks[..] else { unreachable!() };
     assert_eq!(classification.aliases, ["sentiment-analysis"]);
-    assert_eq!(classification.model_types, ["bert", "distilbert"]);
+    assert_eq!(classification.model_types, ["bert", "distilbert", "deberta-v2"]);
     assert_eq!(classification.default_model, "distilbert/distilbert-base-uncased-finetuned-sst-2-english");
     assert_eq!(classification.options, ["top_k"]);
     assert_eq!(translation.model_types, ["marian", "t5"]);

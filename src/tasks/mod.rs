@@ -231,7 +231,7 @@ mod tests {
 
     #[test]
     fn model_types_come_from_the_registries() {
-        assert_eq!(Task::TextClassification.info().model_types(), ["bert", "distilbert"]);
+        assert_eq!(Task::TextClassification.info().model_types(), ["bert", "distilbert", "deberta-v2"]);
         assert_eq!(Task::Translation.info().model_types(), ["marian", "t5"]);
         assert_eq!(Task::SpeechRecognition.info().model_types(), ["whisper"]);
         assert_eq!(Task::for_model_type("t5"), Some(Task::Translation));

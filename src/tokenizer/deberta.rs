@@ -96,3 +96,41 @@ pub fn from_spm(spm_model: &[u8], config: &TokenizerConfig) -> Result<Tokenizer>
     tokenizer.add_special_tokens(specials).map_err(bad)?;
     Ok(tokenizer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spm() -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hub/tiny-random/deberta-v3-sentiment/spm.model");
+        std::fs::read(path).unwrap()
+    }
+
+    fn ids(config: &TokenizerConfig, text: &str) -> Vec<u32> {
+        from_spm(&spm(), config).unwrap().encode(text, true).unwrap().get_ids().to_vec()
+    }
+
+    #[test]
+    fn options_follow_tokenizer_config() {
+        let cased = TokenizerConfig::default();
+        let lower = TokenizerConfig { do_lower_case: Some(true), ..Default::default() };
+        assert_ne!(ids(&cased, "HELLO World"), ids(&cased, "hello world"));
+        assert_eq!(ids(&lower, "HELLO World"), ids(&lower, "hello world"));
+        let punct = TokenizerConfig { split_by_punct: Some(true), ..Default::default() };
+        assert_ne!(ids(&punct, "licence,copyright"), ids(&cased, "licence,copyright"));
+        // [CLS] … [SEP] around, special tokens in the text kept whole, [MASK] after the pieces.
+        assert_eq!(ids(&cased, "[SEP][MASK]"), [1, 2, 800, 2]);
+    }
+
+    #[test]
+    fn bad_files_are_tokenizer_errors() {
+        for bytes in [&b""[..], b"\x0a\xff\xff\xff\xff\x0f", b"not a model at all"] {
+            assert!(matches!(from_spm(bytes, &TokenizerConfig::default()), Err(Error::Tokenizer(_))));
+        }
+        let config = TokenizerConfig { cls_token: Some(serde_json::json!("<s>")), ..Default::default() };
+        match from_spm(&spm(), &config) {
+            Err(Error::Tokenizer(message)) => assert!(message.contains("<s>"), "{message}"),
+            other => panic!("expected a tokenizer error, got {:?}", other.map(|_| ())),
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! DeBERTa-v2/v3 sequence classification against the PyTorch + transformers references, natively,
 //! loading through the local Hub mirror over HTTP: the v3 layout (spm.model, no tokenizer.json;
 //! log-bucketed relative positions, shared attention keys) and a v2-style config (absolute
-//! positions, separate position projections, embedding projection, lower-casing
-//! punctuation-splitting tokenizer).
+//! positions, separate position projections, embedding projection, grouped convolution,
+//! lower-casing punctuation-splitting tokenizer).
 #![cfg(not(target_arch = "wasm32"))]
 
 mod common;
@@ -111,7 +111,7 @@ fn with_config(name: &str, edit: impl FnOnce(&mut serde_json::Value)) -> std::pa
 #[test]
 fn unsupported_and_broken_configs_are_config_errors() {
     for (name, field, value) in [
-        ("conv", "conv_kernel_size", serde_json::json!(3)),
+        ("conv", "conv_kernel_size", serde_json::json!(2)),
         ("buckets", "position_buckets", serde_json::json!(1)),
         ("pooler", "pooler_hidden_size", serde_json::json!(16)),
         ("span", "max_relative_positions", serde_json::json!(1u64 << 40)),

@@ -13,9 +13,9 @@
 //!   `norm_rel_ebd`) and projected by each layer's own query/key projections (`share_att_key`)
 //!   or its `pos_query_proj`/`pos_key_proj`; all score terms are divided by
 //!   √(head_dim · (1 + number of pos_att_type terms));
+//! - the convolution of deberta-v2-xlarge/xxlarge (`conv_kernel_size` > 0) over the embeddings,
+//!   added to the first layer's output;
 //! - ContextPooler: dense + `pooler_hidden_act` on the first token; linear classifier.
-//!
-//! The convolution layer of deberta-v2-xlarge/xxlarge (`conv_kernel_size`) is not supported.
 
 use candle_core::{Device, Tensor};
 use candle_nn::Embedding;
@@ -23,8 +23,8 @@ use serde::Deserialize;
 
 use super::attention::Attention;
 use super::embeddings::{EmbeddingTable, Embeddings};
-use super::encoder::{first_token, Encoder, EncoderConfig, EncoderNames};
-use super::linear::Linear;
+use super::encoder::{first_token, Encoder, EncoderConfig, EncoderNames, LayerHooks};
+use super::linear::{Linear, Matrix};
 use super::norm::{Activation, LayerNorm};
 use super::SequenceClassifier;
 use crate::error::{Error, Result};
@@ -69,6 +69,10 @@ struct Config {
     pooler_hidden_act: String,
     #[serde(default)]
     conv_kernel_size: usize,
+    #[serde(default = "one")]
+    conv_groups: usize,
+    #[serde(default = "tanh")]
+    conv_act: String,
     #[serde(default)]
     attention_head_size: Option<usize>,
 }
@@ -87,6 +91,12 @@ fn unset() -> i64 {
 }
 fn yes() -> bool {
     true
+}
+fn one() -> usize {
+    1
+}
+fn tanh() -> String {
+    "tanh".into()
 }
 
 const NAMES: EncoderNames = EncoderNames {
@@ -220,10 +230,64 @@ impl Disentangled {
     }
 }
 
+/// `ConvLayer`: a 1-D convolution over the embedding output (same length, zero padded), as one
+/// `Linear` over each position's window of `taps` neighbours; then the activation, the first
+/// layer's output added, LayerNorm.
+struct ConvLayer {
+    taps: usize,
+    /// (hidden, hidden · taps): output channel × (input channel, tap), grouped convolutions
+    /// widened to a block-diagonal matrix.
+    conv: Linear,
+    activation: Activation,
+    norm: LayerNorm,
+}
+
+impl ConvLayer {
+    fn load(c: &Config, vb: Weights) -> Result<Self> {
+        let (d, taps, groups) = (c.hidden_size, c.conv_kernel_size, c.conv_groups);
+        // An even kernel makes transformers' convolution one position shorter than the input,
+        // which its masking then fails on.
+        if taps % 2 == 0 {
+            return Err(Error::Config(format!("conv_kernel_size is {taps}; DeBERTa's convolution needs an odd kernel")));
+        }
+        if groups == 0 || d % groups != 0 {
+            return Err(Error::Config(format!("conv_groups is {groups}; it must divide hidden_size ({d})")));
+        }
+        let per_group = d / groups;
+        let grouped = vb.get((d, per_group, taps), "conv.weight")?.to_vec3::<f32>()?;
+        let mut weight = vec![0f32; d * d * taps];
+        for (out, rows) in grouped.iter().enumerate() {
+            let first_input = out / per_group * per_group;
+            for (i, row) in rows.iter().enumerate() {
+                let at = out * d * taps + (first_input + i) * taps;
+                weight[at..at + taps].copy_from_slice(row);
+            }
+        }
+        let weight = Tensor::from_vec(weight, (d, d * taps), &Device::Cpu)?;
+        let conv = Linear::from_matrix(Matrix::from_tensor(&weight, vb.dtype())?, Some(vb.get(d, "conv.bias")?))?;
+        Ok(ConvLayer { taps, conv, activation: Activation::parse(&c.conv_act)?, norm: LayerNorm::load(d, c.layer_norm_eps, vb.pp("LayerNorm"))? })
+    }
+
+    /// `embedded`, `layer_output`: (batch, n, d); `mask`: (batch, n, 1) of 1 / 0 in f32.
+    fn forward(&self, embedded: &Tensor, layer_output: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        let (b, n, d) = embedded.dims3()?;
+        let pad = (self.taps - 1) / 2;
+        // transformers zeroes the embeddings of padding before the convolution reads them.
+        let zeros = Tensor::zeros((b, pad, d), embedded.dtype(), embedded.device())?;
+        let padded = Tensor::cat(&[&zeros, &embedded.broadcast_mul(mask)?, &zeros], 1)?;
+        let windows: Vec<Tensor> = (0..self.taps).map(|t| padded.narrow(1, t, n)).collect::<candle_core::Result<_>>()?;
+        // (b, n, d, taps) → (b, n, d · taps), in the weight's (input channel, tap) order.
+        let windows = Tensor::stack(&windows, 3)?.reshape((b, n, d * self.taps))?;
+        let out = self.activation.apply(&self.conv.forward(&windows)?.broadcast_mul(mask)?)?;
+        Ok(self.norm.forward(&(layer_output + out)?)?.broadcast_mul(mask)?)
+    }
+}
+
 pub struct DebertaV2Classifier {
     embeddings: Embeddings,
     encoder: Encoder,
     disentangled: Option<Disentangled>,
+    conv: Option<ConvLayer>,
     pooler: Linear,
     pooler_activation: Activation,
     classifier: Linear,
@@ -233,12 +297,6 @@ pub struct DebertaV2Classifier {
 pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: Weights) -> Result<Box<dyn SequenceClassifier>> {
     let c: Config = super::parse_config(config)?;
     let (d, heads, eps) = (c.hidden_size, c.num_attention_heads, c.layer_norm_eps);
-    if c.conv_kernel_size > 0 {
-        return Err(Error::Config(format!(
-            "conv_kernel_size is {}: the convolution layer of deberta-v2-xlarge/xxlarge is not supported (only conv_kernel_size 0)",
-            c.conv_kernel_size
-        )));
-    }
     if let Some(size) = c.attention_head_size.filter(|&size| size * heads != d) {
         return Err(Error::Config(format!(
             "attention_head_size is {size}; only hidden_size / num_attention_heads ({d} / {heads}) is supported"
@@ -285,6 +343,7 @@ pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: Weight
         embeddings,
         encoder,
         disentangled,
+        conv: (c.conv_kernel_size > 0).then(|| ConvLayer::load(&c, body.pp("encoder.conv"))).transpose()?,
         pooler: Linear::load(d, d, vb.pp("pooler.dense"))?,
         pooler_activation: Activation::parse(&c.pooler_hidden_act)?,
         classifier: Linear::load(d, num_labels, vb.pp("classifier"))?,
@@ -339,10 +398,21 @@ impl DebertaV2Classifier {
         // attention; neither reaches a real token's output (padded keys are masked), so the
         // [CLS] state is the same without.
         let hidden = self.embeddings.forward(input_ids)?;
-        let Some(disentangled) = &self.disentangled else {
-            return self.encoder.forward(&hidden, attention_mask);
+        let (b, n) = input_ids.dims2()?;
+        let conv_mask = attention_mask.to_dtype(candle_core::DType::F32)?.reshape((b, n, 1))?;
+        let after_first = |layer: usize, output: &Tensor| -> Result<Tensor> {
+            match &self.conv {
+                Some(conv) if layer == 0 => conv.forward(&hidden, output, &conv_mask),
+                _ => Ok(output.clone()),
+            }
         };
-        let n = input_ids.dim(1)?;
+        let mut hooks = LayerHooks::default();
+        if self.conv.is_some() {
+            hooks.after_layer = Some(&after_first);
+        }
+        let Some(disentangled) = &self.disentangled else {
+            return self.encoder.forward_with(&hidden, attention_mask, &hooks);
+        };
         let positions = &disentangled.positions;
         // Only the embedding rows these n positions reach are projected: the relative positions
         // lie in ±(n − 1), and rows grow with the position.
@@ -358,9 +428,11 @@ impl DebertaV2Classifier {
         // query i, at the row of −(j − i) (transformers' `-r_pos`, bucketed symmetrically).
         let c2p_index = index(&|i, j| positions.row(i - j))?;
         let p2c_index = index(&|j, i| positions.row(i - j))?;
-        self.encoder.forward_with_scores(&hidden, attention_mask, &|layer, attention, q, k| {
+        let score_terms = |layer: usize, attention: &Attention, q: &Tensor, k: &Tensor| {
             disentangled.scores(layer, attention, (q, k), &rows, (&c2p_index, &p2c_index))
-        })
+        };
+        hooks.score_terms = Some(&score_terms);
+        self.encoder.forward_with(&hidden, attention_mask, &hooks)
     }
 }
 

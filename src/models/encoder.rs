@@ -1,6 +1,6 @@
 //! The post-LayerNorm transformer encoder that BERT, DistilBERT and DeBERTa share; each model file
 //! only says where its weights live (`EncoderNames`) and, for DeBERTa, adds its relative-position
-//! terms to the attention scores (`forward_with_scores`).
+//! terms to the attention scores and its convolution after the first layer (`forward_with`).
 
 use candle_core::{DType, Tensor};
 use crate::weights::Weights;
@@ -30,6 +30,19 @@ pub struct EncoderNames {
     pub ffn_in: &'static str,
     pub ffn_out: &'static str,
     pub output_norm: &'static str,
+}
+
+/// A score term for attention: (layer index, the layer's attention, q, k) → a term added to q kᵀ
+/// (see `Attention::forward_self_with`).
+pub type ScoreTerms<'a> = &'a dyn Fn(usize, &Attention, &Tensor, &Tensor) -> Result<Tensor>;
+/// A layer's output rewritten: (layer index, the layer's output) → what the next layer gets.
+pub type AfterLayer<'a> = &'a dyn Fn(usize, &Tensor) -> Result<Tensor>;
+
+/// What a model adds to the shared layers.
+#[derive(Default)]
+pub struct LayerHooks<'a> {
+    pub score_terms: Option<ScoreTerms<'a>>,
+    pub after_layer: Option<AfterLayer<'a>>,
 }
 
 struct Layer {
@@ -83,26 +96,18 @@ impl Encoder {
         self.forward_layers(hidden, attention_mask, None)
     }
 
-    /// `forward` with an extra term in every layer's attention scores:
-    /// `score_terms(layer index, the layer's attention, q, k)` (see `Attention::forward_self_with`).
-    pub fn forward_with_scores(
-        &self,
-        hidden: &Tensor,
-        attention_mask: &Tensor,
-        score_terms: &dyn Fn(usize, &Attention, &Tensor, &Tensor) -> Result<Tensor>,
-    ) -> Result<Tensor> {
-        self.forward_layers(hidden, attention_mask, Some(score_terms))
+    /// `forward` with what a model adds to the layers (DeBERTa's relative-position score terms
+    /// and convolution).
+    pub fn forward_with(&self, hidden: &Tensor, attention_mask: &Tensor, hooks: &LayerHooks) -> Result<Tensor> {
+        self.forward_layers(hidden, attention_mask, Some(hooks))
     }
 
-    fn forward_layers(
-        &self,
-        hidden: &Tensor,
-        attention_mask: &Tensor,
-        score_terms: Option<&dyn Fn(usize, &Attention, &Tensor, &Tensor) -> Result<Tensor>>,
-    ) -> Result<Tensor> {
+    fn forward_layers(&self, hidden: &Tensor, attention_mask: &Tensor, hooks: Option<&LayerHooks>) -> Result<Tensor> {
         let (b, s, _) = hidden.dims3()?;
         // Additive mask (batch, 1, 1, seq): 0 for tokens, a huge negative for padding.
         let bias = ((attention_mask.to_dtype(DType::F32)? - 1.0)? * 1e30)?.reshape((b, 1, 1, s))?;
+        let score_terms = hooks.and_then(|h| h.score_terms);
+        let after_layer = hooks.and_then(|h| h.after_layer);
         let mut xs = hidden.clone();
         for (i, layer) in self.layers.iter().enumerate() {
             let attended = match score_terms {
@@ -113,6 +118,9 @@ impl Encoder {
             let ff = self.activation.apply(&layer.ffn_in.forward(&xs)?)?;
             let ff = layer.ffn_out.forward(&ff)?;
             xs = layer.output_norm.forward(&(ff + &xs)?)?;
+            if let Some(after_layer) = after_layer {
+                xs = after_layer(i, &xs)?;
+            }
         }
         Ok(xs)
     }

@@ -69,6 +69,7 @@ const FIELDS: &[(&str, Kind)] = &[
     ("pooler_hidden_size", Kind::Width),
     ("attention_head_size", Kind::Width),
     ("conv_kernel_size", Kind::CountOrZero),
+    ("conv_groups", Kind::Count),
     ("position_buckets", Kind::PositionsOrUnset),
     ("max_relative_positions", Kind::PositionsOrUnset),
     ("num_hidden_layers", Kind::Count),

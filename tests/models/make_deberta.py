@@ -6,8 +6,8 @@ plus reference.json from PyTorch + transformers. Two variants, so that both code
   attention keys, layer-normed relative embeddings, p2c + c2p, no absolute positions), 3 labels.
 - deberta-v2-style: the older v2 options (absolute positions added to the input, c2p|p2c given as a
   string, separate position projections, no buckets, a relative span shorter than the inputs,
-  an embedding size projected to the hidden size, token types, tanh pooler), 2 labels, with a
-  lower-casing, punctuation-splitting tokenizer config.
+  an embedding size projected to the hidden size, token types, tanh pooler, the convolution of
+  deberta-v2-xlarge), 2 labels, with a lower-casing, punctuation-splitting tokenizer config.
 
 The SentencePiece model is trained like DeBERTa-v3's: unigram, [PAD]=0, [CLS]=1, [SEP]=2,
 [UNK]=3, nmt_nfkc normalisation; [MASK] is added by the tokenizer after the pieces.
@@ -208,6 +208,11 @@ make(
         pooler_hidden_size=32,
         pooler_hidden_act="tanh",
         pooler_dropout=0,
+        # deberta-v2-xlarge's convolution after the first layer (real configs: kernel 3, gelu,
+        # one group; two groups here check the grouped weights too).
+        conv_kernel_size=3,
+        conv_groups=2,
+        conv_act="gelu",
     ),
     {"do_lower_case": True, "split_by_punct": True, "vocab_type": "spm"},
     ["NEGATIVE", "POSITIVE"],

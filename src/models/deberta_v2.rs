@@ -253,6 +253,13 @@ impl ConvLayer {
         if groups == 0 || d % groups != 0 {
             return Err(Error::Config(format!("conv_groups is {groups}; it must divide hidden_size ({d})")));
         }
+        // Grouped weights are widened to a dense matrix: bounded like every matrix a config sizes.
+        if (d * taps).checked_mul(d).is_none_or(|n| n as u64 > super::limits::MAX_MATRIX_ELEMENTS) {
+            return Err(Error::Config(format!(
+                "conv_kernel_size {taps} × hidden_size² ({d}²) is more than {} elements in one matrix",
+                super::limits::MAX_MATRIX_ELEMENTS
+            )));
+        }
         let per_group = d / groups;
         let grouped = vb.get((d, per_group, taps), "conv.weight")?.to_vec3::<f32>()?;
         let mut weight = vec![0f32; d * d * taps];
@@ -394,11 +401,14 @@ fn load_disentangled(c: &Config, terms: PositionTerms, body: &Weights) -> Result
 impl DebertaV2Classifier {
     /// Hidden states of the encoder for `input_ids` (batch, n).
     fn encode(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        // transformers also zeroes the embeddings of padding and gives padded queries uniform
-        // attention; neither reaches a real token's output (padded keys are masked), so the
-        // [CLS] state is the same without.
-        let hidden = self.embeddings.forward(input_ids)?;
+        // transformers also zeroes the embeddings of padding (the convolution, which reads them,
+        // masks them itself) and gives padded queries uniform attention: padded keys are masked,
+        // so that reaches no real token's output.
         let (b, n) = input_ids.dims2()?;
+        if n == 0 {
+            return Err(Error::Input("no input tokens".into()));
+        }
+        let hidden = self.embeddings.forward(input_ids)?;
         let conv_mask = attention_mask.to_dtype(candle_core::DType::F32)?.reshape((b, n, 1))?;
         let after_first = |layer: usize, output: &Tensor| -> Result<Tensor> {
             match &self.conv {

@@ -247,10 +247,10 @@ impl ConvLayer {
         let (d, taps, groups) = (c.hidden_size, c.conv_kernel_size, c.conv_groups);
         // An even kernel makes transformers' convolution one position shorter than the input,
         // which its masking then fails on.
-        if taps % 2 == 0 {
+        if taps.is_multiple_of(2) {
             return Err(Error::Config(format!("conv_kernel_size is {taps}; DeBERTa's convolution needs an odd kernel")));
         }
-        if groups == 0 || d % groups != 0 {
+        if groups == 0 || !d.is_multiple_of(groups) {
             return Err(Error::Config(format!("conv_groups is {groups}; it must divide hidden_size ({d})")));
         }
         // Grouped weights are widened to a dense matrix: bounded like every matrix a config sizes.
@@ -337,7 +337,7 @@ pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: Weight
     };
     // Every score term (content, c2p, p2c) is divided by √(head_dim · terms), whether or not
     // relative attention is on.
-    let head_dim = if heads > 0 { d / heads } else { 0 };
+    let head_dim = d.checked_div(heads).unwrap_or(0);
     let scale = 1.0 / ((head_dim * (1 + terms.count())) as f32).sqrt();
     let encoder = Encoder::load_scaled(body.clone(), &encoder_config, &NAMES, scale)?;
 

@@ -180,13 +180,14 @@ struct Disentangled {
     embeddings: Tensor,
     /// Per layer, without `share_att_key`: (pos_key_proj for c2p, pos_query_proj for p2c).
     projections: Option<Vec<(Option<Linear>, Option<Linear>)>>,
+    heads: usize,
 }
 
 impl Disentangled {
     /// The c2p + p2c score terms of one layer, (batch, heads, n, n), for its heads' queries and
     /// keys (batch, heads, n, head_dim). `rows`: the relative embeddings the input's positions
-    /// reach (1, rows, hidden); `c2p_index[i][j]` / `p2c_index[j][i]`: the row each query/key
-    /// pair uses.
+    /// reach (1, rows, hidden); `c2p_index[.., i, j]` / `p2c_index[.., j, i]`: the row each
+    /// query/key pair uses, (batch, heads, n, n) as gather wants it.
     fn scores(
         &self,
         layer: usize,
@@ -208,10 +209,7 @@ impl Disentangled {
                 (project(query_proj)?, project(key_proj)?)
             }
         };
-        let (b, h, n, _) = q.dims4()?;
-        let gather = |scores: Tensor, index: &Tensor| -> Result<Tensor> {
-            Ok(scores.contiguous()?.gather(&index.broadcast_as((b, h, n, n))?.contiguous()?, 3)?)
-        };
+        let gather = |scores: Tensor, index: &Tensor| -> Result<Tensor> { Ok(scores.contiguous()?.gather(index, 3)?) };
         let mut total: Option<Tensor> = None;
         if let (true, Some(pos_key)) = (self.terms.c2p, &pos_key) {
             // (b, h, n, rows): each query against every relative position's key.
@@ -395,7 +393,7 @@ fn load_disentangled(c: &Config, terms: PositionTerms, body: &Weights) -> Result
             .collect::<Result<Vec<_>>>()?;
         Some(layers)
     };
-    Ok(Disentangled { terms, positions, embeddings, projections })
+    Ok(Disentangled { terms, positions, embeddings, projections, heads: c.num_attention_heads })
 }
 
 impl DebertaV2Classifier {
@@ -432,7 +430,8 @@ impl DebertaV2Classifier {
         let index = |row_of: &dyn Fn(i64, i64) -> usize| -> Result<Tensor> {
             let values: Vec<u32> =
                 (0..n as i64).flat_map(|a| (0..n as i64).map(move |b| (a, b))).map(|(a, b)| (row_of(a, b) - first) as u32).collect();
-            Ok(Tensor::from_vec(values, (n, n), &Device::Cpu)?)
+            // Expanded once for all layers.
+            Ok(Tensor::from_vec(values, (n, n), &Device::Cpu)?.broadcast_as((b, disentangled.heads, n, n))?.contiguous()?)
         };
         // c2p[i][j]: query i against key j at relative position i − j; p2c[j][i]: key j against
         // query i, at the row of −(j − i) (transformers' `-r_pos`, bucketed symmetrically).

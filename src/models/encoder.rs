@@ -93,24 +93,18 @@ impl Encoder {
 
     /// `hidden`: (batch, seq, d); `attention_mask`: (batch, seq) of 1 (token) / 0 (padding).
     pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
-        self.forward_layers(hidden, attention_mask, None)
+        self.forward_with(hidden, attention_mask, &LayerHooks::default())
     }
 
     /// `forward` with what a model adds to the layers (DeBERTa's relative-position score terms
     /// and convolution).
     pub fn forward_with(&self, hidden: &Tensor, attention_mask: &Tensor, hooks: &LayerHooks) -> Result<Tensor> {
-        self.forward_layers(hidden, attention_mask, Some(hooks))
-    }
-
-    fn forward_layers(&self, hidden: &Tensor, attention_mask: &Tensor, hooks: Option<&LayerHooks>) -> Result<Tensor> {
         let (b, s, _) = hidden.dims3()?;
         // Additive mask (batch, 1, 1, seq): 0 for tokens, a huge negative for padding.
         let bias = ((attention_mask.to_dtype(DType::F32)? - 1.0)? * 1e30)?.reshape((b, 1, 1, s))?;
-        let score_terms = hooks.and_then(|h| h.score_terms);
-        let after_layer = hooks.and_then(|h| h.after_layer);
         let mut xs = hidden.clone();
         for (i, layer) in self.layers.iter().enumerate() {
-            let attended = match score_terms {
+            let attended = match hooks.score_terms {
                 None => layer.attention.forward_self(&xs, Some(&bias), None)?,
                 Some(terms) => layer.attention.forward_self_with(&xs, Some(&bias), |q, k| terms(i, &layer.attention, q, k))?,
             };
@@ -118,7 +112,7 @@ impl Encoder {
             let ff = self.activation.apply(&layer.ffn_in.forward(&xs)?)?;
             let ff = layer.ffn_out.forward(&ff)?;
             xs = layer.output_norm.forward(&(ff + &xs)?)?;
-            if let Some(after_layer) = after_layer {
+            if let Some(after_layer) = hooks.after_layer {
                 xs = after_layer(i, &xs)?;
             }
         }

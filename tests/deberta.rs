@@ -17,7 +17,9 @@ use hubside::Error;
 mod references;
 type Reference = references::Classification;
 
-const MODELS: [&str; 2] = ["tiny-random/deberta-v3-sentiment", "tiny-random/deberta-v2-style"];
+/// v3 as microsoft/deberta-v3-base ships its tokenizer (spm.model only), the same model as
+/// save_pretrained writes it (tokenizer.json too), and the v2-style config.
+const MODELS: [&str; 3] = ["tiny-random/deberta-v3-sentiment", "tiny-random/deberta-v3-sentiment-saved", "tiny-random/deberta-v2-style"];
 
 fn load(repo: &Repo) -> hubside::Result<TextClassifier> {
     pollster::block_on(TextClassifier::load(repo))

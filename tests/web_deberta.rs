@@ -27,8 +27,9 @@ struct LabelScore {
     score: f32,
 }
 
-const MODELS: [(&str, &str); 2] = [
+const MODELS: [(&str, &str); 3] = [
     ("tiny-random/deberta-v3-sentiment", include_str!("fixtures/hub/tiny-random/deberta-v3-sentiment/reference.json")),
+    ("tiny-random/deberta-v3-sentiment-saved", include_str!("fixtures/hub/tiny-random/deberta-v3-sentiment-saved/reference.json")),
     ("tiny-random/deberta-v2-style", include_str!("fixtures/hub/tiny-random/deberta-v2-style/reference.json")),
 ];
 

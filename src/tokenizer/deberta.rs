@@ -85,14 +85,11 @@ pub fn from_spm(spm_model: &[u8], config: &TokenizerConfig) -> Result<Tokenizer>
     let added = |piece: &String, special: bool| AddedToken::from(piece.clone(), special).normalized(false);
     tokenizer.add_special_tokens(control.iter().map(|p| added(&p.piece, true))).map_err(bad)?;
     tokenizer.add_tokens(user.iter().map(|p| added(&p.piece, false))).map_err(bad)?;
-    let specials = [
-        cls,
-        sep,
-        token(&config.unk_token, "[UNK]"),
-        token(&config.pad_token, "[PAD]"),
-        token(&config.mask_token, "[MASK]"),
-    ]
-    .map(|t| added(&t, true));
+    // DebertaV2Tokenizer makes [UNK] alone a normalised token: matched in the normalised text
+    // (so "[unk]" is it too when lower-casing).
+    let unk = AddedToken::from(token(&config.unk_token, "[UNK]"), true).normalized(true);
+    let specials = [cls, sep, token(&config.pad_token, "[PAD]"), token(&config.mask_token, "[MASK]")].map(|t| added(&t, true));
+    tokenizer.add_special_tokens([unk]).map_err(bad)?;
     tokenizer.add_special_tokens(specials).map_err(bad)?;
     Ok(tokenizer)
 }

@@ -4,6 +4,8 @@ plus reference.json from PyTorch + transformers. Two variants, so that both code
 
 - deberta-v3-sentiment: the v3 config (relative attention with log-bucketed positions, shared
   attention keys, layer-normed relative embeddings, p2c + c2p, no absolute positions), 3 labels.
+- deberta-v3-sentiment-saved: the same model as a fine-tune pushed with transformers'
+  save_pretrained ships it: tokenizer.json and the full tokenizer_config.json next to spm.model.
 - deberta-v2-style: the older v2 options (absolute positions added to the input, c2p|p2c given as a
   string, separate position projections, no buckets, a relative span shorter than the inputs,
   an embedding size projected to the hidden size, token types, tanh pooler, the convolution of
@@ -44,6 +46,7 @@ TEXTS = [
     "Ｆｕｌｌｗｉｄｔｈ ＡＢＣ １２３ and ligatures ﬁ ﬂ, Ångström, Straße",
     "Русский текст, ελληνικά, עברית, العربية, हिन्दी",
     "a [MASK] token and [CLS] [SEP] inside the text",
+    "[UNK] or [unk], [Mask] [PAD]",
     "emoji only 🙂🙃🤖👩‍👩‍👧 ✨",
     # Long inputs: truncated to 512 tokens, so relative positions reach far beyond the exact
     # buckets (and the v2 variant's relative span).
@@ -94,7 +97,10 @@ def randomise(model, seed):
                 parameter.copy_(0.2 * torch.randn(parameter.shape, generator=generator))
 
 
-def make(name, config_kwargs, tokenizer_config, labels, seed):
+def make(name, config_kwargs, tokenizer_config, labels, seed, saved_by_transformers=False):
+    """saved_by_transformers: the layout of fine-tunes pushed with transformers' save_pretrained
+    (tokenizer.json, the full tokenizer_config.json, special_tokens_map.json, added_tokens.json
+    next to spm.model) rather than microsoft/deberta-v3-base's spm.model + two-key config."""
     out = os.path.join(HUB, name)
     if os.path.isdir(out):
         shutil.rmtree(out)
@@ -106,6 +112,10 @@ def make(name, config_kwargs, tokenizer_config, labels, seed):
 
     slow = DebertaV2Tokenizer.from_pretrained(out)
     fast = DebertaV2TokenizerFast.from_pretrained(out)
+    if saved_by_transformers:
+        fast.save_pretrained(out)
+        fast = DebertaV2TokenizerFast.from_pretrained(out)
+        assert os.path.exists(os.path.join(out, "tokenizer.json"))
     # DeBERTa-v3's vocab_size (128100) leaves room past the pieces and [MASK] (128000).
     vocab_size = len(slow) + 7
 
@@ -191,6 +201,30 @@ make(
     {"do_lower_case": False, "vocab_type": "spm"},
     ["negative", "neutral", "positive"],
     seed=11,
+)
+
+make(
+    "deberta-v3-sentiment-saved",
+    dict(
+        relative_attention=True,
+        position_biased_input=False,
+        pos_att_type=["p2c", "c2p"],
+        position_buckets=256,
+        max_relative_positions=-1,
+        norm_rel_ebd="layer_norm",
+        share_att_key=True,
+        type_vocab_size=0,
+        layer_norm_eps=1e-7,
+        hidden_act="gelu",
+        pooler_hidden_size=32,
+        pooler_hidden_act="gelu",
+        pooler_dropout=0,
+    ),
+    # As microsoft/deberta-v3-base ships it.
+    {"do_lower_case": False, "vocab_type": "spm"},
+    ["negative", "neutral", "positive"],
+    seed=11,
+    saved_by_transformers=True,
 )
 
 make(

@@ -180,22 +180,13 @@ struct Disentangled {
     embeddings: Tensor,
     /// Per layer, without `share_att_key`: (pos_key_proj for c2p, pos_query_proj for p2c).
     projections: Option<Vec<(Option<Linear>, Option<Linear>)>>,
-    heads: usize,
 }
 
 impl Disentangled {
     /// The c2p + p2c score terms of one layer, (batch, heads, n, n), for its heads' queries and
     /// keys (batch, heads, n, head_dim). `rows`: the relative embeddings the input's positions
-    /// reach (1, rows, hidden); `c2p_index[.., i, j]` / `p2c_index[.., j, i]`: the row each
-    /// query/key pair uses, (batch, heads, n, n) as gather wants it.
-    fn scores(
-        &self,
-        layer: usize,
-        attention: &Attention,
-        (q, k): (&Tensor, &Tensor),
-        rows: &Tensor,
-        (c2p_index, p2c_index): (&Tensor, &Tensor),
-    ) -> Result<Tensor> {
+    /// reach (1, rows, hidden); `index`: the row each query/key pair uses.
+    fn scores(&self, layer: usize, attention: &Attention, (q, k): (&Tensor, &Tensor), rows: &Tensor, index: &RowIndex) -> Result<Tensor> {
         let (pos_query, pos_key) = match &self.projections {
             None => {
                 let (pos_query, pos_key, _) = attention.heads(rows)?;
@@ -209,22 +200,69 @@ impl Disentangled {
                 (project(query_proj)?, project(key_proj)?)
             }
         };
-        let gather = |scores: Tensor, index: &Tensor| -> Result<Tensor> { Ok(scores.contiguous()?.gather(index, 3)?) };
-        let mut total: Option<Tensor> = None;
-        if let (true, Some(pos_key)) = (self.terms.c2p, &pos_key) {
-            // (b, h, n, rows): each query against every relative position's key.
-            let c2p = gather(q.broadcast_matmul(&pos_key.t()?)?, c2p_index)?;
-            total = Some(c2p);
+        // (b, h, n, rows): each query (c2p) / key (p2c) against every relative position reached.
+        let c2p = match (self.terms.c2p, &pos_key) {
+            (true, Some(pos_key)) => Some(q.broadcast_matmul(&pos_key.t()?)?.contiguous()?),
+            _ => None,
+        };
+        let p2c = match (self.terms.p2c, &pos_query) {
+            (true, Some(pos_query)) => Some(k.broadcast_matmul(&pos_query.t()?)?.contiguous()?),
+            _ => None,
+        };
+        index.gather(c2p, p2c)
+    }
+}
+
+/// Which relative embedding row (of those an input of n tokens reaches) each query/key pair uses.
+struct RowIndex {
+    n: usize,
+    rows: usize,
+    /// [i·n + j]: query i, key j (c2p).
+    c2p: Vec<u32>,
+    /// [j·n + i]: key j, query i (p2c: transformers' `-r_pos`).
+    p2c: Vec<u32>,
+}
+
+impl RowIndex {
+    /// transformers' `torch.gather` of c2p (b, h, n, rows) by the c2p rows, plus that of p2c by
+    /// the p2c rows, transposed: (b, h, n, n), in one pass and without expanding the indices
+    /// over batch and heads (a batch of long texts would otherwise hold several such tensors).
+    fn gather(&self, c2p: Option<Tensor>, p2c: Option<Tensor>) -> Result<Tensor> {
+        let some = c2p.as_ref().or(p2c.as_ref()).ok_or_else(|| Error::Config("DeBERTa relative attention without c2p or p2c terms".into()))?;
+        let (b, h, n, rows) = some.dims4()?;
+        if n != self.n || rows != self.rows {
+            return Err(Error::Input(format!("relative scores of {n} × {rows} for an index of {} × {}", self.n, self.rows)));
         }
-        if let (true, Some(pos_query)) = (self.terms.p2c, &pos_query) {
-            // (b, h, keys, rows), gathered per key and transposed to (queries, keys).
-            let p2c = gather(k.broadcast_matmul(&pos_query.t()?)?, p2c_index)?.transpose(2, 3)?;
-            total = Some(match total {
-                Some(c2p) => (c2p + p2c)?,
-                None => p2c,
-            });
+        // Copied out (and the tensors dropped) for plain indexing.
+        let c2p = c2p.map(|t| t.flatten_all()?.to_vec1::<f32>()).transpose()?;
+        let p2c = p2c.map(|t| t.flatten_all()?.to_vec1::<f32>()).transpose()?;
+        let mut out = vec![0f32; b * h * n * n];
+        let fill = |(bh, out): (usize, &mut [f32])| {
+            let raw = bh * n * rows;
+            if let Some(c2p) = &c2p {
+                let c2p = &c2p[raw..raw + n * rows];
+                for (i, (out, index)) in out.chunks_mut(n).zip(self.c2p.chunks(n)).enumerate() {
+                    let row = &c2p[i * rows..(i + 1) * rows];
+                    out.iter_mut().zip(index).for_each(|(o, &r)| *o += row[r as usize]);
+                }
+            }
+            if let Some(p2c) = &p2c {
+                let p2c = &p2c[raw..raw + n * rows];
+                for (j, index) in self.p2c.chunks(n).enumerate() {
+                    let row = &p2c[j * rows..(j + 1) * rows];
+                    for (i, &r) in index.iter().enumerate() {
+                        out[i * n + j] += row[r as usize];
+                    }
+                }
+            }
+        };
+        if rayon::current_num_threads() > 1 && b * h > 1 {
+            use rayon::prelude::*;
+            out.par_chunks_mut(n * n).enumerate().for_each(fill);
+        } else {
+            out.chunks_mut(n * n).enumerate().for_each(fill);
         }
-        total.ok_or_else(|| Error::Config("DeBERTa relative attention without c2p or p2c terms".into()))
+        Ok(Tensor::from_vec(out, (b, h, n, n), &Device::Cpu)?)
     }
 }
 
@@ -393,7 +431,7 @@ fn load_disentangled(c: &Config, terms: PositionTerms, body: &Weights) -> Result
             .collect::<Result<Vec<_>>>()?;
         Some(layers)
     };
-    Ok(Disentangled { terms, positions, embeddings, projections, heads: c.num_attention_heads })
+    Ok(Disentangled { terms, positions, embeddings, projections })
 }
 
 impl DebertaV2Classifier {
@@ -427,18 +465,19 @@ impl DebertaV2Classifier {
         let first = positions.row(1 - n as i64);
         let last = positions.row(n as i64 - 1);
         let rows = disentangled.embeddings.narrow(0, first, last - first + 1)?.unsqueeze(0)?;
-        let index = |row_of: &dyn Fn(i64, i64) -> usize| -> Result<Tensor> {
-            let values: Vec<u32> =
-                (0..n as i64).flat_map(|a| (0..n as i64).map(move |b| (a, b))).map(|(a, b)| (row_of(a, b) - first) as u32).collect();
-            // Expanded once for all layers.
-            Ok(Tensor::from_vec(values, (n, n), &Device::Cpu)?.broadcast_as((b, disentangled.heads, n, n))?.contiguous()?)
+        let index = |row_of: &dyn Fn(i64, i64) -> usize| -> Vec<u32> {
+            (0..n as i64).flat_map(|a| (0..n as i64).map(move |b| (a, b))).map(|(a, b)| (row_of(a, b) - first) as u32).collect()
         };
-        // c2p[i][j]: query i against key j at relative position i − j; p2c[j][i]: key j against
-        // query i, at the row of −(j − i) (transformers' `-r_pos`, bucketed symmetrically).
-        let c2p_index = index(&|i, j| positions.row(i - j))?;
-        let p2c_index = index(&|j, i| positions.row(i - j))?;
+        // c2p: query i against key j at relative position i − j; p2c: key j against query i, at
+        // the row of −(j − i) (transformers' `-r_pos`, bucketed symmetrically).
+        let index = RowIndex {
+            n,
+            rows: last - first + 1,
+            c2p: index(&|i, j| positions.row(i - j)),
+            p2c: index(&|j, i| positions.row(i - j)),
+        };
         let score_terms = |layer: usize, attention: &Attention, q: &Tensor, k: &Tensor| {
-            disentangled.scores(layer, attention, (q, k), &rows, (&c2p_index, &p2c_index))
+            disentangled.scores(layer, attention, (q, k), &rows, &index)
         };
         hooks.score_terms = Some(&score_terms);
         self.encoder.forward_with(&hidden, attention_mask, &hooks)

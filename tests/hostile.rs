@@ -319,6 +319,40 @@ fn spm_charsmap_mapping_half_a_character() {
     assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
 }
 
+#[test]
+fn deberta_spm_charsmap_mapping_half_a_character() {
+    // DeBERTa's spm.model goes to the tokenizers crate's Precompiled normaliser, not ours.
+    let model = Model::copy("deberta-v3-sentiment");
+    let mut normalizer = Vec::new();
+    proto_bytes(1, b"hostile", &mut normalizer);
+    proto_bytes(2, &half_character_charsmap(), &mut normalizer);
+    let mut spm = model.read("spm.model");
+    proto_bytes(3, &normalizer, &mut spm);
+    model.write("spm.model", spm);
+    let outcome = model.cli("sentiment", &["Café é"]);
+    assert_eq!(outcome.code, Some(0), "{}", outcome.stderr);
+}
+
+#[test]
+fn deberta_spm_bpe_model() {
+    let model = Model::copy("deberta-v3-sentiment");
+    let mut spm = model.read("spm.model");
+    let mut trainer = Vec::new();
+    varint(3 << 3, &mut trainer);
+    varint(2, &mut trainer);
+    proto_bytes(2, &trainer, &mut spm);
+    model.write("spm.model", spm);
+    assert_refused(&model.sentiment(), "unigram");
+}
+
+#[test]
+fn deberta_spm_truncated() {
+    let model = Model::copy("deberta-v3-sentiment");
+    let spm = model.read("spm.model");
+    model.write("spm.model", &spm[..spm.len() / 2]);
+    assert_refused(&model.sentiment(), "spm.model");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Configs
 
@@ -332,6 +366,27 @@ fn config_num_labels_of_a_trillion() {
         c.insert("num_labels".into(), json!(1_000_000_000_000u64));
     });
     assert_refused(&model.sentiment(), "num_labels");
+}
+
+#[test]
+fn config_deberta_relative_positions() {
+    for (field, value, needle) in [
+        ("max_relative_positions", json!(1u64 << 40), "max_relative_positions"),
+        ("position_buckets", json!(1u64 << 40), "position_buckets"),
+        ("position_buckets", json!(1), "position_buckets"),
+        ("conv_kernel_size", json!(1u64 << 40), "conv_kernel_size"),
+        ("conv_groups", json!(0), "conv_groups"),
+    ] {
+        let model = Model::copy("deberta-v3-sentiment");
+        model.edit_json("config.json", |c| {
+            c[field] = value.clone();
+            // A convolution to size from the groups.
+            if field == "conv_groups" {
+                c["conv_kernel_size"] = json!(3);
+            }
+        });
+        assert_refused(&model.sentiment(), needle);
+    }
 }
 
 #[test]

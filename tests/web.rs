@@ -278,10 +278,10 @@ fn supported_tasks_is_the_task_table() {
     assert_eq!(names, ["text-classification", "translation", "automatic-speech-recognition"]);
     let [classification, translation, asr] = &tasks[..] else { unreachable!() };
     assert_eq!(classification.aliases, ["sentiment-analysis"]);
-    assert_eq!(classification.model_types, ["bert", "distilbert", "roberta", "xlm-roberta"]);
+    assert_eq!(classification.model_types, ["bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2"]);
     assert_eq!(classification.default_model, "distilbert/distilbert-base-uncased-finetuned-sst-2-english");
     assert_eq!(classification.options, ["top_k"]);
-    assert_eq!(translation.model_types, ["marian", "t5"]);
+    assert_eq!(translation.model_types, ["marian", "m2m_100", "t5"]);
     assert_eq!(translation.default_model, "Helsinki-NLP/opus-mt-en-de");
     for option in ["max_new_tokens", "num_beams", "length_penalty", "early_stopping", "src_lang", "tgt_lang", "on_token"] {
         assert!(translation.options.iter().any(|o| o == option), "{option}: {translation:?}");

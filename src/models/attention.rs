@@ -86,7 +86,7 @@ impl Attention {
     }
 
     /// (batch, len, heads·head_dim) → (batch, heads, len, head_dim), contiguous.
-    fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
+    pub fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         Ok(x.reshape((b, t, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
     }
@@ -104,9 +104,9 @@ impl Attention {
         self.out.forward(&context.transpose(1, 2)?.reshape((b, t, self.inner()))?)
     }
 
-    /// Self-attention over `x` (batch, len, d). With a cache, `x` holds the new positions only:
-    /// they attend to the cached ones too, and the cache grows by them.
-    pub fn forward_self(&self, x: &Tensor, bias: Option<&Tensor>, cache: Option<&mut Option<KeyValues>>) -> Result<Tensor> {
+    /// Self-attention's queries, keys and values of `x` (batch, len, d), each split into heads:
+    /// (batch, heads, len, head_dim).
+    pub fn heads(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         if self.kv.is_some() {
             return Err(Error::Input("cross-attention used as self-attention".into()));
         }
@@ -115,6 +115,31 @@ impl Attention {
         let q = self.split_heads(&qkv.narrow(D::Minus1, 0, d)?)?;
         let k = self.split_heads(&qkv.narrow(D::Minus1, d, d)?)?;
         let v = self.split_heads(&qkv.narrow(D::Minus1, 2 * d, d)?)?;
+        Ok((q, k, v))
+    }
+
+    /// Self-attention over `x` (batch, len, d) whose scores get, besides `bias`, a term computed
+    /// from the heads' queries and keys: `score_terms(q, k)`, broadcastable to (batch, heads,
+    /// queries, keys) and scaled with q kᵀ (DeBERTa's disentangled content-to-position and
+    /// position-to-content scores).
+    pub fn forward_self_with(
+        &self,
+        x: &Tensor,
+        bias: Option<&Tensor>,
+        score_terms: impl FnOnce(&Tensor, &Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let (q, k, v) = self.heads(x)?;
+        let mut terms = score_terms(&q, &k)?;
+        if let Some(bias) = bias {
+            terms = terms.broadcast_add(bias)?;
+        }
+        self.attend(&q, &k, &v, Some(&terms))
+    }
+
+    /// Self-attention over `x` (batch, len, d). With a cache, `x` holds the new positions only:
+    /// they attend to the cached ones too, and the cache grows by them.
+    pub fn forward_self(&self, x: &Tensor, bias: Option<&Tensor>, cache: Option<&mut Option<KeyValues>>) -> Result<Tensor> {
+        let (q, k, v) = self.heads(x)?;
         match cache {
             None => self.attend(&q, &k, &v, bias),
             Some(cache) => {

@@ -1,5 +1,6 @@
-//! The post-LayerNorm transformer encoder that BERT and DistilBERT share; each model file only
-//! says where its weights live (`EncoderNames`).
+//! The post-LayerNorm transformer encoder that BERT, DistilBERT and DeBERTa share; each model file
+//! only says where its weights live (`EncoderNames`) and, for DeBERTa, adds its relative-position
+//! terms to the attention scores and its convolution after the first layer (`forward_with`).
 
 use candle_core::{DType, Tensor};
 use crate::weights::Weights;
@@ -31,6 +32,19 @@ pub struct EncoderNames {
     pub output_norm: &'static str,
 }
 
+/// A score term for attention: (layer index, the layer's attention, q, k) → a term added to q kᵀ
+/// (see `Attention::forward_self_with`).
+pub type ScoreTerms<'a> = &'a dyn Fn(usize, &Attention, &Tensor, &Tensor) -> Result<Tensor>;
+/// A layer's output rewritten: (layer index, the layer's output) → what the next layer gets.
+pub type AfterLayer<'a> = &'a dyn Fn(usize, &Tensor) -> Result<Tensor>;
+
+/// What a model adds to the shared layers.
+#[derive(Default)]
+pub struct LayerHooks<'a> {
+    pub score_terms: Option<ScoreTerms<'a>>,
+    pub after_layer: Option<AfterLayer<'a>>,
+}
+
 struct Layer {
     attention: Attention,
     attention_norm: LayerNorm,
@@ -46,8 +60,13 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn load(vb: Weights, config: &EncoderConfig, names: &EncoderNames) -> Result<Self> {
+        Encoder::load_scaled(vb, config, names, Attention::default_scale(config.hidden, config.heads))
+    }
+
+    /// `load` with attention scores multiplied by `scale` rather than 1/√head_dim (DeBERTa divides
+    /// by √(head_dim · the number of score terms)).
+    pub fn load_scaled(vb: Weights, config: &EncoderConfig, names: &EncoderNames, scale: f32) -> Result<Self> {
         let (d, eps) = (config.hidden, config.layer_norm_eps);
-        let scale = Attention::default_scale(d, config.heads);
         let layers = (0..config.layers)
             .map(|i| {
                 let vb = vb.pp(format!("{}.{i}", names.layer_prefix));
@@ -74,16 +93,28 @@ impl Encoder {
 
     /// `hidden`: (batch, seq, d); `attention_mask`: (batch, seq) of 1 (token) / 0 (padding).
     pub fn forward(&self, hidden: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
+        self.forward_with(hidden, attention_mask, &LayerHooks::default())
+    }
+
+    /// `forward` with what a model adds to the layers (DeBERTa's relative-position score terms
+    /// and convolution).
+    pub fn forward_with(&self, hidden: &Tensor, attention_mask: &Tensor, hooks: &LayerHooks) -> Result<Tensor> {
         let (b, s, _) = hidden.dims3()?;
         // Additive mask (batch, 1, 1, seq): 0 for tokens, a huge negative for padding.
         let bias = ((attention_mask.to_dtype(DType::F32)? - 1.0)? * 1e30)?.reshape((b, 1, 1, s))?;
         let mut xs = hidden.clone();
-        for layer in &self.layers {
-            let attended = layer.attention.forward_self(&xs, Some(&bias), None)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            let attended = match hooks.score_terms {
+                None => layer.attention.forward_self(&xs, Some(&bias), None)?,
+                Some(terms) => layer.attention.forward_self_with(&xs, Some(&bias), |q, k| terms(i, &layer.attention, q, k))?,
+            };
             xs = layer.attention_norm.forward(&(attended + &xs)?)?;
             let ff = self.activation.apply(&layer.ffn_in.forward(&xs)?)?;
             let ff = layer.ffn_out.forward(&ff)?;
             xs = layer.output_norm.forward(&(ff + &xs)?)?;
+            if let Some(after_layer) = hooks.after_layer {
+                xs = after_layer(i, &xs)?;
+            }
         }
         Ok(xs)
     }

@@ -36,6 +36,11 @@ enum Kind {
     Vocab,
     /// A count of layers / heads / buckets: 1..=MAX_COUNT.
     Count,
+    /// A count that may be 0 for none (DeBERTa's `type_vocab_size`, `conv_kernel_size`).
+    CountOrZero,
+    /// A position span, or 0 / negative for "not set" (DeBERTa's `max_relative_positions` and
+    /// `position_buckets` default to -1).
+    PositionsOrUnset,
     /// A position limit.
     Positions,
     /// A generation length (may be 0).
@@ -61,7 +66,14 @@ const FIELDS: &[(&str, Kind)] = &[
     ("d_kv", Kind::Width),
     ("vocab_size", Kind::Vocab),
     ("decoder_vocab_size", Kind::Vocab),
-    ("type_vocab_size", Kind::Count),
+    ("type_vocab_size", Kind::CountOrZero),
+    ("embedding_size", Kind::Width),
+    ("pooler_hidden_size", Kind::Width),
+    ("attention_head_size", Kind::Width),
+    ("conv_kernel_size", Kind::CountOrZero),
+    ("conv_groups", Kind::Count),
+    ("position_buckets", Kind::PositionsOrUnset),
+    ("max_relative_positions", Kind::PositionsOrUnset),
     ("num_hidden_layers", Kind::Count),
     ("n_layers", Kind::Count),
     ("num_layers", Kind::Count),
@@ -96,7 +108,7 @@ const FIELDS: &[(&str, Kind)] = &[
 
 /// Widths and the row counts they multiply with in one matrix (embedding tables, position tables,
 /// feed-forward and attention projections).
-const WIDTHS: &[&str] = &["hidden_size", "d_model", "dim"];
+const WIDTHS: &[&str] = &["hidden_size", "d_model", "dim", "embedding_size"];
 const ROWS: &[&str] = &[
     "vocab_size",
     "decoder_vocab_size",
@@ -110,6 +122,10 @@ const ROWS: &[&str] = &[
     "hidden_dim",
     "d_ff",
     "num_labels",
+    // DeBERTa's relative position embeddings have twice these rows; the element limit is far
+    // enough from overflowing that the factor 2 needs no check of its own.
+    "position_buckets",
+    "max_relative_positions",
 ];
 
 /// Check every field of `config` that hubside sizes something from. `file` names the JSON file in
@@ -131,15 +147,22 @@ pub fn validate_config(config: &Value, file: &str) -> Result<()> {
                 _ => return refuse(field, format!("is {value}; it must be a number > 0 and < 1")),
             }
         }
+        if let Kind::PositionsOrUnset = kind {
+            match value.as_i64() {
+                Some(n) if n <= MAX_POSITIONS as i64 => continue,
+                _ => return refuse(field, format!("is {value}; it must be a whole number up to {MAX_POSITIONS} (0 or less: not set)")),
+            }
+        }
         let (min, max) = match kind {
             Kind::Width => (1, MAX_WIDTH),
             Kind::Vocab => (1, MAX_VOCAB),
             Kind::Count => (1, MAX_COUNT),
+            Kind::CountOrZero => (0, MAX_COUNT),
             Kind::Positions => (1, MAX_POSITIONS),
             Kind::Length => (0, MAX_POSITIONS),
             Kind::Labels => (1, MAX_LABELS),
             Kind::Beams => (1, MAX_BEAMS),
-            Kind::Epsilon | Kind::TokenIds => unreachable!("checked above"),
+            Kind::Epsilon | Kind::TokenIds | Kind::PositionsOrUnset => unreachable!("checked above"),
         };
         match value.as_u64() {
             Some(n) if (min..=max).contains(&n) => {}
@@ -197,6 +220,10 @@ mod tests {
         validate_config(&whisper_large_v3, "config.json").unwrap();
         let ids = json!({ "pad_token_id": 1, "eos_token_id": [1, 2], "decoder_start_token_id": 2, "bos_token_id": null });
         validate_config(&ids, "generation_config.json").unwrap();
+        // microsoft/deberta-v3-base: no token types, relative span not set, 256 buckets.
+        let deberta = json!({ "hidden_size": 768, "vocab_size": 128100, "type_vocab_size": 0, "max_relative_positions": -1,
+            "position_buckets": 256, "pooler_hidden_size": 768, "layer_norm_eps": 1e-7 });
+        validate_config(&deberta, "config.json").unwrap();
     }
 
     #[test]
@@ -219,6 +246,12 @@ mod tests {
             (json!({ "decoder_start_token_id": 1u64 << 40 }), "decoder_start_token_id"),
             (json!({ "eos_token_id": [2, -1] }), "eos_token_id"),
             (json!({ "pad_token_id": "<pad>" }), "pad_token_id"),
+            (json!({ "position_buckets": 1u64 << 40 }), "position_buckets"),
+            (json!({ "max_relative_positions": 1.5 }), "max_relative_positions"),
+            (json!({ "hidden_size": 1 << 18, "position_buckets": 1 << 20 }), "position_buckets"),
+            (json!({ "embedding_size": 1 << 18, "vocab_size": 1 << 22 }), "vocab_size"),
+            (json!({ "type_vocab_size": -1 }), "type_vocab_size"),
+            (json!({ "conv_kernel_size": 5000 }), "conv_kernel_size"),
         ] {
             let message = refused(config.clone());
             assert!(message.contains(field), "{config}: {message}");

@@ -13,6 +13,7 @@ pub mod norm;
 pub mod softmax;
 
 pub mod bert;
+pub mod deberta_v2;
 pub mod distilbert;
 pub mod embeddings;
 pub mod encoder;

@@ -50,6 +50,7 @@ pub enum Activation {
     GeluTanh,
     Relu,
     Silu,
+    Tanh,
 }
 
 impl Activation {
@@ -60,6 +61,7 @@ impl Activation {
             "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" => Activation::GeluTanh,
             "relu" => Activation::Relu,
             "silu" | "swish" => Activation::Silu,
+            "tanh" => Activation::Tanh,
             other => return Err(Error::Config(format!("unsupported activation '{other}'"))),
         })
     }
@@ -70,6 +72,7 @@ impl Activation {
             Activation::GeluTanh => xs.gelu()?,
             Activation::Relu => xs.relu()?,
             Activation::Silu => xs.silu()?,
+            Activation::Tanh => xs.tanh()?,
         })
     }
 }

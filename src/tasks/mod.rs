@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn model_types_come_from_the_registries() {
-        assert_eq!(Task::TextClassification.info().model_types(), ["bert", "distilbert", "roberta", "xlm-roberta"]);
+        assert_eq!(Task::TextClassification.info().model_types(), ["bert", "distilbert", "roberta", "xlm-roberta", "deberta-v2"]);
         assert_eq!(Task::Translation.info().model_types(), ["marian", "m2m_100", "t5"]);
         assert_eq!(Task::SpeechRecognition.info().model_types(), ["whisper"]);
         assert_eq!(Task::for_model_type("t5"), Some(Task::Translation));

@@ -6,7 +6,7 @@ use candle_core::{Device, Tensor};
 use crate::error::{Error, Result};
 use crate::generation::math;
 use crate::hub::Repo;
-use crate::models::{bert, distilbert, roberta, SequenceClassifier};
+use crate::models::{bert, deberta_v2, distilbert, roberta, SequenceClassifier};
 use crate::weights::{self, Weights};
 use crate::tokenizer;
 use super::LoadOptions;
@@ -19,6 +19,7 @@ pub(super) const REGISTRY: &[(&str, Loader)] = &[
     ("distilbert", distilbert::load_classifier),
     ("roberta", roberta::load_classifier),
     ("xlm-roberta", roberta::load_classifier),
+    ("deberta-v2", deberta_v2::load_classifier),
 ];
 
 /// Texts per forward pass: bounds memory for long batches; sorted by length to limit padding.

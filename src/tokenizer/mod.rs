@@ -1,10 +1,12 @@
 //! Tokenizers from what a repository ships: `tokenizer.json` when present, otherwise the older
-//! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece, `vocab.json` +
-//! `merges.txt` for RoBERTa's byte-level BPE, `sentencepiece.bpe.model` for XLM-RoBERTa;
-//! SentencePiece models with the vocabularies of Marian, M2M100 and T5). NLLB's tokenizer.json is
-//! framed by language tokens as M2M100's files are ([`LanguageTokenizer`]).
+//! files (`vocab.txt` + `tokenizer_config.json` for BERT-family WordPiece, `spm.model` for
+//! DeBERTa-v2/v3, `vocab.json` + `merges.txt` for RoBERTa's byte-level BPE,
+//! `sentencepiece.bpe.model` for XLM-RoBERTa; SentencePiece models with the vocabularies of Marian,
+//! M2M100 and T5). NLLB's tokenizer.json is framed by language tokens as M2M100's files are
+//! ([`LanguageTokenizer`]).
 
 pub mod byte_level_bpe;
+pub mod deberta;
 pub mod m2m100;
 pub mod marian;
 pub mod nllb;
@@ -28,6 +30,8 @@ pub struct TokenizerConfig {
     /// BERT: `None` follows `do_lower_case`, as BertTokenizer does.
     pub strip_accents: Option<bool>,
     pub tokenize_chinese_chars: Option<bool>,
+    /// DeBERTa: split punctuation from words before SentencePiece.
+    pub split_by_punct: Option<bool>,
     pub unk_token: Option<serde_json::Value>,
     pub sep_token: Option<serde_json::Value>,
     pub pad_token: Option<serde_json::Value>,
@@ -320,7 +324,7 @@ impl AnyTokenizer {
 }
 
 /// The repo's tokenizer and its config, from the first of: `tokenizer.json`; `vocab.txt`
-/// (WordPiece); `vocab.json` + `merges.txt` (RoBERTa byte-level BPE); `sentencepiece.bpe.model`
+/// (WordPiece); `spm.model` (DeBERTa-v2/v3); `vocab.json` + `merges.txt` (RoBERTa byte-level BPE); `sentencepiece.bpe.model`
 /// (XLM-RoBERTa).
 pub async fn load_any(repo: &Repo) -> Result<(AnyTokenizer, TokenizerConfig)> {
     let config: TokenizerConfig =
@@ -330,6 +334,9 @@ pub async fn load_any(repo: &Repo) -> Result<(AnyTokenizer, TokenizerConfig)> {
     }
     if let Some(vocab) = repo.get_optional("vocab.txt").await? {
         return Ok((AnyTokenizer::Tokenizers(Box::new(wordpiece::from_vocab_txt(&vocab, &config)?)), config));
+    }
+    if let Some(spm) = repo.get_optional("spm.model").await? {
+        return Ok((AnyTokenizer::Tokenizers(Box::new(deberta::from_spm(&spm, &config)?)), config));
     }
     if let Some(merges) = repo.get_optional("merges.txt").await? {
         let vocab = repo.get("vocab.json").await?;
@@ -341,7 +348,7 @@ pub async fn load_any(repo: &Repo) -> Result<(AnyTokenizer, TokenizerConfig)> {
         return Ok((AnyTokenizer::XlmRoberta(Box::new(tokenizer)), config));
     }
     Err(Error::NotFound {
-        url: format!("{} (nor vocab.txt, merges.txt or sentencepiece.bpe.model)", repo.url("tokenizer.json")),
+        url: format!("{} (nor vocab.txt, spm.model, merges.txt or sentencepiece.bpe.model)", repo.url("tokenizer.json")),
     })
 }
 

@@ -57,7 +57,9 @@ async function runAndWait(section, timeout = 300_000) {
 const progressValue = (section) => page.$eval(`#${section}-progress progress`, (p) => p.value);
 
 test("each model field lists the mirror's models, then the suggested models with their sizes", async () => {
-  await page.waitForFunction(() => document.querySelectorAll('#translation-models option').length > 3);
+  // The suggestions arrive after the mirror's models (they come from the worker's package).
+  await page.waitForFunction(() => [...document.querySelectorAll('#sentiment-models option')]
+    .some((o) => o.value === 'distilbert/distilbert-base-uncased-finetuned-sst-2-english'));
   const lists = await page.$$eval('datalist', (lists) => Object.fromEntries(lists.map((l) =>
     [l.id, [...l.options].map((o) => ({ value: o.value, label: o.label }))])));
   const suggested = (id, model) => lists[id].find((o) => o.value === model);

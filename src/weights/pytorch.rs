@@ -153,6 +153,31 @@ impl<S: ByteSource> TensorSource for Pickled<S> {
     fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
         Ok(self.tensors.get(name).map(|info| info.dims.clone()))
     }
+
+    // Row-major float matrices are converted a few rows at a time, so a 1 GB vocabulary table
+    // (NLLB's) is never whole in f32 while it is quantised.
+    fn loads_rows(&self, name: &str) -> bool {
+        self.tensors.get(name).is_some_and(|info| {
+            info.dims.len() == 2 && info.dtype.is_float() && (info.dims[0] <= 1 || info.stride[0] == info.dims[1])
+                && (info.dims[1] <= 1 || info.stride[1] == 1)
+        })
+    }
+
+    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
+        let info = self.tensors.get(name).filter(|_| self.loads_rows(name))?;
+        let (rows, cols) = (info.dims[0], info.dims[1]);
+        let row_bytes = cols * info.dtype.size_in_bytes();
+        // The whole tensor was checked to lie inside its storage and the file in `open`.
+        let (start, _) = self.storages[&info.storage];
+        let bytes = first
+            .checked_add(count)
+            .filter(|&end| end <= rows)
+            .and_then(|_| self.source.read(start + info.offset_bytes + first * row_bytes, count * row_bytes));
+        Some(match bytes {
+            Some(data) => Tensor::from_raw_buffer(&data, info.dtype, &[count, cols], &Device::Cpu).map_err(Into::into),
+            None => Err(Error::weights(&self.file, format!("rows {first}..{} of tensor {name} are outside it", first + count))),
+        })
+    }
 }
 
 /// Every tensor of a `pytorch_model.bin` held in memory (tests and the fuzz harness).

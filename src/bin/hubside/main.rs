@@ -338,8 +338,16 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> hubside::Result<()> {
     match cli.command {
         Command::Sentiment { model, json, top_k, text } => {
+            let started = std::time::Instant::now();
             let classifier = pollster::block_on(TextClassifier::load_with(&model.repo()?, &model.load_options()))?;
+            if model.source.progress {
+                eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
+            }
+            let started = std::time::Instant::now();
             let results = classifier.classify(&text)?;
+            if model.source.progress {
+                eprintln!("{} texts classified in {:.3} s", text.len(), started.elapsed().as_secs_f64());
+            }
             for result in &results {
                 let ranked = classifier.top_k(result, Some(if json || top_k == 0 { usize::MAX } else { top_k }));
                 if json {
@@ -447,10 +455,20 @@ fn run(cli: Cli) -> hubside::Result<()> {
             }
         }
         Command::Translate { model, src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, json, text } => {
+            let started = std::time::Instant::now();
             let translator = pollster::block_on(Translator::load_with(&model.repo()?, &model.load_options()))?;
+            if model.source.progress {
+                eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
+            }
             let options = TranslateOptions { src_lang, tgt_lang, num_beams, max_new_tokens, early_stopping, ..Default::default() };
             for text in &text {
+                let started = std::time::Instant::now();
                 let result = translator.translate(text, &options, None)?;
+                if model.source.progress {
+                    let elapsed = started.elapsed().as_secs_f64();
+                    let new_tokens = result.generated_ids.len().saturating_sub(1);
+                    eprintln!("{new_tokens} new tokens in {elapsed:.2} s ({:.1} tokens/s)", new_tokens as f64 / elapsed.max(1e-9));
+                }
                 if json {
                     println!("{}", serde_json::to_string(&result).map_err(|e| hubside::Error::Io(e.to_string()))?);
                 } else {

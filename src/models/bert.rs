@@ -11,17 +11,18 @@ use super::norm::Activation;
 use super::SequenceClassifier;
 use crate::error::Result;
 
+/// `BertConfig`'s fields with its defaults; RoBERTa's config inherits them (`roberta.rs`).
 #[derive(Deserialize)]
-struct Config {
+pub(super) struct Config {
     vocab_size: usize,
-    hidden_size: usize,
+    pub(super) hidden_size: usize,
     num_hidden_layers: usize,
     num_attention_heads: usize,
     intermediate_size: usize,
     #[serde(default = "gelu")]
     hidden_act: String,
     #[serde(default = "default_positions")]
-    max_position_embeddings: usize,
+    pub(super) max_position_embeddings: usize,
     #[serde(default = "default_type_vocab")]
     type_vocab_size: usize,
     #[serde(default = "default_eps")]
@@ -39,6 +40,33 @@ fn default_type_vocab() -> usize {
 }
 fn default_eps() -> f64 {
     1e-12
+}
+
+impl Config {
+    /// The encoder this config describes.
+    pub(super) fn encoder(&self, vb: Weights) -> Result<Encoder> {
+        let config = EncoderConfig {
+            hidden: self.hidden_size,
+            heads: self.num_attention_heads,
+            intermediate: self.intermediate_size,
+            layers: self.num_hidden_layers,
+            activation: Activation::parse(&self.hidden_act)?,
+            layer_norm_eps: self.layer_norm_eps,
+        };
+        Encoder::load(vb, &config, &NAMES)
+    }
+
+    /// Word + position (+ token type 0) embeddings, then LayerNorm.
+    pub(super) fn embeddings(&self, vb: Weights) -> Result<Embeddings> {
+        Embeddings::load(
+            vb,
+            self.vocab_size,
+            self.hidden_size,
+            self.max_position_embeddings,
+            Some(self.type_vocab_size),
+            self.layer_norm_eps,
+        )
+    }
 }
 
 const NAMES: EncoderNames = EncoderNames {
@@ -65,24 +93,9 @@ pub fn load_classifier(config: &serde_json::Value, num_labels: usize, vb: Weight
     let c: Config = super::parse_config(config)?;
     let d = c.hidden_size;
     let bert = vb.pp("bert");
-    let encoder_config = EncoderConfig {
-        hidden: d,
-        heads: c.num_attention_heads,
-        intermediate: c.intermediate_size,
-        layers: c.num_hidden_layers,
-        activation: Activation::parse(&c.hidden_act)?,
-        layer_norm_eps: c.layer_norm_eps,
-    };
     Ok(Box::new(BertClassifier {
-        embeddings: Embeddings::load(
-            bert.pp("embeddings"),
-            c.vocab_size,
-            d,
-            c.max_position_embeddings,
-            Some(c.type_vocab_size),
-            c.layer_norm_eps,
-        )?,
-        encoder: Encoder::load(bert.clone(), &encoder_config, &NAMES)?,
+        embeddings: c.embeddings(bert.pp("embeddings"))?,
+        encoder: c.encoder(bert.clone())?,
         pooler: Linear::load(d, d, bert.pp("pooler.dense"))?,
         classifier: Linear::load(d, num_labels, vb.pp("classifier"))?,
         max_positions: c.max_position_embeddings,

@@ -12,6 +12,7 @@ use candle_core::pickle::{Object, Stack};
 use candle_core::{Device, Tensor};
 
 use super::pickle::TensorEntry;
+use super::safetensors::RowMajor;
 use super::{Stored, TensorSource, Tensors};
 use crate::error::{Error, Result};
 use crate::hub::ByteSource;
@@ -105,28 +106,43 @@ impl<S: ByteSource> Pickled<S> {
             .read(start + info.offset_bytes, len)
             .ok_or_else(|| bad(&format!("tensor {name} runs past the end of the file")))?;
         let dims = &info.dims;
-        let strides = |order: &mut dyn Iterator<Item = usize>| {
-            let mut expected = vec![0; dims.len()];
-            let mut step = 1;
-            for i in order {
-                expected[i] = step;
-                step *= dims[i];
+        match layout(info) {
+            Some(Layout::RowMajor) => Ok(Tensor::from_raw_buffer(&data, info.dtype, dims, &Device::Cpu)?),
+            Some(Layout::ColumnMajor) => {
+                // Stored transposed: read with reversed dims, then permute back.
+                let reversed: Vec<usize> = dims.iter().rev().copied().collect();
+                let order: Vec<usize> = (0..dims.len()).rev().collect();
+                Ok(Tensor::from_raw_buffer(&data, info.dtype, reversed.as_slice(), &Device::Cpu)?.permute(order)?.contiguous()?)
             }
-            expected
-        };
-        let row_major = strides(&mut (0..dims.len()).rev());
-        let column_major = strides(&mut (0..dims.len()));
-        let significant = |a: &[usize], b: &[usize]| a.iter().zip(b).zip(dims).all(|((x, y), &d)| d <= 1 || x == y);
-        if significant(&info.stride, &row_major) {
-            Ok(Tensor::from_raw_buffer(&data, info.dtype, dims, &Device::Cpu)?)
-        } else if significant(&info.stride, &column_major) {
-            // Stored transposed: read with reversed dims, then permute back.
-            let reversed: Vec<usize> = dims.iter().rev().copied().collect();
-            let order: Vec<usize> = (0..dims.len()).rev().collect();
-            Ok(Tensor::from_raw_buffer(&data, info.dtype, reversed.as_slice(), &Device::Cpu)?.permute(order)?.contiguous()?)
-        } else {
-            Err(bad(&format!("tensor {name} has an unsupported strided layout")))
+            None => Err(bad(&format!("tensor {name} has an unsupported strided layout"))),
         }
+    }
+}
+
+enum Layout {
+    RowMajor,
+    ColumnMajor,
+}
+
+/// How `info`'s strides lay its elements out, if contiguously (strides of size-1 dims do not matter).
+fn layout(info: &TensorEntry) -> Option<Layout> {
+    let dims = &info.dims;
+    let strides = |order: &mut dyn Iterator<Item = usize>| {
+        let mut expected = vec![0; dims.len()];
+        let mut step = 1;
+        for i in order {
+            expected[i] = step;
+            step *= dims[i];
+        }
+        expected
+    };
+    let matches = |expected: Vec<usize>| info.stride.iter().zip(&expected).zip(dims).all(|((x, y), &d)| d <= 1 || *x == *y);
+    if matches(strides(&mut (0..dims.len()).rev())) {
+        Some(Layout::RowMajor)
+    } else if matches(strides(&mut (0..dims.len()))) {
+        Some(Layout::ColumnMajor)
+    } else {
+        None
     }
 }
 
@@ -157,25 +173,27 @@ impl<S: ByteSource> TensorSource for Pickled<S> {
     // Row-major float matrices are converted a few rows at a time, so a 1 GB vocabulary table
     // (NLLB's) is never whole in f32 while it is quantised.
     fn loads_rows(&self, name: &str) -> bool {
-        self.tensors.get(name).is_some_and(|info| {
-            info.dims.len() == 2 && info.dtype.is_float() && (info.dims[0] <= 1 || info.stride[0] == info.dims[1])
-                && (info.dims[1] <= 1 || info.stride[1] == 1)
-        })
+        self.matrix(name).is_some()
     }
 
     fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
-        let info = self.tensors.get(name).filter(|_| self.loads_rows(name))?;
-        let (rows, cols) = (info.dims[0], info.dims[1]);
-        let row_bytes = cols * info.dtype.size_in_bytes();
+        let matrix = self.matrix(name)?;
+        Some(matrix.read_rows(&self.source, first, count).ok_or_else(|| matrix.outside(&self.file, name, first, count)))
+    }
+}
+
+impl<S: ByteSource> Pickled<S> {
+    /// `name` as a row-major float matrix in the file, which `load_rows` reads a few rows at a
+    /// time (so a 1 GB vocabulary table, NLLB's, is never whole in f32 while it is quantised).
+    fn matrix(&self, name: &str) -> Option<RowMajor> {
+        let info = self.tensors.get(name)?;
+        let row_major = info.dims.len() == 2 && info.dtype.is_float() && matches!(layout(info), Some(Layout::RowMajor));
         // The whole tensor was checked to lie inside its storage and the file in `open`.
-        let (start, _) = self.storages[&info.storage];
-        let bytes = first
-            .checked_add(count)
-            .filter(|&end| end <= rows)
-            .and_then(|_| self.source.read(start + info.offset_bytes + first * row_bytes, count * row_bytes));
-        Some(match bytes {
-            Some(data) => Tensor::from_raw_buffer(&data, info.dtype, &[count, cols], &Device::Cpu).map_err(Into::into),
-            None => Err(Error::weights(&self.file, format!("rows {first}..{} of tensor {name} are outside it", first + count))),
+        row_major.then(|| RowMajor {
+            start: self.storages[&info.storage].0 + info.offset_bytes,
+            dtype: info.dtype,
+            rows: info.dims[0],
+            cols: info.dims[1],
         })
     }
 }

@@ -120,16 +120,31 @@ impl<S: ByteSource> TensorSource for Safetensors<S> {
 
     fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
         let t = self.tensors.get(name).filter(|_| self.loads_rows(name))?;
-        let (rows, cols) = (t.shape[0], t.shape[1]);
-        let row_bytes = cols * t.dtype.size_in_bytes();
-        let bytes = first
-            .checked_add(count)
-            .filter(|&end| end <= rows)
-            .and_then(|_| self.source.read(t.start + first * row_bytes, count * row_bytes));
-        Some(match bytes {
-            Some(data) => Tensor::from_raw_buffer(&data, t.dtype, &[count, cols], &Device::Cpu).map_err(Into::into),
-            None => Err(Error::weights(&self.file, format!("rows {first}..{} of tensor {name} are outside it", first + count))),
-        })
+        let matrix = RowMajor { start: t.start, dtype: t.dtype, rows: t.shape[0], cols: t.shape[1] };
+        Some(matrix.read_rows(&self.source, first, count).ok_or_else(|| matrix.outside(&self.file, name, first, count)))
+    }
+}
+
+/// A row-major matrix at byte `start` of a file: what `TensorSource::load_rows` reads from
+/// (safetensors, pytorch_model.bin).
+pub(super) struct RowMajor {
+    pub start: usize,
+    pub dtype: DType,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl RowMajor {
+    /// Rows first..first + count; `None` when they are not all inside the matrix and the file.
+    pub fn read_rows<S: ByteSource + ?Sized>(&self, source: &S, first: usize, count: usize) -> Option<Tensor> {
+        let row_bytes = self.cols * self.dtype.size_in_bytes();
+        first.checked_add(count).filter(|&end| end <= self.rows)?;
+        let data = source.read(self.start + first * row_bytes, count * row_bytes)?;
+        Tensor::from_raw_buffer(&data, self.dtype, &[count, self.cols], &Device::Cpu).ok()
+    }
+
+    pub fn outside(&self, file: &str, name: &str, first: usize, count: usize) -> Error {
+        Error::weights(file, format!("rows {first}..{} of tensor {name} are outside it", first.saturating_add(count)))
     }
 }
 

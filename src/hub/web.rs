@@ -374,27 +374,19 @@ impl Download {
             on_chunk(self.loaded, self.total);
         }
         self.watch.restart(now_ms());
-        let too_big = |url: &str| failed(url, "a file of 4 GiB or more does not fit in one browser array");
         let mut filled = 0u32;
-        let mut into = match self.length {
-            Some(length) => {
-                let array = Uint8Array::new_with_length(u32::try_from(length).map_err(|_| too_big(&self.url))?);
-                for chunk in std::mem::take(&mut self.chunks) {
-                    Self::place(&self.url, &array, &chunk, &mut filled)?;
-                }
-                Some(array)
+        let mut into = self.length.map(|length| Self::array_of(&self.url, length)).transpose()?;
+        if let Some(array) = &into {
+            for chunk in std::mem::take(&mut self.chunks) {
+                Self::place(&self.url, array, &chunk, &mut filled)?;
             }
-            None => None,
-        };
+        }
         while let Some(chunk) = self.next().await? {
             // A failed resume fetches the whole file again (`take_whole`: nothing loaded, the
             // length announced anew): start filling again, in an array of the new length.
             if into.is_some() && self.loaded != u64::from(filled) {
                 filled = 0;
-                into = match self.length {
-                    Some(length) => Some(Uint8Array::new_with_length(u32::try_from(length).map_err(|_| too_big(&self.url))?)),
-                    None => None,
-                };
+                into = self.length.map(|length| Self::array_of(&self.url, length)).transpose()?;
             }
             self.loaded += chunk.length() as u64;
             match &into {
@@ -409,11 +401,10 @@ impl Download {
         let joined = match into {
             Some(array) => array,
             None => {
-                let joined = Uint8Array::new_with_length(u32::try_from(self.loaded).map_err(|_| too_big(&self.url))?);
+                let joined = Self::array_of(&self.url, self.loaded)?;
                 let mut offset = 0;
                 for chunk in std::mem::take(&mut self.chunks) {
-                    joined.set(&chunk, offset);
-                    offset += chunk.length();
+                    Self::place(&self.url, &joined, &chunk, &mut offset)?;
                 }
                 joined
             }
@@ -429,6 +420,12 @@ impl Download {
 }
 
 impl Download {
+    /// An array for a whole file of `length` bytes.
+    fn array_of(url: &str, length: u64) -> Result<Uint8Array> {
+        let length = u32::try_from(length).map_err(|_| failed(url, "a file of 4 GiB or more does not fit in one browser array"))?;
+        Ok(Uint8Array::new_with_length(length))
+    }
+
     /// Copy `chunk` into `array` at `*filled`, refusing (rather than letting JS throw) a body
     /// longer than the array.
     fn place(url: &str, array: &Uint8Array, chunk: &Uint8Array, filled: &mut u32) -> Result<()> {

@@ -6,6 +6,7 @@
 //! `supportedTasks()` all read it.
 
 pub mod speech_recognition;
+pub mod subtitles;
 pub mod suggestions;
 pub mod text_classification;
 pub mod translation;

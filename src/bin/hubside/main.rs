@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
 use hubside::generation::EarlyStopping;
 use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
+use hubside::tasks::subtitles::{self, SubtitleFormat};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::tasks::translation::{TranslateOptions, Translator};
 use hubside::tasks::{LoadOptions, Task};
@@ -137,9 +138,21 @@ enum Command {
         /// Print timed segments.
         #[arg(long)]
         timestamps: bool,
-        /// One JSON object per file: text, chunks, language, tokens.
-        #[arg(long)]
+        /// One JSON object per file: text, chunks, language, tokens (the same as --format json).
+        #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// What to print: text (the transcript; with --timestamps, one timed segment per line),
+        /// json (as --json), or subtitles: srt or vtt (timed segments; timestamps are implied).
+        #[arg(long, value_parser = ["text", "json", "srt", "vtt"])]
+        format: Option<String>,
+        /// Subtitles: gather chunks into cues of at most this many characters (default: one cue
+        /// per segment).
+        #[arg(long)]
+        max_line_width: Option<usize>,
+        /// Write each FILE's result to DIR/<file stem>.<txt|json|srt|vtt> instead of printing it
+        /// (needed for subtitles of more than one file).
+        #[arg(long, value_name = "DIR")]
+        output_dir: Option<PathBuf>,
         /// A whisper.cpp ggml model file in the repo (e.g. ggml-tiny.en-q5_1.bin in ggerganov/whisper.cpp).
         #[arg(long)]
         model_file: Option<String>,
@@ -397,8 +410,42 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, json, model_file, file } => {
-            let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
+        Command::Transcribe { model, language, task, timestamps, json, format, max_line_width, output_dir, model_file, file } => {
+            let format = if json { "json".to_string() } else { format.unwrap_or_else(|| "text".into()) };
+            let subtitles = match format.as_str() {
+                "srt" | "vtt" => Some(SubtitleFormat::parse(&format)?),
+                _ => None,
+            };
+            if subtitles.is_some() && file.len() > 1 && output_dir.is_none() {
+                return Err(hubside::Error::Input(format!(
+                    "--format {format} with {} files: give --output-dir DIR to write one subtitle file per input",
+                    file.len()
+                )));
+            }
+            // Subtitles are made of timed segments.
+            let options = TranscribeOptions {
+                language,
+                task: SpeechTask::parse(&task)?,
+                return_timestamps: timestamps || subtitles.is_some(),
+            };
+            // Each input's output file name, when writing files: two inputs must not share one.
+            let stem = |path: &PathBuf| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
+            if output_dir.is_some() {
+                let mut seen = std::collections::HashMap::new();
+                for path in &file {
+                    if let Some(other) = seen.insert(stem(path), path) {
+                        return Err(hubside::Error::Input(format!(
+                            "{} and {} would both be written as {}.*: give them different names or run them separately",
+                            other.display(),
+                            path.display(),
+                            stem(path)
+                        )));
+                    }
+                }
+            }
+            if let Some(dir) = &output_dir {
+                std::fs::create_dir_all(dir).map_err(|e| hubside::Error::Io(format!("{}: {e}", dir.display())))?;
+            }
             let started = std::time::Instant::now();
             let load = LoadOptions { file: model_file.clone(), ..model.load_options() };
             let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &load))?;
@@ -424,25 +471,44 @@ fn run(cli: Cli) -> hubside::Result<()> {
                             eprintln!("{}: {:.2} s for {:.2} s of audio (real-time factor {:.3})", path.display(), elapsed, result.duration, elapsed / result.duration.max(1e-9));
                         }
                         Ok(result)
+                    })
+                    .and_then(|result| {
+                        // One file's output, without the file-name prefix a shared stdout needs.
+                        let (text, extension) = match subtitles {
+                            Some(sub) => (subtitles::write(&result.chunks, sub, max_line_width)?, sub.extension()),
+                            None if format == "json" => {
+                                let mut value = serde_json::to_value(&result).map_err(|e| hubside::Error::Io(e.to_string()))?;
+                                value["file"] = path.display().to_string().into();
+                                (format!("{value}\n"), "json")
+                            }
+                            None if timestamps => {
+                                let lines: String = result
+                                    .chunks
+                                    .iter()
+                                    .map(|c| format!("[{:>7.2} -> {:>7.2}] {}\n", c.timestamp[0], c.timestamp[1], c.text.trim()))
+                                    .collect();
+                                (lines, "txt")
+                            }
+                            None => (format!("{}\n", result.text.trim()), "txt"),
+                        };
+                        Ok((text, extension))
                     });
                 match result {
-                    Ok(result) if json => {
-                        let mut value = serde_json::to_value(&result).map_err(|e| hubside::Error::Io(e.to_string()))?;
-                        value["file"] = path.display().to_string().into();
-                        println!("{value}");
-                    }
-                    Ok(result) if timestamps => {
-                        if file.len() > 1 {
-                            println!("{}:", path.display());
+                    Ok((text, extension)) => match &output_dir {
+                        Some(dir) => {
+                            let out = dir.join(format!("{}.{extension}", stem(path)));
+                            if let Err(e) = std::fs::write(&out, text) {
+                                eprintln!("error: {}: {e}", out.display());
+                                failed += 1;
+                            } else if model.source.progress {
+                                eprintln!("{}: wrote {}", path.display(), out.display());
+                            }
                         }
-                        for chunk in &result.chunks {
-                            println!("[{:>7.2} -> {:>7.2}] {}", chunk.timestamp[0], chunk.timestamp[1], chunk.text.trim());
-                        }
-                    }
-                    Ok(result) => {
-                        let prefix = if file.len() > 1 { format!("{}: ", path.display()) } else { String::new() };
-                        println!("{prefix}{}", result.text.trim());
-                    }
+                        // Several files on stdout: JSON lines name their file; text is prefixed by it.
+                        None if file.len() > 1 && format != "json" && timestamps => print!("{}:\n{text}", path.display()),
+                        None if file.len() > 1 && format != "json" => print!("{}: {text}", path.display()),
+                        None => print!("{text}"),
+                    },
                     Err(e) => {
                         eprintln!("error: {}: {e}", path.display());
                         failed += 1;

@@ -269,6 +269,16 @@ export interface AutomaticSpeechRecognitionPipeline extends PipelineBase<'automa
   readonly multilingual: boolean;
 }
 
+export interface SubtitleOptions {
+  /** Gather consecutive chunks (words) into cues of at most this many characters; a pause of
+   * more than 3 s starts a new cue. Default: one cue per chunk. */
+  max_line_width?: number;
+}
+
+/** A transcription's output (with `return_timestamps`) as the text of a subtitle file: SubRip
+ * ('srt') or WebVTT ('vtt'). Throws a HubsideError of kind 'input' when the output has no chunks. */
+export function subtitles(output: { chunks?: Chunk[] }, format: 'srt' | 'vtt', options?: SubtitleOptions): string;
+
 // ---- pipeline() -----------------------------------------------------------------------------
 
 /** The pipeline each task name (or alias) loads. */

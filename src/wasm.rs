@@ -17,6 +17,7 @@
 //! asr.multilingual; // false
 //! await asr(float32Array, { sampling_rate: 44100, channels: 1, return_timestamps: true, language, task, on_partial });
 //! // { text, chunks: [{ timestamp: [start, end], text }], language }
+//! subtitles(output, 'srt'); // or 'vtt', { max_line_width }: the subtitle file's text
 //! ```
 //!
 //! Options are deserialized straight into the tasks' option structs; callbacks are taken out
@@ -619,6 +620,48 @@ pub fn supported_tasks() -> Result<JsValue, JsValue> {
         })
         .collect();
     to_js(&tasks)
+}
+
+/// A transcription's chunks, as `subtitles()` reads them: transformers.js' shape, other fields
+/// of the output ignored.
+#[derive(Deserialize)]
+struct TimedOutput {
+    chunks: Option<Vec<TimedChunk>>,
+}
+
+#[derive(Deserialize)]
+struct TimedChunk {
+    timestamp: [f64; 2],
+    text: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SubtitleOptions {
+    max_line_width: Option<usize>,
+}
+
+/// A speech pipeline's output (with `return_timestamps`) as a subtitle file: `format` `'srt'` or
+/// `'vtt'`; option `max_line_width` gathers chunks (words) into cues of at most that many
+/// characters. Returns the file's text; an output without chunks, a bad time or an unknown format is an `input` error.
+#[wasm_bindgen]
+pub fn subtitles(output: JsValue, format: &str, options: JsValue) -> Result<String, JsValue> {
+    use crate::tasks::subtitles::{self, SubtitleFormat};
+    let format = SubtitleFormat::parse(format).map_err(|e| js_error(&e))?;
+    let output: TimedOutput = serde_wasm_bindgen::from_value(output)
+        .map_err(|e| input_error(format!("subtitles() takes a transcription's output {{ text, chunks: [{{ timestamp: [start, end], text }}] }}: {e}")))?;
+    let options: SubtitleOptions = if options.is_undefined() || options.is_null() {
+        SubtitleOptions::default()
+    } else {
+        serde_wasm_bindgen::from_value(options).map_err(|e| input_error(format!("subtitles() options: {e}")))?
+    };
+    let chunks: Vec<crate::tasks::speech_recognition::Chunk> = output
+        .chunks
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| crate::tasks::speech_recognition::Chunk { timestamp: c.timestamp, text: c.text })
+        .collect();
+    subtitles::write(&chunks, format, options.max_line_width).map_err(|e| js_error(&e))
 }
 
 /// The Hub endpoint models come from unless `endpoint` says otherwise.

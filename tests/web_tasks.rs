@@ -195,7 +195,30 @@ async fn long_audio_yields_every_repetition_once() {
         assert_eq!(text.matches(phrase).count(), 3, "{phrase:?} in {text:?}");
     }
     assert!(windows.length() >= 2, "progress per window");
-    assert_chunks_in_order(&out, 48.0);
+    let chunks = assert_chunks_in_order(&out, 48.0);
+
+    // The same output as subtitles: one WebVTT cue per chunk, times to the millisecond.
+    let vtt = hubside::wasm::subtitles(out.clone(), "vtt", JsValue::UNDEFINED).unwrap();
+    let body = vtt.strip_prefix("WEBVTT\n\n").expect("WebVTT header");
+    let cues: Vec<&str> = body.trim_end().split("\n\n").collect();
+    assert_eq!(cues.len(), chunks.len(), "{vtt}");
+    for (cue, chunk) in cues.iter().zip(&chunks) {
+        let (timing, text) = cue.split_once('\n').unwrap();
+        let ms = |t: f64| {
+            let ms = (t * 1000.0).round() as u64;
+            format!("{:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000)
+        };
+        let (start, end) = (chunk["timestamp"][0].as_f64().unwrap(), chunk["timestamp"][1].as_f64().unwrap());
+        assert_eq!(timing, format!("{} --> {}", ms(start), ms(end)));
+        assert_eq!(text, chunk["text"].as_str().unwrap().trim());
+    }
+    let srt = hubside::wasm::subtitles(out.clone(), "srt", JsValue::UNDEFINED).unwrap();
+    assert!(srt.starts_with("1\n00:00:0") && srt.matches(" --> ").count() == chunks.len(), "{srt}");
+    // Without chunks (timestamps not asked for) there is nothing to time: an input error.
+    let untimed = options(&[("text", "hello".into())]);
+    let error = hubside::wasm::subtitles(untimed, "srt", JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(Reflect::get(&error, &"kind".into()).unwrap().as_string().unwrap(), "input");
+    assert!(hubside::wasm::subtitles(out, "ass", JsValue::UNDEFINED).is_err());
 }
 
 /// The result's `chunks`: increasing, non-overlapping `[start, end]` within `duration` seconds.

@@ -167,14 +167,38 @@ function updateTaskOptions() {
   }
 }
 
+// The last finished transcription with timed chunks, and the name of its audio, for subtitles.
+let timedTranscript = null;
+
 function renderTranscript({ text, chunks }) {
   $('transcription-result').textContent = text.trim();
   renderChunks($('transcription-chunks'), chunks);
 }
 
+/** Offer the finished transcript as subtitles when it has timed chunks. */
+function offerSubtitles(value, name) {
+  timedTranscript = value.chunks?.length ? { value, name } : null;
+  $('transcription-subtitles').hidden = !timedTranscript;
+}
+
+async function downloadSubtitles(format) {
+  if (!timedTranscript) return;
+  try {
+    const text = await client.subtitles(timedTranscript.value, format);
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(new Blob([text], { type: format === 'vtt' ? 'text/vtt' : 'application/x-subrip' }));
+    link.download = `${timedTranscript.name}.${format}`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 0);
+  } catch (e) {
+    status('transcription', `Cannot make subtitles: ${e.message}`, true);
+  }
+}
+
 const transcribe = (blob) => guarded('transcription', async () => {
   $('transcription-progress').hidden = true;
   renderTranscript({ text: '' });
+  offerSubtitles({});
   const audio = await decodeAudio(blob);
   const { spec, loaded } = await loadModel('transcription', TASKS.transcription);
   multilingual.set(spec.model, loaded.multilingual);
@@ -190,6 +214,7 @@ const transcribe = (blob) => guarded('transcription', async () => {
     status('transcription', `Transcribing… ${Math.round(100 * partial.progress)}%`);
   });
   renderTranscript(value);
+  offerSubtitles(value, (blob.name || 'recording').replace(/\.[^.]*$/, '') || 'recording');
   status('transcription', `Done in ${seconds.toFixed(1)} s (language: ${value.language}).`);
 });
 
@@ -272,6 +297,8 @@ $('sentiment-run').addEventListener('click', runSentiment);
 $('translation-run').addEventListener('click', runTranslation);
 $('transcription-run').addEventListener('click', transcribeFile);
 $('transcription-record').addEventListener('click', toggleRecording);
+$('transcription-srt').addEventListener('click', () => downloadSubtitles('srt'));
+$('transcription-vtt').addEventListener('click', () => downloadSubtitles('vtt'));
 $('transcription-model').addEventListener('input', updateTaskOptions);
 for (const [prefix, task] of Object.entries(TASKS)) {
   $(`${prefix}-cancel`).addEventListener('click', () => client.cancel());

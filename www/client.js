@@ -98,6 +98,12 @@ export class HubsideClient {
     return this.request({ type: 'run', ...spec, input, options, stream: Boolean(onPartial) }, { onPartial });
   }
 
+  /** A transcription's output (with timed `chunks`) as the text of a subtitle file: `format`
+   * 'srt' or 'vtt'; `options.max_line_width` gathers word chunks into cues (subtitles()). */
+  async subtitles(output, format, options) {
+    return (await this.request({ type: 'subtitles', output, format, options })).value;
+  }
+
   /** Models in the browser cache: [{model, bytes, files: [{url, bytes}]}]. */
   async cachedModels() {
     return (await this.request({ type: 'cached' })).value;

@@ -6,6 +6,7 @@
 //   {type: 'model-info', task, model, endpoint, revision}  its download size and memory (modelInfo)
 //   {type: 'run', task, model, endpoint, revision, input, options, stream}
 //   {type: 'cached'} | {type: 'clear-cache', model}        the browser cache
+//   {type: 'subtitles', output, format, options}           a transcription as .srt/.vtt text
 // Out, with the same `id`: {type: 'progress', event} and {type: 'partial', value} while it
 // works, then {type: 'result', value, seconds?} or {type: 'error', error: {message, kind}}.
 // Pipelines are kept per task + model + endpoint + revision (empty ones mean the package's
@@ -120,6 +121,7 @@ self.onmessage = async ({ data: msg }) => {
       post({ type: 'result', value: await hubside.modelInfo(spec.model, { endpoint: spec.endpoint, revision: spec.revision }) });
     }
     else if (msg.type === 'run') post({ type: 'result', ...await runModel(msg, post) });
+    else if (msg.type === 'subtitles') post({ type: 'result', value: hubside.subtitles(msg.output, msg.format, msg.options) });
     else if (msg.type === 'cached') post({ type: 'result', value: await hubside.cachedModels() });
     else if (msg.type === 'clear-cache') post({ type: 'result', value: await hubside.clearCache(msg.model || undefined) });
     else throw Object.assign(new Error(`unknown message type '${msg.type}'`), { kind: 'input' });

@@ -111,6 +111,36 @@ test('transcription of a chosen file shows the reference transcript, and timesta
   assert.ok(times.length >= 1 && times.every((t) => /\d:\d\d\.\d → \d:\d\d\.\d/.test(t)), JSON.stringify(times));
   assert.equal(await progressValue('transcription'), 100);
   await page.screenshot({ path: path.join(outputDir, 'transcription.png'), fullPage: true });
+
+  // The timed transcript downloads as subtitles: one cue per segment shown.
+  assert.equal(await page.isVisible('#transcription-subtitles'), true);
+  const downloaded = async (button) => {
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click(button)]);
+    assert.match(download.suggestedFilename(), /^jfk16\.(srt|vtt)$/);
+    return readFileSync(await download.path(), 'utf8');
+  };
+  const srt = await downloaded('#transcription-srt');
+  const blocks = srt.trim().split('\n\n');
+  assert.equal(blocks.length, times.length, srt);
+  blocks.forEach((block, i) => assert.match(block, new RegExp(`^${i + 1}\n\\d\\d:\\d\\d:\\d\\d,\\d{3} --> \\d\\d:\\d\\d:\\d\\d,\\d{3}\n\\S`)));
+  // The WebVTT file is read back by Chromium's own WebVTT parser (a <track> of a <video>).
+  const vtt = await downloaded('#transcription-vtt');
+  const cues = await page.evaluate(async (text) => {
+    const video = document.createElement('video');
+    const track = document.createElement('track');
+    track.kind = 'subtitles';
+    track.src = URL.createObjectURL(new Blob([text], { type: 'text/vtt' }));
+    video.append(track);
+    document.body.append(video);
+    track.track.mode = 'hidden';
+    await new Promise((resolve, reject) => { track.onload = resolve; track.onerror = () => reject(new Error('track did not load')); });
+    const cues = [...track.track.cues].map((c) => ({ start: c.startTime, end: c.endTime, text: c.text }));
+    video.remove();
+    return cues;
+  }, vtt);
+  const shown = await page.$$eval('#transcription-chunks li', (els) => els.map((e) => e.lastChild.textContent));
+  assert.deepEqual(cues.map((c) => c.text), shown);
+  assert.ok(cues.every((c, i) => c.start <= c.end && (i === 0 || cues[i - 1].end <= c.start + 1e-6)), JSON.stringify(cues));
 });
 
 test('the main thread keeps answering while a model runs', async () => {

@@ -1,7 +1,7 @@
 // Uses the whole API of the `hubside` package the way an application would; `tsc --strict`
 // must accept it, and reject each line marked @ts-expect-error (misuse the types must catch).
 import init, {
-  cachedModels, clearCache, defaultEndpoint, defaultMaxMemory, initSync, modelInfo, pipeline, runtimeInfo, supportedTasks, wasmMemoryBytes,
+  cachedModels, clearCache, defaultEndpoint, defaultMaxMemory, initSync, modelInfo, pipeline, runtimeInfo, subtitles, supportedTasks, wasmMemoryBytes,
   type AutomaticSpeechRecognitionPipeline, type RuntimeInfo, type ErrorKind, type HubsideError, type ProgressInfo,
   type TaskInfo, type TextClassificationPipeline, type TranscriptionOutput, type TranslationOutput,
 } from 'hubside';
@@ -79,6 +79,8 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const [start, end] = timed.chunks[0].timestamp; // chunks are there with return_timestamps
   await asr(mono, { channels: 1, language: null });
   console.log(multilingual, language, start + end, plain.chunks?.length);
+  const srt: string = subtitles(timed, 'srt') + subtitles(timed, 'vtt', { max_line_width: 42 });
+  console.log(srt);
 
   // The browser cache, memory, and disposing.
   for (const { model, bytes, files } of await cachedModels()) console.log(model, bytes, files.map((f) => `${f.url} ${f.bytes}`));

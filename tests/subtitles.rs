@@ -1,6 +1,7 @@
 //! `hubside transcribe --format srt|vtt` on the real tiny.en weights: the files parse back (with
 //! a parser written here from the formats' rules, not the crate's writer) into cues that are the
 //! transcription's own segments, times and text.
+#![cfg(not(target_arch = "wasm32"))]
 
 mod common;
 

@@ -6,9 +6,11 @@ For Systran/faster-whisper-{tiny.en,base} (CTranslate2, f16; scripts/fetch-whisp
 to the transformers layout with ../shared/tools/ct2_to_hf.py (copied next to this script's
 caller: /work/shared/tools or $CT2_TO_HF), rename the tensors into openai-whisper's checkpoint
 names, load them into `whisper.model.Whisper` with the CTranslate2 config's alignment heads, and
-run `whisper.transcribe(..., word_timestamps=True, temperature=0.0)` (greedy only, as hubside's
-transcriber decodes; its defaults otherwise: condition_on_previous_text, no-speech and log-probability
-thresholds; fp16=False on the CPU). Writes
+run `whisper.transcribe(..., word_timestamps=True, temperature=0.0, condition_on_previous_text=False)`
+(greedy only and each window on its own, as hubside's transcriber decodes today; its defaults
+otherwise: no-speech and log-probability thresholds; fp16=False on the CPU). With the previous
+text as prompt, openai's tiny.en hallucinates the phrase once more in the 64 s clip's trailing
+silence. Writes
 tests/fixtures/whisper/words.reference.json, and tests/fixtures/whisper/alignment_heads.json:
 openai's `_ALIGNMENT_HEADS` (base85 + gzip boolean masks) decoded into [layer, head] lists per
 model name, which src/whisper/alignment.rs's table copies.
@@ -28,12 +30,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', 'fixtures')
 CT2_TO_HF = os.environ.get('CT2_TO_HF', os.path.join(HERE, '..', '..', '..', 'shared', 'tools', 'ct2_to_hf.py'))
 
-# (model, clip, language)
+# (model, clip, language, repeat): the clip `repeat` times, each followed by 5 s of digital silence
+# when repeated (64 s: several windows, as tests/whisper.rs's long-audio test builds it).
 CASES = [
-    ('tiny.en', 'jfk16.wav', 'en'),
-    ('base', 'jfk16.wav', 'en'),
-    ('base', 'de16.wav', 'de'),
+    ('tiny.en', 'jfk16.wav', 'en', 1),
+    ('base', 'jfk16.wav', 'en', 1),
+    ('base', 'de16.wav', 'de', 1),
+    ('tiny.en', 'jfk16.wav', 'en', 4),
 ]
+SILENCE_SECONDS = 5
 
 
 def load_converter():
@@ -125,17 +130,20 @@ def main():
         json.dump(table, f, indent=1)
         f.write('\n')
     models, cases = {}, []
-    for name, clip, language in CASES:
+    for name, clip, language, repeat in CASES:
         if name not in models:
             work = tempfile.mkdtemp(prefix=f'words-{name}-')
             models[name] = load_openai(os.path.join(hub, 'Systran', f'faster-whisper-{name}'), work)
             assert models[name][1] == table[name], (name, models[name][1], table[name])
         model, _ = models[name]
         audio = read_wav(os.path.join(FIXTURES, 'audio', clip))
+        if repeat > 1:
+            audio = np.concatenate([audio, np.zeros(16000 * SILENCE_SECONDS, np.float32)] * repeat)
         result = whisper.transcribe(model, audio, language=language, task='transcribe', word_timestamps=True,
-                                    temperature=0.0, fp16=False, verbose=None)
+                                    temperature=0.0, condition_on_previous_text=False, fp16=False, verbose=None)
         cases.append({
-            'model': f'Systran/faster-whisper-{name}', 'audio': clip, 'language': language,
+            'model': f'Systran/faster-whisper-{name}', 'audio': clip, 'language': language, 'repeat': repeat,
+            'silence_after': SILENCE_SECONDS if repeat > 1 else 0,
             'text': result['text'],
             'segments': [{
                 'start': s['start'], 'end': s['end'], 'text': s['text'], 'tokens': s['tokens'],
@@ -146,7 +154,7 @@ def main():
         })
     out = {
         'reference': {'openai-whisper': whisper.__version__, 'torch': torch.__version__},
-        'call': "whisper.transcribe(model, audio, language=LANG, task='transcribe', word_timestamps=True, temperature=0.0, fp16=False)",
+        'call': "whisper.transcribe(model, audio, language=LANG, task='transcribe', word_timestamps=True, temperature=0.0, condition_on_previous_text=False, fp16=False)",
         'alignment_heads': 'the CTranslate2 config.json alignment_heads (equal to openai _ALIGNMENT_HEADS)',
         'cases': cases,
     }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
 use hubside::generation::EarlyStopping;
-use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
+use hubside::tasks::speech_recognition::{ReturnTimestamps, SpeechRecognizer, SpeechTask, TranscribeOptions};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::tasks::translation::{TranslateOptions, Translator};
 use hubside::tasks::{LoadOptions, Task};
@@ -137,6 +137,9 @@ enum Command {
         /// Print timed segments.
         #[arg(long)]
         timestamps: bool,
+        /// Print timed words, one per line (with --json: one chunk per word).
+        #[arg(long)]
+        word_timestamps: bool,
         /// One JSON object per file: text, chunks, language, tokens.
         #[arg(long)]
         json: bool,
@@ -397,8 +400,9 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, json, model_file, file } => {
-            let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
+        Command::Transcribe { model, language, task, timestamps, word_timestamps, json, model_file, file } => {
+            let return_timestamps = if word_timestamps { ReturnTimestamps::Words } else { timestamps.into() };
+            let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps };
             let started = std::time::Instant::now();
             let load = LoadOptions { file: model_file.clone(), ..model.load_options() };
             let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &load))?;
@@ -431,7 +435,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
                         value["file"] = path.display().to_string().into();
                         println!("{value}");
                     }
-                    Ok(result) if timestamps => {
+                    Ok(result) if return_timestamps.any() => {
                         if file.len() > 1 {
                             println!("{}:", path.display());
                         }

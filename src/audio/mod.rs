@@ -333,6 +333,17 @@ impl MelWindows<'_> {
         }
         out
     }
+
+    /// openai/whisper `transcribe()`'s `pad_or_trim(mel[:, start:start + len], N_FRAMES)`: frames
+    /// `start..start + len`, then zeros (not the spectrogram of the silence after the audio).
+    pub fn segment(&self, start: usize, len: usize) -> Vec<f32> {
+        let mut out = self.window(start);
+        let len = len.min(N_FRAMES);
+        for row in out.chunks_exact_mut(N_FRAMES) {
+            row[len..].fill(0.0);
+        }
+        out
+    }
 }
 
 /// WhisperFeatureExtractor's input features for ≤ 30 s of 16 kHz audio: padded (or trimmed) to

@@ -435,7 +435,10 @@ impl SpeechRecognizer {
             if peak < SILENCE_PEAK {
                 seek += segment_size;
             } else {
-                let features = self.model.encode(&mel.window(seek))?;
+                // openai's transcribe loop pads a short window's frames with zeros; one window
+                // without timestamps is transformers' features of the audio padded with silence.
+                let window = if single { mel.window(seek) } else { mel.segment(seek, segment_size) };
+                let features = self.model.encode(&window)?;
                 let mut state = self.model.start(&features, 1)?;
                 let lang = match &language {
                     Some(l) => l.clone(),

@@ -446,6 +446,21 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_is_its_frames_then_zeros() {
+        let tone: Vec<f32> = (0..16000).map(|i| (i as f32 * 0.3).sin() * 0.5).collect();
+        let extractor = MelExtractor::new(80);
+        let windows = extractor.prepare(&tone);
+        let (window, segment) = (windows.window(0), windows.segment(0, 100));
+        for (w, s) in window.chunks_exact(N_FRAMES).zip(segment.chunks_exact(N_FRAMES)) {
+            assert_eq!(&w[..100], &s[..100]);
+            assert!(s[100..].iter().all(|&x| x == 0.0));
+            // The window's silence after the tone is not zero (it is the spectrogram's floor).
+            assert!(w[200..].iter().all(|&x| x != 0.0));
+        }
+        assert_eq!(windows.segment(0, 5000), window);
+    }
+
+    #[test]
     fn sine_peaks_in_the_right_mel_bin() {
         let tone: Vec<f32> =
             (0..16000).map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 16000.0).sin()).collect();

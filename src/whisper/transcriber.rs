@@ -10,7 +10,10 @@
 //! timestamps; the window then moves to the end of the last complete segment (or by the full
 //! window when the last segment ends the window), so words cut by a window edge are decoded again
 //! in the next one, once. Windows judged silent (no-speech probability > 0.6 and average
-//! log-probability < −1) are skipped.
+//! log-probability < −1) are skipped. As in openai's loop, a window shorter than 30 s is its mel
+//! frames padded with zeros. With word timestamps (`return_timestamps: "word"`), `timing` times
+//! each window's words and, as openai does, the next window starts at the last word's end
+//! (unless the window ended on a lone timestamp).
 //!
 //! Special tokens come from the tokenizer, suppress lists from the repo's config files (CTranslate2
 //! `config.json`: `suppress_ids`, `suppress_ids_begin`; transformers: `generation_config.json` or

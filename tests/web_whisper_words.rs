@@ -32,7 +32,7 @@ async fn check(model: &str, audio: &str) {
     let case = WhisperWordsCase::find(&reference, model, audio, 1);
     let (samples, rate, channels) = hubside::audio::read_wav(if audio == "jfk16.wav" { JFK } else { DE }).unwrap();
     assert_eq!((rate, channels), (16_000, 1));
-    let asr = pipeline("automatic-speech-recognition".into(), Some(case.model.clone().into()), options(&[("endpoint", ENDPOINT.into())]))
+    let asr = pipeline("automatic-speech-recognition".into(), Some(case.model.clone()), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
     let opts = options(&[("return_timestamps", "word".into()), ("language", case.language.clone().into())]);

@@ -14,13 +14,19 @@ use crate::error::{Error, Result};
 /// (decoder layer, head) pairs.
 pub type Heads = Vec<(usize, usize)>;
 
+/// (n_text_layer, n_text_state, n_vocab).
+type Dimensions = (usize, usize, usize);
+
+/// A model name, its dimensions and its heads.
+type Entry = (&'static str, Dimensions, &'static [(usize, usize)]);
+
 /// openai's `_ALIGNMENT_HEADS` (base85 + gzip boolean (layer, head) masks), decoded once by
 /// tests/models/make_whisper_words.py into tests/fixtures/whisper/alignment_heads.json, keyed here
 /// by (n_text_layer, n_text_state, n_vocab), which tell the released models apart — except
 /// large-v1 and large-v2, which share every dimension: large-v2 (the later, more used one) wins;
 /// large-v1 repos ship their own heads in their configs. large-v3 and turbo name the same masks
 /// as "large" and "turbo".
-const OPENAI_DEFAULTS: &[(&str, (usize, usize, usize), &[(usize, usize)])] = &[
+const OPENAI_DEFAULTS: &[Entry] = &[
     ("tiny.en", (4, 384, 51864), &[(1, 0), (2, 0), (2, 5), (3, 0), (3, 1), (3, 2), (3, 3), (3, 4)]),
     ("tiny", (4, 384, 51865), &[(2, 2), (3, 0), (3, 2), (3, 3), (3, 4), (3, 5)]),
     ("base.en", (6, 512, 51864), &[(3, 3), (4, 7), (5, 1), (5, 5), (5, 7)]),

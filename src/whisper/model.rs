@@ -395,6 +395,9 @@ impl Decoder for Whisper {
     }
 }
 
+/// The (layer, head)s whose cross-attention scores to keep, and where (see `decode_with_cross_scores`).
+type Record<'a> = (&'a [(usize, usize)], &'a mut Vec<Option<Tensor>>);
+
 impl Whisper {
     /// `decode` that also hands back the cross-attention scores (scaled, before the softmax) of
     /// the given (layer, head)s, each (new tokens, audio positions) of beam 0: the `QKs` that
@@ -413,7 +416,7 @@ impl Whisper {
         Ok((logits, scores))
     }
 
-    fn forward(&self, state: &mut DecoderState, tokens: &[u32], mut record: Option<(&[(usize, usize)], &mut Vec<Option<Tensor>>)>) -> Result<Tensor> {
+    fn forward(&self, state: &mut DecoderState, tokens: &[u32], mut record: Option<Record>) -> Result<Tensor> {
         let c = &self.config;
         let ids = state.token_ids(tokens)?;
         let (beams, t) = ids.dims2()?;

@@ -150,7 +150,7 @@ fn written_files_load_and_transcribe() {
 fn written_file_gives_openais_word_timestamps() {
     let path = format!("{FIXTURES}/whisper/words.reference.json");
     let all: references::WhisperWords = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let case = references::WhisperWordsCase::find(&all, "tiny.en", "jfk16.wav", 1);
+    let case = references::WhisperWordsCase::find(&all, "tiny.en", "jfk16.wav", "transcribe", 1);
     let dir = std::env::temp_dir().join(format!("hubside-ggml-words-{}", std::process::id()));
     let repo_dir = dir.join("ggerganov/whisper.cpp");
     std::fs::create_dir_all(&repo_dir).unwrap();

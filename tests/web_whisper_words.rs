@@ -27,20 +27,20 @@ struct Chunk {
     timestamp: [f64; 2],
 }
 
-async fn check(model: &str, audio: &str) {
+async fn check(model: &str, audio: &str, task: &str) {
     let reference: WhisperWords = serde_json::from_str(REFERENCE).unwrap();
-    let case = WhisperWordsCase::find(&reference, model, audio, 1);
+    let case = WhisperWordsCase::find(&reference, model, audio, task, 1);
     let (samples, rate, channels) = hubside::audio::read_wav(if audio == "jfk16.wav" { JFK } else { DE }).unwrap();
     assert_eq!((rate, channels), (16_000, 1));
     let asr = pipeline("automatic-speech-recognition".into(), Some(case.model.clone()), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
-    let opts = options(&[("return_timestamps", "word".into()), ("language", case.language.clone().into())]);
+    let opts = options(&[("return_timestamps", "word".into()), ("language", case.language.clone().into()), ("task", task.into())]);
     let out = call(&asr, js_sys::Float32Array::from(samples.as_slice()).into(), opts).await.unwrap();
     assert_eq!(Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap(), case.text);
     let chunks: Vec<Chunk> = serde_wasm_bindgen::from_value(Reflect::get(&out, &"chunks".into()).unwrap()).unwrap();
     let got: Vec<(String, f64, f64)> = chunks.into_iter().map(|c| (c.text, c.timestamp[0], c.timestamp[1])).collect();
-    case.check_words(&format!("{model} on {audio}"), &got);
+    case.check_words(&format!("{model} on {audio} ({task})"), &got);
 
     // Anything but true, false or 'word' is refused, naming the option.
     let err = call(&asr, js_sys::Float32Array::from(samples.as_slice()).into(), options(&[("return_timestamps", "words".into())]))
@@ -51,10 +51,11 @@ async fn check(model: &str, audio: &str) {
 
 #[wasm_bindgen_test]
 async fn tiny_en_words_match_openai() {
-    check("tiny.en", "jfk16.wav").await;
+    check("tiny.en", "jfk16.wav", "transcribe").await;
 }
 
 #[wasm_bindgen_test]
-async fn base_german_words_match_openai() {
-    check("base", "de16.wav").await;
+async fn base_german_words_match_openai_transcribed_and_translated() {
+    check("base", "de16.wav", "transcribe").await;
+    check("base", "de16.wav", "translate").await;
 }

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use hubside::audio;
 use hubside::hub::Repo;
 use hubside::serve::{self, ServeOptions};
-use hubside::tasks::speech_recognition::{Chunk, ReturnTimestamps, SpeechRecognizer, TranscribeOptions, Transcription};
+use hubside::tasks::speech_recognition::{Chunk, ReturnTimestamps, SpeechRecognizer, SpeechTask, TranscribeOptions, Transcription};
 use hubside::whisper::alignment;
 use hubside::Error;
 
@@ -53,6 +53,7 @@ fn model(repo: &str) -> &'static SpeechRecognizer {
 fn words(model: &SpeechRecognizer, case: &Case) -> Transcription {
     let options = TranscribeOptions {
         language: Some(case.language.clone()),
+        task: SpeechTask::parse(&case.task).unwrap(),
         return_timestamps: ReturnTimestamps::Words,
         ..Default::default()
     };
@@ -62,7 +63,7 @@ fn words(model: &SpeechRecognizer, case: &Case) -> Transcription {
 
 /// The same tokens, text and words as openai, every time within the tolerance.
 fn check(result: &Transcription, case: &Case) {
-    let label = format!("{} on {} x{}", case.model, case.audio, case.repeat);
+    let label = format!("{} on {} x{} ({})", case.model, case.audio, case.repeat, case.task);
     assert_eq!(result.tokens, case.tokens(), "{label}: tokens");
     assert_eq!(result.text, case.text, "{label}: text");
     let got: Vec<(String, f64, f64)> = result.chunks.iter().map(|Chunk { timestamp: [s, e], text }| (text.clone(), *s, *e)).collect();
@@ -71,7 +72,7 @@ fn check(result: &Transcription, case: &Case) {
 }
 
 fn case<'a>(reference: &'a Reference, model: &str, audio: &str, repeat: usize) -> &'a Case {
-    Case::find(reference, model, audio, repeat)
+    Case::find(reference, model, audio, "transcribe", repeat)
 }
 
 #[test]
@@ -91,6 +92,14 @@ fn base_words_match_openai_in_english_and_german() {
         let case = case(&reference, "base", audio, 1);
         check(&words(model(&case.model), case), case);
     }
+}
+
+/// Translation's prompt (`<|translate|>`) in the alignment pass: German speech, English words.
+#[test]
+fn base_translation_words_match_openai() {
+    let reference = reference();
+    let case = Case::find(&reference, "base", "de16.wav", "translate", 1);
+    check(&words(model(&case.model), case), case);
 }
 
 /// 4 × (11 s + 5 s silence): words of later windows are offset by their window's start, and each

@@ -30,13 +30,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', 'fixtures')
 CT2_TO_HF = os.environ.get('CT2_TO_HF', os.path.join(HERE, '..', '..', '..', 'shared', 'tools', 'ct2_to_hf.py'))
 
-# (model, clip, language, repeat): the clip `repeat` times, each followed by 5 s of digital silence
-# when repeated (64 s: several windows, as tests/whisper.rs's long-audio test builds it).
+# (model, clip, language, task, repeat): the clip `repeat` times, each followed by 5 s of digital
+# silence when repeated (64 s: several windows, as tests/whisper.rs's long-audio test builds it).
 CASES = [
-    ('tiny.en', 'jfk16.wav', 'en', 1),
-    ('base', 'jfk16.wav', 'en', 1),
-    ('base', 'de16.wav', 'de', 1),
-    ('tiny.en', 'jfk16.wav', 'en', 4),
+    ('tiny.en', 'jfk16.wav', 'en', 'transcribe', 1),
+    ('base', 'jfk16.wav', 'en', 'transcribe', 1),
+    ('base', 'de16.wav', 'de', 'transcribe', 1),
+    ('base', 'de16.wav', 'de', 'translate', 1),
+    ('tiny.en', 'jfk16.wav', 'en', 'transcribe', 4),
 ]
 SILENCE_SECONDS = 5
 
@@ -130,7 +131,7 @@ def main():
         json.dump(table, f, indent=1)
         f.write('\n')
     models, cases = {}, []
-    for name, clip, language, repeat in CASES:
+    for name, clip, language, task, repeat in CASES:
         if name not in models:
             work = tempfile.mkdtemp(prefix=f'words-{name}-')
             models[name] = load_openai(os.path.join(hub, 'Systran', f'faster-whisper-{name}'), work)
@@ -139,10 +140,10 @@ def main():
         audio = read_wav(os.path.join(FIXTURES, 'audio', clip))
         if repeat > 1:
             audio = np.concatenate([audio, np.zeros(16000 * SILENCE_SECONDS, np.float32)] * repeat)
-        result = whisper.transcribe(model, audio, language=language, task='transcribe', word_timestamps=True,
+        result = whisper.transcribe(model, audio, language=language, task=task, word_timestamps=True,
                                     temperature=0.0, condition_on_previous_text=False, fp16=False, verbose=None)
         cases.append({
-            'model': f'Systran/faster-whisper-{name}', 'audio': clip, 'language': language, 'repeat': repeat,
+            'model': f'Systran/faster-whisper-{name}', 'audio': clip, 'language': language, 'task': task, 'repeat': repeat,
             'silence_after': SILENCE_SECONDS if repeat > 1 else 0,
             'text': result['text'],
             'segments': [{
@@ -154,7 +155,7 @@ def main():
         })
     out = {
         'reference': {'openai-whisper': whisper.__version__, 'torch': torch.__version__},
-        'call': "whisper.transcribe(model, audio, language=LANG, task='transcribe', word_timestamps=True, temperature=0.0, condition_on_previous_text=False, fp16=False)",
+        'call': "whisper.transcribe(model, audio, language=LANG, task=TASK, word_timestamps=True, temperature=0.0, condition_on_previous_text=False, fp16=False)",
         'alignment_heads': 'the CTranslate2 config.json alignment_heads (equal to openai _ALIGNMENT_HEADS)',
         'cases': cases,
     }

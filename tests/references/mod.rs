@@ -139,6 +139,8 @@ pub struct WhisperWordsCase {
     pub model: String,
     pub audio: String,
     pub language: String,
+    /// "transcribe" or "translate".
+    pub task: String,
     /// The clip this many times, each followed by `silence_after` seconds of zeros (when > 1).
     pub repeat: usize,
     pub silence_after: f64,
@@ -164,8 +166,9 @@ pub struct TimedWord {
 pub const WORD_TOLERANCE: f64 = 0.1;
 
 impl WhisperWordsCase {
-    pub fn find<'a>(all: &'a WhisperWords, model: &str, audio: &str, repeat: usize) -> &'a WhisperWordsCase {
-        all.cases.iter().find(|c| c.model.ends_with(model) && c.audio == audio && c.repeat == repeat).unwrap()
+    pub fn find<'a>(all: &'a WhisperWords, model: &str, audio: &str, task: &str, repeat: usize) -> &'a WhisperWordsCase {
+        let found = all.cases.iter().find(|c| c.model.ends_with(model) && c.audio == audio && c.task == task && c.repeat == repeat);
+        found.unwrap()
     }
 
     pub fn tokens(&self) -> Vec<u32> {

@@ -224,8 +224,9 @@ export interface AutomaticSpeechRecognitionOptions {
   sampling_rate?: number;
   /** Channels interleaved in a single Float32Array; default 1. */
   channels?: number;
-  /** Also return timed segments (`chunks`). */
-  return_timestamps?: boolean;
+  /** Also return `chunks`: `true` timed segments, `'word'` timed words (openai/whisper's word
+   * timestamps: cross-attention alignment, each word with its leading space and punctuation). */
+  return_timestamps?: boolean | 'word';
   /** Spoken language as a code ('de') or an English name ('german'); detected when omitted or
    * null (multilingual models), English for English-only ones. */
   language?: string | null;
@@ -236,7 +237,7 @@ export interface AutomaticSpeechRecognitionOptions {
 }
 
 export interface Chunk {
-  /** Start and end in seconds. */
+  /** Start and end in seconds (of the segment, or of the word with return_timestamps: 'word'). */
   timestamp: [number, number];
   text: string;
 }
@@ -263,7 +264,7 @@ export interface TranscriptionPartial {
 }
 
 export interface AutomaticSpeechRecognitionPipeline extends PipelineBase<'automatic-speech-recognition'> {
-  (audio: AudioInput, options: AutomaticSpeechRecognitionOptions & { return_timestamps: true }): Promise<TranscriptionOutput & { chunks: Chunk[] }>;
+  (audio: AudioInput, options: AutomaticSpeechRecognitionOptions & { return_timestamps: true | 'word' }): Promise<TranscriptionOutput & { chunks: Chunk[] }>;
   (audio: AudioInput, options?: AutomaticSpeechRecognitionOptions): Promise<TranscriptionOutput>;
   /** Whether the model knows other languages than English (so `language` and `task` apply). */
   readonly multilingual: boolean;

@@ -16,6 +16,7 @@
 //! const asr = await pipeline('automatic-speech-recognition', 'openai/whisper-tiny.en');
 //! asr.multilingual; // false
 //! await asr(float32Array, { sampling_rate: 44100, channels: 1, return_timestamps: true, language, task, on_partial });
+//! // return_timestamps: 'word' gives one chunk per word: { text: ' word', timestamp: [start, end] }
 //! // { text, chunks: [{ timestamp: [start, end], text }], language }
 //! subtitles(output, 'srt'); // or 'vtt', { max_line_width }: the subtitle file's text
 //! ```
@@ -304,7 +305,7 @@ fn transcribe(recognizer: &SpeechRecognizer, input: &JsValue, options: &JsValue)
     let result = recognizer.transcribe(pcm, &opts, &mut partial).map_err(|e| js_error(&e))?;
     let output = Object::new();
     let _ = Reflect::set(&output, &"text".into(), &result.text.as_str().into());
-    if opts.return_timestamps {
+    if opts.return_timestamps.any() {
         let _ = Reflect::set(&output, &"chunks".into(), &to_js(&result.chunks)?);
     }
     // null when nothing could be detected (e.g. digital silence).

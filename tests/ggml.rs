@@ -14,7 +14,7 @@ use candle_core::{DType, Device, Tensor};
 use hubside::audio;
 use hubside::hub::Repo;
 use hubside::serve::{self, ServeOptions};
-use hubside::tasks::speech_recognition::{Layout, SpeechRecognizer, TranscribeOptions};
+use hubside::tasks::speech_recognition::{Layout, ReturnTimestamps, SpeechRecognizer, TranscribeOptions};
 use hubside::weights::ggml::{self, FileType, HParams, MelFilters, Role};
 use hubside::tasks::LoadOptions;
 use hubside::weights::{ctranslate2, ggml_writer, Tensors};
@@ -141,6 +141,34 @@ fn written_files_load_and_transcribe() {
     eprintln!("{}", report.join("\n"));
     drop(server);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A ggml file names no alignment heads: openai's for tiny.en come from its dimensions, and its
+/// word timestamps are openai-whisper's (tests/fixtures/whisper/words.reference.json, the same
+/// words each within 0.1 s; f16 decodes the reference tokens exactly).
+#[test]
+fn written_file_gives_openais_word_timestamps() {
+    let path = format!("{FIXTURES}/whisper/words.reference.json");
+    let all: references::WhisperWords = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let case = references::WhisperWordsCase::find(&all, "tiny.en", "jfk16.wav", "transcribe", 1);
+    let dir = std::env::temp_dir().join(format!("hubside-ggml-words-{}", std::process::id()));
+    let repo_dir = dir.join("ggerganov/whisper.cpp");
+    std::fs::create_dir_all(&repo_dir).unwrap();
+    std::fs::write(repo_dir.join("ggml-tiny.en.bin"), tiny_en_ggml(FileType::F16)).unwrap();
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![dir.clone()], ..Default::default() }).unwrap();
+    let repo = Repo::remote("ggerganov/whisper.cpp", Some(&server.hub_endpoint()), None).unwrap();
+    let load = LoadOptions { file: Some("ggml-tiny.en.bin".into()), ..Default::default() };
+    let model = pollster::block_on(SpeechRecognizer::load_with(&repo, &load)).unwrap();
+    drop(server);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (name, heads) = hubside::whisper::alignment::openai_default(model.model().config()).unwrap();
+    assert_eq!((name, model.alignment_heads()), ("tiny.en", heads.as_slice()));
+    let samples = jfk();
+    let options = TranscribeOptions { return_timestamps: ReturnTimestamps::Words, ..Default::default() };
+    let result = model.transcribe(audio::Pcm { samples: &samples, sample_rate: 16000, channels: 1 }, &options, &mut |_| {}).unwrap();
+    assert_eq!(result.tokens, case.tokens());
+    let got: Vec<(String, f64, f64)> = result.chunks.iter().map(|c| (c.text.clone(), c.timestamp[0], c.timestamp[1])).collect();
+    case.check_words("ggml-tiny.en.bin", &got);
 }
 
 /// The written files have, to the byte, the sizes of the ones ggerganov/whisper.cpp publishes

@@ -101,7 +101,7 @@ async fn large_v3_ids_match_the_reference_in_both_layouts() {
             let opts = TranscribeOptions {
                 language: (!case.language_detected).then(|| case.language.clone()),
                 task,
-                return_timestamps: false,
+                return_timestamps: false.into(),
             };
             let result = recognizer.transcribe(Pcm { samples: &samples, sample_rate: 16_000, channels: 1 }, &opts, &mut |_| {}).unwrap();
             assert_eq!(result.tokens, case.generated_ids, "{model} {} {}", case.audio, case.task);

@@ -4,7 +4,6 @@
 //! The weights live outside the repository: run `scripts/fetch-whisper.sh` first.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use hubside::audio::{self, Pcm};
@@ -52,7 +51,7 @@ fn base() -> &'static SpeechRecognizer {
 }
 
 fn options(language: Option<&str>, task: SpeechTask, return_timestamps: bool) -> TranscribeOptions {
-    TranscribeOptions { language: language.map(str::to_string), task, return_timestamps }
+    TranscribeOptions { language: language.map(str::to_string), task, return_timestamps: return_timestamps.into() }
 }
 
 fn run(model: &SpeechRecognizer, samples: &[f32], rate: u32, channels: usize, opts: &TranscribeOptions) -> Transcription {
@@ -352,80 +351,8 @@ fn missing_model_is_not_found() {
 #[test]
 fn transformers_layout_gives_the_same_result() {
     let ct2_dir = common::whisper_hub().join(TINY_EN);
-    let bytes = std::fs::read(ct2_dir.join("model.bin")).unwrap();
-    let ct2 = hubside::weights::ctranslate2::from_bytes(&bytes, "model.bin").unwrap();
-    let mut hf: HashMap<String, candle_core::Tensor> = HashMap::new();
-    let get = |name: &str| ct2[name].clone();
-    let d = get("decoder/embeddings/weight").dim(1).unwrap();
-    let f16 = |t: candle_core::Tensor| t.to_dtype(candle_core::DType::F16).unwrap();
-    let mut put = |name: String, t: candle_core::Tensor| {
-        hf.insert(name, f16(t));
-    };
-    for side in ["encoder", "decoder"] {
-        let layers = (0..).take_while(|i| ct2.contains_key(&format!("{side}/layer_{i}/ffn/linear_0/weight"))).count();
-        for i in 0..layers {
-            let (c, h) = (format!("{side}/layer_{i}"), format!("model.{side}.layers.{i}"));
-            let qkv_w = get(&format!("{c}/self_attention/linear_0/weight"));
-            let qkv_b = get(&format!("{c}/self_attention/linear_0/bias"));
-            for (j, p) in ["q_proj", "k_proj", "v_proj"].iter().enumerate() {
-                put(format!("{h}.self_attn.{p}.weight"), qkv_w.narrow(0, j * d, d).unwrap());
-                if *p != "k_proj" {
-                    put(format!("{h}.self_attn.{p}.bias"), qkv_b.narrow(0, j * d, d).unwrap());
-                }
-            }
-            put(format!("{h}.self_attn.out_proj.weight"), get(&format!("{c}/self_attention/linear_1/weight")));
-            put(format!("{h}.self_attn.out_proj.bias"), get(&format!("{c}/self_attention/linear_1/bias")));
-            put(format!("{h}.self_attn_layer_norm.weight"), get(&format!("{c}/self_attention/layer_norm/gamma")));
-            put(format!("{h}.self_attn_layer_norm.bias"), get(&format!("{c}/self_attention/layer_norm/beta")));
-            for (ct, hn) in [("linear_0", "fc1"), ("linear_1", "fc2")] {
-                put(format!("{h}.{hn}.weight"), get(&format!("{c}/ffn/{ct}/weight")));
-                put(format!("{h}.{hn}.bias"), get(&format!("{c}/ffn/{ct}/bias")));
-            }
-            put(format!("{h}.final_layer_norm.weight"), get(&format!("{c}/ffn/layer_norm/gamma")));
-            put(format!("{h}.final_layer_norm.bias"), get(&format!("{c}/ffn/layer_norm/beta")));
-            if side == "decoder" {
-                let a = format!("{c}/attention");
-                put(format!("{h}.encoder_attn.q_proj.weight"), get(&format!("{a}/linear_0/weight")));
-                put(format!("{h}.encoder_attn.q_proj.bias"), get(&format!("{a}/linear_0/bias")));
-                let kv_w = get(&format!("{a}/linear_1/weight"));
-                let kv_b = get(&format!("{a}/linear_1/bias"));
-                put(format!("{h}.encoder_attn.k_proj.weight"), kv_w.narrow(0, 0, d).unwrap());
-                put(format!("{h}.encoder_attn.v_proj.weight"), kv_w.narrow(0, d, d).unwrap());
-                put(format!("{h}.encoder_attn.v_proj.bias"), kv_b.narrow(0, d, d).unwrap());
-                put(format!("{h}.encoder_attn.out_proj.weight"), get(&format!("{a}/linear_2/weight")));
-                put(format!("{h}.encoder_attn.out_proj.bias"), get(&format!("{a}/linear_2/bias")));
-                put(format!("{h}.encoder_attn_layer_norm.weight"), get(&format!("{a}/layer_norm/gamma")));
-                put(format!("{h}.encoder_attn_layer_norm.bias"), get(&format!("{a}/layer_norm/beta")));
-            }
-        }
-        put(format!("model.{side}.layer_norm.weight"), get(&format!("{side}/layer_norm/gamma")));
-        put(format!("model.{side}.layer_norm.bias"), get(&format!("{side}/layer_norm/beta")));
-    }
-    for conv in ["conv1", "conv2"] {
-        put(format!("model.encoder.{conv}.weight"), get(&format!("encoder/{conv}/weight")));
-        put(format!("model.encoder.{conv}.bias"), get(&format!("encoder/{conv}/bias")));
-    }
-    put("model.encoder.embed_positions.weight".into(), get("encoder/position_encodings/encodings"));
-    put("model.decoder.embed_positions.weight".into(), get("decoder/position_encodings/encodings"));
-    put("model.decoder.embed_tokens.weight".into(), get("decoder/embeddings/weight"));
-
     let dir = std::env::temp_dir().join(format!("hubside-whisper-hf-{}", std::process::id()));
-    let repo_dir = dir.join("openai/whisper-tiny.en");
-    std::fs::create_dir_all(&repo_dir).unwrap();
-    candle_core::safetensors::save(&hf, repo_dir.join("model.safetensors")).unwrap();
-    std::fs::copy(ct2_dir.join("tokenizer.json"), repo_dir.join("tokenizer.json")).unwrap();
-    let ct2_config: serde_json::Value = serde_json::from_slice(&std::fs::read(ct2_dir.join("config.json")).unwrap()).unwrap();
-    let config = serde_json::json!({
-        "model_type": "whisper", "architectures": ["WhisperForConditionalGeneration"],
-        "num_mel_bins": 80, "d_model": d, "encoder_attention_heads": 6, "decoder_attention_heads": 6,
-        "encoder_layers": 4, "decoder_layers": 4, "vocab_size": 51864,
-        "max_source_positions": 1500, "max_target_positions": 448,
-    });
-    let generation = serde_json::json!({
-        "suppress_tokens": ct2_config["suppress_ids"], "begin_suppress_tokens": ct2_config["suppress_ids_begin"],
-    });
-    std::fs::write(repo_dir.join("config.json"), config.to_string()).unwrap();
-    std::fs::write(repo_dir.join("generation_config.json"), generation.to_string()).unwrap();
+    common::write_whisper_transformers(&ct2_dir, &dir.join("openai/whisper-tiny.en"));
 
     let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![dir.clone()], ..Default::default() }).unwrap();
     let repo = Repo::remote("openai/whisper-tiny.en", Some(&server.hub_endpoint()), None).unwrap();

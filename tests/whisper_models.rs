@@ -47,7 +47,7 @@ fn options(case: &reference::Case) -> TranscribeOptions {
         // A detected case is run without a language, as the reference was.
         language: (!case.language_detected).then(|| case.language.clone()),
         task: SpeechTask::parse(&case.task).unwrap(),
-        return_timestamps: false,
+        return_timestamps: false.into(),
     }
 }
 

@@ -333,6 +333,17 @@ impl MelWindows<'_> {
         }
         out
     }
+
+    /// openai/whisper `transcribe()`'s `pad_or_trim(mel[:, start:start + len], N_FRAMES)`: frames
+    /// `start..start + len`, then zeros (not the spectrogram of the silence after the audio).
+    pub fn segment(&self, start: usize, len: usize) -> Vec<f32> {
+        let mut out = self.window(start);
+        let len = len.min(N_FRAMES);
+        for row in out.chunks_exact_mut(N_FRAMES) {
+            row[len..].fill(0.0);
+        }
+        out
+    }
 }
 
 /// WhisperFeatureExtractor's input features for ≤ 30 s of 16 kHz audio: padded (or trimmed) to
@@ -432,6 +443,21 @@ mod tests {
         let mel = whisper_features(&[0.5], 128);
         assert_eq!((mel.n_mels, mel.n_frames), (128, 3000));
         assert!(mel.data.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn a_segment_is_its_frames_then_zeros() {
+        let tone: Vec<f32> = (0..16000).map(|i| (i as f32 * 0.3).sin() * 0.5).collect();
+        let extractor = MelExtractor::new(80);
+        let windows = extractor.prepare(&tone);
+        let (window, segment) = (windows.window(0), windows.segment(0, 100));
+        for (w, s) in window.chunks_exact(N_FRAMES).zip(segment.chunks_exact(N_FRAMES)) {
+            assert_eq!(&w[..100], &s[..100]);
+            assert!(s[100..].iter().all(|&x| x == 0.0));
+            // The window's silence after the tone is not zero (it is the spectrogram's floor).
+            assert!(w[200..].iter().all(|&x| x != 0.0));
+        }
+        assert_eq!(windows.segment(0, 5000), window);
     }
 
     #[test]

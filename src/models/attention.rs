@@ -97,7 +97,11 @@ impl Attention {
         if let Some(bias) = bias {
             scores = scores.broadcast_add(bias)?;
         }
-        let scores = scores.contiguous()?;
+        self.attend_scores(scores.contiguous()?, v)
+    }
+
+    /// The attention output for raw (unscaled, biased) scores q kᵀ + bias, contiguous.
+    fn attend_scores(&self, scores: Tensor, v: &Tensor) -> Result<Tensor> {
         scaled_softmax_in_place(&scores, self.scale)?;
         let context = scores.matmul(v)?;
         let (b, _, t, _) = context.dims4()?;
@@ -166,6 +170,16 @@ impl Attention {
     pub fn forward_cross(&self, x: &Tensor, (k, v): &KeyValues) -> Result<Tensor> {
         let q = self.split_heads(&self.q_or_qkv.forward(x)?)?;
         self.attend(&q, k, v, None)
+    }
+
+    /// `forward_cross` that also returns the scaled scores before the softmax, scale · q kᵀ,
+    /// (batch, heads, queries, source): what openai/whisper's `qkv_attention` hands back as `qk`,
+    /// which word timestamps read. A copy of the scores, so only asked for when needed.
+    pub fn forward_cross_with_scores(&self, x: &Tensor, (k, v): &KeyValues) -> Result<(Tensor, Tensor)> {
+        let q = self.split_heads(&self.q_or_qkv.forward(x)?)?;
+        let scores = q.matmul(&k.t()?)?.contiguous()?;
+        let scaled = scores.affine(self.scale as f64, 0.0)?;
+        Ok((self.attend_scores(scores, v)?, scaled))
     }
 }
 

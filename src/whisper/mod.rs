@@ -5,6 +5,8 @@
 //! - `vocabulary`: token ids → text, from tokenizer.json or a whisper.cpp ggml file's token bytes;
 //! - `model`: the encoder–decoder network in both checkpoint layouts (`model.py`);
 //! - `segmenter`: one window's tokens → timed segments and the next seek (`transcribe.py`);
+//! - `alignment`: the cross-attention heads that word timing reads (`_ALIGNMENT_HEADS`);
+//! - `timing`: word timestamps — alignment by DTW, word splitting, punctuation (`timing.py`);
 //! - `transcriber`: the task — load a repo, audio → log-mel → windows → text (`transcribe()`,
 //!   `DecodingTask`, `detect_language`);
 //! - the generation loop's `TimestampRules` processor (`decoding.py` `ApplyTimestampRules`) lives with
@@ -12,9 +14,11 @@
 //!
 //! `tasks::speech_recognition` names the transcriber for the task table.
 
+pub mod alignment;
 pub mod config;
 pub mod model;
 pub mod segmenter;
+pub mod timing;
 pub mod tokens;
 pub mod transcriber;
 pub mod vocabulary;

@@ -391,6 +391,32 @@ impl Decoder for Whisper {
     /// token embedding.
     /// Feed `tokens` after those already in `state`; returns their logits, (beams, new, vocab).
     fn decode(&self, state: &mut DecoderState, tokens: &[u32]) -> Result<Tensor> {
+        self.forward(state, tokens, None)
+    }
+}
+
+/// The (layer, head)s whose cross-attention scores to keep, and where (see `decode_with_cross_scores`).
+type Record<'a> = (&'a [(usize, usize)], &'a mut Vec<Option<Tensor>>);
+
+impl Whisper {
+    /// `decode` that also hands back the cross-attention scores (scaled, before the softmax) of
+    /// the given (layer, head)s, each (new tokens, audio positions) of beam 0: the `QKs` that
+    /// openai's `find_alignment` hooks out of the cross-attention blocks. Only the asked heads are
+    /// kept (all heads of every layer of a large model over a full window would be ~1 GB).
+    pub fn decode_with_cross_scores(&self, state: &mut DecoderState, tokens: &[u32], heads: &[(usize, usize)]) -> Result<(Tensor, Vec<Tensor>)> {
+        let mut found: Vec<Option<Tensor>> = vec![None; heads.len()];
+        let logits = self.forward(state, tokens, Some((heads, &mut found)))?;
+        let scores = found
+            .into_iter()
+            .zip(heads)
+            .map(|(scores, (l, h))| {
+                scores.ok_or_else(|| Error::Config(format!("alignment head [{l}, {h}]: the decoder has {} layers", self.config.n_text_layer)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((logits, scores))
+    }
+
+    fn forward(&self, state: &mut DecoderState, tokens: &[u32], mut record: Option<Record>) -> Result<Tensor> {
         let c = &self.config;
         let ids = state.token_ids(tokens)?;
         let (beams, t) = ids.dims2()?;
@@ -407,11 +433,21 @@ impl Decoder for Whisper {
         let mut x = x.broadcast_add(&self.decoder_positions.narrow(0, state.position, t)?)?;
         // Several tokens at once (the prompt) must not see the ones after them.
         let mask = causal_mask(state.position, t)?;
-        for (layer, cache) in self.decoder_layers.iter().zip(&mut state.layers) {
+        for (index, (layer, cache)) in self.decoder_layers.iter().zip(&mut state.layers).enumerate() {
             let h = layer.self_attn.norm.forward(&x)?;
             x = (&x + layer.self_attn.attn.forward_self(&h, mask.as_ref(), Some(&mut cache.self_kv))?)?;
             let h = layer.cross_attn.norm.forward(&x)?;
-            x = (&x + layer.cross_attn.attn.forward_cross(&h, &cache.cross_kv)?)?;
+            let attended = match record.as_mut().filter(|(heads, _)| heads.iter().any(|&(l, _)| l == index)) {
+                None => layer.cross_attn.attn.forward_cross(&h, &cache.cross_kv)?,
+                Some((heads, found)) => {
+                    let (attended, scores) = layer.cross_attn.attn.forward_cross_with_scores(&h, &cache.cross_kv)?;
+                    for (slot, &(_, head)) in found.iter_mut().zip(heads.iter()).filter(|(_, &(l, _))| l == index) {
+                        *slot = Some(scores.get(0)?.get(head)?.contiguous()?);
+                    }
+                    attended
+                }
+            };
+            x = (&x + attended)?;
             x = layer.mlp.forward(&x)?;
         }
         state.position += t;

@@ -28,12 +28,17 @@ pub struct WindowSegments {
     pub advance: usize,
 }
 
+/// Whether a window's tokens end with a lone timestamp after text (nothing was cut by the edge).
+pub fn single_timestamp_ending(tokens: &[u32], timestamp_begin: u32) -> bool {
+    matches!(tokens, [.., text, ts] if *text < timestamp_begin && *ts >= timestamp_begin)
+}
+
 /// Split a window's generated `tokens` (eot excluded) at consecutive timestamps. `segment_size`:
 /// the window's content frames; `input_stride`: mel frames per timestamp step.
 pub fn split_window(tokens: &[u32], timestamp_begin: u32, eot: u32, segment_size: usize, input_stride: usize) -> WindowSegments {
     let seconds = |t: u32| t.saturating_sub(timestamp_begin) as f64 * TIME_PRECISION;
     let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= timestamp_begin).collect();
-    let single_timestamp_ending = is_ts.len() >= 2 && !is_ts[is_ts.len() - 2] && is_ts[is_ts.len() - 1];
+    let single_timestamp_ending = single_timestamp_ending(tokens, timestamp_begin);
     let mut cuts: Vec<usize> = (1..is_ts.len()).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
     if cuts.is_empty() {
         // No complete pair: one segment for the whole window, ending at its last timestamp if any.

@@ -10,7 +10,10 @@
 //! timestamps; the window then moves to the end of the last complete segment (or by the full
 //! window when the last segment ends the window), so words cut by a window edge are decoded again
 //! in the next one, once. Windows judged silent (no-speech probability > 0.6 and average
-//! log-probability < −1) are skipped.
+//! log-probability < −1) are skipped. As in openai's loop, a window shorter than 30 s is its mel
+//! frames padded with zeros. With word timestamps (`return_timestamps: "word"`), `timing` times
+//! each window's words and, as openai does, the next window starts at the last word's end
+//! (unless the window ended on a lone timestamp).
 //!
 //! Special tokens come from the tokenizer, suppress lists from the repo's config files (CTranslate2
 //! `config.json`: `suppress_ids`, `suppress_ids_begin`; transformers: `generation_config.json` or
@@ -28,7 +31,10 @@ use serde::Serialize;
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, StepLogits, TimestampRules};
+use super::alignment::{self, Heads};
 use super::segmenter::{self, Segment};
+use super::timing::{self, Aligner, SegmentWords};
+pub use super::timing::ReturnTimestamps;
 use super::vocabulary::{GgmlVocab, Vocabulary};
 use super::{language_code, SpecialTokens, Whisper};
 use crate::hub::Repo;
@@ -66,12 +72,12 @@ pub struct TranscribeOptions {
     pub language: Option<String>,
     #[serde(default)]
     pub task: SpeechTask,
-    /// Return segments with `[start, end]` times in seconds.
+    /// `true`: timed segments; `"word"`: timed words (`timing`), each `[start, end]` in seconds.
     #[serde(default)]
-    pub return_timestamps: bool,
+    pub return_timestamps: ReturnTimestamps,
 }
 
-/// One timed segment, as transformers.js shapes it: `{ timestamp: [start, end], text }`.
+/// One timed segment (or word), as transformers.js shapes it: `{ timestamp: [start, end], text }`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Chunk {
     pub timestamp: [f64; 2],
@@ -82,7 +88,8 @@ pub struct Chunk {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Transcription {
     pub text: String,
-    /// Timed segments; empty unless timestamps were asked for.
+    /// Timed segments, or words with `return_timestamps: "word"`; empty unless timestamps were
+    /// asked for.
     pub chunks: Vec<Chunk>,
     /// Language code used for decoding: given, detected, or "en" for English-only models; `None`
     /// only when a multilingual model was given no language and the input is all digital silence.
@@ -152,6 +159,8 @@ pub struct SpeechRecognizer {
     suppress_begin: Vec<u32>,
     mel: MelExtractor,
     layout: Layout,
+    /// Cross-attention heads read for word timestamps (`alignment`).
+    alignment_heads: Heads,
 }
 
 fn id_list(value: Option<&serde_json::Value>) -> Option<Vec<u32>> {
@@ -181,7 +190,7 @@ impl SpeechRecognizer {
         let (tokenizer, _) = tokenizer::load(repo).await?;
         let specials = SpecialTokens::from_tokenizer(&tokenizer)?;
         let vocabulary = Vocabulary::Tokenizer(Box::new(tokenizer));
-        let (model, layout, suppress, suppress_begin) = if model_type.is_none() {
+        let (model, layout, suppress, suppress_begin, heads) = if model_type.is_none() {
             let open = || -> weights::compact::OpenSource {
                 Box::pin(async {
                     // A blob: in the browser the file is parsed straight from JS memory.
@@ -197,7 +206,8 @@ impl SpeechRecognizer {
             let model = weights::compact::load(repo, options.dtype, &["model.bin"], open, Whisper::from_ctranslate2).await?;
             let suppress = id_list(config.get("suppress_ids"));
             let begin = id_list(config.get("suppress_ids_begin"));
-            (model, Layout::CTranslate2, suppress, begin)
+            let heads = alignment::from_json(config.get("alignment_heads"), "config.json", model.config())?;
+            (model, Layout::CTranslate2, suppress, begin, heads)
         } else {
             let generation: Option<serde_json::Value> = repo.get_json_optional("generation_config.json").await?;
             let model = weights::compact::load(
@@ -211,9 +221,13 @@ impl SpeechRecognizer {
             let pick = |key: &str| {
                 id_list(generation.as_ref().and_then(|g| g.get(key))).or_else(|| id_list(config.get(key)))
             };
-            (model, Layout::Transformers, pick("suppress_tokens"), pick("begin_suppress_tokens"))
+            let heads = match alignment::from_json(generation.as_ref().and_then(|g| g.get("alignment_heads")), "generation_config.json", model.config())? {
+                Some(heads) => Some(heads),
+                None => alignment::from_json(config.get("alignment_heads"), "config.json", model.config())?,
+            };
+            (model, Layout::Transformers, pick("suppress_tokens"), pick("begin_suppress_tokens"), heads)
         };
-        Self::assemble(model, vocabulary, specials, suppress, suppress_begin, layout)
+        Self::assemble(model, vocabulary, specials, suppress, suppress_begin, layout, heads)
     }
 
     /// A whisper.cpp model: weights, vocabulary and hyper-parameters from the one file; the
@@ -237,11 +251,12 @@ impl SpeechRecognizer {
         let vocab = GgmlVocab::new(parsed.vocab, h.n_vocab);
         let specials = vocab.special_tokens()?;
         let (suppress, suppress_begin) = (vocab.non_speech_tokens(), vocab.begin_suppress_tokens(specials.eot));
-        Self::assemble(model, Vocabulary::Ggml(vocab), specials, Some(suppress), Some(suppress_begin), Layout::Ggml)
+        Self::assemble(model, Vocabulary::Ggml(vocab), specials, Some(suppress), Some(suppress_begin), Layout::Ggml, None)
     }
 
     /// What every layout shares: the special tokens must fit the model; control tokens are
-    /// suppressed; `None` lists take openai's defaults.
+    /// suppressed; `None` lists (and alignment heads) take openai's defaults.
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         model: Whisper,
         vocabulary: Vocabulary,
@@ -249,6 +264,7 @@ impl SpeechRecognizer {
         suppress: Option<Vec<u32>>,
         suppress_begin: Option<Vec<u32>>,
         layout: Layout,
+        alignment_heads: Option<Heads>,
     ) -> Result<Self> {
         let vocab = model.config().n_vocab as u32;
         let highest = [specials.eot, specials.sot, specials.translate, specials.transcribe, specials.no_timestamps]
@@ -271,7 +287,8 @@ impl SpeechRecognizer {
         let mut suppress_begin = suppress_begin.unwrap_or_else(|| vec![specials.eot]);
         suppress_begin.retain(|&id| id < vocab);
         let mel = MelExtractor::new(model.config().n_mels);
-        Ok(SpeechRecognizer { model, vocabulary, specials, suppress, suppress_begin, mel, layout })
+        let alignment_heads = alignment_heads.unwrap_or_else(|| alignment::defaults(model.config()));
+        Ok(SpeechRecognizer { model, vocabulary, specials, suppress, suppress_begin, mel, layout, alignment_heads })
     }
 
     pub fn model(&self) -> &Whisper {
@@ -292,6 +309,11 @@ impl SpeechRecognizer {
 
     pub fn special_tokens(&self) -> &SpecialTokens {
         &self.specials
+    }
+
+    /// The (decoder layer, head)s word timestamps read.
+    pub fn alignment_heads(&self) -> &[(usize, usize)] {
+        &self.alignment_heads
     }
 
     /// WhisperFeatureExtractor's features of up to 30 s of 16 kHz mono audio: (n_mels, 3000).
@@ -390,7 +412,9 @@ impl SpeechRecognizer {
         let duration = samples.len() as f64 / SAMPLE_RATE as f64;
         let mel = self.mel.prepare(samples);
         let content_frames = mel.content_frames();
-        let single = content_frames <= N_FRAMES && !options.return_timestamps;
+        let single = content_frames <= N_FRAMES && !options.return_timestamps.any();
+        let words = options.return_timestamps == ReturnTimestamps::Words;
+        let mut last_speech_timestamp = 0.0;
         let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
         let frame_seconds = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
 
@@ -414,7 +438,10 @@ impl SpeechRecognizer {
             if peak < SILENCE_PEAK {
                 seek += segment_size;
             } else {
-                let features = self.model.encode(&mel.window(seek))?;
+                // openai's transcribe loop pads a short window's frames with zeros; one window
+                // without timestamps is transformers' features of the audio padded with silence.
+                let window = if single { mel.window(seek) } else { mel.segment(seek, segment_size) };
+                let features = self.model.encode(&window)?;
                 let mut state = self.model.start(&features, 1)?;
                 let lang = match &language {
                     Some(l) => l.clone(),
@@ -444,14 +471,42 @@ impl SpeechRecognizer {
                         segment_size,
                         input_stride,
                     );
+                    let mut window_segments = Vec::new();
                     for Segment { tokens: range, start, end } in window_result.segments {
                         let piece = &tokens[range];
                         tokens_out.extend(piece);
                         text_tokens.extend(piece.iter().filter(|&&t| t < self.specials.eot));
                         let clamp = |t: f64| (time_offset + t).clamp(0.0, duration);
-                        chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text: self.decode_text(piece)? });
+                        if words {
+                            let text_tokens = piece.iter().copied().filter(|&t| t < self.specials.eot).collect();
+                            window_segments.push(SegmentWords { text_tokens, start: time_offset + start, end: time_offset + end, words: Vec::new() });
+                        } else {
+                            chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text: self.decode_text(piece)? });
+                        }
                     }
                     seek += window_result.advance;
+                    if words {
+                        let decode = |ids: &[u32]| self.decode_text(ids);
+                        let aligner = Aligner {
+                            model: &self.model,
+                            heads: &self.alignment_heads,
+                            prompt: &self.prompt(&lang, options.task, false)?,
+                            eot: self.specials.eot,
+                            language: &lang,
+                            decode: &decode,
+                        };
+                        last_speech_timestamp =
+                            aligner.add_word_timestamps(&features, &mut window_segments, segment_size, time_offset, last_speech_timestamp)?;
+                        let timed = window_segments.iter().flat_map(|s| &s.words);
+                        chunks.extend(timed.map(|w| Chunk { timestamp: [w.start, w.end], text: w.word.clone() }));
+                        // openai: unless the window ended on a lone timestamp, the next one starts
+                        // at the end of its last word.
+                        if !segmenter::single_timestamp_ending(&tokens, self.specials.timestamp_begin) {
+                            if let Some(end) = timing::get_end(&window_segments).filter(|&end| end > time_offset) {
+                                seek = (end * SAMPLE_RATE as f64 / HOP_LENGTH as f64).round() as usize;
+                            }
+                        }
+                    }
                 }
             }
             if seek <= previous_seek {
@@ -466,14 +521,14 @@ impl SpeechRecognizer {
                 duration,
                 progress: if duration > 0.0 { processed / duration } else { 1.0 },
                 text,
-                chunks: if options.return_timestamps { chunks.clone() } else { Vec::new() },
+                chunks: if options.return_timestamps.any() { chunks.clone() } else { Vec::new() },
                 language: language.clone(),
             });
             window += 1;
         }
         Ok(Transcription {
             text: self.decode_text(&text_tokens)?,
-            chunks: if options.return_timestamps { chunks } else { Vec::new() },
+            chunks: if options.return_timestamps.any() { chunks } else { Vec::new() },
             language,
             language_detected: detected,
             tokens: tokens_out,

@@ -125,3 +125,68 @@ pub struct SpieceTokenizerCase {
     pub legacy_input_ids: Vec<u32>,
     pub decoded: String,
 }
+
+/// `whisper/words.reference.json`: openai-whisper's `transcribe(word_timestamps=True)` on the real
+/// weights (tests/models/make_whisper_words.py).
+#[derive(Deserialize)]
+pub struct WhisperWords {
+    pub cases: Vec<WhisperWordsCase>,
+}
+
+#[derive(Deserialize)]
+pub struct WhisperWordsCase {
+    /// The CTranslate2 repo, e.g. "Systran/faster-whisper-tiny.en".
+    pub model: String,
+    pub audio: String,
+    pub language: String,
+    /// "transcribe" or "translate".
+    pub task: String,
+    /// The clip this many times, each followed by `silence_after` seconds of zeros (when > 1).
+    pub repeat: usize,
+    pub silence_after: f64,
+    pub text: String,
+    pub segments: Vec<WhisperWordsSegment>,
+}
+
+#[derive(Deserialize)]
+pub struct WhisperWordsSegment {
+    /// The window's generated tokens of this segment, timestamps included.
+    pub tokens: Vec<u32>,
+    pub words: Vec<TimedWord>,
+}
+
+#[derive(Deserialize)]
+pub struct TimedWord {
+    pub word: String,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// The bound on each word's start and end against the reference.
+pub const WORD_TOLERANCE: f64 = 0.1;
+
+impl WhisperWordsCase {
+    pub fn find<'a>(all: &'a WhisperWords, model: &str, audio: &str, task: &str, repeat: usize) -> &'a WhisperWordsCase {
+        let found = all.cases.iter().find(|c| c.model.ends_with(model) && c.audio == audio && c.task == task && c.repeat == repeat);
+        found.unwrap()
+    }
+
+    pub fn tokens(&self) -> Vec<u32> {
+        self.segments.iter().flat_map(|s| s.tokens.iter().copied()).collect()
+    }
+
+    /// The same words as the reference, every start and end within `WORD_TOLERANCE`; returns the
+    /// largest difference in seconds.
+    pub fn check_words(&self, label: &str, got: &[(String, f64, f64)]) -> f64 {
+        let expected: Vec<&TimedWord> = self.segments.iter().flat_map(|s| &s.words).collect();
+        let words: Vec<&str> = got.iter().map(|(w, _, _)| w.as_str()).collect();
+        assert_eq!(words, expected.iter().map(|w| w.word.as_str()).collect::<Vec<_>>(), "{label}: words");
+        let mut worst: f64 = 0.0;
+        for ((text, start, end), w) in got.iter().zip(&expected) {
+            let off = (start - w.start).abs().max((end - w.end).abs());
+            assert!(off <= WORD_TOLERANCE, "{label}: {text:?} at [{start}, {end}], reference [{}, {}]", w.start, w.end);
+            worst = worst.max(off);
+        }
+        worst
+    }
+}

@@ -77,6 +77,8 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
     on_partial: (p) => console.log(p.window, p.processed, p.duration, p.progress, p.text, p.chunks.length, p.language),
   });
   const [start, end] = timed.chunks[0].timestamp; // chunks are there with return_timestamps
+  const words = await asr(mono, { return_timestamps: 'word' });
+  for (const { text, timestamp: [from, to] } of words.chunks) console.log(text, from, to); // one chunk per word
   await asr(mono, { channels: 1, language: null });
   console.log(multilingual, language, start + end, plain.chunks?.length);
   const srt: string = subtitles(timed, 'srt') + subtitles(timed, 'vtt', { max_line_width: 42 });
@@ -132,6 +134,8 @@ export async function misuse(): Promise<void> {
   await translator('text', { early_stopping: 'always' });
   // @ts-expect-error: the Whisper task is transcribe or translate
   await asr(new Float32Array(1), { task: 'summarize' });
+  // @ts-expect-error: word timestamps are asked for with 'word'
+  await asr(new Float32Array(1), { return_timestamps: 'words' });
   // @ts-expect-error: without return_timestamps, chunks may be missing
   (await asr(new Float32Array(1))).chunks.length;
   // @ts-expect-error: not a dtype

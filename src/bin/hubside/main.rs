@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use hubside::hub::{Progress, Repo, Status};
 use hubside::generation::EarlyStopping;
-use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
+use hubside::tasks::speech_recognition::{ReturnTimestamps, SpeechRecognizer, SpeechTask, TranscribeOptions};
 use hubside::tasks::subtitles::{self, SubtitleFormat};
 use hubside::tasks::text_classification::TextClassifier;
 use hubside::tasks::translation::{TranslateOptions, Translator};
@@ -138,6 +138,10 @@ enum Command {
         /// Print timed segments.
         #[arg(long)]
         timestamps: bool,
+        /// Print timed words, one per line (with --format json: one chunk per word; with srt/vtt:
+        /// words gathered into cues of --max-line-width characters, default 42).
+        #[arg(long)]
+        word_timestamps: bool,
         /// One JSON object per file: text, chunks, language, tokens (the same as --format json).
         #[arg(long, conflicts_with = "format")]
         json: bool,
@@ -410,7 +414,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, json, format, max_line_width, output_dir, model_file, file } => {
+        Command::Transcribe { model, language, task, timestamps, word_timestamps, json, format, max_line_width, output_dir, model_file, file } => {
             let format = if json { "json".to_string() } else { format.unwrap_or_else(|| "text".into()) };
             let subtitles = match format.as_str() {
                 "srt" | "vtt" => Some(SubtitleFormat::parse(&format)?),
@@ -422,12 +426,11 @@ fn run(cli: Cli) -> hubside::Result<()> {
                     file.len()
                 )));
             }
-            // Subtitles are made of timed segments.
-            let options = TranscribeOptions {
-                language,
-                task: SpeechTask::parse(&task)?,
-                return_timestamps: timestamps || subtitles.is_some(),
-            };
+            // Subtitles are made of timed segments, or of words gathered into lines.
+            let return_timestamps =
+                if word_timestamps { ReturnTimestamps::Words } else { (timestamps || subtitles.is_some()).into() };
+            let max_line_width = max_line_width.or(word_timestamps.then_some(subtitles::DEFAULT_LINE_WIDTH));
+            let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps };
             // Each input's output file name, when writing files: two inputs must not share one.
             let stem = |path: &PathBuf| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
             if output_dir.is_some() {
@@ -481,7 +484,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
                                 value["file"] = path.display().to_string().into();
                                 (format!("{value}\n"), "json")
                             }
-                            None if timestamps => {
+                            None if options.return_timestamps.any() => {
                                 let lines: String = result
                                     .chunks
                                     .iter()
@@ -505,7 +508,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
                             }
                         }
                         // Several files on stdout: JSON lines name their file; text is prefixed by it.
-                        None if file.len() > 1 && format != "json" && timestamps => print!("{}:\n{text}", path.display()),
+                        None if file.len() > 1 && format != "json" && options.return_timestamps.any() => print!("{}:\n{text}", path.display()),
                         None if file.len() > 1 && format != "json" => print!("{}: {text}", path.display()),
                         None => print!("{text}"),
                     },

@@ -144,3 +144,35 @@ fn several_files_write_one_subtitle_file_each() {
     assert!(de_cues.windows(2).all(|w| w[0].end <= w[1].start + 1e-9));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn word_timestamps_become_cues_of_at_most_42_characters() {
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
+    let endpoint = server.hub_endpoint();
+    let jfk = audio("jfk16.wav");
+    let jfk = jfk.to_str().unwrap();
+    let model = ["--model", MODEL, "--endpoint", &endpoint];
+
+    let json: serde_json::Value = serde_json::from_str(&stdout(&[&model[..], &["--word-timestamps", "--format", "json", jfk]].concat())).unwrap();
+    let words: Vec<(f64, f64, String)> = json["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["timestamp"][0].as_f64().unwrap(), c["timestamp"][1].as_f64().unwrap(), c["text"].as_str().unwrap().trim().to_string()))
+        .collect();
+    assert!(words.len() > 10, "{json}");
+
+    let cues = parse_vtt(&stdout(&[&model[..], &["--word-timestamps", "--format", "vtt", jfk]].concat()));
+    assert!(cues.len() > 1 && cues.len() < words.len(), "{cues:?}");
+    // Each cue is a run of whole words, in order, from its first word's start to its last word's end.
+    let mut next = 0;
+    for cue in &cues {
+        assert!(cue.text.chars().count() <= 42, "{cue:?}");
+        let count = cue.text.split(' ').count();
+        let run = &words[next..next + count];
+        assert_eq!(cue.text, run.iter().map(|w| w.2.as_str()).collect::<Vec<_>>().join(" "));
+        assert!((cue.start - run[0].0).abs() < 1e-9 && (cue.end - run[count - 1].1).abs() < 1e-9, "{cue:?} {run:?}");
+        next += count;
+    }
+    assert_eq!(next, words.len());
+}

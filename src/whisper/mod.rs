@@ -5,6 +5,8 @@
 //! - `vocabulary`: token ids → text, from tokenizer.json or a whisper.cpp ggml file's token bytes;
 //! - `model`: the encoder–decoder network in both checkpoint layouts (`model.py`);
 //! - `segmenter`: one window's tokens → timed segments and the next seek (`transcribe.py`);
+//! - `live`: live transcription — audio as it is recorded → `{committed, tentative}` text
+//!   (LocalAgreement-2, ufal/whisper_streaming's policy, over `transcriber`'s window decoding);
 //! - `transcriber`: the task — load a repo, audio → log-mel → windows → text (`transcribe()`,
 //!   `DecodingTask`, `detect_language`);
 //! - the generation loop's `TimestampRules` processor (`decoding.py` `ApplyTimestampRules`) lives with
@@ -13,6 +15,7 @@
 //! `tasks::speech_recognition` names the transcriber for the task table.
 
 pub mod config;
+pub mod live;
 pub mod model;
 pub mod segmenter;
 pub mod tokens;

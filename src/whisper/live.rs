@@ -8,13 +8,15 @@
 //! decode may re-spell what was committed), and the longest prefix of the remaining words that
 //! the previous decode also had is committed. The rest of the latest decode is tentative.
 //!
-//! When to decode: every `STEP_SECONDS` of audio while someone speaks; at once when a pause
+//! When to decode: every `STEP_SECONDS` of audio while someone speaks, and at once when a pause
 //! (`PAUSE_SECONDS` of silence from the voice activity detector, `audio::vad`) ends a phrase the
-//! last decode did not hear the end of; and once more `CONFIRM_SECONDS` later while words are
-//! still tentative, so the two decodes that agree on a phrase's last words come right after it.
-//! Silence alone is never decoded. Nothing is committed while the buffer is shorter than
-//! `MIN_CONTEXT_SECONDS` (unless the speaker stopped for `LONG_PAUSE_SECONDS`): Whisper guesses
-//! worse on a few words alone, and later decodes of the longer buffer correct it.
+//! last decode did not hear the end of. A pause commits the whole decode that heard the phrase's
+//! end, without waiting for a second one to agree (as whisper_streaming's voice activity
+//! controller ends a stretch of speech): the delay from the end of a phrase to its text is the
+//! pause plus one decode. While words are still tentative, one more decode `CONFIRM_SECONDS`
+//! after the last; otherwise silence is never decoded. Nothing is committed while the buffer is
+//! shorter than `MIN_CONTEXT_SECONDS` (unless the speaker stopped for `LONG_PAUSE_SECONDS`):
+//! Whisper guesses worse on a few words alone, and later decodes of the longer buffer correct it.
 //!
 //! The buffer keeps the audio of committed words as context and is cut at a pause once it is
 //! longer than `CUT_SECONDS` and all of it is committed; a buffer that grows past
@@ -35,8 +37,11 @@ use crate::error::{Error, Result};
 
 /// Decode again after this much new audio while someone speaks.
 const STEP_SECONDS: f64 = 1.0;
-/// Silence after speech that ends a phrase.
-const PAUSE_SECONDS: f64 = 0.5;
+/// Silence after speech that ends a phrase (after the detector's 120 ms hangover).
+const PAUSE_SECONDS: f64 = 0.4;
+/// A decode that heard up to this close to the end of the detected speech heard the phrase: the
+/// last frames of the detector's speech are its hangover.
+const HEARD_TOLERANCE_SECONDS: f64 = 0.12;
 /// Decode once more this long after a decode that left words tentative, when no speech came.
 const CONFIRM_SECONDS: f64 = 0.5;
 /// Commit nothing from a buffer shorter than this…
@@ -241,7 +246,7 @@ impl LiveSession {
             self.cut_at(self.received.saturating_sub(samples(PRE_ROLL_SECONDS)));
             return Ok(false);
         };
-        let new_speech = speech_end > self.decoded_until;
+        let new_speech = speech_end > self.decoded_until + samples(HEARD_TOLERANCE_SECONDS);
         let silence = self.received - speech_end;
         if finishing {
             if new_speech {
@@ -257,19 +262,24 @@ impl LiveSession {
         } else {
             !self.confirmed && !self.hypothesis.is_empty() && since >= samples(CONFIRM_SECONDS)
         };
+        let paused = silence >= samples(PAUSE_SECONDS);
+        let context = seconds(self.buffer.len()) >= MIN_CONTEXT_SECONDS || silence >= samples(LONG_PAUSE_SECONDS);
         if due {
             let previous = self.decode(recognizer)?;
             self.confirmed = !new_speech;
-            let context = seconds(self.buffer.len()) >= MIN_CONTEXT_SECONDS || silence >= samples(LONG_PAUSE_SECONDS);
-            if context {
+            if context && paused {
+                // The phrase is over and this decode heard all of it: nothing will change it but
+                // more context, so it is committed now (whisper_streaming's voice activity
+                // controller does the same at the end of speech).
+                self.commit(self.hypothesis.len());
+            } else if context {
                 let agreed = previous.iter().zip(&self.hypothesis).take_while(|(a, b)| same_word(&a.text, &b.text)).count();
                 self.commit(agreed);
             }
-        } else if !self.hypothesis.is_empty() && silence >= samples(LONG_PAUSE_SECONDS) && self.confirmed {
-            // A short phrase and then silence: its two decodes agreed, commit it now.
+        } else if context && paused && !new_speech {
+            // The last decode already heard the phrase's end.
             self.commit(self.hypothesis.len());
         }
-        let paused = silence >= samples(PAUSE_SECONDS);
         if paused && self.hypothesis.is_empty() && seconds(self.buffer.len()) > CUT_SECONDS {
             self.end_phrase(None);
             self.cut_at(self.received.saturating_sub(samples(PRE_ROLL_SECONDS)).max(speech_end));

@@ -144,7 +144,7 @@ test("the page's live mode shows the recording's words as they are spoken", { sk
       return hit ? (hit.at - start) / 1000 - end : null;
     });
     console.log(`phrase ends ${JSON.stringify(ends)}; delays (s) ${JSON.stringify(delays.map((d) => d && +d.toFixed(2)))}`);
-    writeFileSync(path.join(outputDir, 'live-delays.json'), JSON.stringify({ offline, live: final, wer: error, ends, delays }, null, 1));
+    writeFileSync(path.join(outputDir, 'live-delays.json'), JSON.stringify({ offline, live: final, wer: error, ends, delays, start, history }, null, 1));
     await page.screenshot({ path: path.join(outputDir, 'live.png'), fullPage: true });
     assertOnlyLocal(assert, requests);
   } finally {

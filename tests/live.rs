@@ -173,6 +173,52 @@ fn live_noisy_clip_commits_nearly_the_offline_words() {
     assert!(error <= 0.1, "WER {error:.3}");
 }
 
+/// `hubside transcribe --live --live-speed 0` replays a file through the same session: the words
+/// of the offline transcript, and a bad speed is an input error.
+#[test]
+fn cli_live_replays_a_file() {
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hubside"))
+            .args(["transcribe", "--model", "Systran/faster-whisper-tiny.en", "--endpoint", &server.hub_endpoint(), "--live"])
+            .args(extra)
+            .arg(format!("{FIXTURES}/audio/jfk16.wav"))
+            .output()
+            .unwrap()
+    };
+    let output = run(&["--live-speed", "0"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    let offline = tiny_en().transcribe(Pcm { samples: &clip_16k("jfk16.wav"), sample_rate: 16000, channels: 1 }, &TranscribeOptions::default(), &mut |_| {}).unwrap();
+    assert!(wer(&offline.text, &text) <= 0.05, "{text}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains(" | "), "committed | tentative updates on stderr");
+    let output = run(&["--live-speed=-1"]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--live-speed -1"), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// Bad input is a typed input error naming it; the session stays usable after one.
+#[test]
+fn live_session_input_errors() {
+    let model = tiny_en();
+    let message = |e: hubside::Error| match e {
+        hubside::Error::Input(m) => m,
+        other => panic!("not an input error: {other:?}"),
+    };
+    let options = LiveOptions { language: Some("de".into()), ..Default::default() };
+    assert!(message(LiveSession::new(model, options).err().unwrap()).contains("English-only"));
+    let mut session = LiveSession::new(model, LiveOptions::default()).unwrap();
+    assert!(message(session.push(model, &[0.0; 10], 500).unwrap_err()).contains("500 Hz"));
+    assert!(message(session.push(model, &[0.0, f32::NAN], 16000).unwrap_err()).contains("sample 1"));
+    let update = session.push(model, &[0.0; 4800], 48000).unwrap();
+    assert_eq!((update.committed.as_str(), update.tentative.as_str(), update.decoded), ("", "", false));
+    assert!(message(session.push(model, &[0.0; 1600], 16000).unwrap_err()).contains("takes 48000 Hz"));
+    // Silence is never decoded.
+    let update = session.push(model, &vec![0.0; 48000 * 3], 48000).unwrap();
+    assert!(!update.decoded && update.committed.is_empty());
+    assert_eq!(session.finish(model).unwrap().text, "");
+}
+
 fn clip_16k(name: &str) -> Vec<f32> {
     let (samples, rate, channels) = audio::read_wav(&std::fs::read(format!("{FIXTURES}/audio/{name}")).unwrap()).unwrap();
     assert_eq!((rate, channels), (16000, 1));

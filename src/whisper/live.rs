@@ -178,17 +178,17 @@ impl LiveSession {
 
     /// Take `samples` (mono, at `sample_rate`; the rate must stay the same for a session),
     /// decode if there is new speech to decode, and return the text so far.
-    pub fn push(&mut self, recognizer: &SpeechRecognizer, samples: &[f32], sample_rate: u32) -> Result<LiveUpdate> {
+    pub fn push(&mut self, recognizer: &SpeechRecognizer, pcm: &[f32], sample_rate: u32) -> Result<LiveUpdate> {
         if !SAMPLE_RATES.contains(&sample_rate) {
             return Err(Error::Input(format!("sample rate {sample_rate} Hz is outside the supported 1 kHz..1 MHz")));
         }
-        if samples.len() > MAX_PUSH_SAMPLES {
+        if pcm.len() > MAX_PUSH_SAMPLES {
             return Err(Error::Input(format!(
                 "{} samples in one push: at most {MAX_PUSH_SAMPLES} (push audio as it is recorded)",
-                samples.len()
+                pcm.len()
             )));
         }
-        if let Some(i) = samples.iter().position(|x| !x.is_finite()) {
+        if let Some(i) = pcm.iter().position(|x| !x.is_finite()) {
             return Err(Error::Input(format!("sample {i} is not a finite number")));
         }
         let resampler = self.resampler.get_or_insert_with(|| StreamResampler::new(sample_rate, SAMPLE_RATE));
@@ -198,9 +198,14 @@ impl LiveSession {
                 resampler.input_rate()
             )));
         }
-        let audio = resampler.push(samples);
-        self.take(&audio);
-        let decoded = self.advance(recognizer, false)?;
+        let audio = resampler.push(pcm);
+        // A long push is taken a step at a time, as if it had come in pieces, so the buffer
+        // never outgrows what the cuts keep below 30 s.
+        let mut decoded = false;
+        for piece in audio.chunks(samples(STEP_SECONDS)) {
+            self.take(piece);
+            decoded |= self.advance(recognizer, false)?;
+        }
         Ok(self.update(decoded))
     }
 

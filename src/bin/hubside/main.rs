@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+mod live;
 use hubside::hub::{Progress, Repo, Status};
 use hubside::generation::EarlyStopping;
 use hubside::tasks::speech_recognition::{SpeechRecognizer, SpeechTask, TranscribeOptions};
@@ -143,6 +145,13 @@ enum Command {
         /// A whisper.cpp ggml model file in the repo (e.g. ggml-tiny.en-q5_1.bin in ggerganov/whisper.cpp).
         #[arg(long)]
         model_file: Option<String>,
+        /// Replay each file through a live transcription session as if it were being recorded,
+        /// printing `committed | tentative` text to stderr as it is decoded.
+        #[arg(long)]
+        live: bool,
+        /// With --live: how fast to replay (1: real time, 2: twice as fast, 0: as fast as decoding goes).
+        #[arg(long, default_value_t = 1.0, requires = "live")]
+        live_speed: f64,
         #[arg(required = true)]
         file: Vec<PathBuf>,
     },
@@ -397,8 +406,14 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, json, model_file, file } => {
+        Command::Transcribe { model, language, task, timestamps, json, model_file, live, live_speed, file } => {
+            let live_options = live.then(|| hubside::whisper::live::LiveOptions { language: language.clone(), task: SpeechTask::Transcribe, ..Default::default() });
             let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
+            if let Some(live_options) = live_options {
+                let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &LoadOptions { file: model_file.clone(), ..model.load_options() }))?;
+                let options = hubside::whisper::live::LiveOptions { task: options.task, ..live_options };
+                return live::replay_files(&recognizer, &file, options, live_speed, json, timestamps);
+            }
             let started = std::time::Instant::now();
             let load = LoadOptions { file: model_file.clone(), ..model.load_options() };
             let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &load))?;

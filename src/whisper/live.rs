@@ -54,6 +54,8 @@ const CUT_SECONDS: f64 = 10.0;
 const PRE_ROLL_SECONDS: f64 = 0.3;
 /// Past this, a buffer without pauses is cut at a segment boundary (Whisper sees 30 s at most).
 const MAX_BUFFER_SECONDS: f64 = 24.0;
+/// Audio taken between two looks at the buffer: 24 + 5 < 30.
+const MAX_PIECE_SECONDS: f64 = 5.0;
 /// Most samples one `push` may bring (60 s at the highest supported rate): a microphone sends
 /// pieces of milliseconds; this bounds what one call allocates.
 const MAX_PUSH_SAMPLES: usize = 60 * 1_000_000;
@@ -199,10 +201,12 @@ impl LiveSession {
             )));
         }
         let audio = resampler.push(pcm);
-        // A long push is taken a step at a time, as if it had come in pieces, so the buffer
-        // never outgrows what the cuts keep below 30 s.
+        // A long push is taken `MAX_PIECE_SECONDS` at a time, so that a buffer cut at
+        // `MAX_BUFFER_SECONDS` stays within one 30 s window; what arrived during a slow decode
+        // (shorter) is decoded at once, so a slow machine decodes less often rather than fall
+        // behind.
         let mut decoded = false;
-        for piece in audio.chunks(samples(STEP_SECONDS)) {
+        for piece in audio.chunks(samples(MAX_PIECE_SECONDS)) {
             self.take(piece);
             decoded |= self.advance(recognizer, false)?;
         }

@@ -268,6 +268,46 @@ export interface AutomaticSpeechRecognitionPipeline extends PipelineBase<'automa
   (audio: AudioInput, options?: AutomaticSpeechRecognitionOptions): Promise<TranscriptionOutput>;
   /** Whether the model knows other languages than English (so `language` and `task` apply). */
   readonly multilingual: boolean;
+  /** A live transcription session: push audio as it is recorded, get text as it is spoken. */
+  live(options?: LiveTranscriptionOptions): LiveTranscription;
+}
+
+export interface LiveTranscriptionOptions {
+  /** As AutomaticSpeechRecognitionOptions' `language`: detected from the first phrase when omitted. */
+  language?: string | null;
+  task?: 'transcribe' | 'translate';
+  /** Prompt each decode with the text committed before it (openai's option); default true. */
+  condition_on_previous_text?: boolean;
+}
+
+/** Text so far: `committed` never changes (it only grows); `tentative` is the latest guess at
+ * what follows, to show greyed. */
+export interface LiveTranscriptionUpdate {
+  committed: string;
+  tentative: string;
+  /** Seconds of audio pushed so far. */
+  received: number;
+  /** Whether this push decoded the audio (else the text is as before). */
+  decoded: boolean;
+}
+
+export interface LiveTranscriptionResult {
+  text: string;
+  /** One chunk per stretch of speech between the session's cuts. */
+  chunks: Chunk[];
+  language: string | null;
+}
+
+/** Live transcription (LocalAgreement-2 over Whisper decodes, a voice activity detector skipping
+ * silence and cutting at pauses). Decoding runs inside `push` (synchronously): call it from a
+ * worker, with the audio gathered since the previous call. */
+export interface LiveTranscription {
+  /** Mono samples at `sampleRate` Hz (default 16000; the same for the whole session). */
+  push(samples: Float32Array, sampleRate?: number): LiveTranscriptionUpdate;
+  /** Decode what is left and end: all text committed. */
+  finish(): LiveTranscriptionResult;
+  /** Release the session's memory (the pipeline stays). */
+  free(): void;
 }
 
 export interface SubtitleOptions {

@@ -22,7 +22,7 @@ mkdir -p "$tmp/pkg/threads"
 cp pkg/hubside.js pkg/hubside_bg.wasm "$tmp/pkg/"
 # The threaded build's JS snippets (wasm-bindgen-rayon's worker script) come along.
 cp -R pkg/threads/hubside.js pkg/threads/hubside_bg.wasm pkg/threads/snippets "$tmp/pkg/threads/"
-for f in index.html app.js client.js ui.js worker.js widgets.js style.css example.html coi-serviceworker.js \
+for f in index.html app.js client.js ui.js worker.js widgets.js live.js live-worklet.js style.css example.html coi-serviceworker.js \
   pkg/hubside.js pkg/hubside_bg.wasm pkg/threads/hubside.js pkg/threads/hubside_bg.wasm; do
   [ -s "$tmp/$f" ] || { echo "build-dist: $f is missing" >&2; exit 1; }
 done

@@ -19,6 +19,9 @@
 //! // return_timestamps: 'word' gives one chunk per word: { text: ' word', timestamp: [start, end] }
 //! // { text, chunks: [{ timestamp: [start, end], text }], language }
 //! subtitles(output, 'srt'); // or 'vtt', { max_line_width }: the subtitle file's text
+//! const live = asr.live({ language, task });   // live transcription (wasm/live.rs)
+//! live.push(float32Array, 48000);             // { committed, tentative, received, decoded }
+//! live.finish();                              // { text, chunks, language }
 //! ```
 //!
 //! Options are deserialized straight into the tasks' option structs; callbacks are taken out
@@ -44,6 +47,8 @@ use crate::tasks::text_classification::{ClassifyOptions, TextClassifier};
 use crate::tasks::translation::{TranslateOptions, Translator};
 use crate::tasks::{field_names, Task, TASKS};
 use crate::weights::fit;
+
+mod live;
 
 #[wasm_bindgen(start)]
 fn start() {
@@ -460,6 +465,7 @@ fn into_function(loaded: Loaded, task: Task, model: &str) -> Function {
     };
     let slot = Rc::new(RefCell::new(Some(loaded)));
     let runner = slot.clone();
+    let live_slot = slot.clone();
     let run = Closure::<dyn Fn(JsValue, JsValue) -> Promise>::new(move |input: JsValue, options: JsValue| {
         let result = match runner.borrow().as_ref() {
             Some(loaded) => loaded.run(&input, &options),
@@ -479,6 +485,7 @@ fn into_function(loaded: Loaded, task: Task, model: &str) -> Function {
     let _ = Reflect::set(&function, &"model".into(), &model.into());
     if let Some(multilingual) = multilingual {
         let _ = Reflect::set(&function, &"multilingual".into(), &multilingual.into());
+        let _ = Reflect::set(&function, &"live".into(), &live::live_method(live_slot).into());
     }
     function
 }

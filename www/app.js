@@ -1,6 +1,7 @@
 // The demo page: every model runs in the worker (client.js); this file only drives the page's
 // UI, with what it shares with the widgets in ui.js.
 import { HubsideClient } from './client.js';
+import { renderLive, startLive } from './live.js';
 import {
   decodeAudio, describeError, describeFit, fillModelList, formatBytes, loadWithProgress, mirrorModel, renderChunks, renderScores,
   runOnCtrlEnter, setStatus, siteConfig,
@@ -255,6 +256,61 @@ async function toggleRecording() {
   }
 }
 
+// Live: the microphone transcribed while recording (live.js); committed text plain, tentative
+// text greyed. The result's data-received: the seconds of audio the latest decode heard (tests and
+// benchmarks time the text against the audio with it).
+let liveRun = null;
+async function toggleLive() {
+  const button = $('transcription-live');
+  const result = $('transcription-result');
+  if (liveRun) {
+    const running = liveRun;
+    liveRun = null;
+    button.disabled = true;
+    try {
+      const value = await (await running).stop();
+      renderLive(result, { committed: value.text });
+      renderChunks($('transcription-chunks'), $('transcription-timestamps').checked ? value.chunks : []);
+      status('transcription', 'Live transcription stopped.');
+    } catch (e) {
+      status('transcription', `Error: ${describeError(e)}`, true);
+    } finally {
+      button.disabled = false;
+      button.setAttribute('aria-pressed', 'false');
+      button.textContent = 'Live (microphone)';
+    }
+    return;
+  }
+  renderLive(result, {});
+  renderChunks($('transcription-chunks'), []);
+  button.setAttribute('aria-pressed', 'true');
+  button.textContent = 'Stop live';
+  liveRun = (async () => {
+    const { spec, loaded } = await loadModel('transcription', TASKS.transcription);
+    multilingual.set(spec.model, loaded.multilingual);
+    updateTaskOptions();
+    const options = {};
+    if (loaded.multilingual) {
+      if ($('transcription-language').value) options.language = $('transcription-language').value;
+      options.task = $('transcription-task').value;
+    }
+    const handle = await startLive(client, spec, options, (update) => {
+      if (update.decoded) result.dataset.received = update.received;
+      renderLive(result, update);
+    });
+    status('transcription', 'Listening… speak; press "Stop live" to end.');
+    return handle;
+  })();
+  try {
+    await liveRun;
+  } catch (e) {
+    liveRun = null;
+    button.setAttribute('aria-pressed', 'false');
+    button.textContent = 'Live (microphone)';
+    status('transcription', `Error: ${describeError(e)}`, true);
+  }
+}
+
 // ---- cache ----------------------------------------------------------------------------------
 
 async function refreshCache() {
@@ -299,6 +355,7 @@ $('transcription-run').addEventListener('click', transcribeFile);
 $('transcription-record').addEventListener('click', toggleRecording);
 $('transcription-srt').addEventListener('click', () => downloadSubtitles('srt'));
 $('transcription-vtt').addEventListener('click', () => downloadSubtitles('vtt'));
+$('transcription-live').addEventListener('click', toggleLive);
 $('transcription-model').addEventListener('input', updateTaskOptions);
 for (const [prefix, task] of Object.entries(TASKS)) {
   $(`${prefix}-cancel`).addEventListener('click', () => client.cancel());

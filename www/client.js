@@ -104,6 +104,25 @@ export class HubsideClient {
     return (await this.request({ type: 'subtitles', output, format, options })).value;
   }
 
+  /** A live transcription session of a loaded speech model (`live.js`): `push(samples,
+   * sampleRate)` sends audio as it is recorded (no answer: audio that arrives while the worker
+   * decodes is decoded together next), `onUpdate({committed, tentative, received, decoded})`
+   * runs after each push the worker handled, `finish()` resolves to {text, chunks, language}. */
+  live(spec, options, onUpdate) {
+    const done = this.request({ type: 'live', ...spec, options }, { onPartial: onUpdate });
+    const id = this.nextId - 1;
+    const worker = this.worker;
+    return {
+      push: (samples, sampleRate) => {
+        if (this.worker === worker) worker.postMessage({ type: 'live-push', live: id, samples, sampleRate }, [samples.buffer]);
+      },
+      finish: () => {
+        if (this.worker === worker) worker.postMessage({ type: 'live-finish', live: id });
+        return done.then(({ value }) => value);
+      },
+    };
+  }
+
   /** Models in the browser cache: [{model, bytes, files: [{url, bytes}]}]. */
   async cachedModels() {
     return (await this.request({ type: 'cached' })).value;

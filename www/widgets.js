@@ -12,12 +12,14 @@
 // weights are kept: fp32 (default), fp16, q8, q4), `label` (the title), `choose-model` (a model
 // field whose list suggests models for the task, with their sizes; any repo id can be typed). Translate also takes `max-new-tokens` (default: the
 // model's), `num-beams` (default 1: greedy, which streams), `src-lang`, `tgt-lang`; transcribe
-// takes `language`, `task` (transcribe | translate) and `timestamps` (show timed segments).
+// takes `language`, `task` (transcribe | translate), `timestamps` (show timed segments) and
+// `live` (a "Live (microphone)" button: text while recording, tentative text greyed).
 // The element's text content is the initial input. Every widget on a page shares one worker (so
 // one loaded copy of each model) and the browser cache the wasm layer keeps models in. Results
 // and errors are also dispatched as `hubside-result` / `hubside-error` events (bubbling,
 // composed; `detail` has task, model, endpoint and output or message + kind) for the host page.
 import { HubsideClient } from './client.js';
+import { renderLive, startLive } from './live.js';
 import {
   decodeAudio, describeError, fillModelList, formatBytes, formatTime, loadWithProgress, renderChunks, renderScores,
   runOnCtrlEnter, setStatus,
@@ -80,6 +82,7 @@ button:focus-visible, textarea:focus-visible, input:focus-visible { outline: 3px
   border: 1px solid var(--hs-border); border-radius: 6px; padding: .5rem; margin-top: .5rem; min-height: 1.4em; }
 .text:empty { display: none; }
 .text.growing::after { content: '▍'; color: var(--hs-muted); }
+.tentative { color: var(--hs-muted); }
 .chunks { list-style: none; padding: 0; margin: .4rem 0 0; font-size: .9rem; }
 .chunks:empty { display: none; }
 .chunks li { display: grid; grid-template-columns: 8.5rem 1fr; gap: .5rem; padding: .15rem 0; border-bottom: 1px solid #eaeef2; }
@@ -329,8 +332,9 @@ class TranscribeWidget extends HubsideWidget {
 
   render(body, result) {
     const id = `${this.uid}-file`;
+    const live = this.hasAttribute('live') ? '<button class="live" type="button" aria-pressed="false">Live (microphone)</button>' : '';
     body.innerHTML = `<label for="${id}">Audio file</label><input id="${id}" type="file" accept="audio/*,video/*">
-      <div class="actions"><button class="run" type="button">Transcribe</button><span class="hint"></span></div>`;
+      <div class="actions"><button class="run" type="button">Transcribe</button>${live}<span class="hint"></span></div>`;
     result.innerHTML = `<div class="progress transcribing" hidden>
         <progress max="100" aria-label="Transcription progress"></progress><span></span></div>
       <p class="text" aria-live="polite" aria-label="Transcript"></p>
@@ -341,7 +345,48 @@ class TranscribeWidget extends HubsideWidget {
       const file = input.files[0];
       hint.textContent = file ? `${file.name} (${formatBytes(file.size)})` : '';
     });
-    body.querySelector('button').addEventListener('click', () => this.transcribe(input.files[0]));
+    body.querySelector('button.run').addEventListener('click', () => this.transcribe(input.files[0]));
+    body.querySelector('button.live')?.addEventListener('click', () => this.toggleLive());
+  }
+
+  /** `live`: transcribe the microphone while it records (live.js) until "Stop live"; committed
+   * text plain, tentative text greyed; the result event carries the final {text, chunks}. */
+  toggleLive() {
+    const button = this.$('button.live');
+    if (this.stopLive) {
+      button.disabled = true;
+      this.stopLive();
+      return undefined;
+    }
+    const text = this.$('p.text');
+    const chunks = this.$('.chunks');
+    let stopRequested;
+    const stopped = new Promise((resolve) => { stopRequested = resolve; });
+    this.stopLive = stopRequested;
+    button.setAttribute('aria-pressed', 'true');
+    button.textContent = 'Stop live';
+    text.hidden = false;
+    renderLive(text, {});
+    chunks.replaceChildren();
+    return this.execute(async (client, spec) => {
+      const started = performance.now();
+      const options = { language: this.getAttribute('language') || undefined, task: this.getAttribute('task') || undefined };
+      const handle = await startLive(client, spec, options, (update) => {
+        if (update.decoded) text.dataset.received = update.received;
+        renderLive(text, update);
+      });
+      this.setStatus('Listening… speak; press "Stop live" to end.');
+      await stopped;
+      const value = await handle.stop();
+      renderLive(text, { committed: value.text });
+      if (this.hasAttribute('timestamps')) renderChunks(chunks, value.chunks);
+      return { value, seconds: (performance.now() - started) / 1000 };
+    }).finally(() => {
+      this.stopLive = null;
+      button.disabled = false;
+      button.setAttribute('aria-pressed', 'false');
+      button.textContent = 'Live (microphone)';
+    });
   }
 
   transcribe(file) {

@@ -7,6 +7,10 @@
 //   {type: 'run', task, model, endpoint, revision, input, options, stream}
 //   {type: 'cached'} | {type: 'clear-cache', model}        the browser cache
 //   {type: 'subtitles', output, format, options}           a transcription as .srt/.vtt text
+//   {type: 'live', task, model, endpoint, revision, options}  start a live transcription session;
+//     then {type: 'live-push', live: id, samples, sampleRate} (no reply) and {type: 'live-finish',
+//     live: id}; updates {committed, tentative, ...} come as partials of the 'live' request, its
+//     result ({text, chunks, language}) after live-finish
 // Out, with the same `id`: {type: 'progress', event} and {type: 'partial', value} while it
 // works, then {type: 'result', value, seconds?} or {type: 'error', error: {message, kind}}.
 // Pipelines are kept per task + model + endpoint + revision (empty ones mean the package's
@@ -109,8 +113,85 @@ async function runModel(msg, post) {
   return { value, seconds: (performance.now() - started) / 1000 };
 }
 
+// Live sessions by the id of their 'live' request. Pushed audio waits in `pending` until the
+// worker is free: everything that arrived during a decode goes into the next push together, so
+// decoding never falls behind the microphone by more than one decode.
+const live = new Map();
+
+// Registered before any await, so audio pushed while the session starts waits in `pending`.
+function startLive(msg, post) {
+  const entry = { session: null, pending: [], sampleRate: 16000, post, scheduled: false, finishing: false };
+  live.set(msg.id, entry);
+  return (async () => {
+    const { run } = await pipelines.get(keyOf(specOf(msg))) || {};
+    if (!run) throw Object.assign(new Error('load the model before running it'), { kind: 'input' });
+    if (typeof run.live !== 'function') throw Object.assign(new Error('live transcription needs a speech recognition model'), { kind: 'input' });
+    entry.session = run.live(msg.options || {});
+    if (entry.finishing) finishLive({ live: msg.id });
+    else drainLive(msg.id);
+  })().catch((e) => {
+    live.delete(msg.id);
+    throw e;
+  });
+}
+
+function drainLive(id) {
+  const entry = live.get(id);
+  if (!entry) return;
+  entry.scheduled = false;
+  if (!entry.session || !entry.pending.length) return;
+  const length = entry.pending.reduce((n, p) => n + p.length, 0);
+  const samples = new Float32Array(length);
+  let offset = 0;
+  for (const piece of entry.pending) {
+    samples.set(piece, offset);
+    offset += piece.length;
+  }
+  entry.pending = [];
+  try {
+    entry.post({ type: 'partial', value: entry.session.push(samples, entry.sampleRate) });
+  } catch (e) {
+    live.delete(id);
+    entry.post({ type: 'error', error: errorOf(e) });
+  }
+}
+
+function pushLive(msg) {
+  const entry = live.get(msg.live);
+  if (!entry) return;
+  entry.sampleRate = msg.sampleRate;
+  entry.pending.push(msg.samples);
+  if (!entry.scheduled) {
+    entry.scheduled = true;
+    setTimeout(() => drainLive(msg.live), 0);
+  }
+}
+
+function finishLive(msg) {
+  const entry = live.get(msg.live);
+  if (!entry) return;
+  if (!entry.session) {
+    entry.finishing = true; // finished once the session has started
+    return;
+  }
+  drainLive(msg.live);
+  if (!live.has(msg.live)) return; // the last push failed and said so
+  live.delete(msg.live);
+  try {
+    entry.post({ type: 'result', value: entry.session.finish() });
+  } catch (e) {
+    entry.post({ type: 'error', error: errorOf(e) });
+  } finally {
+    entry.session.free();
+  }
+}
+
 self.onmessage = async ({ data: msg }) => {
   const post = (reply) => self.postMessage({ id: msg.id, ...reply });
+  // Live audio has no reply of its own and must keep its order: handled before any await.
+  if (msg.type === 'live-push' && hubside) return pushLive(msg);
+  if (msg.type === 'live-finish' && hubside) return finishLive(msg);
+  if (msg.type === 'live' && hubside) return startLive(msg, post).catch((e) => post({ type: 'error', error: errorOf(e) }));
   try {
     await ready;
     if (msg.type === 'info') post({ type: 'result', value: packageInfo() });
@@ -122,6 +203,9 @@ self.onmessage = async ({ data: msg }) => {
     }
     else if (msg.type === 'run') post({ type: 'result', ...await runModel(msg, post) });
     else if (msg.type === 'subtitles') post({ type: 'result', value: hubside.subtitles(msg.output, msg.format, msg.options) });
+    else if (msg.type === 'live') await startLive(msg, post);
+    else if (msg.type === 'live-push') pushLive(msg);
+    else if (msg.type === 'live-finish') finishLive(msg);
     else if (msg.type === 'cached') post({ type: 'result', value: await hubside.cachedModels() });
     else if (msg.type === 'clear-cache') post({ type: 'result', value: await hubside.clearCache(msg.model || undefined) });
     else throw Object.assign(new Error(`unknown message type '${msg.type}'`), { kind: 'input' });

@@ -8,6 +8,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod decode;
 pub mod resample;
+pub mod resample_stream;
+pub mod vad;
 
 use std::sync::Arc;
 

@@ -7,6 +7,8 @@
 //! - `segmenter`: one window's tokens → timed segments and the next seek (`transcribe.py`);
 //! - `alignment`: the cross-attention heads that word timing reads (`_ALIGNMENT_HEADS`);
 //! - `timing`: word timestamps — alignment by DTW, word splitting, punctuation (`timing.py`);
+//! - `live`: live transcription — audio as it is recorded → `{committed, tentative}` text
+//!   (LocalAgreement-2, ufal/whisper_streaming's policy, over `transcriber`'s window decoding);
 //! - `transcriber`: the task — load a repo, audio → log-mel → windows → text (`transcribe()`,
 //!   `DecodingTask`, `detect_language`);
 //! - the generation loop's `TimestampRules` processor (`decoding.py` `ApplyTimestampRules`) lives with
@@ -16,6 +18,7 @@
 
 pub mod alignment;
 pub mod config;
+pub mod live;
 pub mod model;
 pub mod segmenter;
 pub mod timing;

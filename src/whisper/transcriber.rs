@@ -348,7 +348,7 @@ impl SpeechRecognizer {
     }
 
     /// Check the options against the model: the language code to use (`None`: detect).
-    fn resolve_language(&self, options: &TranscribeOptions) -> Result<Option<String>> {
+    pub(crate) fn resolve_language(&self, options: &TranscribeOptions) -> Result<Option<String>> {
         let requested = match options.language.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
             None => None,
             Some(l) => Some(language_code(l).ok_or_else(|| Error::Input(format!("unknown language '{l}'")))?),
@@ -534,6 +534,44 @@ impl SpeechRecognizer {
             tokens: tokens_out,
             duration,
         })
+    }
+
+    /// Live transcription's decode (`super::live`): up to 30 s of 16 kHz audio as one window with
+    /// timestamps, after the `previous` text tokens as openai's prompt (`<|startofprev|>`).
+    /// Returns the generated tokens and their segments, both empty when the window is judged
+    /// silent; `language` `None` is detected (and returned).
+    pub(crate) fn decode_buffer(
+        &self,
+        samples: &[f32],
+        language: Option<&str>,
+        task: SpeechTask,
+        previous: &[u32],
+    ) -> Result<(String, Vec<u32>, Vec<Segment>)> {
+        let mel = self.mel.prepare(samples);
+        let content_frames = mel.content_frames().clamp(1, N_FRAMES);
+        let features = self.model.encode(&mel.window(0))?;
+        let mut state = self.model.start(&features, 1)?;
+        let language = match language {
+            Some(l) => l.to_string(),
+            None => self.detect_language(&mut state)?.0,
+        };
+        let mut prompt = Vec::new();
+        if let (Some(sot_prev), false) = (self.specials.sot_prev, previous.is_empty()) {
+            // A quarter of the context: openai keeps half, but its windows are then cut short
+            // at n_text_ctx; live buffers are short, so less context loses nothing.
+            let keep = self.model.config().n_text_ctx / 4;
+            prompt.push(sot_prev);
+            prompt.extend(&previous[previous.len().saturating_sub(keep)..]);
+        }
+        prompt.extend(self.prompt(&language, task, true)?);
+        let result = self.decode_window(&features, state, &prompt, true)?;
+        let avg_logprob = result.sum_logprob / (result.tokens.len() + 1) as f64;
+        if result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD {
+            return Ok((language, Vec::new(), Vec::new()));
+        }
+        let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
+        let window = segmenter::split_window(&result.tokens, self.specials.timestamp_begin, self.specials.eot, content_frames, input_stride);
+        Ok((language, result.tokens, window.segments))
     }
 
     /// Greedy decoding of one encoded window after `prompt`, with openai's suppression and (with

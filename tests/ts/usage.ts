@@ -4,6 +4,7 @@ import init, {
   cachedModels, clearCache, defaultEndpoint, defaultMaxMemory, initSync, modelInfo, pipeline, runtimeInfo, subtitles, supportedTasks, wasmMemoryBytes,
   type AutomaticSpeechRecognitionPipeline, type RuntimeInfo, type ErrorKind, type HubsideError, type ProgressInfo,
   type TaskInfo, type TextClassificationPipeline, type TranscriptionOutput, type TranslationOutput,
+  type LiveTranscription, type LiveTranscriptionUpdate, type LiveTranscriptionResult,
 } from 'hubside';
 
 export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
@@ -84,6 +85,15 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const srt: string = subtitles(timed, 'srt') + subtitles(timed, 'vtt', { max_line_width: 42 });
   console.log(srt);
 
+  // Live transcription: audio pushed as it is recorded, committed text that never changes.
+  const live: LiveTranscription = asr.live({ language: 'en', condition_on_previous_text: false });
+  const update: LiveTranscriptionUpdate = live.push(new Float32Array(4800), 48_000);
+  console.log(update.committed, update.tentative, update.received, update.decoded);
+  const final: LiveTranscriptionResult = live.finish();
+  console.log(final.text, final.chunks.length, final.language);
+  live.free();
+  asr.live();
+
   // The browser cache, memory, and disposing.
   for (const { model, bytes, files } of await cachedModels()) console.log(model, bytes, files.map((f) => `${f.url} ${f.bytes}`));
   const deleted: number = (await clearCache('openai/whisper-tiny.en')) + (await clearCache());
@@ -136,6 +146,10 @@ export async function misuse(): Promise<void> {
   await asr(new Float32Array(1), { task: 'summarize' });
   // @ts-expect-error: word timestamps are asked for with 'word'
   await asr(new Float32Array(1), { return_timestamps: 'words' });
+  // @ts-expect-error: live sessions take no return_timestamps (their result always has chunks)
+  asr.live({ return_timestamps: true });
+  // @ts-expect-error: live audio is mono samples, not channels
+  asr.live().push([new Float32Array(1)], 16_000);
   // @ts-expect-error: without return_timestamps, chunks may be missing
   (await asr(new Float32Array(1))).chunks.length;
   // @ts-expect-error: not a dtype

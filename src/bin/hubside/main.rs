@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+mod live;
 use hubside::hub::{Progress, Repo, Status};
 use hubside::generation::EarlyStopping;
 use hubside::tasks::speech_recognition::{ReturnTimestamps, SpeechRecognizer, SpeechTask, TranscribeOptions};
@@ -160,6 +162,13 @@ enum Command {
         /// A whisper.cpp ggml model file in the repo (e.g. ggml-tiny.en-q5_1.bin in ggerganov/whisper.cpp).
         #[arg(long)]
         model_file: Option<String>,
+        /// Replay each file through a live transcription session as if it were being recorded,
+        /// printing `committed | tentative` text to stderr as it is decoded.
+        #[arg(long)]
+        live: bool,
+        /// With --live: how fast to replay (1: real time, 2: twice as fast, 0: as fast as decoding goes).
+        #[arg(long, default_value_t = 1.0, requires = "live")]
+        live_speed: f64,
         #[arg(required = true)]
         file: Vec<PathBuf>,
     },
@@ -414,7 +423,19 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, word_timestamps, json, format, max_line_width, output_dir, model_file, file } => {
+        Command::Transcribe { model, language, task, timestamps, word_timestamps, json, format, max_line_width, output_dir, model_file, live, live_speed, file } => {
+            if live && (word_timestamps || output_dir.is_some() || matches!(format.as_deref(), Some("srt" | "vtt"))) {
+                return Err(hubside::Error::Input(
+                    "--live prints the session's updates: subtitles, word timestamps and --output-dir are for transcriptions without --live".into(),
+                ));
+            }
+            if live {
+                // A live session replays the files as if recorded; its own output (committed and
+                // tentative text per decode, or JSON lines).
+                let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &LoadOptions { file: model_file.clone(), ..model.load_options() }))?;
+                let live_options = hubside::whisper::live::LiveOptions { language, task: SpeechTask::parse(&task)?, ..Default::default() };
+                return live::replay_files(&recognizer, &file, live_options, live_speed, json || format.as_deref() == Some("json"), timestamps);
+            }
             let format = if json { "json".to_string() } else { format.unwrap_or_else(|| "text".into()) };
             let subtitles = match format.as_str() {
                 "srt" | "vtt" => Some(SubtitleFormat::parse(&format)?),

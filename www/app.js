@@ -177,15 +177,16 @@ function renderTranscript({ text, chunks }) {
 }
 
 /** Offer the finished transcript as subtitles when it has timed chunks. */
-function offerSubtitles(value, name) {
-  timedTranscript = value.chunks?.length ? { value, name } : null;
+function offerSubtitles(value, name, words = false) {
+  timedTranscript = value.chunks?.length ? { value, name, words } : null;
   $('transcription-subtitles').hidden = !timedTranscript;
 }
 
 async function downloadSubtitles(format) {
   if (!timedTranscript) return;
   try {
-    const text = await client.subtitles(timedTranscript.value, format);
+    // A cue per word would flash by: words are gathered into lines as subtitles usually have them.
+    const text = await client.subtitles(timedTranscript.value, format, timedTranscript.words ? { max_line_width: 42 } : undefined);
     const link = document.createElement('a');
     link.href = URL.createObjectURL(new Blob([text], { type: format === 'vtt' ? 'text/vtt' : 'application/x-subrip' }));
     link.download = `${timedTranscript.name}.${format}`;
@@ -205,7 +206,8 @@ const transcribe = (blob) => guarded('transcription', async () => {
   multilingual.set(spec.model, loaded.multilingual);
   updateTaskOptions();
   status('transcription', `Transcribing ${audio.duration.toFixed(1)} s of audio…`);
-  const options = { sampling_rate: audio.sampling_rate, return_timestamps: $('transcription-timestamps').checked };
+  const words = $('transcription-words').checked;
+  const options = { sampling_rate: audio.sampling_rate, return_timestamps: words ? 'word' : $('transcription-timestamps').checked };
   if (loaded.multilingual) {
     if ($('transcription-language').value) options.language = $('transcription-language').value;
     options.task = $('transcription-task').value;
@@ -215,7 +217,7 @@ const transcribe = (blob) => guarded('transcription', async () => {
     status('transcription', `Transcribing… ${Math.round(100 * partial.progress)}%`);
   });
   renderTranscript(value);
-  offerSubtitles(value, (blob.name || 'recording').replace(/\.[^.]*$/, '') || 'recording');
+  offerSubtitles(value, (blob.name || 'recording').replace(/\.[^.]*$/, '') || 'recording', words);
   status('transcription', `Done in ${seconds.toFixed(1)} s (language: ${value.language}).`);
 });
 
@@ -271,6 +273,7 @@ async function toggleLive() {
       const value = await (await running).stop();
       renderLive(result, { committed: value.text });
       renderChunks($('transcription-chunks'), $('transcription-timestamps').checked ? value.chunks : []);
+      offerSubtitles(value, 'live');
       status('transcription', 'Live transcription stopped.');
     } catch (e) {
       status('transcription', `Error: ${describeError(e)}`, true);
@@ -283,6 +286,7 @@ async function toggleLive() {
   }
   renderLive(result, {});
   renderChunks($('transcription-chunks'), []);
+  offerSubtitles({});
   button.setAttribute('aria-pressed', 'true');
   button.textContent = 'Stop live';
   liveRun = (async () => {

@@ -141,6 +141,17 @@ test('transcription of a chosen file shows the reference transcript, and timesta
   const shown = await page.$$eval('#transcription-chunks li', (els) => els.map((e) => e.lastChild.textContent));
   assert.deepEqual(cues.map((c) => c.text), shown);
   assert.ok(cues.every((c, i) => c.start <= c.end && (i === 0 || cues[i - 1].end <= c.start + 1e-6)), JSON.stringify(cues));
+
+  // Word timestamps: one timed item per word, and subtitles gather the words into short lines.
+  await page.check('#transcription-words');
+  assert.match(await runAndWait('transcription'), /^Done/);
+  const words = await page.$$eval('#transcription-chunks li', (els) => els.map((e) => e.lastChild.textContent));
+  assert.ok(words.length >= 20 && words.every((w) => !/\s/.test(w)), JSON.stringify(words));
+  const wordSrt = await downloaded('#transcription-srt');
+  const lines = wordSrt.trim().split('\n\n').map((block) => block.split('\n').slice(2).join(' '));
+  assert.ok(lines.length > 1 && lines.length < words.length && lines.every((l) => l.length <= 42), wordSrt);
+  assert.equal(lines.join(' '), words.join(' '));
+  await page.uncheck('#transcription-words');
 });
 
 test('the main thread keeps answering while a model runs', async () => {

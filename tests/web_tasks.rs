@@ -167,6 +167,7 @@ async fn whisper_base_token_ids_match_reference() {
             language: Some(case.language.clone()),
             task: hubside::tasks::speech_recognition::SpeechTask::parse(&case.task).unwrap(),
             return_timestamps: false,
+            ..Default::default()
         };
         let pcm = hubside::audio::Pcm { samples: &samples, sample_rate: 16_000, channels: 1 };
         let result = recognizer.transcribe(pcm, &options, &mut |_| {}).unwrap();

@@ -52,7 +52,7 @@ fn base() -> &'static SpeechRecognizer {
 }
 
 fn options(language: Option<&str>, task: SpeechTask, return_timestamps: bool) -> TranscribeOptions {
-    TranscribeOptions { language: language.map(str::to_string), task, return_timestamps }
+    TranscribeOptions { language: language.map(str::to_string), task, return_timestamps, ..Default::default() }
 }
 
 fn run(model: &SpeechRecognizer, samples: &[f32], rate: u32, channels: usize, opts: &TranscribeOptions) -> Transcription {

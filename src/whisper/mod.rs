@@ -5,6 +5,10 @@
 //! - `vocabulary`: token ids → text, from tokenizer.json or a whisper.cpp ggml file's token bytes;
 //! - `model`: the encoder–decoder network in both checkpoint layouts (`model.py`);
 //! - `segmenter`: one window's tokens → timed segments and the next seek (`transcribe.py`);
+//! - `fallback`: the long-form rules — temperature fallback on compression ratio and average
+//!   log-probability, the no-speech skip, when the prompt resets (`decode_with_fallback`);
+//! - `prompt`: the previous text as each window's prompt (`condition_on_previous_text`,
+//!   `initial_prompt`, `prompt_reset_since`);
 //! - `transcriber`: the task — load a repo, audio → log-mel → windows → text (`transcribe()`,
 //!   `DecodingTask`, `detect_language`);
 //! - the generation loop's `TimestampRules` processor (`decoding.py` `ApplyTimestampRules`) lives with
@@ -13,7 +17,9 @@
 //! `tasks::speech_recognition` names the transcriber for the task table.
 
 pub mod config;
+pub mod fallback;
 pub mod model;
+pub mod prompt;
 pub mod segmenter;
 pub mod tokens;
 pub mod transcriber;

@@ -9,8 +9,10 @@
 //! `transcribe` loop: 30 s windows over the spectrogram of the whole input, each decoded with
 //! timestamps; the window then moves to the end of the last complete segment (or by the full
 //! window when the last segment ends the window), so words cut by a window edge are decoded again
-//! in the next one, once. Windows judged silent (no-speech probability > 0.6 and average
-//! log-probability < −1) are skipped.
+//! in the next one, once. openai's long-form rules apply there (`fallback`, `prompt`): each window
+//! is prompted with the text kept so far (`condition_on_previous_text`, after an `initial_prompt`),
+//! decoded again at rising temperatures when its text is too repetitive or improbable, and skipped
+//! when judged silent (no-speech probability > 0.6 and average log-probability not above −1).
 //!
 //! Special tokens come from the tokenizer, suppress lists from the repo's config files (CTranslate2
 //! `config.json`: `suppress_ids`, `suppress_ids_begin`; transformers: `generation_config.json` or
@@ -27,7 +29,9 @@ use serde::Serialize;
 
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
-use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, StepLogits, TimestampRules};
+use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, Sampling, StepLogits, TimestampRules};
+use super::fallback::{self, Attempt, Fallback, WindowTrace};
+use super::prompt::PreviousText;
 use super::segmenter::{self, Segment};
 use super::vocabulary::{GgmlVocab, Vocabulary};
 use super::{language_code, SpecialTokens, Whisper};
@@ -69,6 +73,72 @@ pub struct TranscribeOptions {
     /// Return segments with `[start, end]` times in seconds.
     #[serde(default)]
     pub return_timestamps: bool,
+    /// openai's long-form options (`whisper::fallback`, `whisper::prompt`); `None` = openai's
+    /// default. Prompt each window with the text kept so far (default true).
+    #[serde(default)]
+    pub condition_on_previous_text: Option<bool>,
+    /// Text that prompts the first window (names, spelling, style); not part of the transcript.
+    #[serde(default)]
+    pub initial_prompt: Option<String>,
+    /// Temperature, or the temperatures tried in turn when a window fails the thresholds
+    /// (default 0, 0.2, … 1.0). Audio of up to 30 s without timestamps is decoded at the first
+    /// one only unless this is given.
+    #[serde(default)]
+    pub temperature: Option<Temperature>,
+    /// Decode again when the text's zlib compression ratio is above this (default 2.4).
+    #[serde(default)]
+    pub compression_ratio_threshold: Option<f64>,
+    /// Decode again when the average log-probability is below this (default −1.0).
+    #[serde(default)]
+    pub logprob_threshold: Option<f64>,
+    /// A window is silence when its no-speech probability is above this (default 0.6) and its
+    /// average log-probability is not above `logprob_threshold`.
+    #[serde(default)]
+    pub no_speech_threshold: Option<f64>,
+    /// Seed of the sampling at temperatures above 0 (default 0): same seed, same transcript.
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+/// openai's `temperature`: one number or a list tried in turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Temperature {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+impl<'de> serde::Deserialize<'de> for Temperature {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Temperature;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a list of numbers")
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Temperature, E> {
+                Ok(Temperature::One(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Temperature, E> {
+                Ok(Temperature::One(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Temperature, E> {
+                Ok(Temperature::One(v as f64))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Temperature, A::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<f64>()? {
+                    // Bounded: the list is checked against fallback::MAX_TEMPERATURES later.
+                    if values.len() > fallback::MAX_TEMPERATURES {
+                        return Err(serde::de::Error::custom(format!("at most {} temperatures", fallback::MAX_TEMPERATURES)));
+                    }
+                    values.push(v);
+                }
+                Ok(Temperature::Many(values))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// One timed segment, as transformers.js shapes it: `{ timestamp: [start, end], text }`.
@@ -94,6 +164,9 @@ pub struct Transcription {
     pub tokens: Vec<u32>,
     /// Duration of the input in seconds.
     pub duration: f64,
+    /// Every window the model decoded: its prompt and decodes (temperature fallback), in order.
+    #[serde(skip)]
+    pub windows: Vec<WindowTrace>,
 }
 
 /// Reported after each 30 s window: how far decoding got and the transcript so far.
@@ -123,14 +196,6 @@ pub enum Layout {
     Ggml,
 }
 
-/// Greedy decoding of one window.
-struct WindowResult {
-    /// Generated tokens, end-of-text excluded.
-    tokens: Vec<u32>,
-    sum_logprob: f64,
-    no_speech_prob: f64,
-}
-
 use segmenter::TIME_PRECISION;
 
 /// The `model_type` this task runs (CTranslate2 converts, which name none, are Whisper too).
@@ -139,10 +204,8 @@ pub const MODEL_TYPES: &[&str] = &["whisper"];
 const MAX_NEW_TOKENS_FRACTION: usize = 2;
 /// openai's `max_initial_timestamp`.
 const MAX_INITIAL_TIMESTAMP: f64 = 1.0;
-const NO_SPEECH_THRESHOLD: f64 = 0.6;
 /// Windows whose samples all stay below this (−80 dBFS) are silence.
 const SILENCE_PEAK: f32 = 1e-4;
-const LOGPROB_THRESHOLD: f64 = -1.0;
 
 pub struct SpeechRecognizer {
     model: Whisper,
@@ -376,6 +439,8 @@ impl SpeechRecognizer {
         on_partial: &mut dyn FnMut(&Partial),
     ) -> Result<Transcription> {
         let language = self.resolve_language(options)?;
+        Fallback::from_options(options)?;
+        self.initial_prompt(options)?;
         let samples = audio::to_mono_16k(pcm)?;
         self.transcribe_16k(&samples, language, options, on_partial)
     }
@@ -393,6 +458,13 @@ impl SpeechRecognizer {
         let single = content_frames <= N_FRAMES && !options.return_timestamps;
         let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
         let frame_seconds = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
+        let mut fallback = Fallback::from_options(options)?;
+        if single && options.temperature.is_none() {
+            // One short window without timestamps is transformers' short-form generate: no fallback.
+            fallback.temperatures.truncate(1);
+        }
+        let mut previous = PreviousText::new(self.initial_prompt(options)?);
+        let mut windows = Vec::new();
 
         let mut language = language;
         let mut detected = false;
@@ -425,16 +497,25 @@ impl SpeechRecognizer {
                         best
                     }
                 };
-                let prompt = self.prompt(&lang, options.task, !single)?;
-                let result = self.decode_window(&features, state, &prompt, !single)?;
-                let tokens = result.tokens;
-                let avg_logprob = result.sum_logprob / (tokens.len() + 1) as f64;
-                let silent = result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD;
+                let mut prompt = previous.prefix(self.specials.sot_prev, self.model.config().n_text_ctx);
+                let conditioned = prompt.get(1..).unwrap_or_default().to_vec();
+                prompt.extend(self.prompt(&lang, options.task, !single)?);
+                let (_, attempts) = fallback.decode(window, |sampling| {
+                    let attempt = self.decode_window(&features, state.clone(), &prompt, !single, sampling)?;
+                    Ok(((), attempt))
+                })?;
+                let kept = attempts.last().expect("at least one decode");
+                let tokens = kept.tokens.clone();
+                let silent = fallback.is_silence(kept);
+                // openai resets after the window's segments join the text (below).
+                let reset = !silent && fallback.resets_prompt(kept.temperature);
+                windows.push(WindowTrace { start: time_offset, prompt: conditioned, attempts, skipped: silent });
                 if silent {
                     seek += segment_size;
                 } else if single {
                     text_tokens.extend(&tokens);
                     tokens_out.extend(&tokens);
+                    previous.extend(&tokens);
                     seek += segment_size;
                 } else {
                     let window_result = segmenter::split_window(
@@ -446,12 +527,21 @@ impl SpeechRecognizer {
                     );
                     for Segment { tokens: range, start, end } in window_result.segments {
                         let piece = &tokens[range];
+                        let text = self.decode_text(piece)?;
+                        // openai clears instantaneous and blank segments: no text, no prompt tokens.
+                        if start == end || text.trim().is_empty() {
+                            continue;
+                        }
                         tokens_out.extend(piece);
                         text_tokens.extend(piece.iter().filter(|&&t| t < self.specials.eot));
+                        previous.extend(piece);
                         let clamp = |t: f64| (time_offset + t).clamp(0.0, duration);
-                        chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text: self.decode_text(piece)? });
+                        chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text });
                     }
                     seek += window_result.advance;
+                }
+                if reset {
+                    previous.reset();
                 }
             }
             if seek <= previous_seek {
@@ -478,12 +568,34 @@ impl SpeechRecognizer {
             language_detected: detected,
             tokens: tokens_out,
             duration,
+            windows,
         })
     }
 
-    /// Greedy decoding of one encoded window after `prompt`, with openai's suppression and (with
-    /// `timestamps`) timestamp rules.
-    fn decode_window(&self, features: &Tensor, state: DecoderState, prompt: &[u32], timestamps: bool) -> Result<WindowResult> {
+    /// openai's `initial_prompt` tokens: `" " + initial_prompt.strip()`, encoded without special
+    /// tokens (text that spells one, e.g. `<|endoftext|>`, is refused, as tiktoken refuses it).
+    fn initial_prompt(&self, options: &TranscribeOptions) -> Result<Vec<u32>> {
+        let Some(text) = &options.initial_prompt else { return Ok(Vec::new()) };
+        let tokens = self.vocabulary.encode(&format!(" {}", text.trim()))?;
+        if tokens.iter().any(|&t| t >= self.specials.eot) {
+            return Err(Error::Input(format!(
+                "initial_prompt {text:?} spells a special token such as <|endoftext|>: give plain text"
+            )));
+        }
+        Ok(tokens)
+    }
+
+    /// Decoding of one encoded window after `prompt` (greedy, or `sampling` at a temperature), with
+    /// openai's suppression and (with `timestamps`) timestamp rules; what `DecodingTask.run`
+    /// reports of it.
+    fn decode_window(
+        &self,
+        features: &Tensor,
+        state: DecoderState,
+        prompt: &[u32],
+        timestamps: bool,
+        sampling: Option<Sampling>,
+    ) -> Result<Attempt> {
         let s = &self.specials;
         let config = GenerationConfig {
             max_new_tokens: self.model.config().n_text_ctx / MAX_NEW_TOKENS_FRACTION,
@@ -497,6 +609,7 @@ impl SpeechRecognizer {
                 eot: s.eot,
                 max_initial_timestamp_index: Some((MAX_INITIAL_TIMESTAMP / TIME_PRECISION).round() as u32),
             }),
+            sampling,
             ..Default::default()
         };
         // openai reads the no-speech probability at <|startoftranscript|>, before any suppression.
@@ -516,7 +629,10 @@ impl SpeechRecognizer {
         if tokens.last() == Some(&s.eot) {
             tokens.pop();
         }
-        Ok(WindowResult { tokens, sum_logprob: generated.sum_logprob.unwrap_or(0.0), no_speech_prob })
+        let avg_logprob = generated.sum_logprob.unwrap_or(0.0) / (tokens.len() + 1) as f64;
+        let compression_ratio = fallback::compression_ratio(self.decode_text(&tokens)?.trim());
+        let temperature = sampling.map_or(0.0, |s| s.temperature);
+        Ok(Attempt { temperature, tokens, avg_logprob, compression_ratio, no_speech_prob })
     }
 }
 

@@ -78,6 +78,18 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   });
   const [start, end] = timed.chunks[0].timestamp; // chunks are there with return_timestamps
   await asr(mono, { channels: 1, language: null });
+  await asr(mono, {
+    condition_on_previous_text: false,
+    initial_prompt: 'Kennedy',
+    temperature: [0, 0.5, 1],
+    compression_ratio_threshold: 2.4,
+    logprob_threshold: -1,
+    no_speech_threshold: 0.6,
+    seed: 7,
+  });
+  await asr(mono, { temperature: 0 });
+  // @ts-expect-error: temperature is a number or a list of numbers
+  await asr(mono, { temperature: 'hot' });
   console.log(multilingual, language, start + end, plain.chunks?.length);
 
   // The browser cache, memory, and disposing.

@@ -1,5 +1,7 @@
 //! The `hubside` command line: run tasks on Hub models natively, and serve the page + a Hub mirror.
 
+mod long_form;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -143,6 +145,8 @@ enum Command {
         /// A whisper.cpp ggml model file in the repo (e.g. ggml-tiny.en-q5_1.bin in ggerganov/whisper.cpp).
         #[arg(long)]
         model_file: Option<String>,
+        #[command(flatten)]
+        long_form: long_form::LongFormArgs,
         #[arg(required = true)]
         file: Vec<PathBuf>,
     },
@@ -397,8 +401,13 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, json, model_file, file } => {
-            let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps: timestamps };
+        Command::Transcribe { model, language, task, timestamps, json, model_file, long_form, file } => {
+            let options = long_form.apply(TranscribeOptions {
+                language,
+                task: SpeechTask::parse(&task)?,
+                return_timestamps: timestamps,
+                ..Default::default()
+            });
             let started = std::time::Instant::now();
             let load = LoadOptions { file: model_file.clone(), ..model.load_options() };
             let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &load))?;

@@ -333,6 +333,18 @@ impl MelWindows<'_> {
         }
         out
     }
+
+    /// openai/whisper's `pad_or_trim(mel[:, start : start + len], N_FRAMES)` in `transcribe()`:
+    /// the window's first `len` frames, zeros after them (not the spectrogram's silence frames,
+    /// which `window` gives and WhisperFeatureExtractor's padding matches).
+    pub fn segment(&self, start: usize, len: usize) -> Vec<f32> {
+        let mut out = self.window(start);
+        let len = len.min(N_FRAMES);
+        for row in out.chunks_mut(N_FRAMES) {
+            row[len..].fill(0.0);
+        }
+        out
+    }
 }
 
 /// WhisperFeatureExtractor's input features for ≤ 30 s of 16 kHz audio: padded (or trimmed) to

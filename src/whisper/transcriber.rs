@@ -486,7 +486,10 @@ impl SpeechRecognizer {
             if peak < SILENCE_PEAK {
                 seek += segment_size;
             } else {
-                let features = self.model.encode(&mel.window(seek))?;
+                // One short window is transformers' (feature extractor padding); the loop's windows
+                // are openai's, zero past the audio.
+                let window_mel = if single { mel.window(seek) } else { mel.segment(seek, segment_size) };
+                let features = self.model.encode(&window_mel)?;
                 let mut state = self.model.start(&features, 1)?;
                 let lang = match &language {
                     Some(l) => l.clone(),

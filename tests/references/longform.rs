@@ -103,22 +103,35 @@ pub fn windows(decodes: &[Decode], first_temperature: f64) -> Vec<Vec<Decode>> {
     windows
 }
 
-/// One decode at temperature 0 is openai's: same prompt, tokens, and statistics up to the f16
-/// weights' rounding (the compression ratio up to zlib vs miniz_oxide, on the same side of the
-/// threshold).
+/// One decode at temperature 0 is openai's: same prompt and tokens, and the same decisions
+/// (fall back or not, silence or not) from statistics that agree up to the two implementations'
+/// numerics. openai computes the log-mel with torch.stft and the network in f32 from the
+/// f16-converted weights; in windows where the model is unsure (room noise) the same tokens come
+/// with log-probabilities ~0.1 apart, so the statistics are compared loosely and the decisions
+/// exactly.
 fn same_decode(ours: &Attempt, prompt: &[u32], theirs: &Decode, fallback: &Fallback, label: &str) {
     assert_eq!(prompt, theirs.prompt.as_slice(), "{label}: prompt");
     assert_eq!(ours.tokens, theirs.tokens, "{label}: tokens");
-    assert!((ours.avg_logprob - theirs.avg_logprob).abs() < 2e-3, "{label}: avg_logprob {} vs {}", ours.avg_logprob, theirs.avg_logprob);
-    assert!((ours.no_speech_prob - theirs.no_speech_prob).abs() < 2e-3, "{label}: no_speech_prob {} vs {}", ours.no_speech_prob, theirs.no_speech_prob);
-    assert!(
-        (ours.compression_ratio / theirs.compression_ratio - 1.0).abs() < 0.1,
-        "{label}: compression_ratio {} vs {}",
-        ours.compression_ratio,
-        theirs.compression_ratio
-    );
-    let over = |r: f64| r > fallback.compression_ratio_threshold;
-    assert_eq!(over(ours.compression_ratio), over(theirs.compression_ratio), "{label}: compression rule");
+    let openai = Attempt {
+        temperature: theirs.temperature,
+        tokens: theirs.tokens.clone(),
+        avg_logprob: theirs.avg_logprob,
+        compression_ratio: theirs.compression_ratio,
+        no_speech_prob: theirs.no_speech_prob,
+    };
+    let stats = format!("{ours:?} vs openai {openai:?}");
+    assert!((ours.avg_logprob - theirs.avg_logprob).abs() < 0.15, "{label}: avg_logprob: {stats}");
+    assert!((ours.no_speech_prob - theirs.no_speech_prob).abs() < 0.05, "{label}: no_speech_prob: {stats}");
+    // The same text compresses to zlib's size (whisper::fallback::compression_ratio), except text
+    // too short to compress (ratio below 1 either way).
+    if theirs.compression_ratio < 1.0 {
+        assert!(ours.compression_ratio < 1.0, "{label}: compression_ratio: {stats}");
+    } else {
+        // (serde_json reads floats to within an ulp.)
+        assert!((ours.compression_ratio / theirs.compression_ratio - 1.0).abs() < 1e-12, "{label}: compression_ratio: {stats}");
+    }
+    assert_eq!(fallback.needs_fallback(ours), fallback.needs_fallback(&openai), "{label}: fallback decision: {stats}");
+    assert_eq!(fallback.is_silence(ours), fallback.is_silence(&openai), "{label}: silence decision: {stats}");
 }
 
 /// Compare a transcription's windows with openai's run, as far as both are deterministic: every

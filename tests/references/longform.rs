@@ -103,12 +103,9 @@ pub fn windows(decodes: &[Decode], first_temperature: f64) -> Vec<Vec<Decode>> {
     windows
 }
 
-/// One decode at temperature 0 is openai's: same prompt and tokens, and the same decisions
-/// (fall back or not, silence or not) from statistics that agree up to the two implementations'
-/// numerics. openai computes the log-mel with torch.stft and the network in f32 from the
-/// f16-converted weights; in windows where the model is unsure (room noise) the same tokens come
-/// with log-probabilities ~0.1 apart, so the statistics are compared loosely and the decisions
-/// exactly.
+/// One decode at temperature 0 is openai's: same prompt and tokens, statistics equal up to f32
+/// rounding (over the reference's 25 greedy decodes the largest differences are 4e-5 in
+/// avg_logprob and 1e-5 in no_speech_prob), and so the same decisions.
 fn same_decode(ours: &Attempt, prompt: &[u32], theirs: &Decode, fallback: &Fallback, label: &str) {
     assert_eq!(prompt, theirs.prompt.as_slice(), "{label}: prompt");
     assert_eq!(ours.tokens, theirs.tokens, "{label}: tokens");
@@ -120,8 +117,8 @@ fn same_decode(ours: &Attempt, prompt: &[u32], theirs: &Decode, fallback: &Fallb
         no_speech_prob: theirs.no_speech_prob,
     };
     let stats = format!("{ours:?} vs openai {openai:?}");
-    assert!((ours.avg_logprob - theirs.avg_logprob).abs() < 0.15, "{label}: avg_logprob: {stats}");
-    assert!((ours.no_speech_prob - theirs.no_speech_prob).abs() < 0.05, "{label}: no_speech_prob: {stats}");
+    assert!((ours.avg_logprob - theirs.avg_logprob).abs() < 1e-3, "{label}: avg_logprob: {stats}");
+    assert!((ours.no_speech_prob - theirs.no_speech_prob).abs() < 1e-3, "{label}: no_speech_prob: {stats}");
     // The same text compresses to zlib's size (whisper::fallback::compression_ratio), except text
     // too short to compress (ratio below 1 either way).
     if theirs.compression_ratio < 1.0 {

@@ -128,6 +128,11 @@ fn a_low_logprob_window_falls_back() {
     let first = &result.windows[0];
     assert!(first.attempts[0].avg_logprob < -0.05 && first.attempts[0].compression_ratio < 100.0);
     assert!(first.attempts.len() > 1, "{:?}", first.attempts);
+    // No temperature passes -0.05: the last (1.0) is kept, so the next window has no prompt, as
+    // in openai's trace (every decode there has an empty prompt).
+    assert_eq!(first.attempts.last().unwrap().temperature, 1.0);
+    assert!(result.windows[1].prompt.is_empty());
+    assert!(run.decodes.iter().all(|d| d.prompt.is_empty()));
 }
 
 #[test]

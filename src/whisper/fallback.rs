@@ -157,7 +157,8 @@ impl Fallback {
                 return Ok((kept, attempts));
             }
         }
-        unreachable!("the loop returns at its last temperature, and there is at least one")
+        // The loop returns at the last temperature; only an empty list gets here.
+        Err(Error::Input("temperature lists no value: give 1 to 16".into()))
     }
 
     /// A seed of its own for each window and temperature, derived from the transcription's seed,
@@ -273,6 +274,8 @@ mod tests {
         let seeds = |f: &Fallback, w| f.decode(w, |s| Ok((s.map(|s| s.seed), attempt(0.0, -0.1, 3.0, 0.0)))).unwrap().1.len();
         assert_eq!(seeds(&f, 0), 6);
         assert_eq!(f.attempt_seed(1, 2), Fallback::default().attempt_seed(1, 2));
+        let none = Fallback { temperatures: Vec::new(), ..Fallback::default() };
+        assert!(none.decode(0, |_| Ok(((), attempt(0.0, 0.0, 0.0, 0.0)))).is_err());
         assert_ne!(f.attempt_seed(1, 2), f.attempt_seed(2, 1));
         assert_ne!(f.attempt_seed(1, 2), Fallback { seed: 5, ..Fallback::default() }.attempt_seed(1, 2));
     }

@@ -439,8 +439,6 @@ impl SpeechRecognizer {
         on_partial: &mut dyn FnMut(&Partial),
     ) -> Result<Transcription> {
         let language = self.resolve_language(options)?;
-        Fallback::from_options(options)?;
-        self.initial_prompt(options)?;
         let samples = audio::to_mono_16k(pcm)?;
         self.transcribe_16k(&samples, language, options, on_partial)
     }
@@ -452,18 +450,19 @@ impl SpeechRecognizer {
         options: &TranscribeOptions,
         on_partial: &mut dyn FnMut(&Partial),
     ) -> Result<Transcription> {
+        // Options first: a bad one fails before the spectrogram is computed.
+        let mut fallback = Fallback::from_options(options)?;
+        let mut previous = PreviousText::new(self.initial_prompt(options)?);
         let duration = samples.len() as f64 / SAMPLE_RATE as f64;
         let mel = self.mel.prepare(samples);
         let content_frames = mel.content_frames();
         let single = content_frames <= N_FRAMES && !options.return_timestamps;
         let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
         let frame_seconds = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
-        let mut fallback = Fallback::from_options(options)?;
         if single && options.temperature.is_none() {
             // One short window without timestamps is transformers' short-form generate: no fallback.
             fallback.temperatures.truncate(1);
         }
-        let mut previous = PreviousText::new(self.initial_prompt(options)?);
         let mut windows = Vec::new();
 
         let mut language = language;
@@ -507,7 +506,7 @@ impl SpeechRecognizer {
                     let attempt = self.decode_window(&features, state.clone(), &prompt, !single, sampling)?;
                     Ok(((), attempt))
                 })?;
-                let kept = attempts.last().expect("at least one decode");
+                let kept = attempts.last().ok_or_else(|| Error::Input("no temperature to decode at".into()))?;
                 let tokens = kept.tokens.clone();
                 let silent = fallback.is_silence(kept);
                 // openai resets after the window's segments join the text (below).

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 
-use super::transcriber::{Temperature, TranscribeOptions};
+use super::transcriber::TranscribeOptions;
 use crate::error::{Error, Result};
 use crate::generation::sampling::{Sampling, SplitMix64};
 
@@ -29,6 +29,47 @@ pub const MAX_TEMPERATURES: usize = 16;
 pub const MAX_TEMPERATURE: f64 = 10.0;
 /// zlib's default level (`zlib.compress` in Python).
 const ZLIB_LEVEL: u8 = 6;
+
+/// openai's `temperature`: one number or a list tried in turn.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Temperature {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+impl<'de> serde::Deserialize<'de> for Temperature {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Temperature;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a list of numbers")
+            }
+            fn visit_f64<E>(self, v: f64) -> std::result::Result<Temperature, E> {
+                Ok(Temperature::One(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> std::result::Result<Temperature, E> {
+                Ok(Temperature::One(v as f64))
+            }
+            fn visit_i64<E>(self, v: i64) -> std::result::Result<Temperature, E> {
+                Ok(Temperature::One(v as f64))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Temperature, A::Error> {
+                let mut values = Vec::new();
+                while let Some(v) = seq.next_element::<f64>()? {
+                    // Bounded while reading; `Fallback::from_options` checks the values.
+                    if values.len() > MAX_TEMPERATURES {
+                        return Err(serde::de::Error::custom(format!("at most {} temperatures", MAX_TEMPERATURES)));
+                    }
+                    values.push(v);
+                }
+                Ok(Temperature::Many(values))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
 
 /// One decode of a window: openai's `DecodingResult` fields the rules read.
 #[derive(Debug, Clone, PartialEq, Serialize)]

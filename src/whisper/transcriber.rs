@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
 use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, Sampling, StepLogits, TimestampRules};
+pub use super::fallback::Temperature;
 use super::fallback::{self, Attempt, Fallback, WindowTrace};
 use super::prompt::PreviousText;
 use super::segmenter::{self, Segment};
@@ -98,47 +99,6 @@ pub struct TranscribeOptions {
     /// Seed of the sampling at temperatures above 0 (default 0): same seed, same transcript.
     #[serde(default)]
     pub seed: Option<u64>,
-}
-
-/// openai's `temperature`: one number or a list tried in turn.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Temperature {
-    One(f64),
-    Many(Vec<f64>),
-}
-
-impl<'de> serde::Deserialize<'de> for Temperature {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Temperature;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a number or a list of numbers")
-            }
-            fn visit_f64<E>(self, v: f64) -> std::result::Result<Temperature, E> {
-                Ok(Temperature::One(v))
-            }
-            fn visit_u64<E>(self, v: u64) -> std::result::Result<Temperature, E> {
-                Ok(Temperature::One(v as f64))
-            }
-            fn visit_i64<E>(self, v: i64) -> std::result::Result<Temperature, E> {
-                Ok(Temperature::One(v as f64))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Temperature, A::Error> {
-                let mut values = Vec::new();
-                while let Some(v) = seq.next_element::<f64>()? {
-                    // Bounded: the list is checked against fallback::MAX_TEMPERATURES later.
-                    if values.len() > fallback::MAX_TEMPERATURES {
-                        return Err(serde::de::Error::custom(format!("at most {} temperatures", fallback::MAX_TEMPERATURES)));
-                    }
-                    values.push(v);
-                }
-                Ok(Temperature::Many(values))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
 }
 
 /// One timed segment, as transformers.js shapes it: `{ timestamp: [start, end], text }`.

@@ -234,6 +234,25 @@ export interface AutomaticSpeechRecognitionOptions {
   task?: 'transcribe' | 'translate';
   /** Called after every 30 s window with the transcript so far. */
   on_partial?: (partial: TranscriptionPartial) => void;
+  // openai/whisper's long-form rules (its transcribe() names and defaults):
+  /** Prompt each 30 s window with the text so far; default true. */
+  condition_on_previous_text?: boolean;
+  /** Text that prompts the first window (names, spelling, style); not part of the transcript. */
+  initial_prompt?: string;
+  /** Temperature, or the temperatures tried in turn when a window's text is too repetitive or
+   * improbable; default [0, 0.2, 0.4, 0.6, 0.8, 1] (each 0 to 10, at most 16). Audio up to 30 s
+   * without timestamps uses only the first one unless this is given. */
+  temperature?: number | number[];
+  /** Decode again when the text's zlib compression ratio is above this; default 2.4. */
+  compression_ratio_threshold?: number;
+  /** Decode again when the average log-probability is below this (at most 0); default -1. */
+  logprob_threshold?: number;
+  /** A window is silence when its no-speech probability is above this (0 to 1) and its average
+   * log-probability is not above logprob_threshold; default 0.6. */
+  no_speech_threshold?: number;
+  /** Seed of the sampling at temperatures above 0 (a non-negative integer); default 0: the same
+   * seed gives the same transcript. */
+  seed?: number;
 }
 
 export interface Chunk {

@@ -60,7 +60,7 @@ hostile_base=$(sed -n 's/^serving on //p' "$hostile_log")
 stage "wasm tests in headless Chromium (mirror at $base/hub)"
 HUBSIDE_TEST_ENDPOINT="$base/hub" HUBSIDE_TEST_HOSTILE="$hostile_base" WASM_BINDGEN_TEST_TIMEOUT=600 \
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
-  --release --no-default-features --test web --test web_tasks --test web_dtypes --test web_downloads --test web_hostile --test web_whisper_models --test web_roberta --test web_m2m100 --test web_deberta --test web_whisper_words
+  --release --no-default-features --test web --test web_tasks --test web_dtypes --test web_downloads --test web_hostile --test web_whisper_models --test web_whisper_longform --test web_roberta --test web_m2m100 --test web_deberta --test web_whisper_words
 
 stage "the threaded build's pool in headless Chromium"
 WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chrome \

@@ -125,7 +125,7 @@ fn whisper_matches_reference(model: &str, reference: &str, dtype: WeightDType) {
         assert_eq!(downloaded(&events, "model.bin"), load == "built", "{model} {dtype} {load}");
         for case in &cases {
             let task = SpeechTask::parse(&case.task).unwrap();
-            let options = TranscribeOptions { language: Some(case.language.clone()), task, return_timestamps: false.into() };
+            let options = TranscribeOptions { language: Some(case.language.clone()), task, return_timestamps: false.into(), ..Default::default() };
             let samples = clip(&case.audio);
             let pcm = Pcm { samples: &samples, sample_rate: 16000, channels: 1 };
             let result = recognizer.transcribe(pcm, &options, &mut |_| {}).unwrap();

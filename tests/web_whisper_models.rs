@@ -102,6 +102,7 @@ async fn large_v3_ids_match_the_reference_in_both_layouts() {
                 language: (!case.language_detected).then(|| case.language.clone()),
                 task,
                 return_timestamps: false.into(),
+                ..Default::default()
             };
             let result = recognizer.transcribe(Pcm { samples: &samples, sample_rate: 16_000, channels: 1 }, &opts, &mut |_| {}).unwrap();
             assert_eq!(result.tokens, case.generated_ids, "{model} {} {}", case.audio, case.task);

@@ -35,7 +35,14 @@ async fn check(model: &str, audio: &str, task: &str) {
     let asr = pipeline("automatic-speech-recognition".into(), Some(case.model.clone()), options(&[("endpoint", ENDPOINT.into())]))
         .await
         .unwrap();
-    let opts = options(&[("return_timestamps", "word".into()), ("language", case.language.clone().into()), ("task", task.into())]);
+    // As the reference ran openai's transcribe(): temperature 0 only, windows not conditioned.
+    let opts = options(&[
+        ("return_timestamps", "word".into()),
+        ("language", case.language.clone().into()),
+        ("task", task.into()),
+        ("temperature", 0.0.into()),
+        ("condition_on_previous_text", false.into()),
+    ]);
     let out = call(&asr, js_sys::Float32Array::from(samples.as_slice()).into(), opts).await.unwrap();
     assert_eq!(Reflect::get(&out, &"text".into()).unwrap().as_string().unwrap(), case.text);
     let chunks: Vec<Chunk> = serde_wasm_bindgen::from_value(Reflect::get(&out, &"chunks".into()).unwrap()).unwrap();

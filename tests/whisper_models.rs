@@ -48,6 +48,7 @@ fn options(case: &reference::Case) -> TranscribeOptions {
         language: (!case.language_detected).then(|| case.language.clone()),
         task: SpeechTask::parse(&case.task).unwrap(),
         return_timestamps: false.into(),
+        ..Default::default()
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use hubside::audio;
 use hubside::hub::Repo;
 use hubside::serve::{self, ServeOptions};
-use hubside::tasks::speech_recognition::{Chunk, ReturnTimestamps, SpeechRecognizer, SpeechTask, TranscribeOptions, Transcription};
+use hubside::tasks::speech_recognition::{Chunk, ReturnTimestamps, SpeechRecognizer, SpeechTask, Temperature, TranscribeOptions, Transcription};
 use hubside::whisper::alignment;
 use hubside::Error;
 
@@ -55,6 +55,10 @@ fn words(model: &SpeechRecognizer, case: &Case) -> Transcription {
         language: Some(case.language.clone()),
         task: SpeechTask::parse(&case.task).unwrap(),
         return_timestamps: ReturnTimestamps::Words,
+        // As the reference ran openai's transcribe(): greedy only (with the fallback, base's
+        // German window samples), each window on its own.
+        temperature: Some(Temperature::One(0.0)),
+        condition_on_previous_text: Some(false),
         ..Default::default()
     };
     let samples = samples(case);

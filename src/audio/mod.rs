@@ -430,6 +430,22 @@ mod tests {
     }
 
     #[test]
+    fn a_segment_is_zero_past_its_frames() {
+        // 40 s of a tone: the window at 20 s has 20 s of it, then the padding's silence frames; a
+        // segment of 1000 frames keeps those and zeros the rest.
+        let samples: Vec<f32> = (0..SAMPLE_RATE as usize * 40).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
+        let extractor = MelExtractor::new(80);
+        let mel = extractor.prepare(&samples);
+        let (window, segment) = (mel.window(2000), mel.segment(2000, 1000));
+        for (w, s) in window.chunks(N_FRAMES).zip(segment.chunks(N_FRAMES)) {
+            assert_eq!(w[..1000], s[..1000]);
+            assert!(s[1000..].iter().all(|&x| x == 0.0));
+            assert!(w[1000..].iter().any(|&x| x != 0.0), "the window has the spectrogram's frames there");
+        }
+        assert_eq!(mel.segment(0, N_FRAMES), mel.window(0));
+    }
+
+    #[test]
     fn reflect_matches_numpy() {
         // np.pad([0,1,2,3], 3, mode="reflect") = [3,2,1,0,1,2,3,2,1,0]
         let got: Vec<usize> = (-3..7).map(|i| reflect(i, 4)).collect();

@@ -13,11 +13,13 @@
 pub mod adapters;
 pub mod math;
 pub mod processors;
+pub mod sampling;
 
 use serde::{Deserialize, Serialize};
 
 pub use adapters::{generate_seq2seq, CachedDecoder};
 pub use processors::TimestampRules;
+pub use sampling::Sampling;
 
 use crate::error::{Error, Result};
 use processors::{Hypothesis, LogitsProcessor};
@@ -73,6 +75,9 @@ pub struct GenerationConfig {
     /// default: it costs a log-sum-exp over the vocabulary per step, and only Whisper's silence
     /// test uses it.
     pub sum_logprobs: bool,
+    /// Greedy: draw each token at a temperature instead of taking the argmax (openai/whisper's
+    /// temperature fallback); `None` = argmax. Beam search ignores it.
+    pub sampling: Option<Sampling>,
 }
 
 impl Default for GenerationConfig {
@@ -90,6 +95,7 @@ impl Default for GenerationConfig {
             timestamp_rules: None,
             renormalize_logits: false,
             sum_logprobs: false,
+            sampling: None,
         }
     }
 }
@@ -272,10 +278,14 @@ fn greedy(search: Search) -> Result<Generated> {
     let prompt_len = prompt.len();
     let mut ids = prompt.to_vec();
     let mut sum_logprob = 0.0;
+    let mut sampler = config.sampling.map(sampling::Sampler::new).transpose()?;
     let mut scores = start(decoder, prompt, 1, &mut hooks)?.swap_remove(0);
     loop {
         processors::apply(processors, Hypothesis { tokens: &ids, prompt_len }, &mut scores);
-        let next = math::argmax(&scores)?;
+        let next = match sampler.as_mut() {
+            Some(sampler) => sampler.pick(&scores)?,
+            None => math::argmax(&scores)?,
+        };
         if config.sum_logprobs {
             sum_logprob += math::log_softmax_at(&scores, next as usize);
         }
@@ -467,6 +477,23 @@ mod tests {
         let none = generate(&mut table(), &[4; 8], &config, Hooks::default()).unwrap();
         assert_eq!((none.ids.len(), none.sum_logprob), (8, None));
         assert!(generate(&mut table(), &[], &config, Hooks::default()).is_err());
+    }
+
+    #[test]
+    fn sampling_draws_reproducibly_and_sums_the_untempered_logprobs() {
+        let sample = |seed| {
+            let sampling = Some(Sampling { temperature: 1.0, seed });
+            let config = GenerationConfig { eos_token_ids: vec![0], max_new_tokens: 6, sum_logprobs: true, sampling, ..Default::default() };
+            generate(&mut table(), &[4], &config, Hooks::default()).unwrap()
+        };
+        let runs: Vec<Generated> = (0..16).map(sample).collect();
+        assert_eq!(runs[3], sample(3), "a seed gives the same tokens");
+        assert!(runs.iter().any(|r| r.ids[1] == 3) && runs.iter().any(|r| r.ids[1] == 1), "both first tokens drawn");
+        for run in &runs {
+            // openai sums log_softmax of the logits themselves, not of logits / temperature.
+            let expected: f64 = run.ids.windows(2).map(|w| logp(w[0] as usize, w[1] as usize)).sum();
+            assert!((run.sum_logprob.unwrap() - expected).abs() < 1e-9);
+        }
     }
 
     #[test]

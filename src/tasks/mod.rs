@@ -72,7 +72,12 @@ pub const TASKS: [TaskInfo; 3] = [
         name: "automatic-speech-recognition",
         aliases: &["asr"],
         default_model: "openai/whisper-tiny.en",
-        options: &["sampling_rate", "channels", "return_timestamps", "language", "task", "on_partial"],
+        options: &[
+            "sampling_rate", "channels", "return_timestamps", "language", "task", "on_partial",
+            // openai's long-form rules (whisper::fallback, whisper::prompt).
+            "condition_on_previous_text", "initial_prompt", "temperature", "compression_ratio_threshold",
+            "logprob_threshold", "no_speech_threshold", "seed",
+        ],
         suggested: suggestions::SPEECH_RECOGNITION,
         model_types: || speech_recognition::MODEL_TYPES.to_vec(),
     },

@@ -9,6 +9,10 @@
 //! - `timing`: word timestamps — alignment by DTW, word splitting, punctuation (`timing.py`);
 //! - `live`: live transcription — audio as it is recorded → `{committed, tentative}` text
 //!   (LocalAgreement-2, ufal/whisper_streaming's policy, over `transcriber`'s window decoding);
+//! - `fallback`: the long-form rules — temperature fallback on compression ratio and average
+//!   log-probability, the no-speech skip, when the prompt resets (`decode_with_fallback`);
+//! - `prompt`: the previous text as each window's prompt (`condition_on_previous_text`,
+//!   `initial_prompt`, `prompt_reset_since`);
 //! - `transcriber`: the task — load a repo, audio → log-mel → windows → text (`transcribe()`,
 //!   `DecodingTask`, `detect_language`);
 //! - the generation loop's `TimestampRules` processor (`decoding.py` `ApplyTimestampRules`) lives with
@@ -18,8 +22,10 @@
 
 pub mod alignment;
 pub mod config;
+pub mod fallback;
 pub mod live;
 pub mod model;
+pub mod prompt;
 pub mod segmenter;
 pub mod timing;
 pub mod tokens;

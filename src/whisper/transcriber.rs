@@ -9,11 +9,14 @@
 //! `transcribe` loop: 30 s windows over the spectrogram of the whole input, each decoded with
 //! timestamps; the window then moves to the end of the last complete segment (or by the full
 //! window when the last segment ends the window), so words cut by a window edge are decoded again
-//! in the next one, once. Windows judged silent (no-speech probability > 0.6 and average
-//! log-probability < −1) are skipped. As in openai's loop, a window shorter than 30 s is its mel
-//! frames padded with zeros. With word timestamps (`return_timestamps: "word"`), `timing` times
-//! each window's words and, as openai does, the next window starts at the last word's end
-//! (unless the window ended on a lone timestamp).
+//! in the next one, once. openai's long-form rules apply there (`fallback`, `prompt`): each window
+//! is prompted with the text kept so far (`condition_on_previous_text`, after an `initial_prompt`),
+//! decoded again at rising temperatures when its text is too repetitive or improbable, and skipped
+//! when judged silent (no-speech probability > 0.6 and average log-probability not above −1).
+//! As in openai's loop, a window shorter than 30 s is its mel frames padded with zeros. With word
+//! timestamps (`return_timestamps: "word"`), `timing` times each window's words and, as openai
+//! does, the next window starts at the last word's end (unless the window ended on a lone
+//! timestamp).
 //!
 //! Special tokens come from the tokenizer, suppress lists from the repo's config files (CTranslate2
 //! `config.json`: `suppress_ids`, `suppress_ids_begin`; transformers: `generation_config.json` or
@@ -30,7 +33,10 @@ use serde::Serialize;
 
 use crate::audio::{self, LogMel, MelExtractor, Pcm, HOP_LENGTH, N_FRAMES, SAMPLE_RATE};
 use crate::error::{Error, Result};
-use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, StepLogits, TimestampRules};
+use crate::generation::{self, math, CachedDecoder, GenerationConfig, Hooks, Sampling, StepLogits, TimestampRules};
+pub use super::fallback::Temperature;
+use super::fallback::{self, Attempt, Fallback, WindowTrace};
+use super::prompt::PreviousText;
 use super::alignment::{self, Heads};
 use super::segmenter::{self, Segment};
 use super::timing::{self, Aligner, SegmentWords};
@@ -75,6 +81,31 @@ pub struct TranscribeOptions {
     /// `true`: timed segments; `"word"`: timed words (`timing`), each `[start, end]` in seconds.
     #[serde(default)]
     pub return_timestamps: ReturnTimestamps,
+    /// openai's long-form options (`whisper::fallback`, `whisper::prompt`); `None` = openai's
+    /// default. Prompt each window with the text kept so far (default true).
+    #[serde(default)]
+    pub condition_on_previous_text: Option<bool>,
+    /// Text that prompts the first window (names, spelling, style); not part of the transcript.
+    #[serde(default)]
+    pub initial_prompt: Option<String>,
+    /// Temperature, or the temperatures tried in turn when a window fails the thresholds
+    /// (default 0, 0.2, … 1.0). Audio of up to 30 s without timestamps is decoded at the first
+    /// one only unless this is given.
+    #[serde(default)]
+    pub temperature: Option<Temperature>,
+    /// Decode again when the text's zlib compression ratio is above this (default 2.4).
+    #[serde(default)]
+    pub compression_ratio_threshold: Option<f64>,
+    /// Decode again when the average log-probability is below this (default −1.0).
+    #[serde(default)]
+    pub logprob_threshold: Option<f64>,
+    /// A window is silence when its no-speech probability is above this (default 0.6) and its
+    /// average log-probability is not above `logprob_threshold`.
+    #[serde(default)]
+    pub no_speech_threshold: Option<f64>,
+    /// Seed of the sampling at temperatures above 0 (default 0): same seed, same transcript.
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// One timed segment (or word), as transformers.js shapes it: `{ timestamp: [start, end], text }`.
@@ -101,6 +132,9 @@ pub struct Transcription {
     pub tokens: Vec<u32>,
     /// Duration of the input in seconds.
     pub duration: f64,
+    /// Every window the model decoded: its prompt and decodes (temperature fallback), in order.
+    #[serde(skip)]
+    pub windows: Vec<WindowTrace>,
 }
 
 /// Reported after each 30 s window: how far decoding got and the transcript so far.
@@ -130,14 +164,6 @@ pub enum Layout {
     Ggml,
 }
 
-/// Greedy decoding of one window.
-struct WindowResult {
-    /// Generated tokens, end-of-text excluded.
-    tokens: Vec<u32>,
-    sum_logprob: f64,
-    no_speech_prob: f64,
-}
-
 use segmenter::TIME_PRECISION;
 
 /// The `model_type` this task runs (CTranslate2 converts, which name none, are Whisper too).
@@ -146,10 +172,8 @@ pub const MODEL_TYPES: &[&str] = &["whisper"];
 const MAX_NEW_TOKENS_FRACTION: usize = 2;
 /// openai's `max_initial_timestamp`.
 const MAX_INITIAL_TIMESTAMP: f64 = 1.0;
-const NO_SPEECH_THRESHOLD: f64 = 0.6;
 /// Windows whose samples all stay below this (−80 dBFS) are silence.
 const SILENCE_PEAK: f32 = 1e-4;
-const LOGPROB_THRESHOLD: f64 = -1.0;
 
 pub struct SpeechRecognizer {
     model: Whisper,
@@ -409,6 +433,9 @@ impl SpeechRecognizer {
         options: &TranscribeOptions,
         on_partial: &mut dyn FnMut(&Partial),
     ) -> Result<Transcription> {
+        // Options first: a bad one fails before the spectrogram is computed.
+        let mut fallback = Fallback::from_options(options)?;
+        let mut previous = PreviousText::new(self.initial_prompt(options)?);
         let duration = samples.len() as f64 / SAMPLE_RATE as f64;
         let mel = self.mel.prepare(samples);
         let content_frames = mel.content_frames();
@@ -417,6 +444,11 @@ impl SpeechRecognizer {
         let mut last_speech_timestamp = 0.0;
         let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
         let frame_seconds = HOP_LENGTH as f64 / SAMPLE_RATE as f64;
+        if single && options.temperature.is_none() {
+            // One short window without timestamps is transformers' short-form generate: no fallback.
+            fallback.temperatures.truncate(1);
+        }
+        let mut windows = Vec::new();
 
         let mut language = language;
         let mut detected = false;
@@ -438,10 +470,10 @@ impl SpeechRecognizer {
             if peak < SILENCE_PEAK {
                 seek += segment_size;
             } else {
-                // openai's transcribe loop pads a short window's frames with zeros; one window
-                // without timestamps is transformers' features of the audio padded with silence.
-                let window = if single { mel.window(seek) } else { mel.segment(seek, segment_size) };
-                let features = self.model.encode(&window)?;
+                // One short window is transformers' (feature extractor padding); the loop's windows
+                // are openai's, zero past the audio.
+                let window_mel = if single { mel.window(seek) } else { mel.segment(seek, segment_size) };
+                let features = self.model.encode(&window_mel)?;
                 let mut state = self.model.start(&features, 1)?;
                 let lang = match &language {
                     Some(l) => l.clone(),
@@ -452,16 +484,25 @@ impl SpeechRecognizer {
                         best
                     }
                 };
-                let prompt = self.prompt(&lang, options.task, !single)?;
-                let result = self.decode_window(&features, state, &prompt, !single)?;
-                let tokens = result.tokens;
-                let avg_logprob = result.sum_logprob / (tokens.len() + 1) as f64;
-                let silent = result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD;
+                let mut prompt = previous.prefix(self.specials.sot_prev, self.model.config().n_text_ctx);
+                let conditioned = prompt.get(1..).unwrap_or_default().to_vec();
+                prompt.extend(self.prompt(&lang, options.task, !single)?);
+                let (_, attempts) = fallback.decode(window, |sampling| {
+                    let attempt = self.decode_window(&features, state.clone(), &prompt, !single, sampling)?;
+                    Ok(((), attempt))
+                })?;
+                let kept = attempts.last().ok_or_else(|| Error::Input("no temperature to decode at".into()))?;
+                let tokens = kept.tokens.clone();
+                let silent = fallback.is_silence(kept);
+                // openai resets after the window's segments join the text (below).
+                let reset = !silent && fallback.resets_prompt(kept.temperature);
+                windows.push(WindowTrace { start: time_offset, prompt: conditioned, attempts, skipped: silent });
                 if silent {
                     seek += segment_size;
                 } else if single {
                     text_tokens.extend(&tokens);
                     tokens_out.extend(&tokens);
+                    previous.extend(&tokens);
                     seek += segment_size;
                 } else {
                     let window_result = segmenter::split_window(
@@ -474,14 +515,20 @@ impl SpeechRecognizer {
                     let mut window_segments = Vec::new();
                     for Segment { tokens: range, start, end } in window_result.segments {
                         let piece = &tokens[range];
+                        let text = self.decode_text(piece)?;
+                        // openai clears instantaneous and blank segments: no text, no prompt tokens.
+                        if start == end || text.trim().is_empty() {
+                            continue;
+                        }
                         tokens_out.extend(piece);
                         text_tokens.extend(piece.iter().filter(|&&t| t < self.specials.eot));
+                        previous.extend(piece);
                         let clamp = |t: f64| (time_offset + t).clamp(0.0, duration);
                         if words {
                             let text_tokens = piece.iter().copied().filter(|&t| t < self.specials.eot).collect();
                             window_segments.push(SegmentWords { text_tokens, start: time_offset + start, end: time_offset + end, words: Vec::new() });
                         } else {
-                            chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text: self.decode_text(piece)? });
+                            chunks.push(Chunk { timestamp: [round2(clamp(start)), round2(clamp(end))], text });
                         }
                     }
                     seek += window_result.advance;
@@ -508,6 +555,9 @@ impl SpeechRecognizer {
                         }
                     }
                 }
+                if reset {
+                    previous.reset();
+                }
             }
             if seek <= previous_seek {
                 seek = previous_seek + segment_size;
@@ -533,6 +583,7 @@ impl SpeechRecognizer {
             language_detected: detected,
             tokens: tokens_out,
             duration,
+            windows,
         })
     }
 
@@ -564,9 +615,9 @@ impl SpeechRecognizer {
             prompt.extend(&previous[previous.len().saturating_sub(keep)..]);
         }
         prompt.extend(self.prompt(&language, task, true)?);
-        let result = self.decode_window(&features, state, &prompt, true)?;
-        let avg_logprob = result.sum_logprob / (result.tokens.len() + 1) as f64;
-        if result.no_speech_prob > NO_SPEECH_THRESHOLD && avg_logprob < LOGPROB_THRESHOLD {
+        // Greedy at temperature 0, judged silent by openai's default thresholds.
+        let result = self.decode_window(&features, state, &prompt, true, None)?;
+        if Fallback::from_options(&TranscribeOptions::default())?.is_silence(&result) {
             return Ok((language, Vec::new(), Vec::new()));
         }
         let input_stride = N_FRAMES / self.model.config().n_audio_ctx;
@@ -574,9 +625,30 @@ impl SpeechRecognizer {
         Ok((language, result.tokens, window.segments))
     }
 
-    /// Greedy decoding of one encoded window after `prompt`, with openai's suppression and (with
-    /// `timestamps`) timestamp rules.
-    fn decode_window(&self, features: &Tensor, state: DecoderState, prompt: &[u32], timestamps: bool) -> Result<WindowResult> {
+    /// openai's `initial_prompt` tokens: `" " + initial_prompt.strip()`, encoded without special
+    /// tokens (text that spells one, e.g. `<|endoftext|>`, is refused, as tiktoken refuses it).
+    fn initial_prompt(&self, options: &TranscribeOptions) -> Result<Vec<u32>> {
+        let Some(text) = &options.initial_prompt else { return Ok(Vec::new()) };
+        let tokens = self.vocabulary.encode(&format!(" {}", text.trim()))?;
+        if tokens.iter().any(|&t| t >= self.specials.eot) {
+            return Err(Error::Input(format!(
+                "initial_prompt {text:?} spells a special token such as <|endoftext|>: give plain text"
+            )));
+        }
+        Ok(tokens)
+    }
+
+    /// Decoding of one encoded window after `prompt` (greedy, or `sampling` at a temperature), with
+    /// openai's suppression and (with `timestamps`) timestamp rules; what `DecodingTask.run`
+    /// reports of it.
+    fn decode_window(
+        &self,
+        features: &Tensor,
+        state: DecoderState,
+        prompt: &[u32],
+        timestamps: bool,
+        sampling: Option<Sampling>,
+    ) -> Result<Attempt> {
         let s = &self.specials;
         let config = GenerationConfig {
             max_new_tokens: self.model.config().n_text_ctx / MAX_NEW_TOKENS_FRACTION,
@@ -590,6 +662,7 @@ impl SpeechRecognizer {
                 eot: s.eot,
                 max_initial_timestamp_index: Some((MAX_INITIAL_TIMESTAMP / TIME_PRECISION).round() as u32),
             }),
+            sampling,
             ..Default::default()
         };
         // openai reads the no-speech probability at <|startoftranscript|>, before any suppression.
@@ -609,7 +682,10 @@ impl SpeechRecognizer {
         if tokens.last() == Some(&s.eot) {
             tokens.pop();
         }
-        Ok(WindowResult { tokens, sum_logprob: generated.sum_logprob.unwrap_or(0.0), no_speech_prob })
+        let avg_logprob = generated.sum_logprob.unwrap_or(0.0) / (tokens.len() + 1) as f64;
+        let compression_ratio = fallback::compression_ratio(self.decode_text(&tokens)?.trim());
+        let temperature = sampling.map_or(0.0, |s| s.temperature);
+        Ok(Attempt { temperature, tokens, avg_logprob, compression_ratio, no_speech_prob })
     }
 }
 

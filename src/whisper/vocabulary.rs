@@ -26,6 +26,20 @@ impl Vocabulary {
             Vocabulary::Ggml(vocab) => Ok(vocab.decode(ids)),
         }
     }
+
+    /// Token ids of `text`, no special tokens added (prompts such as `initial_prompt`).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        match self {
+            Vocabulary::Tokenizer(tokenizer) => Ok(tokenizer
+                .encode(text, false)
+                .map_err(|e| Error::Tokenizer(e.to_string()))?
+                .get_ids()
+                .to_vec()),
+            Vocabulary::Ggml(_) => Err(Error::Input(
+                "a whisper.cpp ggml file has no tokenizer to encode a prompt with: initial_prompt needs a repo with tokenizer.json".into(),
+            )),
+        }
+    }
 }
 
 /// English-only Whisper models have 51864 tokens; multilingual ones one more (51865), large-v3

@@ -81,6 +81,18 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const words = await asr(mono, { return_timestamps: 'word' });
   for (const { text, timestamp: [from, to] } of words.chunks) console.log(text, from, to); // one chunk per word
   await asr(mono, { channels: 1, language: null });
+  await asr(mono, {
+    condition_on_previous_text: false,
+    initial_prompt: 'Kennedy',
+    temperature: [0, 0.5, 1],
+    compression_ratio_threshold: 2.4,
+    logprob_threshold: -1,
+    no_speech_threshold: 0.6,
+    seed: 7,
+  });
+  await asr(mono, { temperature: 0 });
+  // @ts-expect-error: temperature is a number or a list of numbers
+  await asr(mono, { temperature: 'hot' });
   console.log(multilingual, language, start + end, plain.chunks?.length);
   const srt: string = subtitles(timed, 'srt') + subtitles(timed, 'vtt', { max_line_width: 42 });
   console.log(srt);

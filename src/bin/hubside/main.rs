@@ -1,5 +1,7 @@
 //! The `hubside` command line: run tasks on Hub models natively, and serve the page + a Hub mirror.
 
+mod long_form;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -169,6 +171,8 @@ enum Command {
         /// With --live: how fast to replay (1: real time, 2: twice as fast, 0: as fast as decoding goes).
         #[arg(long, default_value_t = 1.0, requires = "live")]
         live_speed: f64,
+        #[command(flatten)]
+        long_form: long_form::LongFormArgs,
         #[arg(required = true)]
         file: Vec<PathBuf>,
     },
@@ -423,7 +427,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             println!("{}", json.map_err(|e| hubside::Error::Io(e.to_string()))?);
             Ok(())
         }
-        Command::Transcribe { model, language, task, timestamps, word_timestamps, json, format, max_line_width, output_dir, model_file, live, live_speed, file } => {
+        Command::Transcribe { model, language, task, timestamps, word_timestamps, json, format, max_line_width, output_dir, model_file, live, live_speed, long_form, file } => {
             if live && (word_timestamps || output_dir.is_some() || matches!(format.as_deref(), Some("srt" | "vtt"))) {
                 return Err(hubside::Error::Input(
                     "--live prints the session's updates: subtitles, word timestamps and --output-dir are for transcriptions without --live".into(),
@@ -451,7 +455,7 @@ fn run(cli: Cli) -> hubside::Result<()> {
             let return_timestamps =
                 if word_timestamps { ReturnTimestamps::Words } else { (timestamps || subtitles.is_some()).into() };
             let max_line_width = max_line_width.or(word_timestamps.then_some(subtitles::DEFAULT_LINE_WIDTH));
-            let options = TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps };
+            let options = long_form.apply(TranscribeOptions { language, task: SpeechTask::parse(&task)?, return_timestamps, ..Default::default() });
             // Each input's output file name, when writing files: two inputs must not share one.
             let stem = |path: &PathBuf| path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "audio".into());
             if output_dir.is_some() {

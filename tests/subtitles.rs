@@ -15,6 +15,13 @@ fn audio(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audio").join(name)
 }
 
+/// The real Whisper weights served over HTTP, and their Hub endpoint.
+fn mirror() -> (serve::Running, String) {
+    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
+    let endpoint = server.hub_endpoint();
+    (server, endpoint)
+}
+
 fn hubside(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_hubside")).arg("transcribe").args(args).output().unwrap()
 }
@@ -79,8 +86,7 @@ fn parse_vtt(text: &str) -> Vec<Cue> {
 
 #[test]
 fn srt_and_vtt_hold_the_transcriptions_segments() {
-    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
-    let endpoint = server.hub_endpoint();
+    let (_server, endpoint) = mirror();
     let jfk = audio("jfk16.wav");
     let jfk = jfk.to_str().unwrap();
     let model = ["--model", MODEL, "--endpoint", &endpoint];
@@ -117,8 +123,7 @@ fn srt_and_vtt_hold_the_transcriptions_segments() {
 
 #[test]
 fn several_files_write_one_subtitle_file_each() {
-    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
-    let endpoint = server.hub_endpoint();
+    let (_server, endpoint) = mirror();
     let (jfk, flac, de) = (audio("jfk16.wav"), audio("jfk16.flac"), audio("de16.wav"));
     let (jfk, flac, de) = (jfk.to_str().unwrap(), flac.to_str().unwrap(), de.to_str().unwrap());
     let model = ["--model", MODEL, "--endpoint", &endpoint];
@@ -147,8 +152,7 @@ fn several_files_write_one_subtitle_file_each() {
 
 #[test]
 fn word_timestamps_become_cues_of_at_most_42_characters() {
-    let server = serve::start("127.0.0.1:0", ServeOptions { hub: vec![common::whisper_hub()], ..Default::default() }).unwrap();
-    let endpoint = server.hub_endpoint();
+    let (_server, endpoint) = mirror();
     let jfk = audio("jfk16.wav");
     let jfk = jfk.to_str().unwrap();
     let model = ["--model", MODEL, "--endpoint", &endpoint];

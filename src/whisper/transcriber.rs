@@ -170,6 +170,12 @@ use segmenter::TIME_PRECISION;
 pub const MODEL_TYPES: &[&str] = &["whisper"];
 /// Most new tokens per window (openai: n_text_ctx / 2).
 const MAX_NEW_TOKENS_FRACTION: usize = 2;
+/// A live decode's token budget per second of audio, plus [`LIVE_TOKENS_BASE`]: fast speech is
+/// about 4 words (≈ 6 tokens with timestamps) a second, scripts without spaces a few more, so a
+/// decode that runs past this repeats itself — and a repetition loop in a short buffer would
+/// otherwise cost the whole window's budget while the speaker waits for the text.
+const LIVE_TOKENS_PER_SECOND: f64 = 20.0;
+const LIVE_TOKENS_BASE: usize = 16;
 /// openai's `max_initial_timestamp`.
 const MAX_INITIAL_TIMESTAMP: f64 = 1.0;
 /// Windows whose samples all stay below this (−80 dBFS) are silence.
@@ -488,7 +494,7 @@ impl SpeechRecognizer {
                 let conditioned = prompt.get(1..).unwrap_or_default().to_vec();
                 prompt.extend(self.prompt(&lang, options.task, !single)?);
                 let (_, attempts) = fallback.decode(window, |sampling| {
-                    let attempt = self.decode_window(&features, state.clone(), &prompt, !single, sampling)?;
+                    let attempt = self.decode_window(&features, state.clone(), &prompt, !single, sampling, self.max_new_tokens())?;
                     Ok(((), attempt))
                 })?;
                 let kept = attempts.last().ok_or_else(|| Error::Input("no temperature to decode at".into()))?;
@@ -616,7 +622,8 @@ impl SpeechRecognizer {
         }
         prompt.extend(self.prompt(&language, task, true)?);
         // Greedy at temperature 0, judged silent by openai's default thresholds.
-        let result = self.decode_window(&features, state, &prompt, true, None)?;
+        let budget = live_token_budget(samples.len() as f64 / SAMPLE_RATE as f64, self.max_new_tokens());
+        let result = self.decode_window(&features, state, &prompt, true, None, budget)?;
         if Fallback::from_options(&TranscribeOptions::default())?.is_silence(&result) {
             return Ok((language, Vec::new(), Vec::new()));
         }
@@ -638,6 +645,11 @@ impl SpeechRecognizer {
         Ok(tokens)
     }
 
+    /// Most new tokens per window (openai: n_text_ctx / 2).
+    fn max_new_tokens(&self) -> usize {
+        self.model.config().n_text_ctx / MAX_NEW_TOKENS_FRACTION
+    }
+
     /// Decoding of one encoded window after `prompt` (greedy, or `sampling` at a temperature), with
     /// openai's suppression and (with `timestamps`) timestamp rules; what `DecodingTask.run`
     /// reports of it.
@@ -648,10 +660,11 @@ impl SpeechRecognizer {
         prompt: &[u32],
         timestamps: bool,
         sampling: Option<Sampling>,
+        max_new_tokens: usize,
     ) -> Result<Attempt> {
         let s = &self.specials;
         let config = GenerationConfig {
-            max_new_tokens: self.model.config().n_text_ctx / MAX_NEW_TOKENS_FRACTION,
+            max_new_tokens,
             eos_token_ids: vec![s.eot],
             sum_logprobs: true,
             suppress_tokens: self.suppress.clone(),
@@ -689,6 +702,12 @@ impl SpeechRecognizer {
     }
 }
 
+/// Most new tokens a live decode of `seconds` of audio may generate, at most `window_budget`.
+fn live_token_budget(seconds: f64, window_budget: usize) -> usize {
+    let budget = LIVE_TOKENS_BASE + (seconds.max(0.0) * LIVE_TOKENS_PER_SECOND).ceil() as usize;
+    budget.min(window_budget)
+}
+
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
@@ -696,6 +715,14 @@ fn round2(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_decodes_get_a_budget_that_grows_with_the_audio() {
+        assert_eq!(live_token_budget(0.0, 224), 16);
+        assert_eq!(live_token_budget(5.0, 224), 116);
+        assert_eq!(live_token_budget(30.0, 224), 224);
+        assert_eq!(live_token_budget(f64::NAN, 224), 16);
+    }
 
     #[test]
     fn task_names() {

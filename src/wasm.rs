@@ -634,13 +634,7 @@ pub fn supported_tasks() -> Result<JsValue, JsValue> {
 /// of the output ignored.
 #[derive(Deserialize)]
 struct TimedOutput {
-    chunks: Option<Vec<TimedChunk>>,
-}
-
-#[derive(Deserialize)]
-struct TimedChunk {
-    timestamp: [f64; 2],
-    text: String,
+    chunks: Option<Vec<crate::tasks::speech_recognition::Chunk>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -663,13 +657,7 @@ pub fn subtitles(output: JsValue, format: &str, options: JsValue) -> Result<Stri
     } else {
         serde_wasm_bindgen::from_value(options).map_err(|e| input_error(format!("subtitles() options: {e}")))?
     };
-    let chunks: Vec<crate::tasks::speech_recognition::Chunk> = output
-        .chunks
-        .unwrap_or_default()
-        .into_iter()
-        .map(|c| crate::tasks::speech_recognition::Chunk { timestamp: c.timestamp, text: c.text })
-        .collect();
-    subtitles::write(&chunks, format, options.max_line_width).map_err(|e| js_error(&e))
+    subtitles::write(&output.chunks.unwrap_or_default(), format, options.max_line_width).map_err(|e| js_error(&e))
 }
 
 /// The Hub endpoint models come from unless `endpoint` says otherwise.

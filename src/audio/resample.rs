@@ -14,7 +14,7 @@ const KAISER_BETA: f64 = 8.6;
 /// Largest precomputed table, in coefficients.
 const MAX_TABLE: usize = 1 << 21;
 
-fn gcd(a: u64, b: u64) -> u64 {
+pub(super) fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 {
         a
     } else {

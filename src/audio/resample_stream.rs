@@ -8,7 +8,7 @@
 //! 35 · from / to input samples, under 20 ms for any supported rate pair), and only the block's
 //! own output is kept.
 
-use super::resample;
+use super::resample::{gcd, resample};
 
 /// Input kept on each side of a block: 20 ms, rounded up to whole multiples of `down`.
 const CONTEXT_SECONDS_DIVISOR: u64 = 50;
@@ -24,14 +24,6 @@ pub struct StreamResampler {
     /// Input samples taken in, output samples given out.
     consumed: u64,
     produced: u64,
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 impl StreamResampler {

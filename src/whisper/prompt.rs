@@ -28,14 +28,7 @@ impl PreviousText {
     /// n_text_ctx / 2 − 1 tokens; nothing when the prompt is empty or the vocabulary has no
     /// `<|startofprev|>`.
     pub fn prefix(&self, sot_prev: Option<u32>, n_text_ctx: usize) -> Vec<u32> {
-        let prompt = self.prompt();
-        match sot_prev {
-            Some(sot_prev) if !prompt.is_empty() => {
-                let keep = (n_text_ctx / 2).saturating_sub(1).min(prompt.len());
-                std::iter::once(sot_prev).chain(prompt[prompt.len() - keep..].iter().copied()).collect()
-            }
-            _ => Vec::new(),
-        }
+        startofprev_prefix(sot_prev, self.prompt(), (n_text_ctx / 2).saturating_sub(1))
     }
 
     /// A kept segment's tokens.
@@ -46,6 +39,18 @@ impl PreviousText {
     /// Later windows are not conditioned on anything kept so far.
     pub fn reset(&mut self) {
         self.reset_since = self.tokens.len();
+    }
+}
+
+/// `<|startofprev|>` and the last `keep` of `tokens`, the prompt before the start-of-transcript
+/// sequence; nothing when `tokens` is empty or the vocabulary has no `<|startofprev|>`.
+pub fn startofprev_prefix(sot_prev: Option<u32>, tokens: &[u32], keep: usize) -> Vec<u32> {
+    match sot_prev {
+        Some(sot_prev) if !tokens.is_empty() => {
+            let keep = keep.min(tokens.len());
+            std::iter::once(sot_prev).chain(tokens[tokens.len() - keep..].iter().copied()).collect()
+        }
+        _ => Vec::new(),
     }
 }
 

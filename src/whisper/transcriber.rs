@@ -108,8 +108,9 @@ pub struct TranscribeOptions {
     pub seed: Option<u64>,
 }
 
-/// One timed segment (or word), as transformers.js shapes it: `{ timestamp: [start, end], text }`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One timed segment (or word), as transformers.js shapes it: `{ timestamp: [start, end], text }`
+/// (also read back from JS by `subtitles()`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Chunk {
     pub timestamp: [f64; 2],
     pub text: String,
@@ -612,14 +613,10 @@ impl SpeechRecognizer {
             Some(l) => l.to_string(),
             None => self.detect_language(&mut state)?.0,
         };
-        let mut prompt = Vec::new();
-        if let (Some(sot_prev), false) = (self.specials.sot_prev, previous.is_empty()) {
-            // A quarter of the context: openai keeps half, but its windows are then cut short
-            // at n_text_ctx; live buffers are short, so less context loses nothing.
-            let keep = self.model.config().n_text_ctx / 4;
-            prompt.push(sot_prev);
-            prompt.extend(&previous[previous.len().saturating_sub(keep)..]);
-        }
+        // A quarter of the context: openai keeps half, but its windows are then cut short at
+        // n_text_ctx; live buffers are short, so less context loses nothing.
+        let keep = self.model.config().n_text_ctx / 4;
+        let mut prompt = super::prompt::startofprev_prefix(self.specials.sot_prev, previous, keep);
         prompt.extend(self.prompt(&language, task, true)?);
         // Greedy at temperature 0, judged silent by openai's default thresholds.
         let budget = live_token_budget(samples.len() as f64 / SAMPLE_RATE as f64, self.max_new_tokens());

@@ -433,13 +433,6 @@ fn run(cli: Cli) -> hubside::Result<()> {
                     "--live prints the session's updates: subtitles, word timestamps and --output-dir are for transcriptions without --live".into(),
                 ));
             }
-            if live {
-                // A live session replays the files as if recorded; its own output (committed and
-                // tentative text per decode, or JSON lines).
-                let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &LoadOptions { file: model_file.clone(), ..model.load_options() }))?;
-                let live_options = hubside::whisper::live::LiveOptions { language, task: SpeechTask::parse(&task)?, ..Default::default() };
-                return live::replay_files(&recognizer, &file, live_options, live_speed, json || format.as_deref() == Some("json"), timestamps);
-            }
             let format = if json { "json".to_string() } else { format.unwrap_or_else(|| "text".into()) };
             let subtitles = match format.as_str() {
                 "srt" | "vtt" => Some(SubtitleFormat::parse(&format)?),
@@ -479,6 +472,12 @@ fn run(cli: Cli) -> hubside::Result<()> {
             let recognizer = pollster::block_on(SpeechRecognizer::load_with(&model.repo()?, &load))?;
             if model.source.progress {
                 eprintln!("model loaded in {:.2} s", started.elapsed().as_secs_f64());
+            }
+            if live {
+                // A live session replays the files as if recorded; its own output (committed and
+                // tentative text per decode, or JSON lines).
+                let live_options = hubside::whisper::live::LiveOptions { language: options.language.clone(), task: options.task, ..Default::default() };
+                return live::replay_files(&recognizer, &file, live_options, live_speed, format == "json", timestamps);
             }
             let mut failed = 0;
             for path in &file {

@@ -88,7 +88,7 @@ mod tests {
     use super::*;
 
     fn chirp(n: usize, rate: f64) -> Vec<f32> {
-        (0..n).map(|i| (i as f64 / rate * (200.0 + 3000.0 * i as f64 / n as f64) * 6.28318).sin() as f32 * 0.5).collect()
+        (0..n).map(|i| (i as f64 / rate * (200.0 + 3000.0 * i as f64 / n as f64) * std::f64::consts::TAU).sin() as f32 * 0.5).collect()
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl M2M100 {
             &vb,
             &["model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight", "lm_head.weight"],
         )?;
-        let (embed, lm_head) = if cfg.tie_word_embeddings {
+        let (embed, lm_head) = if cfg.tie_word_embeddings || vb.same_data("lm_head.weight", shared_name) {
             let shared = vb.output_matrix((cfg.vocab_size, d), shared_name)?;
             (shared.clone(), shared)
         } else {

@@ -210,7 +210,7 @@ impl Marian {
         };
         // Without an lm_head the decoder's embedding is the output projection (see
         // Weights::output_matrix); a table both sides share is loaded once.
-        let tied = !vb.contains_tensor("lm_head.weight");
+        let tied = !vb.contains_tensor("lm_head.weight") || vb.same_data("lm_head.weight", decoder_name);
         let decoder_embed =
             if tied { vb.output_matrix((target_vocab, d), decoder_name)? } else { vb.matrix((target_vocab, d), decoder_name)? };
         let encoder_embed =

@@ -163,7 +163,7 @@ impl T5 {
             .find(|n| vb.contains_tensor(n))
             .ok_or_else(|| Error::Config("T5 weights have no shared.weight".into()))?;
         // Without an lm_head the shared embedding is the output projection (Weights::output_matrix).
-        let (shared, lm_head) = if vb.contains_tensor("lm_head.weight") {
+        let (shared, lm_head) = if vb.contains_tensor("lm_head.weight") && !vb.same_data("lm_head.weight", shared_name) {
             (vb.matrix((cfg.vocab_size, d), shared_name)?, vb.output_matrix((cfg.vocab_size, d), "lm_head.weight")?)
         } else {
             let shared = vb.output_matrix((cfg.vocab_size, d), shared_name)?;

@@ -220,6 +220,14 @@ impl<S: ByteSource> TensorSource for Ct2Source<S> {
         let v = self.variables.get(name).filter(|_| self.loads_rows(name))?;
         Some(read(&self.bytes, &self.file, name, v, first, count))
     }
+
+    // An alias is its target's bytes (Whisper's `decoder/projection/weight` is the embedding).
+    fn same_data(&self, a: &str, b: &str) -> bool {
+        match (self.variables.get(a), self.variables.get(b)) {
+            (Some(a), Some(b)) => (a.start, a.len, &a.dims, a.dtype) == (b.start, b.len, &b.dims, b.dtype),
+            _ => false,
+        }
+    }
 }
 
 fn to_tensor(data: &[u8], dtype: DType, dims: &[usize]) -> candle_core::Result<Tensor> {
@@ -362,6 +370,9 @@ pub(crate) mod tests {
         let row = source.load_rows("a/weight", 1, 1).unwrap().unwrap().to_dtype(candle_core::DType::F32).unwrap();
         assert_eq!(row.to_vec2::<f32>().unwrap(), vec![vec![65504.0, 0.0, 3.0]]);
         assert!(source.load_rows("a/weight", 1, 2).unwrap().is_err());
+        // An alias is its target's data, so a model loads it once; distinct variables are not.
+        assert!(source.same_data("alias/weight", "a/weight") && source.same_data("a/weight", "alias/weight"));
+        assert!(!source.same_data("a/weight", "c") && !source.same_data("a/weight", "missing"));
     }
 
     #[test]

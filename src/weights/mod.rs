@@ -135,6 +135,11 @@ pub trait TensorSource {
     fn loads_rows(&self, _name: &str) -> bool {
         false
     }
+    /// Whether names `a` and `b` are one tensor in the file: a CTranslate2 alias, or tied weights
+    /// that torch.save wrote once (a model then loads the table once, not twice).
+    fn same_data(&self, _a: &str, _b: &str) -> bool {
+        false
+    }
 }
 
 /// Tensors already in memory (tests, benchmarks).
@@ -206,6 +211,13 @@ impl TensorSource for Sharded {
 
     fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
         self.shards[*self.index.get(name)?].load_rows(name, first, count)
+    }
+
+    fn same_data(&self, a: &str, b: &str) -> bool {
+        match (self.index.get(a), self.index.get(b)) {
+            (Some(&i), Some(&j)) => i == j && self.shards[i].same_data(a, b),
+            _ => false,
+        }
     }
 }
 
@@ -321,6 +333,12 @@ impl Weights {
 
     pub fn contains_tensor(&self, name: &str) -> bool {
         self.shared.source.contains(&self.path(name))
+    }
+
+    /// Whether `a` and `b` name one tensor of the file (see `TensorSource::same_data`): a model
+    /// whose output projection is its embedding table under a second name then ties them.
+    pub fn same_data(&self, a: &str, b: &str) -> bool {
+        self.shared.source.same_data(&self.path(a), &self.path(b))
     }
 
     /// Every tensor name in the source (not only under this prefix).

@@ -176,6 +176,16 @@ impl<S: ByteSource> TensorSource for Pickled<S> {
         self.matrix(name).is_some()
     }
 
+    // torch.save writes a storage once however many names share it (tied embeddings).
+    fn same_data(&self, a: &str, b: &str) -> bool {
+        match (self.tensors.get(a), self.tensors.get(b)) {
+            (Some(a), Some(b)) => {
+                (&a.storage, a.offset_bytes, &a.dims, &a.stride, a.dtype) == (&b.storage, b.offset_bytes, &b.dims, &b.stride, b.dtype)
+            }
+            _ => false,
+        }
+    }
+
     fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
         let matrix = self.matrix(name)?;
         Some(matrix.read_rows(&self.source, first, count).ok_or_else(|| matrix.outside(&self.file, name, first, count)))

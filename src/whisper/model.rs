@@ -238,7 +238,10 @@ impl Whisper {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let projection = if weights.contains_tensor("decoder/projection/weight") {
+        // Systran's files name the embedding a second time as an alias; it is loaded once.
+        let separate_projection = weights.contains_tensor("decoder/projection/weight")
+            && !weights.same_data("decoder/projection/weight", "decoder/embeddings/weight");
+        let projection = if separate_projection {
             s.output_matrix("decoder/projection/weight", n_vocab, dt)?
         } else {
             token_embedding.clone()

@@ -5,6 +5,7 @@
 //! on the same core. Each task keeps a registry of which `model_type` loads how.
 
 pub mod attention;
+pub mod fused_attention;
 pub mod int8_gemm;
 pub mod kernels;
 pub mod limits;

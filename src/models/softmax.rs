@@ -45,7 +45,8 @@ fn exp_nonpositive(x: f32) -> f32 {
     }
 }
 
-fn softmax_row(row: &mut [f32], scale: f32) {
+/// softmax(scale · row) in place; a row of −∞ becomes zeros.
+pub(crate) fn softmax_row(row: &mut [f32], scale: f32) {
     // Compare-select, which vectorises; NaNs are skipped as by f32::max.
     let max = row.iter().copied().fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m });
     if max == f32::NEG_INFINITY {

@@ -53,10 +53,59 @@ struct DecoderLayer {
     mlp: Mlp,
 }
 
+/// The audio encoder's `Conv1d(kernel 3, padding 1)` as one matrix product: each output frame's
+/// three input frames side by side (im2col) times the kernel as an (out, in·3) matrix. So it runs
+/// on the kernels (and threads) every Linear runs on, where candle's conv1d uses one thread in
+/// wasm, and it works in (frames, channels) layout, which the encoder blocks take untransposed.
+struct Conv {
+    /// (out, in·3): row o holds kernel[o][c][j] at c·3 + j; f32, as the checkpoint's convolutions
+    /// are small and every dtype keeps them exact.
+    kernel: Linear,
+    stride: usize,
+}
+
+impl Conv {
+    fn new(weight: Tensor, bias: Tensor, stride: usize, name: &str) -> Result<Self> {
+        let (out, inp, width) = match *weight.dims() {
+            [out, inp, width] => (out, inp, width),
+            ref other => return Err(Error::weights(name, format!("a convolution kernel must be 3-D, not {other:?}"))),
+        };
+        if width != 3 {
+            return Err(Error::weights(name, format!("Whisper's convolutions have width 3, this one {width}")));
+        }
+        let kernel = Matrix::from_tensor(&weight.reshape((out, inp * 3))?, crate::weights::WeightDType::Fp32)?;
+        Ok(Conv { kernel: Linear::from_matrix(kernel, Some(bias))?, stride })
+    }
+
+    fn in_channels(&self) -> usize {
+        self.kernel.in_features() / 3
+    }
+
+    /// GELU(conv(x) + bias) as (out frames, out channels), for `frames` input frames whose
+    /// channel c at frame f is `at(c, f)`; frames outside the input are the zero padding.
+    fn forward(&self, frames: usize, at: impl Fn(usize, usize) -> f32) -> Result<Tensor> {
+        let channels = self.in_channels();
+        let out_frames = frames.saturating_sub(1) / self.stride + 1;
+        let mut columns = vec![0f32; out_frames * channels * 3];
+        for (t, row) in columns.chunks_exact_mut(channels * 3).enumerate() {
+            for (c, taps) in row.chunks_exact_mut(3).enumerate() {
+                for (j, tap) in taps.iter_mut().enumerate() {
+                    // Input frame t·stride + j − 1 (padding 1 on each side).
+                    if let Some(f) = (t * self.stride + j).checked_sub(1).filter(|&f| f < frames) {
+                        *tap = at(c, f);
+                    }
+                }
+            }
+        }
+        let columns = Tensor::from_vec(columns, (out_frames, channels * 3), &Device::Cpu)?;
+        Ok(self.kernel.forward(&columns)?.gelu_erf()?)
+    }
+}
+
 pub struct Whisper {
     config: Config,
-    conv1: (Tensor, Tensor),
-    conv2: (Tensor, Tensor),
+    conv1: Conv,
+    conv2: Conv,
     encoder_positions: Tensor,
     encoder_layers: Vec<EncoderLayer>,
     encoder_norm: LayerNorm,
@@ -169,6 +218,20 @@ impl Whisper {
         &self.config
     }
 
+    /// The convolutions chain mel bins → n_audio_state → n_audio_state, or a `config` error
+    /// (the encoder reads each one's input by these widths).
+    fn with_checked_convolutions(self) -> Result<Self> {
+        let c = &self.config;
+        let widths = [self.conv1.in_channels(), self.conv1.kernel.out_features(), self.conv2.in_channels(), self.conv2.kernel.out_features()];
+        if widths != [c.n_mels, c.n_audio_state, c.n_audio_state, c.n_audio_state] {
+            return Err(Error::Config(format!(
+                "the encoder's convolutions map {} → {} and {} → {} channels; the model has {} mel bins and width {}",
+                widths[0], widths[1], widths[2], widths[3], c.n_mels, c.n_audio_state
+            )));
+        }
+        Ok(self)
+    }
+
     /// From a CTranslate2 `WhisperSpec` model (`weights::ctranslate2::from_bytes`).
     pub fn from_ctranslate2(weights: &Weights) -> Result<Self> {
         let s = Ct2(weights);
@@ -246,9 +309,9 @@ impl Whisper {
         } else {
             token_embedding.clone()
         };
-        Ok(Whisper {
-            conv1: (conv1_w, s.get("encoder/conv1/bias")?),
-            conv2: (s.get("encoder/conv2/weight")?, s.get("encoder/conv2/bias")?),
+        Whisper {
+            conv1: Conv::new(conv1_w, s.get("encoder/conv1/bias")?, 1, "encoder/conv1/weight")?,
+            conv2: Conv::new(s.get("encoder/conv2/weight")?, s.get("encoder/conv2/bias")?, 2, "encoder/conv2/weight")?,
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder/layer_norm", da)?,
@@ -258,7 +321,8 @@ impl Whisper {
             decoder_norm: s.norm("decoder/layer_norm", dt)?,
             projection: Linear::from_matrix(projection, None)?,
             config,
-        })
+        }
+        .with_checked_convolutions()
     }
 
     /// From the transformers layout (WhisperForConditionalGeneration / WhisperModel weights and
@@ -339,9 +403,9 @@ impl Whisper {
         } else {
             token_embedding.clone()
         };
-        Ok(Whisper {
-            conv1: (conv1_w, s.get("encoder.conv1.bias")?),
-            conv2: (s.get("encoder.conv2.weight")?, s.get("encoder.conv2.bias")?),
+        Whisper {
+            conv1: Conv::new(conv1_w, s.get("encoder.conv1.bias")?, 1, "encoder.conv1.weight")?,
+            conv2: Conv::new(s.get("encoder.conv2.weight")?, s.get("encoder.conv2.bias")?, 2, "encoder.conv2.weight")?,
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder.layer_norm", da)?,
@@ -351,7 +415,8 @@ impl Whisper {
             decoder_norm: s.norm("decoder.layer_norm", dt)?,
             projection: Linear::from_matrix(projection, None)?,
             config,
-        })
+        }
+        .with_checked_convolutions()
     }
 
     /// `AudioEncoder.forward`: two GELU convolutions (the second with stride 2), sinusoidal
@@ -367,13 +432,12 @@ impl Whisper {
                 mel.len()
             )));
         }
-        let x = Tensor::from_slice(mel, (1, c.n_mels, frames), &Device::Cpu)?;
-        let conv = |x: &Tensor, (w, b): &(Tensor, Tensor), stride| -> candle_core::Result<Tensor> {
-            x.conv1d(w, 1, stride, 1, 1)?.broadcast_add(&b.reshape((1, (), 1))?)?.gelu_erf()
-        };
-        let x = conv(&x, &self.conv1, 1)?;
-        let x = conv(&x, &self.conv2, 2)?;
-        let mut x = x.transpose(1, 2)?.broadcast_add(&self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?)?;
+        // The mel is (channels, frames); the first convolution's output is (frames, channels).
+        let x = self.conv1.forward(frames, |channel, frame| mel[channel * frames + frame])?;
+        let width = self.conv2.in_channels();
+        let x = x.flatten_all()?.to_vec1::<f32>()?;
+        let x = self.conv2.forward(frames, |channel, frame| x[frame * width + channel])?;
+        let mut x = x.broadcast_add(&self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?)?.unsqueeze(0)?;
         for layer in &self.encoder_layers {
             x = (&x + layer.attn.attn.forward_self(&layer.attn.norm.forward(&x)?, None, None)?)?;
             x = layer.mlp.forward(&x)?;
@@ -456,5 +520,34 @@ impl Whisper {
         state.position += t;
         let x = self.decoder_norm.forward(&x)?;
         self.projection.forward(&x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The im2col product is candle's conv1d (padding 1) + bias + GELU, transposed to
+    /// (frames, channels), for both strides and odd and even frame counts.
+    #[test]
+    fn convolution_matches_candles_conv1d() {
+        let values = |n: usize, seed: usize| (0..n).map(|i| (((i + seed) * 7919) % 211) as f32 / 50.0 - 2.0).collect::<Vec<f32>>();
+        let (inp, out) = (5, 4);
+        for (stride, frames) in [(1, 9), (2, 9), (2, 10)] {
+            let weight = Tensor::from_vec(values(out * inp * 3, 1), (out, inp, 3), &Device::Cpu).unwrap();
+            let bias = Tensor::from_vec(values(out, 2), out, &Device::Cpu).unwrap();
+            let x = values(inp * frames, 3);
+            let conv = Conv::new(weight.clone(), bias.clone(), stride, "w").unwrap();
+            let got = conv.forward(frames, |c, f| x[c * frames + f]).unwrap().to_vec2::<f32>().unwrap();
+            let input = Tensor::from_vec(x.clone(), (1, inp, frames), &Device::Cpu).unwrap();
+            let want = input.conv1d(&weight, 1, stride, 1, 1).unwrap().broadcast_add(&bias.reshape((1, (), 1)).unwrap()).unwrap();
+            let want = want.gelu_erf().unwrap().squeeze(0).unwrap().t().unwrap().to_vec2::<f32>().unwrap();
+            assert_eq!((got.len(), got[0].len()), (want.len(), want[0].len()), "stride {stride}, {frames} frames");
+            for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+                assert!((g - w).abs() < 1e-5, "stride {stride}: {g} vs {w}");
+            }
+        }
+        let flat = Tensor::zeros((4, 15), DType::F32, &Device::Cpu).unwrap();
+        assert!(matches!(Conv::new(flat, Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(), 1, "w"), Err(Error::Weights { .. })));
     }
 }

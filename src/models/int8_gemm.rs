@@ -43,26 +43,45 @@ impl QuantizedRows {
         debug_assert!(k % BLOCK == 0 && x.len() == m * k);
         let blocks = m * (k / BLOCK);
         let mut rows = QuantizedRows { q: vec![0; m * k], scale: vec![0.0; blocks], scaled_sum: vec![0.0; blocks], m, k };
-        for (b, (values, q)) in x.chunks_exact(BLOCK).zip(rows.q.chunks_exact_mut(BLOCK)).enumerate() {
-            // Compare-select and round-half-even (wasm's f32.nearest): f32::max and f32::round
-            // are libm calls in wasm, and this runs over every activation of every encoder product.
-            let amax = values.iter().fold(0f32, |a, v| if v.abs() > a { v.abs() } else { a });
-            if !values.iter().all(|v| v.is_finite()) {
-                rows.scale[b] = f32::NAN;
-                rows.scaled_sum[b] = f32::NAN;
-                continue;
-            }
-            let scale = amax / 127.0;
-            let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-            let mut sum = 0i32;
-            for (q, v) in q.iter_mut().zip(values) {
-                *q = ((v * inverse).round_ties_even() as i16).clamp(-127, 127);
-                sum += *q as i32;
-            }
-            rows.scale[b] = scale;
-            rows.scaled_sum[b] = scale * sum as f32;
+        // An encoder's activations (1500 rows of a Whisper window) on rayon's pool: in the
+        // threaded build this pass would otherwise be one thread's work before every product.
+        let rows_per_task = (1 << 14) / k.max(1) + 1;
+        if rayon::current_num_threads() > 1 && m > rows_per_task {
+            use rayon::prelude::*;
+            let (values, blocks) = (rows_per_task * k, rows_per_task * k / BLOCK);
+            x.par_chunks(values)
+                .zip(rows.q.par_chunks_mut(values))
+                .zip(rows.scale.par_chunks_mut(blocks))
+                .zip(rows.scaled_sum.par_chunks_mut(blocks))
+                .for_each(|(((x, q), scale), scaled_sum)| quantize_blocks(x, q, scale, scaled_sum));
+        } else {
+            quantize_blocks(x, &mut rows.q, &mut rows.scale, &mut rows.scaled_sum);
         }
         rows
+    }
+}
+
+/// Each 32-value block of `x` as integers `q` with its `scale` and `scaled_sum` (see
+/// `QuantizedRows`).
+fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], scaled_sums: &mut [f32]) {
+    for (b, (values, q)) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).enumerate() {
+        // Compare-select and round-half-even (wasm's f32.nearest): f32::max and f32::round
+        // are libm calls in wasm, and this runs over every activation of every encoder product.
+        let amax = values.iter().fold(0f32, |a, v| if v.abs() > a { v.abs() } else { a });
+        if !values.iter().all(|v| v.is_finite()) {
+            scales[b] = f32::NAN;
+            scaled_sums[b] = f32::NAN;
+            continue;
+        }
+        let scale = amax / 127.0;
+        let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, v) in q.iter_mut().zip(values) {
+            *q = ((v * inverse).round_ties_even() as i16).clamp(-127, 127);
+            sum += *q as i32;
+        }
+        scales[b] = scale;
+        scaled_sums[b] = scale * sum as f32;
     }
 }
 
@@ -327,6 +346,16 @@ mod tests {
         check_product::<BlockQ4_1>();
         check_product::<BlockQ5_0>();
         check_product::<BlockQ5_1>();
+    }
+
+    #[test]
+    fn rows_quantise_alike_on_one_thread_and_on_many() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let (m, k) = (700, 64);
+        let x = random(&mut rng, m * k);
+        let on = |threads| rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| QuantizedRows::new(&x, m, k));
+        let (one, many) = (on(1), on(3));
+        assert_eq!((one.q, one.scale, one.scaled_sum), (many.q, many.scale, many.scaled_sum));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
 use half::{bf16, f16};
 
+use super::activations;
 use super::kernels::HalfFloat;
+use super::norm::Activation;
 use crate::error::{Error, Result};
 use crate::weights::{WeightDType, Weights};
 
@@ -75,7 +77,7 @@ fn supported(dtype: GgmlDType) -> bool {
 impl<T: GgmlType + 'static> Typed<T> {
     fn quantize(values: &[f32]) -> Self {
         let mut blocks = vec![T::zeros(); values.len() / T::BLCK_SIZE];
-        T::from_float(values, &mut blocks);
+        super::kernels::quantize_blocks(values, &mut blocks);
         Typed(blocks)
     }
 
@@ -266,7 +268,7 @@ impl Matrix {
                         let piece = piece?;
                         let start = blocks.len();
                         blocks.resize(start + piece.len() / T::BLCK_SIZE, T::zeros());
-                        T::from_float(&piece, &mut blocks[start..]);
+                        super::kernels::quantize_blocks(&piece, &mut blocks[start..]);
                     }
                     Ok(Arc::new(Typed(blocks)))
                 }
@@ -432,8 +434,22 @@ impl Matrix {
                 return Ok(x.matmul(&w.t()?)?);
             }
         }
-        // The kernels read the input as one row-major slice (copied only on their paths).
-        let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        // The kernels read the input as one row-major slice: borrowed from x's storage where it
+        // already is one (the usual case), else copied.
+        let x = x.to_dtype(DType::F32)?;
+        let (x_storage, x_layout) = x.storage_and_layout();
+        let borrowed = match (&*x_storage, x_layout.contiguous_offsets()) {
+            (candle_core::Storage::Cpu(cpu), Some((start, end))) => cpu.as_slice::<f32>().ok().and_then(|all| all.get(start..end)),
+            _ => None,
+        };
+        let copied;
+        let xs = match borrowed {
+            Some(xs) => xs,
+            None => {
+                copied = x.flatten_all()?.to_vec1::<f32>()?;
+                &copied[..]
+            }
+        };
         let mut out = vec![0f32; m * n];
         match &self.storage {
             Storage::F32(w) => {
@@ -443,11 +459,11 @@ impl Matrix {
                 };
                 let start = layout.start_offset();
                 let data = cpu.as_slice::<f32>()?.get(start..start + n * k).ok_or_else(|| Error::Config("weight storage is shorter than its shape".into()))?;
-                super::kernels::matmul_f32(&xs, m, k, data, n, &mut out)?;
+                super::kernels::matmul_f32(xs, m, k, data, n, &mut out)?;
             }
-            Storage::F16(w) => super::kernels::matmul_half(&xs, m, k, w, n, &mut out)?,
-            Storage::BF16(w) => super::kernels::matmul_half(&xs, m, k, w, n, &mut out)?,
-            Storage::Blocks(b) => b.matmul(&xs, m, k, n, &mut out)?,
+            Storage::F16(w) => super::kernels::matmul_half(xs, m, k, w, n, &mut out)?,
+            Storage::BF16(w) => super::kernels::matmul_half(xs, m, k, w, n, &mut out)?,
+            Storage::Blocks(b) => b.matmul(xs, m, k, n, &mut out)?,
         }
         Ok(Tensor::from_vec(out, (m, n), &Device::Cpu)?)
     }
@@ -457,7 +473,8 @@ impl Matrix {
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Matrix,
-    bias: Option<Tensor>,
+    /// Added to each output row in place, in the same pass as an activation that follows.
+    bias: Option<Arc<[f32]>>,
 }
 
 impl Linear {
@@ -467,11 +484,11 @@ impl Linear {
     }
 
     pub fn from_matrix(weight: Matrix, bias: Option<Tensor>) -> Result<Self> {
-        if let Some(b) = &bias {
-            if b.dims() != [weight.rows()] {
-                return Err(Error::Config(format!("bias of shape {:?} for {} outputs", b.dims(), weight.rows())));
-            }
-        }
+        let bias = match bias {
+            None => None,
+            Some(b) if b.dims() == [weight.rows()] => Some(Arc::from(b.to_dtype(DType::F32)?.to_vec1::<f32>()?)),
+            Some(b) => return Err(Error::Config(format!("bias of shape {:?} for {} outputs", b.dims(), weight.rows()))),
+        };
         Ok(Linear { weight, bias })
     }
 
@@ -492,14 +509,14 @@ impl Linear {
         let bias = if parts.iter().all(|l| l.bias.is_none()) {
             None
         } else {
-            let biases = parts
-                .iter()
-                .map(|l| match &l.bias {
-                    Some(b) => Ok(b.clone()),
-                    None => Tensor::zeros(l.out_features(), DType::F32, &Device::Cpu),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            Some(Tensor::cat(&biases, 0)?)
+            let mut values = Vec::with_capacity(parts.iter().map(Linear::out_features).sum());
+            for part in parts {
+                match &part.bias {
+                    Some(b) => values.extend_from_slice(b),
+                    None => values.resize(values.len() + part.out_features(), 0.0),
+                }
+            }
+            Some(Tensor::from_vec(values, weights.iter().map(|w| w.rows()).sum::<usize>(), &Device::Cpu)?)
         };
         Linear::from_matrix(Matrix::concat_rows(&weights)?, bias)
     }
@@ -518,16 +535,43 @@ impl Linear {
 
     /// (..., in) → (..., out): the leading dims are flattened into one matrix multiply.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, None)
+    }
+
+    /// `activation(forward(x))`, the bias and an activation the crate computes itself
+    /// ([`Activation::in_place`]) applied in one pass over the product, in place.
+    pub fn forward_then(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
+        self.forward_with(x, Some(activation))
+    }
+
+    fn forward_with(&self, x: &Tensor, activation: Option<Activation>) -> Result<Tensor> {
         let dims = x.dims();
         let (&last, lead) = dims.split_last().ok_or_else(|| Error::Input("a scalar is not a layer input".into()))?;
         if last != self.in_features() {
             return Err(Error::Input(format!("layer input has {last} features, the weights expect {}", self.in_features())));
         }
         let rows = lead.iter().product::<usize>();
-        let mut y = self.weight.matmul_t(&x.reshape((rows, last))?)?;
-        if let Some(bias) = &self.bias {
-            y = y.broadcast_add(bias)?;
+        // A new tensor of its own (the kernels' output, or candle's gemm's), so changing it in
+        // place changes nothing else.
+        let y = self.weight.matmul_t(&x.reshape((rows, last))?)?;
+        let pass = activation.and_then(Activation::in_place);
+        if self.bias.is_some() || pass.is_some() {
+            let bias = self.bias.as_deref().filter(|b| b.len() == self.out_features() && !b.is_empty());
+            activations::rows_in_place(&y, |_, part| {
+                if let Some(bias) = bias {
+                    for row in part.chunks_exact_mut(bias.len()) {
+                        row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
+                    }
+                }
+                if let Some(pass) = pass {
+                    pass(part);
+                }
+            })?;
         }
+        let y = match activation {
+            Some(activation) if pass.is_none() => activation.apply(&y)?,
+            _ => y,
+        };
         let mut out_dims = lead.to_vec();
         out_dims.push(self.out_features());
         Ok(y.reshape(out_dims)?)

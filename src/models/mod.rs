@@ -4,6 +4,7 @@
 //! `softmax`. Whisper (network, tokens, language table) has its own folder, `crate::whisper`, built
 //! on the same core. Each task keeps a registry of which `model_type` loads how.
 
+pub mod activations;
 pub mod attention;
 pub mod int8_gemm;
 pub mod kernels;

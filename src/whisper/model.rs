@@ -14,10 +14,11 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::{validate, Config};
 use crate::error::{Error, Result};
+use crate::models::activations;
 use crate::models::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
 use crate::models::embeddings::EmbeddingTable;
 use crate::models::linear::{Linear, Matrix};
-use crate::models::norm::LayerNorm;
+use crate::models::norm::{Activation, LayerNorm};
 use crate::weights::Weights;
 
 const LN_EPS: f64 = 1e-5;
@@ -31,7 +32,7 @@ struct Mlp {
 /// `ResidualAttentionBlock`'s `mlp` with its `mlp_ln`: x + fc2(gelu(fc1(ln(x)))).
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.fc1.forward(&self.norm.forward(x)?)?.gelu_erf()?;
+        let h = self.fc1.forward_then(&self.norm.forward(x)?, Activation::Gelu)?;
         Ok((x + self.fc2.forward(&h)?)?)
     }
 }
@@ -368,8 +369,22 @@ impl Whisper {
             )));
         }
         let x = Tensor::from_slice(mel, (1, c.n_mels, frames), &Device::Cpu)?;
-        let conv = |x: &Tensor, (w, b): &(Tensor, Tensor), stride| -> candle_core::Result<Tensor> {
-            x.conv1d(w, 1, stride, 1, 1)?.broadcast_add(&b.reshape((1, (), 1))?)?.gelu_erf()
+        // gelu(conv(x) + bias per channel), the bias and GELU in one pass over the convolution's
+        // own output (rows are channels).
+        let conv = |x: &Tensor, (w, b): &(Tensor, Tensor), stride| -> Result<Tensor> {
+            let y = x.conv1d(w, 1, stride, 1, 1)?.contiguous()?;
+            let bias = b.flatten_all()?.to_vec1::<f32>()?;
+            let (_, channels, frames) = y.dims3()?;
+            if bias.len() != channels {
+                return Err(Error::weights("encoder conv bias", format!("{} values for {channels} channels", bias.len())));
+            }
+            activations::rows_in_place(&y, |first_row, part| {
+                for (row, values) in part.chunks_exact_mut(frames.max(1)).enumerate() {
+                    let b = bias[(first_row + row) % channels];
+                    values.iter_mut().for_each(|v| *v = activations::gelu_erf(*v + b));
+                }
+            })?;
+            Ok(y)
         };
         let x = conv(&x, &self.conv1, 1)?;
         let x = conv(&x, &self.conv2, 2)?;

@@ -110,8 +110,7 @@ impl Encoder {
             };
             xs = layer.attention_norm.forward(&(attended + &xs)?)?;
             let ff = layer.ffn_in.forward_then(&xs, self.activation)?;
-            let ff = layer.ffn_out.forward(&ff)?;
-            xs = layer.output_norm.forward(&(ff + &xs)?)?;
+            xs = layer.output_norm.forward(&layer.ffn_out.forward_plus(&ff, &xs)?)?;
             if let Some(after_layer) = hooks.after_layer {
                 xs = after_layer(i, &xs)?;
             }

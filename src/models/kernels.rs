@@ -19,6 +19,7 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+use super::activations;
 use super::int8_gemm;
 use crate::error::{Error, Result};
 
@@ -412,11 +413,32 @@ fn for_each_weight_run(
     }
     let mut out_t = vec![0.0; n * m];
     run_all(&mut out_t);
-    for (j, column) in out_t.chunks_exact(m).enumerate() {
-        for (i, &value) in column.iter().enumerate() {
-            out[i * n + j] = value;
-        }
+    transpose_into(&out_t, m, n, out);
+}
+
+/// Columns per tile of [`transpose_into`]: 16 reads streams, and 64 bytes written per row.
+const TRANSPOSE_TILE: usize = 16;
+
+/// `out` (m×n) = `out_t` (n×m)ᵀ. Tile by tile of [`TRANSPOSE_TILE`] columns, so that both sides
+/// move through whole cache lines (column by column, every write of an encoder's 1500 rows would
+/// touch another line); rows of `out` split over rayon's pool when large, as an elementwise pass.
+fn transpose_into(out_t: &[f32], m: usize, n: usize, out: &mut [f32]) {
+    if n == 0 || out_t.len() != m * n || out.len() != m * n {
+        return;
     }
+    activations::for_each_part(out, n, |first_row, part| {
+        for first_column in (0..n).step_by(TRANSPOSE_TILE) {
+            let columns = TRANSPOSE_TILE.min(n - first_column);
+            let tile_t = &out_t[first_column * m..(first_column + columns) * m];
+            for (row, out_row) in part.chunks_exact_mut(n).enumerate() {
+                let i = first_row + row;
+                let out_tile = &mut out_row[first_column..first_column + columns];
+                for (column, value) in out_tile.iter_mut().enumerate() {
+                    *value = tile_t[column * m + i];
+                }
+            }
+        }
+    });
 }
 
 /// One run of W rows (f32) against every x row: `out_t[j·m + i] = x_i · w_j`.
@@ -1001,6 +1023,23 @@ mod tests {
             assert!(ours as i8 == std as i8, "{v}: {ours} vs {std}");
             if v.abs() < 2e9 {
                 assert!(ours == std || ours.is_nan() && std.is_nan(), "{v}: {ours} vs {std}");
+            }
+        }
+    }
+
+    #[test]
+    fn transposes_are_exact_on_any_pool() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for threads in [1, 3] {
+            for (m, n) in [(1, 5), (3, 17), (33, 16), (300, 131), (1500, 40)] {
+                let out_t = random(&mut rng, n * m);
+                let mut out = vec![f32::NAN; m * n];
+                with_threads(threads, || transpose_into(&out_t, m, n, &mut out));
+                for i in 0..m {
+                    for j in 0..n {
+                        assert_eq!(out[i * n + j].to_bits(), out_t[j * m + i].to_bits(), "m={m} n={n} ({i}, {j}) threads={threads}");
+                    }
+                }
             }
         }
     }

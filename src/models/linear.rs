@@ -535,45 +535,70 @@ impl Linear {
 
     /// (..., in) → (..., out): the leading dims are flattened into one matrix multiply.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.forward_with(x, None)
+        self.forward_with(x, None, None)
     }
 
     /// `activation(forward(x))`, the bias and an activation the crate computes itself
     /// ([`Activation::in_place`]) applied in one pass over the product, in place.
     pub fn forward_then(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
-        self.forward_with(x, Some(activation))
+        self.forward_with(x, Some(activation), None)
     }
 
-    fn forward_with(&self, x: &Tensor, activation: Option<Activation>) -> Result<Tensor> {
+    /// `residual + forward(x)` (a residual connection; `residual` has the output's shape), added
+    /// in the same pass as the bias, in place: no separate sum tensor.
+    pub fn forward_plus(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, None, Some(residual))
+    }
+
+    fn forward_with(&self, x: &Tensor, activation: Option<Activation>, residual: Option<&Tensor>) -> Result<Tensor> {
         let dims = x.dims();
         let (&last, lead) = dims.split_last().ok_or_else(|| Error::Input("a scalar is not a layer input".into()))?;
         if last != self.in_features() {
             return Err(Error::Input(format!("layer input has {last} features, the weights expect {}", self.in_features())));
         }
         let rows = lead.iter().product::<usize>();
+        let n = self.out_features();
+        let mut out_dims = lead.to_vec();
+        out_dims.push(n);
+        if let Some(r) = residual {
+            if r.dims() != out_dims {
+                return Err(Error::Input(format!("a residual of shape {:?} for {rows} rows of {n} outputs", r.dims())));
+            }
+        }
         // A new tensor of its own (the kernels' output, or candle's gemm's), so changing it in
         // place changes nothing else.
         let y = self.weight.matmul_t(&x.reshape((rows, last))?)?;
         let pass = activation.and_then(Activation::in_place);
-        if self.bias.is_some() || pass.is_some() {
-            let bias = self.bias.as_deref().filter(|b| b.len() == self.out_features() && !b.is_empty());
-            activations::rows_in_place(&y, |_, part| {
+        let residual = residual.map(|r| r.to_dtype(DType::F32)?.contiguous()).transpose()?;
+        let residual_guard = residual.as_ref().map(|r| r.storage_and_layout());
+        let residual_values = match &residual_guard {
+            None => None,
+            Some((storage, layout)) => match (&**storage, layout.contiguous_offsets()) {
+                (candle_core::Storage::Cpu(cpu), Some((start, end))) => Some(cpu.as_slice::<f32>()?.get(start..end).ok_or_else(|| Error::Config("residual storage is shorter than its shape".into()))?),
+                _ => return Err(Error::Config("a residual must be in CPU memory".into())),
+            },
+        };
+        if self.bias.is_some() || pass.is_some() || residual_values.is_some() {
+            let bias = self.bias.as_deref().filter(|b| b.len() == n && !b.is_empty());
+            activations::rows_in_place(&y, |first_row, part| {
                 if let Some(bias) = bias {
                     for row in part.chunks_exact_mut(bias.len()) {
                         row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
                     }
+                }
+                if let Some(residual) = residual_values.and_then(|r| r.get(first_row * n..)) {
+                    part.iter_mut().zip(residual).for_each(|(y, r)| *y += r);
                 }
                 if let Some(pass) = pass {
                     pass(part);
                 }
             })?;
         }
+        drop(residual_guard);
         let y = match activation {
             Some(activation) if pass.is_none() => activation.apply(&y)?,
             _ => y,
         };
-        let mut out_dims = lead.to_vec();
-        out_dims.push(self.out_features());
         Ok(y.reshape(out_dims)?)
     }
 }
@@ -632,6 +657,44 @@ mod tests {
                 assert!(d < tolerance, "{dtype:?} m={m}: {d}");
             }
         }
+    }
+
+    /// Bias, GELU and residual applied in place are what the separate candle ops give: bias and
+    /// residual to the bit, GELU within 1e-6; on one thread and split over three.
+    #[test]
+    fn bias_activation_and_residual_in_place_match_candle_ops() {
+        let (k, n) = (64, 128);
+        let w = random(n, k, 6);
+        let b = random(1, n, 7).flatten_all().unwrap();
+        for dtype in [WeightDType::Fp32, WeightDType::Q8] {
+            let linear = Linear::from_matrix(Matrix::from_tensor(&w, dtype).unwrap(), Some(b.clone())).unwrap();
+            for rows in [1, 3, 300] {
+                let x = random(rows, k, 8).reshape((1, rows, k)).unwrap();
+                let residual = random(rows, n, 9).reshape((1, rows, n)).unwrap();
+                for threads in [1, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let product = linear.weight().matmul_t(&x.reshape((rows, k)).unwrap()).unwrap().reshape((1, rows, n)).unwrap();
+                    let biased = product.broadcast_add(&b).unwrap();
+                    let what = format!("{dtype} rows={rows} threads={threads}");
+
+                    let plain = pool.install(|| linear.forward(&x)).unwrap();
+                    assert_eq!(max_diff(&plain, &biased), 0.0, "{what}");
+                    let plus = pool.install(|| linear.forward_plus(&x, &residual)).unwrap();
+                    assert_eq!(max_diff(&plus, &(&residual + &biased).unwrap()), 0.0, "{what}");
+                    let gelu = pool.install(|| linear.forward_then(&x, Activation::Gelu)).unwrap();
+                    assert!(max_diff(&gelu, &biased.gelu_erf().unwrap()) < 1e-6, "{what}");
+                    let tanh = pool.install(|| linear.forward_then(&x, Activation::Tanh)).unwrap();
+                    assert_eq!(max_diff(&tanh, &biased.tanh().unwrap()), 0.0, "{what}");
+                    assert_eq!(gelu.dims(), [1, rows, n]);
+                }
+                assert!(linear.forward_plus(&x, &residual.reshape((rows, n)).unwrap()).is_err());
+            }
+        }
+        // Without a bias, and a non-contiguous input (copied on the way).
+        let linear = Linear::new(w.clone(), None).unwrap();
+        let x = random(k, 5, 10).t().unwrap();
+        let want = x.contiguous().unwrap().matmul(&w.t().unwrap()).unwrap();
+        assert!(max_diff(&linear.forward(&x).unwrap(), &want) < 1e-5);
     }
 
     #[test]

@@ -33,7 +33,7 @@ struct Mlp {
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.fc1.forward_then(&self.norm.forward(x)?, Activation::Gelu)?;
-        Ok((x + self.fc2.forward(&h)?)?)
+        self.fc2.forward_plus(&h, x)
     }
 }
 

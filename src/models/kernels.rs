@@ -1058,7 +1058,7 @@ mod tests {
         assert!(matches!(quantize_rows::<BlockQ8_0>(&x, 3, 32), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x, 2, 32, &vec![0.0; 3 * 32], 3, &mut out[..5]), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x[..63], 2, 32, &vec![0.0; 3 * 32], 3, &mut out), Err(Error::Config(_))));
-        assert!(matches!(matmul_half(&x, 2, 32, &vec![f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(matmul_half(&x, 2, 32, &[f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x, usize::MAX, 2, &[], 0, &mut []), Err(Error::Config(_))));
     }
 

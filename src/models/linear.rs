@@ -84,7 +84,7 @@ impl<T: GgmlType + 'static> Typed<T> {
     /// From raw little-endian block bytes (a ggml or cached file).
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let size = std::mem::size_of::<T>();
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return Err(Error::weights("matrix", format!("{} bytes are not whole {:?} blocks", bytes.len(), T::DTYPE)));
         }
         let mut blocks = vec![T::zeros(); bytes.len() / size];
@@ -188,7 +188,7 @@ pub fn block_type(dtype: WeightDType, cols: usize) -> Option<GgmlDType> {
         WeightDType::Q8 => GgmlDType::Q8_0,
         WeightDType::Q4 => GgmlDType::Q4_1,
     };
-    (cols % ggml.block_size() == 0).then_some(ggml)
+    cols.is_multiple_of(ggml.block_size()).then_some(ggml)
 }
 
 /// Bytes a (rows, cols) matrix takes in `dtype` (the rule the loader follows).

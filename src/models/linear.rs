@@ -436,20 +436,10 @@ impl Matrix {
         }
         // The kernels read the input as one row-major slice: borrowed from x's storage where it
         // already is one (the usual case), else copied.
-        let x = x.to_dtype(DType::F32)?;
-        let (x_storage, x_layout) = x.storage_and_layout();
-        let borrowed = match (&*x_storage, x_layout.contiguous_offsets()) {
-            (candle_core::Storage::Cpu(cpu), Some((start, end))) => cpu.as_slice::<f32>().ok().and_then(|all| all.get(start..end)),
-            _ => None,
-        };
-        let copied;
-        let xs = match borrowed {
-            Some(xs) => xs,
-            None => {
-                copied = x.flatten_all()?.to_vec1::<f32>()?;
-                &copied[..]
-            }
-        };
+        with_values(x, |xs| self.matmul_t_values(xs, m, k, n))
+    }
+
+    fn matmul_t_values(&self, xs: &[f32], m: usize, k: usize, n: usize) -> Result<Tensor> {
         let mut out = vec![0f32; m * n];
         match &self.storage {
             Storage::F32(w) => {
@@ -467,6 +457,20 @@ impl Matrix {
         }
         Ok(Tensor::from_vec(out, (m, n), &Device::Cpu)?)
     }
+}
+
+/// `f` of `t`'s values as one row-major f32 slice: borrowed from its storage when `t` is
+/// contiguous f32 in CPU memory (no copy), else a copy.
+pub fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    if t.dtype() == DType::F32 {
+        let (storage, layout) = t.storage_and_layout();
+        if let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+            if let Some(values) = cpu.as_slice::<f32>().ok().and_then(|all| all.get(start..end)) {
+                return f(values);
+            }
+        }
+    }
+    f(&t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
 /// y = x Wᵀ + b for W (out, in), b (out).
@@ -569,16 +573,10 @@ impl Linear {
         // place changes nothing else.
         let y = self.weight.matmul_t(&x.reshape((rows, last))?)?;
         let pass = activation.and_then(Activation::in_place);
-        let residual = residual.map(|r| r.to_dtype(DType::F32)?.contiguous()).transpose()?;
-        let residual_guard = residual.as_ref().map(|r| r.storage_and_layout());
-        let residual_values = match &residual_guard {
-            None => None,
-            Some((storage, layout)) => match (&**storage, layout.contiguous_offsets()) {
-                (candle_core::Storage::Cpu(cpu), Some((start, end))) => Some(cpu.as_slice::<f32>()?.get(start..end).ok_or_else(|| Error::Config("residual storage is shorter than its shape".into()))?),
-                _ => return Err(Error::Config("a residual must be in CPU memory".into())),
-            },
-        };
-        if self.bias.is_some() || pass.is_some() || residual_values.is_some() {
+        let add_in_place = |residual: Option<&[f32]>| -> Result<()> {
+            if self.bias.is_none() && pass.is_none() && residual.is_none() {
+                return Ok(());
+            }
             let bias = self.bias.as_deref().filter(|b| b.len() == n && !b.is_empty());
             activations::rows_in_place(&y, |first_row, part| {
                 if let Some(bias) = bias {
@@ -586,15 +584,18 @@ impl Linear {
                         row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
                     }
                 }
-                if let Some(residual) = residual_values.and_then(|r| r.get(first_row * n..)) {
+                if let Some(residual) = residual.and_then(|r| r.get(first_row * n..)) {
                     part.iter_mut().zip(residual).for_each(|(y, r)| *y += r);
                 }
                 if let Some(pass) = pass {
                     pass(part);
                 }
-            })?;
+            })
+        };
+        match residual {
+            Some(r) => with_values(r, |values| add_in_place(Some(values)))?,
+            None => add_in_place(None)?,
         }
-        drop(residual_guard);
         let y = match activation {
             Some(activation) if pass.is_none() => activation.apply(&y)?,
             _ => y,

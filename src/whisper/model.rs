@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::models::activations;
 use crate::models::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
 use crate::models::embeddings::EmbeddingTable;
-use crate::models::linear::{Linear, Matrix};
+use crate::models::linear::{with_values, Linear, Matrix};
 use crate::models::norm::{Activation, LayerNorm};
 use crate::weights::Weights;
 
@@ -34,6 +34,80 @@ impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.fc1.forward_then(&self.norm.forward(x)?, Activation::Gelu)?;
         self.fc2.forward_plus(&h, x)
+    }
+}
+
+/// How a convolution's input is laid out.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// (channels, frames), row-major: the log-mel spectrogram.
+    ChannelsFirst,
+    /// (frames, channels), row-major: a convolution's output, as the layers after it take it.
+    FramesFirst,
+}
+
+/// `nn.Conv1d(kernel_size=3, padding=1)` with bias, then GELU (both of `AudioEncoder`'s
+/// convolutions), as one product: the input's windows unrolled into rows (im2col), times the
+/// weights (c_out, c_in·3) through [`Linear`], whose bias and GELU pass runs in place. The result
+/// comes out as (frames, channels), the layout the encoder layers take, so unlike candle's
+/// `conv1d` (whose product runs on candle's own pool, one thread in wasm) nothing is transposed
+/// back and forth, and the product runs where every other product does.
+struct Conv {
+    linear: Linear,
+    stride: usize,
+}
+
+/// Whisper's kernel width and padding.
+const CONV_TAPS: usize = 3;
+const CONV_PADDING: usize = 1;
+
+impl Conv {
+    fn new(weight: &Tensor, bias: &Tensor, stride: usize, name: &str) -> Result<Self> {
+        let (c_out, c_in, taps) = weight.dims3().map_err(|_| Error::weights(name, format!("weight of shape {:?}, not (out, in, 3)", weight.dims())))?;
+        if taps != CONV_TAPS {
+            return Err(Error::weights(name, format!("a kernel of {taps} taps, not {CONV_TAPS}")));
+        }
+        if bias.elem_count() != c_out {
+            return Err(Error::weights(name, format!("a bias of {} values for {c_out} channels", bias.elem_count())));
+        }
+        let weight = weight.reshape((c_out, c_in * taps))?;
+        Ok(Conv { linear: Linear::new(weight, Some(bias.flatten_all()?))?, stride })
+    }
+
+    /// gelu(conv(x) + bias) for `x` of `channels` × `frames` values laid out as `layout`, as
+    /// (output frames, output channels).
+    fn forward(&self, x: &[f32], channels: usize, frames: usize, layout: Layout) -> Result<Tensor> {
+        let width = channels * CONV_TAPS;
+        if x.len() != channels * frames || width != self.linear.in_features() {
+            return Err(Error::Input(format!(
+                "a convolution over {} input channels got {} values for {channels} channels × {frames} frames",
+                self.linear.in_features() / CONV_TAPS,
+                x.len()
+            )));
+        }
+        let out_frames = (frames + 2 * CONV_PADDING).saturating_sub(CONV_TAPS) / self.stride.max(1) + 1;
+        let (channel_step, frame_step) = match layout {
+            Layout::ChannelsFirst => (frames, 1),
+            Layout::FramesFirst => (1, channels),
+        };
+        // Row t: for each input channel c its 3 taps, input frames t·stride − 1 ..= t·stride + 1
+        // (zero outside), in the weights' (c, tap) order.
+        let mut windows = vec![0f32; out_frames * width];
+        activations::for_each_part(&mut windows, width, |first_row, part| {
+            for (row, values) in part.chunks_exact_mut(width).enumerate() {
+                let centre = (first_row + row) * self.stride;
+                for tap in 0..CONV_TAPS {
+                    let Some(frame) = (centre + tap).checked_sub(CONV_PADDING).filter(|&f| f < frames) else {
+                        continue;
+                    };
+                    for (c, value) in values.iter_mut().skip(tap).step_by(CONV_TAPS).enumerate() {
+                        *value = x[c * channel_step + frame * frame_step];
+                    }
+                }
+            }
+        });
+        let windows = Tensor::from_vec(windows, (out_frames, width), &Device::Cpu)?;
+        self.linear.forward_then(&windows, Activation::Gelu)
     }
 }
 
@@ -56,8 +130,8 @@ struct DecoderLayer {
 
 pub struct Whisper {
     config: Config,
-    conv1: (Tensor, Tensor),
-    conv2: (Tensor, Tensor),
+    conv1: Conv,
+    conv2: Conv,
     encoder_positions: Tensor,
     encoder_layers: Vec<EncoderLayer>,
     encoder_norm: LayerNorm,
@@ -248,8 +322,8 @@ impl Whisper {
             token_embedding.clone()
         };
         Ok(Whisper {
-            conv1: (conv1_w, s.get("encoder/conv1/bias")?),
-            conv2: (s.get("encoder/conv2/weight")?, s.get("encoder/conv2/bias")?),
+            conv1: Conv::new(&conv1_w, &s.get("encoder/conv1/bias")?, 1, "encoder/conv1")?,
+            conv2: Conv::new(&s.get("encoder/conv2/weight")?, &s.get("encoder/conv2/bias")?, 2, "encoder/conv2")?,
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder/layer_norm", da)?,
@@ -341,8 +415,8 @@ impl Whisper {
             token_embedding.clone()
         };
         Ok(Whisper {
-            conv1: (conv1_w, s.get("encoder.conv1.bias")?),
-            conv2: (s.get("encoder.conv2.weight")?, s.get("encoder.conv2.bias")?),
+            conv1: Conv::new(&conv1_w, &s.get("encoder.conv1.bias")?, 1, "encoder.conv1")?,
+            conv2: Conv::new(&s.get("encoder.conv2.weight")?, &s.get("encoder.conv2.bias")?, 2, "encoder.conv2")?,
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder.layer_norm", da)?,
@@ -368,27 +442,10 @@ impl Whisper {
                 mel.len()
             )));
         }
-        let x = Tensor::from_slice(mel, (1, c.n_mels, frames), &Device::Cpu)?;
-        // gelu(conv(x) + bias per channel), the bias and GELU in one pass over the convolution's
-        // own output (rows are channels).
-        let conv = |x: &Tensor, (w, b): &(Tensor, Tensor), stride| -> Result<Tensor> {
-            let y = x.conv1d(w, 1, stride, 1, 1)?.contiguous()?;
-            let bias = b.flatten_all()?.to_vec1::<f32>()?;
-            let (_, channels, frames) = y.dims3()?;
-            if bias.len() != channels {
-                return Err(Error::weights("encoder conv bias", format!("{} values for {channels} channels", bias.len())));
-            }
-            activations::rows_in_place(&y, |first_row, part| {
-                for (row, values) in part.chunks_exact_mut(frames.max(1)).enumerate() {
-                    let b = bias[(first_row + row) % channels];
-                    values.iter_mut().for_each(|v| *v = activations::gelu_erf(*v + b));
-                }
-            })?;
-            Ok(y)
-        };
-        let x = conv(&x, &self.conv1, 1)?;
-        let x = conv(&x, &self.conv2, 2)?;
-        let mut x = x.transpose(1, 2)?.broadcast_add(&self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?)?;
+        // (frames, channels) from here on: the mel input is read as (channels, frames).
+        let x = self.conv1.forward(mel, c.n_mels, frames, Layout::ChannelsFirst)?;
+        let x = with_values(&x, |x| self.conv2.forward(x, c.n_audio_state, frames, Layout::FramesFirst))?;
+        let mut x = x.unsqueeze(0)?.broadcast_add(&self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?)?;
         for layer in &self.encoder_layers {
             x = (&x + layer.attn.attn.forward_self(&layer.attn.norm.forward(&x)?, None, None)?)?;
             x = layer.mlp.forward(&x)?;
@@ -471,5 +528,58 @@ impl Whisper {
         state.position += t;
         let x = self.decoder_norm.forward(&x)?;
         self.projection.forward(&x)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn random(dims: &[usize], seed: u64) -> Tensor {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let values: Vec<f32> = (0..dims.iter().product()).map(|_| rng.f32() * 2.0 - 1.0).collect();
+        Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
+    }
+
+    /// The unrolled convolution is candle's `conv1d` + bias + GELU, transposed to (frames,
+    /// channels), for either input layout, both strides, on one thread and split over three.
+    #[test]
+    fn conv_matches_candles_conv1d() {
+        for (c_in, c_out, frames) in [(5, 8, 20), (40, 24, 601)] {
+            let weight = random(&[c_out, c_in, CONV_TAPS], 1);
+            let bias = random(&[c_out], 2);
+            let x = random(&[c_in, frames], 3);
+            let x_frames_first = x.t().unwrap().contiguous().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let x_channels_first = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for stride in [1, 2] {
+                let conv = Conv::new(&weight, &bias, stride, "conv").unwrap();
+                let want = x
+                    .unsqueeze(0)
+                    .unwrap()
+                    .conv1d(&weight, CONV_PADDING, stride, 1, 1)
+                    .unwrap()
+                    .broadcast_add(&bias.reshape((1, (), 1)).unwrap())
+                    .unwrap()
+                    .gelu_erf()
+                    .unwrap()
+                    .squeeze(0)
+                    .unwrap()
+                    .t()
+                    .unwrap();
+                for threads in [1, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    for (values, layout) in [(&x_channels_first, Layout::ChannelsFirst), (&x_frames_first, Layout::FramesFirst)] {
+                        let got = pool.install(|| conv.forward(values, c_in, frames, layout)).unwrap();
+                        assert_eq!(got.dims(), want.dims());
+                        let diff = (&got - &want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                        assert!(diff < 2e-6, "c_in={c_in} stride={stride} threads={threads}: {diff}");
+                    }
+                }
+            }
+            let conv = Conv::new(&weight, &bias, 1, "conv").unwrap();
+            assert!(conv.forward(&x_channels_first[1..], c_in, frames, Layout::ChannelsFirst).is_err());
+            assert!(Conv::new(&weight, &random(&[c_out + 1], 4), 1, "conv").is_err());
+            assert!(Conv::new(&random(&[c_out, c_in, 5], 5), &bias, 1, "conv").is_err());
+        }
     }
 }

@@ -445,7 +445,19 @@ impl Whisper {
         // (frames, channels) from here on: the mel input is read as (channels, frames).
         let x = self.conv1.forward(mel, c.n_mels, frames, Layout::ChannelsFirst)?;
         let x = with_values(&x, |x| self.conv2.forward(x, c.n_audio_state, frames, Layout::FramesFirst))?;
-        let mut x = x.unsqueeze(0)?.broadcast_add(&self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?)?;
+        // + the sinusoidal positions, in place in the convolution's own output.
+        let positions = self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?;
+        if positions.dims() != x.dims() {
+            return Err(Error::Input(format!("the convolutions gave {:?} values, the positions are {:?}", x.dims(), positions.dims())));
+        }
+        let row_len = x.dim(1)?;
+        with_values(&positions, |positions| {
+            activations::rows_in_place(&x, |first_row, part| {
+                let start = first_row * row_len;
+                part.iter_mut().zip(positions.get(start..).unwrap_or_default()).for_each(|(x, p)| *x += p);
+            })
+        })?;
+        let mut x = x.unsqueeze(0)?;
         for layer in &self.encoder_layers {
             x = (&x + layer.attn.attn.forward_self(&layer.attn.norm.forward(&x)?, None, None)?)?;
             x = layer.mlp.forward(&x)?;

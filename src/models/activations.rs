@@ -23,7 +23,12 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     // A compare, not f32::max: in wasm that is a call to fmaxf per element (NaN handling), which
     // also stops the loop from vectorising. (x NaN: −87 either way.)
     let xc = if x > -87.0 { x } else { -87.0 };
-    let n = (xc * LOG2E + ROUND) - ROUND;
+    let shifted = xc * LOG2E + ROUND;
+    let n = shifted - ROUND;
+    // n as an integer, read from `shifted`'s bits (it lies in [2^23, 2^24), where the ulp is 1, so
+    // its bits are ROUND's plus n): no float → int conversion, which SSE2 cannot do four at a time
+    // with Rust's saturating `as` (the loop would convert lane by lane).
+    let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = xc - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4f32;
     p = p * r + 1.398_199_9e-3;
@@ -32,7 +37,7 @@ pub fn exp_nonpositive(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
-    let y = y * f32::from_bits(((n as i32 + 127) << 23) as u32);
+    let y = y * f32::from_bits((n_int.wrapping_add(127) << 23) as u32);
     if x < -87.0 {
         0.0
     } else {
@@ -141,6 +146,13 @@ mod tests {
         assert!(worst < 3e-7, "relative error {worst}");
         assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
         assert_eq!(exp_nonpositive(0.0), 1.0);
+        // The exponent read from the bits is the rounded value itself, at every step of the range.
+        let mut x = -87.0f32;
+        while x <= 1.0 {
+            let shifted = x * std::f32::consts::LOG2_E + 12_582_912.0;
+            assert_eq!((shifted.to_bits() as i32) - (12_582_912f32.to_bits() as i32), (shifted - 12_582_912.0) as i32, "{x}");
+            x += 1.0 / 64.0;
+        }
     }
 
     /// Every f32 step of 1/1024 over [−12, 12], plus values near the saturation point and huge ones.

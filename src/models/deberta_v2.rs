@@ -491,7 +491,7 @@ impl SequenceClassifier for DebertaV2Classifier {
 
     fn logits(&self, input_ids: &Tensor, attention_mask: &Tensor) -> Result<Tensor> {
         let hidden = self.encode(input_ids, attention_mask)?;
-        let pooled = self.pooler_activation.apply(&self.pooler.forward(&first_token(&hidden)?)?)?;
+        let pooled = self.pooler.forward_then(&first_token(&hidden)?, self.pooler_activation)?;
         self.classifier.forward(&pooled)
     }
 }

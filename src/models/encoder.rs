@@ -109,9 +109,8 @@ impl Encoder {
                 Some(terms) => layer.attention.forward_self_with(&xs, Some(&bias), |q, k| terms(i, &layer.attention, q, k))?,
             };
             xs = layer.attention_norm.forward(&(attended + &xs)?)?;
-            let ff = self.activation.apply(&layer.ffn_in.forward(&xs)?)?;
-            let ff = layer.ffn_out.forward(&ff)?;
-            xs = layer.output_norm.forward(&(ff + &xs)?)?;
+            let ff = layer.ffn_in.forward_then(&xs, self.activation)?;
+            xs = layer.output_norm.forward(&layer.ffn_out.forward_plus(&ff, &xs)?)?;
             if let Some(after_layer) = hooks.after_layer {
                 xs = after_layer(i, &xs)?;
             }

@@ -13,12 +13,13 @@
 //! pool is single-threaded in wasm). With one thread the same code runs serially, without handing
 //! tasks to the pool.
 
-use candle_core::quantized::k_quants::GgmlType;
+use candle_core::quantized::k_quants::{BlockQ8_0, BlockQ8_1, GgmlType};
 use candle_core::quantized::GgmlDType;
 use half::{bf16, f16};
 use rayon::prelude::*;
 use std::cell::RefCell;
 
+use super::activations;
 use super::int8_gemm;
 use crate::error::{Error, Result};
 
@@ -206,7 +207,7 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
     }
     let mut x_blocks = vec![T::VecDotType::zeros(); m * blocks_per_row];
     for (row, blocks) in x.chunks_exact(k).zip(x_blocks.chunks_exact_mut(blocks_per_row)) {
-        T::VecDotType::from_float(row, blocks);
+        quantize_blocks(row, blocks);
     }
     for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
         let rows = out_t.len() / m;
@@ -227,9 +228,109 @@ pub fn quantize_rows<T: GgmlType>(w: &[f32], n: usize, k: usize) -> Result<Vec<T
         blocks
             .par_chunks_exact_mut(blocks_per_row)
             .zip(w.par_chunks_exact(k))
-            .for_each(|(row_blocks, row)| T::from_float(row, row_blocks));
+            .for_each(|(row_blocks, row)| quantize_blocks(row, row_blocks));
     }
     Ok(blocks)
+}
+
+/// `xs` as ggml blocks of type `T` (`ys` holds xs.len() / block size of them), bit for bit what
+/// candle's `T::from_float` writes. Q8_0 and Q8_1 (what x rows are quantised to for the integer
+/// dot products, every decoder step) are computed here: candle rounds with `f32::round`, which in
+/// wasm is a libm call per value, and takes the block maximum with `f32::max`, another call; these
+/// loops have neither and vectorise. Other types are candle's.
+pub fn quantize_blocks<T: GgmlType>(xs: &[f32], ys: &mut [T]) {
+    // SAFETY (both casts): candle has exactly one block type per ggml type, so a `T` whose DTYPE
+    // is Q8_0 is BlockQ8_0, whose fields (private to candle) `Q8_0Fields` repeats in the same
+    // repr(C) order (sizes checked here, and the fields' types fix the alignment); the slice covers
+    // the same `ys.len()` blocks. Likewise Q8_1.
+    if T::DTYPE == GgmlDType::Q8_0 && std::mem::size_of::<T>() == std::mem::size_of::<Q8_0Fields>() {
+        let ys = unsafe { std::slice::from_raw_parts_mut(ys.as_mut_ptr().cast::<Q8_0Fields>(), ys.len()) };
+        quantize_q8_0(xs, ys);
+    } else if T::DTYPE == GgmlDType::Q8_1 && std::mem::size_of::<T>() == std::mem::size_of::<Q8_1Fields>() {
+        let ys = unsafe { std::slice::from_raw_parts_mut(ys.as_mut_ptr().cast::<Q8_1Fields>(), ys.len()) };
+        quantize_q8_1(xs, ys);
+    } else {
+        T::from_float(xs, ys);
+    }
+}
+
+/// candle's `BlockQ8_0`, field for field (`#[repr(C)] { d: f16, qs: [i8; 32] }`).
+#[repr(C)]
+struct Q8_0Fields {
+    d: f16,
+    qs: [i8; 32],
+}
+
+/// candle's `BlockQ8_1`, field for field (`#[repr(C)] { d: f16, s: f16, qs: [i8; 32] }`).
+#[repr(C)]
+struct Q8_1Fields {
+    d: f16,
+    s: f16,
+    qs: [i8; 32],
+}
+
+const _: () = assert!(std::mem::size_of::<Q8_0Fields>() == std::mem::size_of::<BlockQ8_0>());
+const _: () = assert!(std::mem::size_of::<Q8_1Fields>() == std::mem::size_of::<BlockQ8_1>());
+const _: () = assert!(std::mem::align_of::<Q8_0Fields>() == std::mem::align_of::<BlockQ8_0>());
+const _: () = assert!(std::mem::align_of::<Q8_1Fields>() == std::mem::align_of::<BlockQ8_1>());
+
+/// ggml's `quantize_row_q8_0`: per 32 values, d = max |x| / 127 and q = round(x / d).
+fn quantize_q8_0(xs: &[f32], ys: &mut [Q8_0Fields]) {
+    for (block, xs) in ys.iter_mut().zip(xs.as_chunks::<32>().0) {
+        let d = block_max_abs(xs) / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        block.d = f16::from_f32(d);
+        for (q, &x) in block.qs.iter_mut().zip(xs) {
+            *q = round_half_away_from_zero(x * id) as i8;
+        }
+    }
+}
+
+/// ggml's `quantize_row_q8_1`: Q8_0's values, plus s = d · Σq (rounded as candle does: the sum in
+/// f16, times d in f16).
+fn quantize_q8_1(xs: &[f32], ys: &mut [Q8_1Fields]) {
+    for (block, xs) in ys.iter_mut().zip(xs.as_chunks::<32>().0) {
+        let d = block_max_abs(xs) / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        block.d = f16::from_f32(d);
+        let mut sum = 0i32;
+        for (q, &x) in block.qs.iter_mut().zip(xs) {
+            *q = round_half_away_from_zero(x * id) as i8;
+            sum += i32::from(*q);
+        }
+        block.s = f16::from_f32(sum as f32) * block.d;
+    }
+}
+
+/// max |x| over a block, NaNs skipped (as `f32::max` does), in eight lanes so it vectorises: the
+/// maximum does not depend on the order values are compared in.
+#[inline(always)]
+fn block_max_abs(xs: &[f32; 32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    for chunk in xs.as_chunks::<8>().0 {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            let a = x.abs();
+            *lane = if a > *lane { a } else { *lane };
+        }
+    }
+    lanes.into_iter().fold(0.0, |m, a| if a > m { a } else { m })
+}
+
+/// `f32::round` (halves away from zero) without libm: truncation by an integer conversion, then
+/// one step away from zero if the part cut off is at least a half. Exact for every f32: below
+/// 2^24 the cut-off part is computed exactly, above it values are integers already; infinities
+/// saturate and NaN gives 0 when converted to an integer, as `f32::round(x) as i8` does.
+#[inline(always)]
+fn round_half_away_from_zero(v: f32) -> f32 {
+    let t = v as i32 as f32;
+    let cut = v - t;
+    if cut >= 0.5 {
+        t + 1.0
+    } else if cut <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    }
 }
 
 fn blocks_per_row<T: GgmlType>(k: usize) -> Result<usize> {
@@ -312,11 +413,32 @@ fn for_each_weight_run(
     }
     let mut out_t = vec![0.0; n * m];
     run_all(&mut out_t);
-    for (j, column) in out_t.chunks_exact(m).enumerate() {
-        for (i, &value) in column.iter().enumerate() {
-            out[i * n + j] = value;
-        }
+    transpose_into(&out_t, m, n, out);
+}
+
+/// Columns per tile of [`transpose_into`]: 16 reads streams, and 64 bytes written per row.
+const TRANSPOSE_TILE: usize = 16;
+
+/// `out` (m×n) = `out_t` (n×m)ᵀ. Tile by tile of [`TRANSPOSE_TILE`] columns, so that both sides
+/// move through whole cache lines (column by column, every write of an encoder's 1500 rows would
+/// touch another line); rows of `out` split over rayon's pool when large, as an elementwise pass.
+fn transpose_into(out_t: &[f32], m: usize, n: usize, out: &mut [f32]) {
+    if n == 0 || out_t.len() != m * n || out.len() != m * n {
+        return;
     }
+    activations::for_each_part(out, n, |first_row, part| {
+        for first_column in (0..n).step_by(TRANSPOSE_TILE) {
+            let columns = TRANSPOSE_TILE.min(n - first_column);
+            let tile_t = &out_t[first_column * m..(first_column + columns) * m];
+            for (row, out_row) in part.chunks_exact_mut(n).enumerate() {
+                let i = first_row + row;
+                let out_tile = &mut out_row[first_column..first_column + columns];
+                for (column, value) in out_tile.iter_mut().enumerate() {
+                    *value = tile_t[column * m + i];
+                }
+            }
+        }
+    });
 }
 
 /// One run of W rows (f32) against every x row: `out_t[j·m + i] = x_i · w_j`.
@@ -847,6 +969,81 @@ mod tests {
         }
     }
 
+    /// Blocks exactly as candle's `from_float` writes them (compared as bytes), for ordinary values
+    /// at many scales, exact halves (both roundings), zeros, subnormals, infinities and NaN.
+    fn check_quantize_blocks<T: GgmlType + std::fmt::Debug>() {
+        let mut rng = fastrand::Rng::with_seed(9);
+        let mut xs: Vec<f32> = Vec::new();
+        for scale in [1e-30f32, 1e-6, 0.01, 1.0, 37.5, 1e4, 1e30] {
+            xs.extend((0..32 * 64).map(|_| (rng.f32() * 2.0 - 1.0) * scale));
+        }
+        // max |x| = 127 makes d = 1, so x itself is rounded: every half from -127.5 up.
+        for start in [-127.5f32, -63.5, 0.5, 64.5] {
+            let mut block: Vec<f32> = (0..31).map(|i| start + i as f32).collect();
+            block.push(127.0);
+            xs.extend(block);
+        }
+        let specials = [0.0, -0.0, f32::MIN_POSITIVE / 8.0, 1e-45, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MAX, -f32::MAX];
+        for &special in &specials {
+            xs.extend((0..32).map(|i| if i % 3 == 0 { special } else { (i as f32 - 16.0) * 0.37 }));
+            xs.extend([special; 32]);
+        }
+        let blocks = xs.len() / 32;
+        let (mut ours, mut candles) = (vec![T::zeros(); blocks], vec![T::zeros(); blocks]);
+        quantize_blocks(&xs, &mut ours);
+        T::from_float(&xs, &mut candles);
+        let bytes = |b: &[T]| unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, std::mem::size_of_val(b)) }.to_vec();
+        let (ours, candles) = (bytes(&ours), bytes(&candles));
+        let size = std::mem::size_of::<T>();
+        for (i, (a, b)) in ours.chunks(size).zip(candles.chunks(size)).enumerate() {
+            assert_eq!(a, b, "{:?} block {i} of {:?}", T::DTYPE, &xs[i * 32..(i + 1) * 32]);
+        }
+    }
+
+    #[test]
+    fn q8_blocks_are_candles_bit_for_bit() {
+        check_quantize_blocks::<BlockQ8_0>();
+        check_quantize_blocks::<k_quants::BlockQ8_1>();
+        // Other types are candle's own code.
+        check_quantize_blocks::<BlockQ4_1>();
+    }
+
+    #[test]
+    fn rounding_is_f32_round() {
+        let mut rng = fastrand::Rng::with_seed(10);
+        let halves = (-300..300).map(|i| i as f32 * 0.5);
+        let nearly_halves = (-300..300).flat_map(|i| {
+            let h = i as f32 * 0.5 + 0.25;
+            [f32::from_bits(h.to_bits() + 1), f32::from_bits(h.to_bits() - 1)]
+        });
+        let randoms = (0..100_000).map(|_| (rng.f32() - 0.5) * 300.0);
+        let specials = [0.49999997f32, -0.49999997, 0.5, -0.5, 8388607.5, -8388607.5, 16777217.0, 3e9, -3e9, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -0.0];
+        for v in halves.chain(nearly_halves).chain(randoms).chain(specials) {
+            let (ours, std) = (round_half_away_from_zero(v), v.round());
+            assert!(ours as i8 == std as i8, "{v}: {ours} vs {std}");
+            if v.abs() < 2e9 {
+                assert!(ours == std || ours.is_nan() && std.is_nan(), "{v}: {ours} vs {std}");
+            }
+        }
+    }
+
+    #[test]
+    fn transposes_are_exact_on_any_pool() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for threads in [1, 3] {
+            for (m, n) in [(1, 5), (3, 17), (33, 16), (300, 131), (1500, 40)] {
+                let out_t = random(&mut rng, n * m);
+                let mut out = vec![f32::NAN; m * n];
+                with_threads(threads, || transpose_into(&out_t, m, n, &mut out));
+                for i in 0..m {
+                    for j in 0..n {
+                        assert_eq!(out[i * n + j].to_bits(), out_t[j * m + i].to_bits(), "m={m} n={n} ({i}, {j}) threads={threads}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn bad_shapes_are_errors_not_panics() {
         let x = vec![0.0; 2 * 40];
@@ -861,7 +1058,7 @@ mod tests {
         assert!(matches!(quantize_rows::<BlockQ8_0>(&x, 3, 32), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x, 2, 32, &vec![0.0; 3 * 32], 3, &mut out[..5]), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x[..63], 2, 32, &vec![0.0; 3 * 32], 3, &mut out), Err(Error::Config(_))));
-        assert!(matches!(matmul_half(&x, 2, 32, &vec![f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
+        assert!(matches!(matmul_half(&x, 2, 32, &[f16::ZERO; 3 * 31], 3, &mut out), Err(Error::Config(_))));
         assert!(matches!(matmul_f32(&x, usize::MAX, 2, &[], 0, &mut []), Err(Error::Config(_))));
     }
 

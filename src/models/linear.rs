@@ -12,7 +12,9 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
 use half::{bf16, f16};
 
+use super::activations;
 use super::kernels::HalfFloat;
+use super::norm::Activation;
 use crate::error::{Error, Result};
 use crate::weights::{WeightDType, Weights};
 
@@ -75,14 +77,14 @@ fn supported(dtype: GgmlDType) -> bool {
 impl<T: GgmlType + 'static> Typed<T> {
     fn quantize(values: &[f32]) -> Self {
         let mut blocks = vec![T::zeros(); values.len() / T::BLCK_SIZE];
-        T::from_float(values, &mut blocks);
+        super::kernels::quantize_blocks(values, &mut blocks);
         Typed(blocks)
     }
 
     /// From raw little-endian block bytes (a ggml or cached file).
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let size = std::mem::size_of::<T>();
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return Err(Error::weights("matrix", format!("{} bytes are not whole {:?} blocks", bytes.len(), T::DTYPE)));
         }
         let mut blocks = vec![T::zeros(); bytes.len() / size];
@@ -186,7 +188,7 @@ pub fn block_type(dtype: WeightDType, cols: usize) -> Option<GgmlDType> {
         WeightDType::Q8 => GgmlDType::Q8_0,
         WeightDType::Q4 => GgmlDType::Q4_1,
     };
-    (cols % ggml.block_size() == 0).then_some(ggml)
+    cols.is_multiple_of(ggml.block_size()).then_some(ggml)
 }
 
 /// Bytes a (rows, cols) matrix takes in `dtype` (the rule the loader follows).
@@ -266,7 +268,7 @@ impl Matrix {
                         let piece = piece?;
                         let start = blocks.len();
                         blocks.resize(start + piece.len() / T::BLCK_SIZE, T::zeros());
-                        T::from_float(&piece, &mut blocks[start..]);
+                        super::kernels::quantize_blocks(&piece, &mut blocks[start..]);
                     }
                     Ok(Arc::new(Typed(blocks)))
                 }
@@ -432,8 +434,12 @@ impl Matrix {
                 return Ok(x.matmul(&w.t()?)?);
             }
         }
-        // The kernels read the input as one row-major slice (copied only on their paths).
-        let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        // The kernels read the input as one row-major slice: borrowed from x's storage where it
+        // already is one (the usual case), else copied.
+        with_values(x, |xs| self.matmul_t_values(xs, m, k, n))
+    }
+
+    fn matmul_t_values(&self, xs: &[f32], m: usize, k: usize, n: usize) -> Result<Tensor> {
         let mut out = vec![0f32; m * n];
         match &self.storage {
             Storage::F32(w) => {
@@ -443,21 +449,36 @@ impl Matrix {
                 };
                 let start = layout.start_offset();
                 let data = cpu.as_slice::<f32>()?.get(start..start + n * k).ok_or_else(|| Error::Config("weight storage is shorter than its shape".into()))?;
-                super::kernels::matmul_f32(&xs, m, k, data, n, &mut out)?;
+                super::kernels::matmul_f32(xs, m, k, data, n, &mut out)?;
             }
-            Storage::F16(w) => super::kernels::matmul_half(&xs, m, k, w, n, &mut out)?,
-            Storage::BF16(w) => super::kernels::matmul_half(&xs, m, k, w, n, &mut out)?,
-            Storage::Blocks(b) => b.matmul(&xs, m, k, n, &mut out)?,
+            Storage::F16(w) => super::kernels::matmul_half(xs, m, k, w, n, &mut out)?,
+            Storage::BF16(w) => super::kernels::matmul_half(xs, m, k, w, n, &mut out)?,
+            Storage::Blocks(b) => b.matmul(xs, m, k, n, &mut out)?,
         }
         Ok(Tensor::from_vec(out, (m, n), &Device::Cpu)?)
     }
+}
+
+/// `f` of `t`'s values as one row-major f32 slice: borrowed from its storage when `t` is
+/// contiguous f32 in CPU memory (no copy), else a copy.
+pub fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+    if t.dtype() == DType::F32 {
+        let (storage, layout) = t.storage_and_layout();
+        if let (candle_core::Storage::Cpu(cpu), Some((start, end))) = (&*storage, layout.contiguous_offsets()) {
+            if let Some(values) = cpu.as_slice::<f32>().ok().and_then(|all| all.get(start..end)) {
+                return f(values);
+            }
+        }
+    }
+    f(&t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
 /// y = x Wᵀ + b for W (out, in), b (out).
 #[derive(Debug, Clone)]
 pub struct Linear {
     weight: Matrix,
-    bias: Option<Tensor>,
+    /// Added to each output row in place, in the same pass as an activation that follows.
+    bias: Option<Arc<[f32]>>,
 }
 
 impl Linear {
@@ -467,11 +488,11 @@ impl Linear {
     }
 
     pub fn from_matrix(weight: Matrix, bias: Option<Tensor>) -> Result<Self> {
-        if let Some(b) = &bias {
-            if b.dims() != [weight.rows()] {
-                return Err(Error::Config(format!("bias of shape {:?} for {} outputs", b.dims(), weight.rows())));
-            }
-        }
+        let bias = match bias {
+            None => None,
+            Some(b) if b.dims() == [weight.rows()] => Some(Arc::from(b.to_dtype(DType::F32)?.to_vec1::<f32>()?)),
+            Some(b) => return Err(Error::Config(format!("bias of shape {:?} for {} outputs", b.dims(), weight.rows()))),
+        };
         Ok(Linear { weight, bias })
     }
 
@@ -492,14 +513,14 @@ impl Linear {
         let bias = if parts.iter().all(|l| l.bias.is_none()) {
             None
         } else {
-            let biases = parts
-                .iter()
-                .map(|l| match &l.bias {
-                    Some(b) => Ok(b.clone()),
-                    None => Tensor::zeros(l.out_features(), DType::F32, &Device::Cpu),
-                })
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            Some(Tensor::cat(&biases, 0)?)
+            let mut values = Vec::with_capacity(parts.iter().map(Linear::out_features).sum());
+            for part in parts {
+                match &part.bias {
+                    Some(b) => values.extend_from_slice(b),
+                    None => values.resize(values.len() + part.out_features(), 0.0),
+                }
+            }
+            Some(Tensor::from_vec(values, weights.iter().map(|w| w.rows()).sum::<usize>(), &Device::Cpu)?)
         };
         Linear::from_matrix(Matrix::concat_rows(&weights)?, bias)
     }
@@ -518,18 +539,67 @@ impl Linear {
 
     /// (..., in) → (..., out): the leading dims are flattened into one matrix multiply.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, None, None)
+    }
+
+    /// `activation(forward(x))`, the bias and an activation the crate computes itself
+    /// ([`Activation::in_place`]) applied in one pass over the product, in place.
+    pub fn forward_then(&self, x: &Tensor, activation: Activation) -> Result<Tensor> {
+        self.forward_with(x, Some(activation), None)
+    }
+
+    /// `residual + forward(x)` (a residual connection; `residual` has the output's shape), added
+    /// in the same pass as the bias, in place: no separate sum tensor.
+    pub fn forward_plus(&self, x: &Tensor, residual: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, None, Some(residual))
+    }
+
+    fn forward_with(&self, x: &Tensor, activation: Option<Activation>, residual: Option<&Tensor>) -> Result<Tensor> {
         let dims = x.dims();
         let (&last, lead) = dims.split_last().ok_or_else(|| Error::Input("a scalar is not a layer input".into()))?;
         if last != self.in_features() {
             return Err(Error::Input(format!("layer input has {last} features, the weights expect {}", self.in_features())));
         }
         let rows = lead.iter().product::<usize>();
-        let mut y = self.weight.matmul_t(&x.reshape((rows, last))?)?;
-        if let Some(bias) = &self.bias {
-            y = y.broadcast_add(bias)?;
-        }
+        let n = self.out_features();
         let mut out_dims = lead.to_vec();
-        out_dims.push(self.out_features());
+        out_dims.push(n);
+        if let Some(r) = residual {
+            if r.dims() != out_dims {
+                return Err(Error::Input(format!("a residual of shape {:?} for {rows} rows of {n} outputs", r.dims())));
+            }
+        }
+        // A new tensor of its own (the kernels' output, or candle's gemm's), so changing it in
+        // place changes nothing else.
+        let y = self.weight.matmul_t(&x.reshape((rows, last))?)?;
+        let pass = activation.and_then(Activation::in_place);
+        let add_in_place = |residual: Option<&[f32]>| -> Result<()> {
+            if self.bias.is_none() && pass.is_none() && residual.is_none() {
+                return Ok(());
+            }
+            let bias = self.bias.as_deref().filter(|b| b.len() == n && !b.is_empty());
+            activations::rows_in_place(&y, |first_row, part| {
+                if let Some(bias) = bias {
+                    for row in part.chunks_exact_mut(bias.len()) {
+                        row.iter_mut().zip(bias).for_each(|(y, b)| *y += b);
+                    }
+                }
+                if let Some(residual) = residual.and_then(|r| r.get(first_row * n..)) {
+                    part.iter_mut().zip(residual).for_each(|(y, r)| *y += r);
+                }
+                if let Some(pass) = pass {
+                    pass(part);
+                }
+            })
+        };
+        match residual {
+            Some(r) => with_values(r, |values| add_in_place(Some(values)))?,
+            None => add_in_place(None)?,
+        }
+        let y = match activation {
+            Some(activation) if pass.is_none() => activation.apply(&y)?,
+            _ => y,
+        };
         Ok(y.reshape(out_dims)?)
     }
 }
@@ -588,6 +658,44 @@ mod tests {
                 assert!(d < tolerance, "{dtype:?} m={m}: {d}");
             }
         }
+    }
+
+    /// Bias, GELU and residual applied in place are what the separate candle ops give: bias and
+    /// residual to the bit, GELU within 1e-6; on one thread and split over three.
+    #[test]
+    fn bias_activation_and_residual_in_place_match_candle_ops() {
+        let (k, n) = (64, 128);
+        let w = random(n, k, 6);
+        let b = random(1, n, 7).flatten_all().unwrap();
+        for dtype in [WeightDType::Fp32, WeightDType::Q8] {
+            let linear = Linear::from_matrix(Matrix::from_tensor(&w, dtype).unwrap(), Some(b.clone())).unwrap();
+            for rows in [1, 3, 300] {
+                let x = random(rows, k, 8).reshape((1, rows, k)).unwrap();
+                let residual = random(rows, n, 9).reshape((1, rows, n)).unwrap();
+                for threads in [1, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let product = linear.weight().matmul_t(&x.reshape((rows, k)).unwrap()).unwrap().reshape((1, rows, n)).unwrap();
+                    let biased = product.broadcast_add(&b).unwrap();
+                    let what = format!("{dtype} rows={rows} threads={threads}");
+
+                    let plain = pool.install(|| linear.forward(&x)).unwrap();
+                    assert_eq!(max_diff(&plain, &biased), 0.0, "{what}");
+                    let plus = pool.install(|| linear.forward_plus(&x, &residual)).unwrap();
+                    assert_eq!(max_diff(&plus, &(&residual + &biased).unwrap()), 0.0, "{what}");
+                    let gelu = pool.install(|| linear.forward_then(&x, Activation::Gelu)).unwrap();
+                    assert!(max_diff(&gelu, &biased.gelu_erf().unwrap()) < 1e-6, "{what}");
+                    let tanh = pool.install(|| linear.forward_then(&x, Activation::Tanh)).unwrap();
+                    assert_eq!(max_diff(&tanh, &biased.tanh().unwrap()), 0.0, "{what}");
+                    assert_eq!(gelu.dims(), [1, rows, n]);
+                }
+                assert!(linear.forward_plus(&x, &residual.reshape((rows, n)).unwrap()).is_err());
+            }
+        }
+        // Without a bias, and a non-contiguous input (copied on the way).
+        let linear = Linear::new(w.clone(), None).unwrap();
+        let x = random(k, 5, 10).t().unwrap();
+        let want = x.contiguous().unwrap().matmul(&w.t().unwrap()).unwrap();
+        assert!(max_diff(&linear.forward(&x).unwrap(), &want) < 1e-5);
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn residual(x: Tensor, norm: &LayerNorm, placement: NormPlacement, block: impl F
 }
 
 fn ffn(fc1: &Linear, fc2: &Linear, activation: Activation, x: &Tensor) -> Result<Tensor> {
-    fc2.forward(&activation.apply(&fc1.forward(x)?)?)
+    fc2.forward(&fc1.forward_then(x, activation)?)
 }
 
 impl EncoderLayer {

@@ -1,9 +1,11 @@
 //! Model architectures, one file each, built from one core: `linear` (every weight matrix goes
-//! through `Linear`), `norm` (LayerNorm, RMSNorm, activations), `attention` (self/cross attention,
-//! key/value caches, the decoder state and the `Decoder` trait the generation loop drives) and
-//! `softmax`. Whisper (network, tokens, language table) has its own folder, `crate::whisper`, built
-//! on the same core. Each task keeps a registry of which `model_type` loads how.
+//! through `Linear`), `norm` (LayerNorm, RMSNorm, activations), `activations` (exp, erf, GELU:
+//! vectorisable, no libm), `attention` (self/cross attention, key/value caches, the decoder state
+//! and the `Decoder` trait the generation loop drives) and `softmax`. Whisper (network, tokens,
+//! language table) has its own folder, `crate::whisper`, built on the same core. Each task keeps a
+//! registry of which `model_type` loads how.
 
+pub mod activations;
 pub mod attention;
 pub mod fused_attention;
 pub mod int8_gemm;

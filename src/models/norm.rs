@@ -1,6 +1,6 @@
 //! Normalisation layers and activations the architectures share.
 
-use candle_core::{Module, Tensor};
+use candle_core::{DType, Module, Tensor};
 use crate::weights::Weights;
 
 use crate::error::{Error, Result};
@@ -66,9 +66,22 @@ impl Activation {
         })
     }
 
+    /// The activation as a pass over values in place, where the crate has its own (vectorised,
+    /// libm-free: [`super::activations`]); None where candle's op is used.
+    pub fn in_place(self) -> Option<fn(&mut [f32])> {
+        match self {
+            Activation::Gelu => Some(super::activations::gelu_erf_in_place),
+            Activation::GeluTanh | Activation::Relu | Activation::Silu | Activation::Tanh => None,
+        }
+    }
+
     pub fn apply(self, xs: &Tensor) -> Result<Tensor> {
         Ok(match self {
-            Activation::Gelu => xs.gelu_erf()?,
+            Activation::Gelu => {
+                let mut values = xs.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                super::activations::gelu_erf_in_place(&mut values);
+                Tensor::from_vec(values, xs.shape(), xs.device())?.to_dtype(xs.dtype())?
+            }
             Activation::GeluTanh => xs.gelu()?,
             Activation::Relu => xs.relu()?,
             Activation::Silu => xs.silu()?,

@@ -5,6 +5,7 @@
 
 use candle_core::Tensor;
 
+use super::activations::exp_nonpositive;
 use crate::error::Result;
 
 /// softmax(scale · scores) over the last dimension, in place (`scores` must be contiguous f32).
@@ -15,34 +16,6 @@ pub fn scaled_softmax_in_place(scores: &Tensor, scale: f32) -> Result<()> {
 /// The in-place op behind `scaled_softmax_in_place`.
 struct ScaledSoftmax {
     scale: f32,
-}
-
-/// e^x for x ≤ 0 (−∞ included): range reduction by ln 2 and a degree-6 polynomial, written
-/// without branches or libm calls so that loops over it vectorise (SSE2, wasm simd128).
-#[inline(always)]
-fn exp_nonpositive(x: f32) -> f32 {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    const ROUND: f32 = 12_582_912.0; // 1.5 · 2^23: adding and subtracting it rounds to an integer
-    // A compare, not f32::max: in wasm that is a call to fmaxf per element (NaN handling), which
-    // also stops the loop from vectorising. (x NaN: −87 either way.)
-    let xc = if x > -87.0 { x } else { -87.0 };
-    let n = (xc * LOG2E + ROUND) - ROUND;
-    let r = xc - n * LN2_HI - n * LN2_LO;
-    let mut p = 1.987_569_1e-4f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
-    let y = y * f32::from_bits(((n as i32 + 127) << 23) as u32);
-    if x < -87.0 {
-        0.0
-    } else {
-        y
-    }
 }
 
 /// softmax(scale · row) in place; a row of −∞ becomes zeros.
@@ -101,22 +74,6 @@ impl candle_core::InplaceOp1 for ScaledSoftmax {
 mod tests {
     use super::*;
     use candle_core::Device;
-
-    #[test]
-    fn fast_exp_is_accurate() {
-        let mut worst = 0f64;
-        let mut x = -90.0f32;
-        while x <= 0.0 {
-            let (got, want) = (exp_nonpositive(x) as f64, (x as f64).exp());
-            if want > 1e-37 {
-                worst = worst.max(((got - want) / want).abs());
-            }
-            x += 0.001;
-        }
-        assert!(worst < 3e-7, "relative error {worst}");
-        assert_eq!(exp_nonpositive(f32::NEG_INFINITY), 0.0);
-        assert_eq!(exp_nonpositive(0.0), 1.0);
-    }
 
     #[test]
     fn softmax_matches_candle() {

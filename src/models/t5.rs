@@ -270,9 +270,9 @@ impl T5 {
 
     fn feed_forward(&self, ff: &FeedForward, x: &Tensor) -> Result<Tensor> {
         match ff {
-            FeedForward::Plain { wi, wo } => wo.forward(&self.activation.apply(&wi.forward(x)?)?),
+            FeedForward::Plain { wi, wo } => wo.forward(&wi.forward_then(x, self.activation)?),
             FeedForward::Gated { wi_0, wi_1, wo } => {
-                let gate = self.activation.apply(&wi_0.forward(x)?)?;
+                let gate = wi_0.forward_then(x, self.activation)?;
                 wo.forward(&(gate * wi_1.forward(x)?)?)
             }
         }

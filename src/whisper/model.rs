@@ -14,10 +14,11 @@ use candle_core::{DType, Device, Tensor};
 
 use super::config::{validate, Config};
 use crate::error::{Error, Result};
+use crate::models::activations;
 use crate::models::attention::{causal_mask, Attention, AttentionKind, Decoder, DecoderState};
 use crate::models::embeddings::EmbeddingTable;
-use crate::models::linear::{Linear, Matrix};
-use crate::models::norm::LayerNorm;
+use crate::models::linear::{with_values, Linear, Matrix};
+use crate::models::norm::{Activation, LayerNorm};
 use crate::weights::Weights;
 
 const LN_EPS: f64 = 1e-5;
@@ -31,8 +32,82 @@ struct Mlp {
 /// `ResidualAttentionBlock`'s `mlp` with its `mlp_ln`: x + fc2(gelu(fc1(ln(x)))).
 impl Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = self.fc1.forward(&self.norm.forward(x)?)?.gelu_erf()?;
-        Ok((x + self.fc2.forward(&h)?)?)
+        let h = self.fc1.forward_then(&self.norm.forward(x)?, Activation::Gelu)?;
+        self.fc2.forward_plus(&h, x)
+    }
+}
+
+/// How a convolution's input is laid out.
+#[derive(Clone, Copy)]
+enum Layout {
+    /// (channels, frames), row-major: the log-mel spectrogram.
+    ChannelsFirst,
+    /// (frames, channels), row-major: a convolution's output, as the layers after it take it.
+    FramesFirst,
+}
+
+/// `nn.Conv1d(kernel_size=3, padding=1)` with bias, then GELU (both of `AudioEncoder`'s
+/// convolutions), as one product: the input's windows unrolled into rows (im2col), times the
+/// weights (c_out, c_in·3) through [`Linear`], whose bias and GELU pass runs in place. The result
+/// comes out as (frames, channels), the layout the encoder layers take, so unlike candle's
+/// `conv1d` (whose product runs on candle's own pool, one thread in wasm) nothing is transposed
+/// back and forth, and the product runs where every other product does.
+struct Conv {
+    linear: Linear,
+    stride: usize,
+}
+
+/// Whisper's kernel width and padding.
+const CONV_TAPS: usize = 3;
+const CONV_PADDING: usize = 1;
+
+impl Conv {
+    fn new(weight: &Tensor, bias: &Tensor, stride: usize, name: &str) -> Result<Self> {
+        let (c_out, c_in, taps) = weight.dims3().map_err(|_| Error::weights(name, format!("weight of shape {:?}, not (out, in, 3)", weight.dims())))?;
+        if taps != CONV_TAPS {
+            return Err(Error::weights(name, format!("a kernel of {taps} taps, not {CONV_TAPS}")));
+        }
+        if bias.elem_count() != c_out {
+            return Err(Error::weights(name, format!("a bias of {} values for {c_out} channels", bias.elem_count())));
+        }
+        let weight = weight.reshape((c_out, c_in * taps))?;
+        Ok(Conv { linear: Linear::new(weight, Some(bias.flatten_all()?))?, stride })
+    }
+
+    /// gelu(conv(x) + bias) for `x` of `channels` × `frames` values laid out as `layout`, as
+    /// (output frames, output channels).
+    fn forward(&self, x: &[f32], channels: usize, frames: usize, layout: Layout) -> Result<Tensor> {
+        let width = channels * CONV_TAPS;
+        if x.len() != channels * frames || width != self.linear.in_features() {
+            return Err(Error::Input(format!(
+                "a convolution over {} input channels got {} values for {channels} channels × {frames} frames",
+                self.linear.in_features() / CONV_TAPS,
+                x.len()
+            )));
+        }
+        let out_frames = (frames + 2 * CONV_PADDING).saturating_sub(CONV_TAPS) / self.stride.max(1) + 1;
+        let (channel_step, frame_step) = match layout {
+            Layout::ChannelsFirst => (frames, 1),
+            Layout::FramesFirst => (1, channels),
+        };
+        // Row t: for each input channel c its 3 taps, input frames t·stride − 1 ..= t·stride + 1
+        // (zero outside), in the weights' (c, tap) order.
+        let mut windows = vec![0f32; out_frames * width];
+        activations::for_each_part(&mut windows, width, |first_row, part| {
+            for (row, values) in part.chunks_exact_mut(width).enumerate() {
+                let centre = (first_row + row) * self.stride;
+                for tap in 0..CONV_TAPS {
+                    let Some(frame) = (centre + tap).checked_sub(CONV_PADDING).filter(|&f| f < frames) else {
+                        continue;
+                    };
+                    for (c, value) in values.iter_mut().skip(tap).step_by(CONV_TAPS).enumerate() {
+                        *value = x[c * channel_step + frame * frame_step];
+                    }
+                }
+            }
+        });
+        let windows = Tensor::from_vec(windows, (out_frames, width), &Device::Cpu)?;
+        self.linear.forward_then(&windows, Activation::Gelu)
     }
 }
 
@@ -51,55 +126,6 @@ struct DecoderLayer {
     self_attn: Block,
     cross_attn: Block,
     mlp: Mlp,
-}
-
-/// The audio encoder's `Conv1d(kernel 3, padding 1)` as one matrix product: each output frame's
-/// three input frames side by side (im2col) times the kernel as an (out, in·3) matrix. So it runs
-/// on the kernels (and threads) every Linear runs on, where candle's conv1d uses one thread in
-/// wasm, and it works in (frames, channels) layout, which the encoder blocks take untransposed.
-struct Conv {
-    /// (out, in·3): row o holds kernel[o][c][j] at c·3 + j; f32, as the checkpoint's convolutions
-    /// are small and every dtype keeps them exact.
-    kernel: Linear,
-    stride: usize,
-}
-
-impl Conv {
-    fn new(weight: Tensor, bias: Tensor, stride: usize, name: &str) -> Result<Self> {
-        let (out, inp, width) = match *weight.dims() {
-            [out, inp, width] => (out, inp, width),
-            ref other => return Err(Error::weights(name, format!("a convolution kernel must be 3-D, not {other:?}"))),
-        };
-        if width != 3 {
-            return Err(Error::weights(name, format!("Whisper's convolutions have width 3, this one {width}")));
-        }
-        let kernel = Matrix::from_tensor(&weight.reshape((out, inp * 3))?, crate::weights::WeightDType::Fp32)?;
-        Ok(Conv { kernel: Linear::from_matrix(kernel, Some(bias))?, stride })
-    }
-
-    fn in_channels(&self) -> usize {
-        self.kernel.in_features() / 3
-    }
-
-    /// GELU(conv(x) + bias) as (out frames, out channels), for `frames` input frames whose
-    /// channel c at frame f is `at(c, f)`; frames outside the input are the zero padding.
-    fn forward(&self, frames: usize, at: impl Fn(usize, usize) -> f32) -> Result<Tensor> {
-        let channels = self.in_channels();
-        let out_frames = frames.saturating_sub(1) / self.stride + 1;
-        let mut columns = vec![0f32; out_frames * channels * 3];
-        for (t, row) in columns.chunks_exact_mut(channels * 3).enumerate() {
-            for (c, taps) in row.chunks_exact_mut(3).enumerate() {
-                for (j, tap) in taps.iter_mut().enumerate() {
-                    // Input frame t·stride + j − 1 (padding 1 on each side).
-                    if let Some(f) = (t * self.stride + j).checked_sub(1).filter(|&f| f < frames) {
-                        *tap = at(c, f);
-                    }
-                }
-            }
-        }
-        let columns = Tensor::from_vec(columns, (out_frames, channels * 3), &Device::Cpu)?;
-        Ok(self.kernel.forward(&columns)?.gelu_erf()?)
-    }
 }
 
 pub struct Whisper {
@@ -218,20 +244,6 @@ impl Whisper {
         &self.config
     }
 
-    /// The convolutions chain mel bins → n_audio_state → n_audio_state, or a `config` error
-    /// (the encoder reads each one's input by these widths).
-    fn with_checked_convolutions(self) -> Result<Self> {
-        let c = &self.config;
-        let widths = [self.conv1.in_channels(), self.conv1.kernel.out_features(), self.conv2.in_channels(), self.conv2.kernel.out_features()];
-        if widths != [c.n_mels, c.n_audio_state, c.n_audio_state, c.n_audio_state] {
-            return Err(Error::Config(format!(
-                "the encoder's convolutions map {} → {} and {} → {} channels; the model has {} mel bins and width {}",
-                widths[0], widths[1], widths[2], widths[3], c.n_mels, c.n_audio_state
-            )));
-        }
-        Ok(self)
-    }
-
     /// From a CTranslate2 `WhisperSpec` model (`weights::ctranslate2::from_bytes`).
     pub fn from_ctranslate2(weights: &Weights) -> Result<Self> {
         let s = Ct2(weights);
@@ -309,9 +321,9 @@ impl Whisper {
         } else {
             token_embedding.clone()
         };
-        Whisper {
-            conv1: Conv::new(conv1_w, s.get("encoder/conv1/bias")?, 1, "encoder/conv1/weight")?,
-            conv2: Conv::new(s.get("encoder/conv2/weight")?, s.get("encoder/conv2/bias")?, 2, "encoder/conv2/weight")?,
+        Ok(Whisper {
+            conv1: Conv::new(&conv1_w, &s.get("encoder/conv1/bias")?, 1, "encoder/conv1")?,
+            conv2: Conv::new(&s.get("encoder/conv2/weight")?, &s.get("encoder/conv2/bias")?, 2, "encoder/conv2")?,
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder/layer_norm", da)?,
@@ -321,8 +333,7 @@ impl Whisper {
             decoder_norm: s.norm("decoder/layer_norm", dt)?,
             projection: Linear::from_matrix(projection, None)?,
             config,
-        }
-        .with_checked_convolutions()
+        })
     }
 
     /// From the transformers layout (WhisperForConditionalGeneration / WhisperModel weights and
@@ -403,9 +414,9 @@ impl Whisper {
         } else {
             token_embedding.clone()
         };
-        Whisper {
-            conv1: Conv::new(conv1_w, s.get("encoder.conv1.bias")?, 1, "encoder.conv1.weight")?,
-            conv2: Conv::new(s.get("encoder.conv2.weight")?, s.get("encoder.conv2.bias")?, 2, "encoder.conv2.weight")?,
+        Ok(Whisper {
+            conv1: Conv::new(&conv1_w, &s.get("encoder.conv1.bias")?, 1, "encoder.conv1")?,
+            conv2: Conv::new(&s.get("encoder.conv2.weight")?, &s.get("encoder.conv2.bias")?, 2, "encoder.conv2")?,
             encoder_positions,
             encoder_layers,
             encoder_norm: s.norm("encoder.layer_norm", da)?,
@@ -415,8 +426,7 @@ impl Whisper {
             decoder_norm: s.norm("decoder.layer_norm", dt)?,
             projection: Linear::from_matrix(projection, None)?,
             config,
-        }
-        .with_checked_convolutions()
+        })
     }
 
     /// `AudioEncoder.forward`: two GELU convolutions (the second with stride 2), sinusoidal
@@ -432,12 +442,22 @@ impl Whisper {
                 mel.len()
             )));
         }
-        // The mel is (channels, frames); the first convolution's output is (frames, channels).
-        let x = self.conv1.forward(frames, |channel, frame| mel[channel * frames + frame])?;
-        let width = self.conv2.in_channels();
-        let x = x.flatten_all()?.to_vec1::<f32>()?;
-        let x = self.conv2.forward(frames, |channel, frame| x[frame * width + channel])?;
-        let mut x = x.broadcast_add(&self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?)?.unsqueeze(0)?;
+        // (frames, channels) from here on: the mel input is read as (channels, frames).
+        let x = self.conv1.forward(mel, c.n_mels, frames, Layout::ChannelsFirst)?;
+        let x = with_values(&x, |x| self.conv2.forward(x, c.n_audio_state, frames, Layout::FramesFirst))?;
+        // + the sinusoidal positions, in place in the convolution's own output.
+        let positions = self.encoder_positions.narrow(0, 0, c.n_audio_ctx)?;
+        if positions.dims() != x.dims() {
+            return Err(Error::Input(format!("the convolutions gave {:?} values, the positions are {:?}", x.dims(), positions.dims())));
+        }
+        let row_len = x.dim(1)?;
+        with_values(&positions, |positions| {
+            activations::rows_in_place(&x, |first_row, part| {
+                let start = first_row * row_len;
+                part.iter_mut().zip(positions.get(start..).unwrap_or_default()).for_each(|(x, p)| *x += p);
+            })
+        })?;
+        let mut x = x.unsqueeze(0)?;
         for layer in &self.encoder_layers {
             x = (&x + layer.attn.attn.forward_self(&layer.attn.norm.forward(&x)?, None, None)?)?;
             x = layer.mlp.forward(&x)?;
@@ -527,27 +547,51 @@ impl Whisper {
 mod tests {
     use super::*;
 
-    /// The im2col product is candle's conv1d (padding 1) + bias + GELU, transposed to
-    /// (frames, channels), for both strides and odd and even frame counts.
+    fn random(dims: &[usize], seed: u64) -> Tensor {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let values: Vec<f32> = (0..dims.iter().product()).map(|_| rng.f32() * 2.0 - 1.0).collect();
+        Tensor::from_vec(values, dims, &Device::Cpu).unwrap()
+    }
+
+    /// The unrolled convolution is candle's `conv1d` + bias + GELU, transposed to (frames,
+    /// channels), for either input layout, both strides, on one thread and split over three.
     #[test]
-    fn convolution_matches_candles_conv1d() {
-        let values = |n: usize, seed: usize| (0..n).map(|i| (((i + seed) * 7919) % 211) as f32 / 50.0 - 2.0).collect::<Vec<f32>>();
-        let (inp, out) = (5, 4);
-        for (stride, frames) in [(1, 9), (2, 9), (2, 10)] {
-            let weight = Tensor::from_vec(values(out * inp * 3, 1), (out, inp, 3), &Device::Cpu).unwrap();
-            let bias = Tensor::from_vec(values(out, 2), out, &Device::Cpu).unwrap();
-            let x = values(inp * frames, 3);
-            let conv = Conv::new(weight.clone(), bias.clone(), stride, "w").unwrap();
-            let got = conv.forward(frames, |c, f| x[c * frames + f]).unwrap().to_vec2::<f32>().unwrap();
-            let input = Tensor::from_vec(x.clone(), (1, inp, frames), &Device::Cpu).unwrap();
-            let want = input.conv1d(&weight, 1, stride, 1, 1).unwrap().broadcast_add(&bias.reshape((1, (), 1)).unwrap()).unwrap();
-            let want = want.gelu_erf().unwrap().squeeze(0).unwrap().t().unwrap().to_vec2::<f32>().unwrap();
-            assert_eq!((got.len(), got[0].len()), (want.len(), want[0].len()), "stride {stride}, {frames} frames");
-            for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
-                assert!((g - w).abs() < 1e-5, "stride {stride}: {g} vs {w}");
+    fn conv_matches_candles_conv1d() {
+        for (c_in, c_out, frames) in [(5, 8, 20), (40, 24, 601)] {
+            let weight = random(&[c_out, c_in, CONV_TAPS], 1);
+            let bias = random(&[c_out], 2);
+            let x = random(&[c_in, frames], 3);
+            let x_frames_first = x.t().unwrap().contiguous().unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let x_channels_first = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for stride in [1, 2] {
+                let conv = Conv::new(&weight, &bias, stride, "conv").unwrap();
+                let want = x
+                    .unsqueeze(0)
+                    .unwrap()
+                    .conv1d(&weight, CONV_PADDING, stride, 1, 1)
+                    .unwrap()
+                    .broadcast_add(&bias.reshape((1, (), 1)).unwrap())
+                    .unwrap()
+                    .gelu_erf()
+                    .unwrap()
+                    .squeeze(0)
+                    .unwrap()
+                    .t()
+                    .unwrap();
+                for threads in [1, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    for (values, layout) in [(&x_channels_first, Layout::ChannelsFirst), (&x_frames_first, Layout::FramesFirst)] {
+                        let got = pool.install(|| conv.forward(values, c_in, frames, layout)).unwrap();
+                        assert_eq!(got.dims(), want.dims());
+                        let diff = (&got - &want).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+                        assert!(diff < 2e-6, "c_in={c_in} stride={stride} threads={threads}: {diff}");
+                    }
+                }
             }
+            let conv = Conv::new(&weight, &bias, 1, "conv").unwrap();
+            assert!(conv.forward(&x_channels_first[1..], c_in, frames, Layout::ChannelsFirst).is_err());
+            assert!(Conv::new(&weight, &random(&[c_out + 1], 4), 1, "conv").is_err());
+            assert!(Conv::new(&random(&[c_out, c_in, 5], 5), &bias, 1, "conv").is_err());
         }
-        let flat = Tensor::zeros((4, 15), DType::F32, &Device::Cpu).unwrap();
-        assert!(matches!(Conv::new(flat, Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(), 1, "w"), Err(Error::Weights { .. })));
     }
 }

@@ -10,7 +10,7 @@
 use candle_core::{Device, Tensor, D};
 
 use super::fused_attention;
-use super::linear::Linear;
+use super::linear::{with_values, Linear};
 use super::softmax::scaled_softmax_in_place;
 use crate::error::{Error, Result};
 
@@ -121,11 +121,10 @@ impl Attention {
             },
             None => None,
         };
-        let (q, k, v) = (q.contiguous()?, k.contiguous()?, v.contiguous()?);
         let shape = fused_attention::Shape { batch, heads, queries, keys, head_dim };
-        let context = with_f32(&q, |q| {
-            with_f32(&k, |k| {
-                with_f32(&v, |v| match &bias {
+        let context = with_values(q, |q| {
+            with_values(k, |k| {
+                with_values(v, |v| match &bias {
                     None => Ok(fused_attention::attend(q, k, v, shape, None, self.scale)),
                     Some(b) => {
                         let stride = b.stride();
@@ -232,19 +231,12 @@ impl Attention {
 /// (`fused_attention`): DistilBERT at 128 tokens has 196 608, a Whisper window 13.5 million.
 const BLOCKED_ATTENTION_MIN_SCORES: usize = 1 << 15;
 
-/// The f32 values of a CPU storage.
+/// The f32 values of a CPU storage (a broadcast bias, read through its strides).
 fn cpu_f32(storage: &candle_core::Storage) -> Result<&[f32]> {
     match storage {
         candle_core::Storage::Cpu(cpu) => Ok(cpu.as_slice::<f32>()?),
         _ => Err(Error::Config("attention runs on CPU tensors".into())),
     }
-}
-
-/// `f` over the values of the contiguous f32 tensor `t`, borrowed.
-fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| Error::Config("attention: operand is not contiguous".into()))?;
-    f(&cpu_f32(&storage)?[start..end])
 }
 
 /// Additive causal mask (new, past + new) for `new` positions after `past` cached ones: 0 where a

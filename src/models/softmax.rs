@@ -5,17 +5,14 @@
 
 use candle_core::Tensor;
 
-use super::activations::exp_nonpositive;
+use super::activations::{exp_nonpositive, rows_in_place};
 use crate::error::Result;
 
-/// softmax(scale · scores) over the last dimension, in place (`scores` must be contiguous f32).
+/// softmax(scale · scores) over the last dimension, in place (`scores` must be contiguous f32),
+/// rows split over rayon's pool when large (a Whisper window's encoder has 1500 × 1500 per head).
 pub fn scaled_softmax_in_place(scores: &Tensor, scale: f32) -> Result<()> {
-    Ok(scores.inplace_op1(&ScaledSoftmax { scale })?)
-}
-
-/// The in-place op behind `scaled_softmax_in_place`.
-struct ScaledSoftmax {
-    scale: f32,
+    let n = scores.dims().last().copied().unwrap_or(1).max(1);
+    rows_in_place(scores, |_, rows| rows.chunks_mut(n).for_each(|row| softmax_row(row, scale)))
 }
 
 /// softmax(scale · row) in place; a row of −∞ becomes zeros.
@@ -43,33 +40,6 @@ pub(crate) fn softmax_row(row: &mut [f32], scale: f32) {
     row.iter_mut().for_each(|x| *x *= inv);
 }
 
-impl candle_core::InplaceOp1 for ScaledSoftmax {
-    fn name(&self) -> &'static str {
-        "scaled-softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &mut candle_core::CpuStorage, layout: &candle_core::Layout) -> candle_core::Result<()> {
-        let candle_core::CpuStorage::F32(data) = storage else {
-            candle_core::bail!("softmax: f32 only");
-        };
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("softmax: input must be contiguous");
-        };
-        let n = layout.dims().last().copied().unwrap_or(1).max(1);
-        let data = &mut data[start..end];
-        let scale = self.scale;
-        // Rows in parallel on rayon's pool: natively all cores, in the threaded wasm build its Web
-        // Workers (a Whisper window's encoder softmax is 1500 × 1500 per head).
-        if rayon::current_num_threads() > 1 && data.len() >= 1 << 16 {
-            use rayon::prelude::*;
-            data.par_chunks_mut(n).for_each(|row| softmax_row(row, scale));
-            return Ok(());
-        }
-        data.chunks_mut(n).for_each(|row| softmax_row(row, scale));
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,13 +51,13 @@ mod tests {
         let t = Tensor::from_vec(values, (3, 37), &Device::Cpu).unwrap();
         let want = candle_nn::ops::softmax_last_dim(&(&t * 0.125).unwrap()).unwrap().to_vec2::<f32>().unwrap();
         let got = t.copy().unwrap();
-        got.inplace_op1(&ScaledSoftmax { scale: 0.125 }).unwrap();
+        scaled_softmax_in_place(&got, 0.125).unwrap();
         for (a, b) in got.to_vec2::<f32>().unwrap().iter().flatten().zip(want.iter().flatten()) {
             assert!((a - b).abs() < 1e-7, "{a} vs {b}");
         }
         // A fully masked row gives zeros, not NaN.
         let masked = Tensor::from_vec(vec![f32::NEG_INFINITY; 4], (1, 4), &Device::Cpu).unwrap();
-        masked.inplace_op1(&ScaledSoftmax { scale: 1.0 }).unwrap();
+        scaled_softmax_in_place(&masked, 1.0).unwrap();
         assert_eq!(masked.to_vec2::<f32>().unwrap(), vec![vec![0.0; 4]]);
     }
 }

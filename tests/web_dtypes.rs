@@ -202,7 +202,7 @@ fn wasm_kernels_match_exact_products() {
     let (mut w_q8, mut w_q4) = (vec![0.0; n * k], vec![0.0; n * k]);
     BlockQ8_0::to_float(&q8, &mut w_q8);
     BlockQ4_1::to_float(&q4, &mut w_q4);
-    for m in [1, 3, 33] {
+    for m in [1, 3, 6, 33] {
         let x = random(m * k);
         let check = |what: &str, got: &[f32], weights: &[f32], tolerance: f64| {
             for i in 0..m {

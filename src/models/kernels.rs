@@ -42,7 +42,8 @@ pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut 
             matvec_f32(x, k, &w[first_row * k..(first_row + rows) * k], out_t);
         });
     } else {
-        gemm_x_wt(x, m, k, w, n, out, Layout::RowMajor { row_stride: n }, pool_parallelism());
+        // SAFETY: check_lengths made out exactly m×n, and it is borrowed mutably for the call.
+        unsafe { gemm_x_wt(x, m, k, w, n, out.as_mut_ptr(), n, pool_parallelism()) };
     }
     Ok(())
 }
@@ -125,18 +126,21 @@ pub fn matmul_half<H: HalfFloat>(x: &[f32], m: usize, k: usize, w: &[H], n: usiz
     if is_trivial(m, k, n, out) {
         return Ok(());
     }
-    let prepared = if m <= MATVEC_MAX_ROWS { H::prepare(x, k) } else { std::borrow::Cow::Borrowed(x) };
+    if m > MATVEC_MAX_ROWS {
+        for_each_weight_columns(out, m, n, weight_rows_per_task(n), |first_row, mut columns| {
+            let w_run = &w[first_row * k..(first_row + columns.len()) * k];
+            gemm_widened_run(x, m, k, |w_f32| H::widen(w_run, w_f32), &mut columns);
+        });
+        return Ok(());
+    }
+    let prepared = H::prepare(x, k);
     for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
         let rows = out_t.len() / m;
         let w_run = &w[first_row * k..(first_row + rows) * k];
-        if m <= MATVEC_MAX_ROWS {
-            for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
-                for (x_row, o) in prepared.chunks_exact(k).zip(out_row) {
-                    *o = H::dot(x_row, w_row);
-                }
+        for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
+            for (x_row, o) in prepared.chunks_exact(k).zip(out_row) {
+                *o = H::dot(x_row, w_row);
             }
-        } else {
-            gemm_widened_run(x, m, k, rows, |w_f32| H::widen(w_run, w_f32), out_t);
         }
     });
     Ok(())
@@ -182,26 +186,26 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
     let w_run = |first_row: usize, rows: usize| &w[first_row * blocks_per_row..(first_row + rows) * blocks_per_row];
     if m > QUANT_DOT_MAX_ROWS && INT8_GEMM && int8_gemm::supports(T::DTYPE) {
         let x_rows = int8_gemm::QuantizedRows::new(x, m, k);
-        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+        for_each_weight_columns(out, m, n, weight_rows_per_task(n), |first_row, mut columns| {
             thread_local! {
                 static UNPACKED: RefCell<int8_gemm::UnpackedRun> = RefCell::new(Default::default());
             }
-            let rows = out_t.len() / m;
+            let rows = columns.len();
             let blocks = w_run(first_row, rows);
             // SAFETY: ggml block types are plain repr(C) structs; the slice covers exactly `blocks`.
             let bytes = unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) };
             UNPACKED.with(|run| {
                 let mut run = run.borrow_mut();
                 run.fill(T::DTYPE, bytes, rows, k);
-                int8_gemm::gemm_run(&x_rows, &run, out_t);
+                int8_gemm::gemm_run(&x_rows, &run, &mut columns);
             });
         });
         return Ok(());
     }
     if m > QUANT_DOT_MAX_ROWS {
-        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
-            let rows = out_t.len() / m;
-            gemm_widened_run(x, m, k, rows, |w_f32| T::to_float(w_run(first_row, rows), w_f32), out_t);
+        for_each_weight_columns(out, m, n, weight_rows_per_task(n), |first_row, mut columns| {
+            let rows = columns.len();
+            gemm_widened_run(x, m, k, |w_f32| T::to_float(w_run(first_row, rows), w_f32), &mut columns);
         });
         return Ok(());
     }
@@ -391,7 +395,8 @@ fn weight_rows_per_task(n: usize) -> usize {
 /// Runs `run(first_w_row, out_t)` over consecutive runs of `rows_per_task` W rows, in parallel
 /// when rayon has more than one thread. `out_t` is the run's part of yᵀ (rows × m, row-major):
 /// transposed, each task's outputs are one contiguous slice it can own. For m = 1 yᵀ is y itself;
-/// otherwise it is gathered into y afterwards (m·n copies against m·n·k multiply-adds).
+/// otherwise it is gathered into y afterwards (m·n copies against m·n·k multiply-adds). Used for
+/// the few-row products; many-row ones write in place ([`for_each_weight_columns`]).
 fn for_each_weight_run(
     out: &mut [f32],
     m: usize,
@@ -414,6 +419,75 @@ fn for_each_weight_run(
     let mut out_t = vec![0.0; n * m];
     run_all(&mut out_t);
     transpose_into(&out_t, m, n, out);
+}
+
+/// The columns `first..first + len` of y (m×n, row-major) that one [`for_each_weight_columns`]
+/// task computes: outputs (i, first + j), written in place, row by row.
+pub struct OutColumns<'a> {
+    y: *mut f32,
+    m: usize,
+    n: usize,
+    first: usize,
+    len: usize,
+    _y: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+impl<'a> OutColumns<'a> {
+    /// Every column of y (m×n): one task's view of a whole product.
+    pub fn all(y: &'a mut [f32], m: usize, n: usize) -> Self {
+        assert_eq!(y.len(), m * n, "OutColumns: y is not m×n");
+        OutColumns { y: y.as_mut_ptr(), m, n, first: 0, len: n, _y: std::marker::PhantomData }
+    }
+
+    /// How many columns (W rows) this task owns.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// This task's part of y's row `i`.
+    pub fn row(&mut self, i: usize) -> &mut [f32] {
+        assert!(i < self.m, "OutColumns: row {i} of {}", self.m);
+        // SAFETY: y holds m·n values and first + len ≤ n, so the slice lies inside row i. Tasks own
+        // disjoint column ranges and `&mut self` allows one slice at a time, so no two live slices
+        // overlap while y is exclusively borrowed for 'a.
+        unsafe { std::slice::from_raw_parts_mut(self.y.add(i * self.n + self.first), self.len) }
+    }
+}
+
+/// y's buffer handed to the pool's tasks (each writes only its own columns; see [`OutColumns`]).
+struct SharedOut(*mut f32);
+// SAFETY: tasks write disjoint columns through it while the caller's `&mut [f32]` is held.
+unsafe impl Sync for SharedOut {}
+unsafe impl Send for SharedOut {}
+
+impl SharedOut {
+    /// Through a method, so closures capture the Sync wrapper rather than its raw field.
+    fn ptr(&self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Like [`for_each_weight_run`], for many-row products: each task writes its outputs straight into
+/// y's columns (an [`OutColumns`]) instead of a transposed slice gathered afterwards. With an
+/// encoder's 1500 rows the gather was an m·n pass through memory after every product.
+fn for_each_weight_columns(out: &mut [f32], m: usize, n: usize, rows_per_task: usize, run: impl Fn(usize, OutColumns) + Sync) {
+    assert!(out.len() == m * n && rows_per_task > 0, "for_each_weight_columns: y is not m×n");
+    let y = SharedOut(out.as_mut_ptr());
+    let task = |index: usize| {
+        let first = index * rows_per_task;
+        let len = rows_per_task.min(n - first);
+        run(first, OutColumns { y: y.ptr(), m, n, first, len, _y: std::marker::PhantomData });
+    };
+    let tasks = n.div_ceil(rows_per_task);
+    if rayon::current_num_threads() == 1 {
+        (0..tasks).for_each(task);
+    } else {
+        (0..tasks).into_par_iter().for_each(task);
+    }
 }
 
 /// Columns per tile of [`transpose_into`]: 16 reads streams, and 64 bytes written per row.
@@ -490,57 +564,48 @@ fn dot_quant_run<T: GgmlType>(
 /// one run of W rows in f32, and gemm multiplies every x row against it. Widening costs k per W
 /// row against m·k multiply-adds, and gemm's register blocking beats per-output dot products
 /// several times over there; the scratch holds one run (at most 64 rows), never the matrix.
-fn gemm_widened_run(x: &[f32], m: usize, k: usize, rows: usize, widen: impl FnOnce(&mut [f32]), out_t: &mut [f32]) {
+fn gemm_widened_run(x: &[f32], m: usize, k: usize, widen: impl FnOnce(&mut [f32]), columns: &mut OutColumns) {
     thread_local! {
         static WIDENED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+    }
+    let rows = columns.len();
+    assert!(columns.m == m && x.len() >= m * k, "gemm_widened_run: x and y disagree");
+    if rows == 0 || m == 0 {
+        return;
     }
     WIDENED.with(|scratch| {
         let mut scratch = scratch.borrow_mut();
         scratch.resize(rows * k, 0.0);
         widen(&mut scratch);
-        // Single-threaded: this already runs as one of the pool's tasks.
-        gemm_x_wt(x, m, k, &scratch, rows, out_t, Layout::Transposed, gemm::Parallelism::None);
+        // SAFETY: outputs (i, j), i < m, j < rows, land at y + i·n + first + j: this task's own
+        // columns of y (see OutColumns::row). Single-threaded: this already runs as a pool task.
+        unsafe { gemm_x_wt(x, m, k, &scratch, rows, columns.y.add(columns.first), columns.n, gemm::Parallelism::None) }
     })
 }
 
-/// Where gemm writes output (i, j) of an x·Wᵀ product: y's row-major layout, or the transposed
-/// yᵀ slice of a [`for_each_weight_run`] task.
-#[derive(Clone, Copy)]
-enum Layout {
-    RowMajor { row_stride: usize },
-    Transposed,
-}
-
-/// `dst(i, j) = x_i · w_j` for the m rows of x and the `rows` rows of w, through gemm (the crate
-/// candle's matmul uses), with W read transposed in place.
+/// `dst(i, j) = x_i · w_j` for the m rows of x and the `rows` rows of w, written at
+/// `dst + i·dst_row_stride + j`, through gemm (the crate candle's matmul uses), with W read
+/// transposed in place.
+///
+/// # Safety
+/// Every `dst + i·dst_row_stride + j` (i < m, j < rows) must be valid for writes, and nothing
+/// else may access those values during the call.
 #[allow(clippy::too_many_arguments)]
-fn gemm_x_wt(
-    x: &[f32],
-    m: usize,
-    k: usize,
-    w: &[f32],
-    rows: usize,
-    dst: &mut [f32],
-    layout: Layout,
-    parallelism: gemm::Parallelism,
-) {
-    let (dst_row_stride, dst_col_stride) = match layout {
-        Layout::RowMajor { row_stride } => (row_stride, 1),
-        Layout::Transposed => (1, m),
-    };
-    // gemm reads and writes through raw pointers: these bounds are what makes that sound. Callers
-    // have checked every length against m, n and k, so a failure here is a bug in this file.
-    assert!(m > 0 && rows > 0, "gemm_x_wt on an empty product");
+unsafe fn gemm_x_wt(x: &[f32], m: usize, k: usize, w: &[f32], rows: usize, dst: *mut f32, dst_row_stride: usize, parallelism: gemm::Parallelism) {
+    // gemm reads through raw pointers: these bounds are what makes that sound. Callers have
+    // checked every length against m, n and k, so a failure here is a bug in this file.
     assert!(x.len() >= m * k && w.len() >= rows * k, "gemm_x_wt operands too short");
-    assert!(dst.len() > (m - 1) * dst_row_stride + (rows - 1) * dst_col_stride, "gemm_x_wt output too short");
-    // SAFETY: the asserts above keep every element gemm touches inside x, w and dst.
+    if m == 0 || rows == 0 {
+        return;
+    }
+    // SAFETY: the assert keeps every read inside x and w; the caller vouches for dst.
     unsafe {
         gemm::gemm(
             m,
             rows,
             k,
-            dst.as_mut_ptr(),
-            dst_col_stride as isize,
+            dst,
+            1,
             dst_row_stride as isize,
             false,
             x.as_ptr(),

@@ -176,6 +176,32 @@ async fn whisper_base_token_ids_match_reference() {
     }
 }
 
+/// q8 in the browser runs the encoders through the simd128 int8 tiles (natively, q8 products of
+/// many rows are widened to f32 instead): every reference transcript, token for token, of the
+/// real tiny.en and base weights, the German clip included.
+#[wasm_bindgen_test]
+async fn whisper_q8_token_ids_match_reference_in_the_browser() {
+    use hubside::tasks::LoadOptions;
+    use hubside::weights::WeightDType;
+    for (model, json) in [("Systran/faster-whisper-tiny.en", TINY_EN_REFERENCE), ("Systran/faster-whisper-base", BASE_REFERENCE)] {
+        let reference: WhisperReference = serde_json::from_str(json).unwrap();
+        let repo = Repo::remote(model, Some(ENDPOINT), None).unwrap();
+        let recognizer = SpeechRecognizer::load_with(&repo, &LoadOptions { dtype: WeightDType::Q8, ..Default::default() }).await.unwrap();
+        for case in &reference.cases {
+            let samples = clip(&case.audio);
+            let options = TranscribeOptions {
+                language: Some(case.language.clone()),
+                task: hubside::tasks::speech_recognition::SpeechTask::parse(&case.task).unwrap(),
+                return_timestamps: false.into(),
+                ..Default::default()
+            };
+            let pcm = hubside::audio::Pcm { samples: &samples, sample_rate: 16_000, channels: 1 };
+            let result = recognizer.transcribe(pcm, &options, &mut |_| {}).unwrap();
+            assert_eq!(result.tokens, case.generated_ids, "{model} q8: {}: {:?}", case.audio, result.text);
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn long_audio_yields_every_repetition_once() {
     // 3 × (clip + 5 s of silence) = 48 s: two windows or more, each phrase exactly 3 times.

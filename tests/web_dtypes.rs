@@ -202,7 +202,7 @@ fn wasm_kernels_match_exact_products() {
     let (mut w_q8, mut w_q4) = (vec![0.0; n * k], vec![0.0; n * k]);
     BlockQ8_0::to_float(&q8, &mut w_q8);
     BlockQ4_1::to_float(&q4, &mut w_q4);
-    for m in [1, 3, 6, 33] {
+    for m in [1, 2, 3, 4, 6, 33] {
         let x = random(m * k);
         let check = |what: &str, got: &[f32], weights: &[f32], tolerance: f64| {
             for i in 0..m {
@@ -222,6 +222,18 @@ fn wasm_kernels_match_exact_products() {
         check("bf16", &out, &widened_bf16, 1e-6);
         kernels::matmul_quant(&x, m, k, &q8, n, &mut out).unwrap();
         check("q8_0", &out, &w_q8, 1.0 / 127.0);
+        if m <= kernels::QUANT_DOT_MAX_ROWS {
+            // Decoder steps: bit for bit candle's own Q8_0 dot products, as natively.
+            let blocks = k / 32;
+            let mut x_blocks = vec![BlockQ8_0::zeros(); m * blocks];
+            BlockQ8_0::from_float(&x, &mut x_blocks);
+            for i in 0..m {
+                for j in 0..n {
+                    let expected = BlockQ8_0::vec_dot(k, &q8[j * blocks..(j + 1) * blocks], &x_blocks[i * blocks..(i + 1) * blocks]);
+                    assert_eq!(out[i * n + j].to_bits(), expected.to_bits(), "q8_0 m={m} ({i},{j}): {} vs {expected}", out[i * n + j]);
+                }
+            }
+        }
         kernels::matmul_quant(&x, m, k, &q4, n, &mut out).unwrap();
         check("q4_1", &out, &w_q4, 1.0 / 127.0);
     }

@@ -213,6 +213,15 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
     for (row, blocks) in x.chunks_exact(k).zip(x_blocks.chunks_exact_mut(blocks_per_row)) {
         quantize_blocks(row, blocks);
     }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if let (Some(w), Some(x_blocks)) = (q8_0_fields(w), q8_0_fields(&x_blocks)) {
+        let x_rows = WideQ8Rows::new(x_blocks, m, blocks_per_row);
+        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+            let rows = out_t.len() / m;
+            dot_q8_0_run(&x_rows, &w[first_row * blocks_per_row..(first_row + rows) * blocks_per_row], out_t);
+        });
+        return Ok(());
+    }
     for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
         let rows = out_t.len() / m;
         dot_quant_run::<T>(&x_blocks, m, k, blocks_per_row, w_run(first_row, rows), out_t);
@@ -556,6 +565,102 @@ fn dot_quant_run<T: GgmlType>(
         }
         if (rows - quad_rows) % 2 == 1 {
             out_t[(rows - 1) * m + i] = T::vec_dot(k, w_row(rows - 1), x_row(i));
+        }
+    }
+}
+
+/// `blocks` as candle's Q8_0 fields, if they are Q8_0 blocks (see [`quantize_blocks`] for the cast).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn q8_0_fields<T: GgmlType>(blocks: &[T]) -> Option<&[Q8_0Fields]> {
+    // SAFETY: as in quantize_blocks: a `T` whose DTYPE is Q8_0 is BlockQ8_0, laid out as Q8_0Fields.
+    (T::DTYPE == GgmlDType::Q8_0 && std::mem::size_of::<T>() == std::mem::size_of::<Q8_0Fields>())
+        .then(|| unsafe { std::slice::from_raw_parts(blocks.as_ptr().cast::<Q8_0Fields>(), blocks.len()) })
+}
+
+/// Up to 4 x rows of Q8_0 blocks, widened once per product for [`dot_q8_0_run`]: each block's 32
+/// values as i16 and its scale as f32.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+struct WideQ8Rows {
+    values: Vec<i16>,
+    scales: Vec<f32>,
+    m: usize,
+    blocks: usize,
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+impl WideQ8Rows {
+    fn new(x_blocks: &[Q8_0Fields], m: usize, blocks: usize) -> Self {
+        let values = x_blocks.iter().flat_map(|block| block.qs.map(i16::from)).collect();
+        let scales = x_blocks.iter().map(|block| f16_bits_to_f32(block.d.to_bits())).collect();
+        WideQ8Rows { values, scales, m, blocks }
+    }
+}
+
+/// One run of Q8_0 W rows against 1–4 Q8_0 x rows (decoder steps): `out_t[j·m + i] = x_i · w_j`,
+/// bit for bit what candle's simd128 `vec_dot_q8_0_q8_0` returns (the same per-lane integer sums,
+/// the same f32 scale `dw·dx` times each lane, the lanes added in the same order).
+///
+/// Why not candle's: it widens the x block from i8 again for every W row, converts both block
+/// scales from f16 with the `half` crate's branching software conversion, and takes one W row per
+/// call. Here x is widened once per product, the W block is widened once for every x row, and its
+/// scale is converted without branches (`f16_bits_to_f32`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_q8_0_run(x: &WideQ8Rows, w_run: &[Q8_0Fields], out_t: &mut [f32]) {
+    // G W rows at a time: G·R independent sums in flight, where one row's chain of block additions
+    // alone leaves the processor waiting on each addition's latency (measured: 1×768×3072 took as
+    // long as candle's). Each output's own arithmetic is unchanged by the grouping.
+    match x.m {
+        1 => dot_q8_0_rows::<1, 4>(x, w_run, out_t),
+        2 => dot_q8_0_rows::<2, 2>(x, w_run, out_t),
+        3 => dot_q8_0_rows::<3, 2>(x, w_run, out_t),
+        _ => dot_q8_0_rows::<4, 2>(x, w_run, out_t),
+    }
+}
+
+/// R x rows against the run's W rows, G at a time (the last few one by one).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_q8_0_rows<const R: usize, const G: usize>(x: &WideQ8Rows, w_run: &[Q8_0Fields], out_t: &mut [f32]) {
+    let blocks = x.blocks;
+    assert!(x.m == R && x.values.len() == R * blocks * 32 && out_t.len() * blocks == w_run.len() * R, "dot_q8_0_run: operand sizes");
+    let grouped = w_run.len() / (G * blocks) * G * blocks;
+    for (w_rows, out) in w_run[..grouped].chunks_exact(G * blocks).zip(out_t.chunks_exact_mut(G * R)) {
+        dot_q8_0_group::<R, G>(x, w_rows, out);
+    }
+    for (w_row, out) in w_run[grouped..].chunks_exact(blocks).zip(out_t[grouped / blocks * R..].chunks_exact_mut(R)) {
+        dot_q8_0_group::<R, 1>(x, w_row, out);
+    }
+}
+
+/// G W rows (`w_rows`, G·blocks blocks) against R x rows: `out[g·R + r]`.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn dot_q8_0_group<const R: usize, const G: usize>(x: &WideQ8Rows, w_rows: &[Q8_0Fields], out: &mut [f32]) {
+    use core::arch::wasm32::*;
+    let blocks = x.blocks;
+    let mut acc = [[f32x4_splat(0.0); R]; G];
+    for b in 0..blocks {
+        for (g, acc) in acc.iter_mut().enumerate() {
+            let block = &w_rows[g * blocks + b];
+            // SAFETY: `qs` holds 32 bytes: two 16-byte loads (wasm loads need no alignment).
+            let (low, high) = unsafe { (v128_load(block.qs.as_ptr().cast()), v128_load(block.qs[16..].as_ptr().cast())) };
+            let w = [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)];
+            let w_scale = f16_bits_to_f32(block.d.to_bits());
+            for (r, acc) in acc.iter_mut().enumerate() {
+                let values = &x.values[(r * blocks + b) * 32..][..32];
+                // SAFETY: `values` holds 32 i16: four 16-byte loads.
+                let xs: [v128; 4] = std::array::from_fn(|part| unsafe { v128_load(values[part * 8..].as_ptr().cast()) });
+                let sum = i32x4_add(
+                    i32x4_add(i32x4_add(i32x4_dot_i16x8(w[0], xs[0]), i32x4_dot_i16x8(w[1], xs[1])), i32x4_dot_i16x8(w[2], xs[2])),
+                    i32x4_dot_i16x8(w[3], xs[3]),
+                );
+                let scale = f32x4_splat(w_scale * x.scales[r * blocks + b]);
+                *acc = f32x4_add(*acc, f32x4_mul(f32x4_convert_i32x4(sum), scale));
+            }
+        }
+    }
+    for (out, acc) in out.chunks_exact_mut(R).zip(acc) {
+        for (o, acc) in out.iter_mut().zip(acc) {
+            *o = f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc) + f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc);
         }
     }
 }

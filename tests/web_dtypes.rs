@@ -237,4 +237,14 @@ fn wasm_kernels_match_exact_products() {
         kernels::matmul_quant(&x, m, k, &q4, n, &mut out).unwrap();
         check("q4_1", &out, &w_q4, 1.0 / 127.0);
     }
+    // A NaN or infinite activation makes its row's outputs NaN in the int8 tiles (as in f32
+    // arithmetic), and only its row's.
+    let m = 6;
+    let mut x = random(m * k);
+    x[5] = f32::NAN;
+    x[k + 40] = f32::INFINITY;
+    let mut out = vec![0.0; m * n];
+    kernels::matmul_quant(&x, m, k, &q8, n, &mut out).unwrap();
+    assert!(out[..2 * n].iter().all(|v| v.is_nan()), "{:?}", &out[..2 * n]);
+    assert!(out[2 * n..].iter().all(|v| v.is_finite()), "{:?}", &out[2 * n..]);
 }

@@ -68,7 +68,45 @@ impl QuantizedRows {
 }
 
 /// Each 32-value block of `x` as integers `q` with its `scale` and `scaled_sum` (see
+/// `QuantizedRows`): the browser's SIMD, eight vectors per block, the same values as the scalar
+/// loop below (maximum of |x| — NaN-propagating, so a NaN or infinity makes it non-finite —,
+/// the same division, multiply, round-half-even and clamp).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], scaled_sums: &mut [f32]) {
+    use core::arch::wasm32::*;
+    for (b, (values, q)) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).enumerate() {
+        // SAFETY: `values` holds 32 f32: eight 16-byte loads (wasm loads need no alignment).
+        let v: [v128; 8] = std::array::from_fn(|i| unsafe { v128_load(values[i * 4..].as_ptr().cast()) });
+        let amax4 = v.iter().fold(f32x4_splat(0.0), |a, &v| f32x4_max(a, f32x4_abs(v)));
+        // f32x4.max propagates NaN and |±∞| = ∞, so one comparison finds any non-finite value.
+        if !u32x4_all_true(f32x4_lt(amax4, f32x4_splat(f32::INFINITY))) {
+            scales[b] = f32::NAN;
+            scaled_sums[b] = f32::NAN;
+            continue;
+        }
+        let amax2 = f32x4_pmax(amax4, i32x4_shuffle::<2, 3, 0, 1>(amax4, amax4));
+        let amax = f32x4_extract_lane::<0>(f32x4_pmax(amax2, i32x4_shuffle::<1, 0, 3, 2>(amax2, amax2)));
+        let scale = amax / 127.0;
+        let inverse = f32x4_splat(if scale > 0.0 { 1.0 / scale } else { 0.0 });
+        let (low, high) = (i32x4_splat(-127), i32x4_splat(127));
+        let ints: [v128; 8] = std::array::from_fn(|i| {
+            let n = i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v[i], inverse)));
+            i32x4_min(i32x4_max(n, low), high)
+        });
+        let sum4 = ints.iter().fold(i32x4_splat(0), |s, &n| i32x4_add(s, n));
+        let sum = i32x4_extract_lane::<0>(sum4) + i32x4_extract_lane::<1>(sum4) + i32x4_extract_lane::<2>(sum4) + i32x4_extract_lane::<3>(sum4);
+        for i in 0..4 {
+            // SAFETY: `q` holds 32 i16: four 16-byte stores.
+            unsafe { v128_store(q[i * 8..].as_mut_ptr().cast(), i16x8_narrow_i32x4(ints[2 * i], ints[2 * i + 1])) };
+        }
+        scales[b] = scale;
+        scaled_sums[b] = scale * sum as f32;
+    }
+}
+
+/// Each 32-value block of `x` as integers `q` with its `scale` and `scaled_sum` (see
 /// `QuantizedRows`).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], scaled_sums: &mut [f32]) {
     for (b, (values, q)) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).enumerate() {
         // Compare-select and round-half-even (wasm's f32.nearest): f32::max and f32::round
@@ -125,6 +163,12 @@ impl UnpackedRun {
         self.has_min = matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_1);
         self.rows = rows;
         self.blocks = blocks;
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        // (The allocator returns 8-byte aligned buffers; the check keeps the u32 stores sound anyway.)
+        if dtype == GgmlDType::Q8_0 && self.q.as_ptr().cast::<u32>().is_aligned() {
+            self.fill_q8_0(bytes);
+            return;
+        }
         let mut values = [0i16; BLOCK];
         for (index, block) in bytes.chunks_exact(type_size).enumerate() {
             let (row, b) = (index / blocks, index % blocks);
@@ -139,6 +183,37 @@ impl UnpackedRun {
             for (p, pair) in values.chunks_exact(2).enumerate() {
                 let to = (p * PANEL + lane) * 2;
                 panel_block[to..to + 2].copy_from_slice(pair);
+            }
+        }
+    }
+
+    /// [`fill`](Self::fill)'s layout from Q8_0 blocks (34 bytes: f16 scale, 32 × i8) with the
+    /// browser's SIMD: each block widened to i16 in four vectors, whose 32-bit lanes (pairs of
+    /// values) are stored straight to their places in the panel.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn fill_q8_0(&mut self, bytes: &[u8]) {
+        use core::arch::wasm32::*;
+        let blocks = self.blocks;
+        for (index, block) in bytes.chunks_exact(2 + BLOCK).enumerate() {
+            let (row, b) = (index / blocks, index % blocks);
+            let (panel, lane) = (row / PANEL, row % PANEL);
+            let at = (panel * blocks + b) * PANEL;
+            self.scale[at + lane] = half_at(block, 0);
+            let panel_block = &mut self.q[at * BLOCK..(at + PANEL) * BLOCK];
+            // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
+            let (low, high) = unsafe { (v128_load(block[2..].as_ptr().cast()), v128_load(block[18..].as_ptr().cast())) };
+            let wide = [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)];
+            let base = panel_block.as_mut_ptr().cast::<u32>();
+            // SAFETY: pair p (0..16) of this row goes to u32 index p·8 + lane < 128, inside the
+            // panel-block's 256 i16; wide[p / 4] holds pairs 4·(p / 4) .. +4 in its lanes.
+            unsafe {
+                for (v, &w) in wide.iter().enumerate() {
+                    let p = v * 4;
+                    v128_store32_lane::<0>(w, base.add(p * PANEL + lane));
+                    v128_store32_lane::<1>(w, base.add((p + 1) * PANEL + lane));
+                    v128_store32_lane::<2>(w, base.add((p + 2) * PANEL + lane));
+                    v128_store32_lane::<3>(w, base.add((p + 3) * PANEL + lane));
+                }
             }
         }
     }

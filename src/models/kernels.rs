@@ -37,7 +37,7 @@ pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut 
         return Ok(());
     }
     if m <= MATVEC_MAX_ROWS {
-        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+        for_each_weight_run(out, m, n, k, weight_rows_per_task(n), |first_row, out_t| {
             let rows = out_t.len() / m;
             matvec_f32(x, k, &w[first_row * k..(first_row + rows) * k], out_t);
         });
@@ -134,7 +134,7 @@ pub fn matmul_half<H: HalfFloat>(x: &[f32], m: usize, k: usize, w: &[H], n: usiz
         return Ok(());
     }
     let prepared = H::prepare(x, k);
-    for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+    for_each_weight_run(out, m, n, k, weight_rows_per_task(n), |first_row, out_t| {
         let rows = out_t.len() / m;
         let w_run = &w[first_row * k..(first_row + rows) * k];
         for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
@@ -216,13 +216,13 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if let (Some(w), Some(x_blocks)) = (q8_0_fields(w), q8_0_fields(&x_blocks)) {
         let x_rows = WideQ8Rows::new(x_blocks, m, blocks_per_row);
-        for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+        for_each_weight_run(out, m, n, k, weight_rows_per_task(n), |first_row, out_t| {
             let rows = out_t.len() / m;
             dot_q8_0_run(&x_rows, &w[first_row * blocks_per_row..(first_row + rows) * blocks_per_row], out_t);
         });
         return Ok(());
     }
-    for_each_weight_run(out, m, n, weight_rows_per_task(n), |first_row, out_t| {
+    for_each_weight_run(out, m, n, k, weight_rows_per_task(n), |first_row, out_t| {
         let rows = out_t.len() / m;
         dot_quant_run::<T>(&x_blocks, m, k, blocks_per_row, w_run(first_row, rows), out_t);
     });
@@ -401,6 +401,11 @@ fn weight_rows_per_task(n: usize) -> usize {
     n.div_ceil(tasks).clamp(16, 64).next_multiple_of(4)
 }
 
+/// Products up to this many multiply-adds run on the calling thread: a decoder step's small
+/// matrices (512 × 512 in Whisper base, tens of microseconds) take about as long as waking the
+/// pool's workers, which in the browser are Web Workers woken through `Atomics.notify`.
+const SERIAL_MAX_MACS: usize = 1 << 19;
+
 /// Runs `run(first_w_row, out_t)` over consecutive runs of `rows_per_task` W rows, in parallel
 /// when rayon has more than one thread. `out_t` is the run's part of yᵀ (rows × m, row-major):
 /// transposed, each task's outputs are one contiguous slice it can own. For m = 1 yᵀ is y itself;
@@ -410,12 +415,13 @@ fn for_each_weight_run(
     out: &mut [f32],
     m: usize,
     n: usize,
+    k: usize,
     rows_per_task: usize,
     run: impl Fn(usize, &mut [f32]) + Sync,
 ) {
     let run_all = |out_t: &mut [f32]| {
         let values_per_task = rows_per_task * m;
-        if rayon::current_num_threads() == 1 {
+        if rayon::current_num_threads() == 1 || m * n * k <= SERIAL_MAX_MACS {
             out_t.chunks_mut(values_per_task).enumerate().for_each(|(task, o)| run(task * rows_per_task, o));
         } else {
             out_t.par_chunks_mut(values_per_task).enumerate().for_each(|(task, o)| run(task * rows_per_task, o));
@@ -1211,6 +1217,31 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn few_row_products_above_the_serial_size_split_over_the_pool_with_the_same_results() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let (k, n) = (2048, 301);
+        let w = random(&mut rng, n * k);
+        let blocks = quantize_rows::<BlockQ8_0>(&w, n, k).unwrap();
+        for m in [1, 3] {
+            assert!(m * n * k > SERIAL_MAX_MACS);
+            let x = random(&mut rng, m * k);
+            let run = |threads| {
+                let (mut f32_out, mut q8_out) = (vec![f32::NAN; m * n], vec![f32::NAN; m * n]);
+                with_threads(threads, || {
+                    matmul_f32(&x, m, k, &w, n, &mut f32_out).unwrap();
+                    matmul_quant(&x, m, k, &blocks, n, &mut q8_out).unwrap();
+                });
+                (f32_out, q8_out)
+            };
+            let (one, three) = (run(1), run(3));
+            assert!(one.0.iter().zip(&three.0).all(|(a, b)| a.to_bits() == b.to_bits()), "f32 m={m}");
+            assert!(one.1.iter().zip(&three.1).all(|(a, b)| a.to_bits() == b.to_bits()), "q8 m={m}");
+            let (exact, scale) = reference(&x, m, k, &w, n);
+            assert_close(&format!("f32 m={m}"), &three.0, &exact, &scale, 1e-5);
         }
     }
 

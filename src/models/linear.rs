@@ -321,6 +321,58 @@ impl Matrix {
         Ok(Matrix { storage, rows, cols })
     }
 
+    /// A (rows, cols) matrix of ggml type `dtype` whose bytes, as ggml lays them out
+    /// (little-endian), `read` copies straight into the storage: one allocation of the final size
+    /// and no copy in between, so reading a compact cache entry leaves no matrix-sized holes in
+    /// (wasm) memory.
+    pub fn from_ggml_bytes_with(dtype: GgmlDType, rows: usize, cols: usize, read: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Self> {
+        let values = rows.checked_mul(cols).filter(|n| n.is_multiple_of(dtype.block_size()));
+        let Some(values) = values else {
+            return Err(Error::weights("matrix", format!("shape ({rows}, {cols}) is not whole {dtype:?} blocks")));
+        };
+        /// `values` as their bytes, to be written.
+        fn bytes_of<T>(values: &mut [T]) -> &mut [u8] {
+            // SAFETY: used for f32, f16, bf16 and ggml block types only: plain data for which every
+            // bit pattern is a value; the slice covers exactly `values`.
+            unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, std::mem::size_of_val(values)) }
+        }
+        fn blocks<T: GgmlType + 'static>(values: usize, read: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Arc<dyn BlockRows>> {
+            let mut blocks = vec![T::zeros(); values / T::BLCK_SIZE];
+            read(bytes_of(&mut blocks))?;
+            Ok(Arc::new(Typed(blocks)))
+        }
+        let storage = match dtype {
+            GgmlDType::F32 => {
+                let mut v = vec![0f32; values];
+                read(bytes_of(&mut v))?;
+                #[cfg(target_endian = "big")]
+                v.iter_mut().for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+                Storage::F32(Tensor::from_vec(v, (rows, cols), &Device::Cpu)?)
+            }
+            GgmlDType::F16 => {
+                let mut v = vec![f16::ZERO; values];
+                read(bytes_of(&mut v))?;
+                #[cfg(target_endian = "big")]
+                v.iter_mut().for_each(|x| *x = f16::from_bits(u16::from_le(x.to_bits())));
+                Storage::F16(check_finite_f16(v)?)
+            }
+            GgmlDType::BF16 => {
+                let mut v = vec![bf16::ZERO; values];
+                read(bytes_of(&mut v))?;
+                #[cfg(target_endian = "big")]
+                v.iter_mut().for_each(|x| *x = bf16::from_bits(u16::from_le(x.to_bits())));
+                Storage::BF16(Arc::new(v))
+            }
+            GgmlDType::Q8_0 => Storage::Blocks(blocks::<BlockQ8_0>(values, read)?),
+            GgmlDType::Q4_0 => Storage::Blocks(blocks::<BlockQ4_0>(values, read)?),
+            GgmlDType::Q4_1 => Storage::Blocks(blocks::<BlockQ4_1>(values, read)?),
+            GgmlDType::Q5_0 => Storage::Blocks(blocks::<BlockQ5_0>(values, read)?),
+            GgmlDType::Q5_1 => Storage::Blocks(blocks::<BlockQ5_1>(values, read)?),
+            other => return Err(Error::weights("matrix", format!("unsupported ggml type {other:?}"))),
+        };
+        Ok(Matrix { storage, rows, cols })
+    }
+
     /// From a ggml/gguf tensor (whisper.cpp files, the compact cache) as it is stored.
     pub fn from_qtensor(q: &QTensor) -> Result<Self> {
         let (rows, cols) = q.shape().dims2().map_err(|_| Error::weights("matrix", format!("shape {:?} is not 2-D", q.shape())))?;
@@ -746,6 +798,13 @@ mod tests {
             assert_eq!(m.byte_len(), stored_bytes(6, 32, dtype));
             let back = Matrix::from_qtensor(&m.to_qtensor().unwrap()).unwrap();
             assert_eq!(max_diff(&m.dense().unwrap(), &back.dense().unwrap()), 0.0);
+            let (ggml, stored) = m.ggml_data().unwrap();
+            let read = Matrix::from_ggml_bytes_with(ggml, 6, 32, |out| {
+                out.copy_from_slice(&stored);
+                Ok(())
+            }).unwrap();
+            assert_eq!((read.ggml_dtype(), read.ggml_data().unwrap().1), (ggml, stored.clone()));
+            assert!(Matrix::from_ggml_bytes_with(ggml, 6, 32, |_| Err(Error::Config("short".into()))).is_err());
             let rows = m.gather_rows(&[4, 1]).unwrap();
             let dense = m.dense().unwrap();
             assert_eq!(max_diff(&rows.get(0).unwrap(), &dense.get(4).unwrap()), 0.0);

@@ -132,6 +132,11 @@ pub trait TensorSource {
     fn load_rows(&self, _name: &str, _first: usize, _count: usize, _out: &mut [f32]) -> Option<Result<()>> {
         None
     }
+    /// `name` as a weight matrix read straight from the source's bytes into its storage, for
+    /// sources that hold matrices as a `Matrix` stores them (the compact cache); None otherwise.
+    fn load_matrix(&self, _name: &str) -> Option<Result<Matrix>> {
+        None
+    }
     /// Whether `load_rows` reads `name`.
     fn loads_rows(&self, _name: &str) -> bool {
         false
@@ -426,6 +431,13 @@ impl Weights {
             let matrix = Matrix::from_row_pieces(rows, cols, dtype, read)?;
             self.record(path, Recorded::Matrix(matrix.clone()));
             return Ok(matrix);
+        }
+        if source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {
+            if let Some(matrix) = source.load_matrix(&path) {
+                let matrix = matrix?;
+                self.record(path, Recorded::Matrix(matrix.clone()));
+                return Ok(matrix);
+            }
         }
         let (path, stored) = self.stored(name)?;
         if stored.dims() != [rows, cols] {

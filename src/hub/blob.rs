@@ -11,6 +11,18 @@ pub trait ByteSource {
     /// `len` bytes from `start`, or `None` past the end.
     fn read(&self, start: usize, len: usize) -> Option<Cow<'_, [u8]>>;
 
+    /// `out.len()` bytes from `start` copied into `out`; false (and `out` unspecified) past the
+    /// end. A JS-backed source copies straight into `out`, with no buffer of its own in between.
+    fn read_into(&self, start: usize, out: &mut [u8]) -> bool {
+        match self.read(start, out.len()) {
+            Some(bytes) => {
+                out.copy_from_slice(&bytes);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -33,6 +45,10 @@ impl<T: ByteSource + ?Sized> ByteSource for &T {
 
     fn read(&self, start: usize, len: usize) -> Option<Cow<'_, [u8]>> {
         (**self).read(start, len)
+    }
+
+    fn read_into(&self, start: usize, out: &mut [u8]) -> bool {
+        (**self).read_into(start, out)
     }
 }
 
@@ -108,6 +124,20 @@ impl ByteSource for Blob {
             }
         }
     }
+
+    fn read_into(&self, start: usize, out: &mut [u8]) -> bool {
+        match &self.0 {
+            Inner::Bytes(bytes) => bytes.read_into(start, out),
+            #[cfg(target_arch = "wasm32")]
+            Inner::Js(array) => {
+                let Some(end) = start.checked_add(out.len()).filter(|&end| end <= array.length() as usize) else {
+                    return false;
+                };
+                array.subarray(start as u32, end as u32).copy_to(out);
+                true
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -121,6 +151,9 @@ mod tests {
         assert_eq!(blob.read(4, 0).unwrap().as_ref(), &[] as &[u8]);
         assert!(blob.read(3, 2).is_none());
         assert!(blob.read(usize::MAX, 2).is_none());
+        let mut out = [0u8; 2];
+        assert!(blob.read_into(2, &mut out) && out == [3, 4]);
+        assert!(!blob.read_into(3, &mut out) && !blob.read_into(usize::MAX, &mut out));
         assert_eq!(blob.into_vec(), vec![1, 2, 3, 4]);
     }
 }

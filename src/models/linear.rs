@@ -83,16 +83,25 @@ impl<T: GgmlType + 'static> Typed<T> {
 
     /// From raw little-endian block bytes (a ggml or cached file).
     fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let size = std::mem::size_of::<T>();
-        if !bytes.len().is_multiple_of(size) {
-            return Err(Error::weights("matrix", format!("{} bytes are not whole {:?} blocks", bytes.len(), T::DTYPE)));
-        }
-        let mut blocks = vec![T::zeros(); bytes.len() / size];
-        // SAFETY: the block types are plain `repr(C)` structs of f16 and integer arrays (every bit
-        // pattern is a value), and the destination holds exactly `bytes.len()` bytes.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), blocks.as_mut_ptr() as *mut u8, bytes.len()) };
+        let mut blocks = Vec::new();
+        extend_blocks(&mut blocks, bytes)?;
         Ok(Typed(blocks))
     }
+}
+
+/// Appends the blocks that raw little-endian block `bytes` hold to `blocks` (which must have room
+/// reserved for them if the caller wants one allocation).
+fn extend_blocks<T: GgmlType>(blocks: &mut Vec<T>, bytes: &[u8]) -> Result<()> {
+    let size = std::mem::size_of::<T>();
+    if !bytes.len().is_multiple_of(size) {
+        return Err(Error::weights("matrix", format!("{} bytes are not whole {:?} blocks", bytes.len(), T::DTYPE)));
+    }
+    let start = blocks.len();
+    blocks.resize(start + bytes.len() / size, T::zeros());
+    // SAFETY: the block types are plain `repr(C)` structs of f16 and integer arrays (every bit
+    // pattern is a value), and the destination holds exactly `bytes.len()` bytes from `start`.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), blocks[start..].as_mut_ptr() as *mut u8, bytes.len()) };
+    Ok(())
 }
 
 impl<T: GgmlType + 'static> BlockRows for Typed<T> {
@@ -115,14 +124,17 @@ impl<T: GgmlType + 'static> BlockRows for Typed<T> {
     }
 
     fn concat(&self, others: &[&dyn BlockRows]) -> Result<Arc<dyn BlockRows>> {
-        let mut bytes = self.bytes().to_vec();
+        // One allocation of the final size: a growing buffer and a copy of it would leave holes
+        // above the model in (wasm) memory, which never shrinks.
+        let mut blocks = Vec::with_capacity(self.0.len() + others.iter().map(|o| o.bytes().len() / std::mem::size_of::<T>()).sum::<usize>());
+        blocks.extend_from_slice(&self.0);
         for other in others {
             if other.dtype() != T::DTYPE {
                 return Err(Error::Config(format!("cannot fuse {:?} and {:?} matrices", T::DTYPE, other.dtype())));
             }
-            bytes.extend_from_slice(other.bytes());
+            extend_blocks(&mut blocks, other.bytes())?;
         }
-        Ok(Arc::new(Typed::<T>::from_bytes(&bytes)?))
+        Ok(Arc::new(Typed(blocks)))
     }
 }
 
@@ -150,7 +162,8 @@ fn half_bytes<H: HalfFloat>(values: &[H]) -> std::borrow::Cow<'_, [u8]> {
 /// `first`'s values followed by those of every matrix in `rest`, which `pick` must find stored the
 /// same way.
 fn concat_halves<H: Clone>(first: &[H], rest: &[&Matrix], pick: impl Fn(&Storage) -> Option<&Arc<Vec<H>>>) -> Result<Arc<Vec<H>>> {
-    let mut all = first.to_vec();
+    let mut all = Vec::with_capacity(first.len() + rest.iter().map(|p| p.rows * p.cols).sum::<usize>());
+    all.extend_from_slice(first);
     for p in rest {
         all.extend_from_slice(pick(&p.storage).ok_or_else(|| Error::Config("cannot fuse matrices stored differently".into()))?);
     }
@@ -177,8 +190,10 @@ fn check_finite_f16(values: Vec<f16>) -> Result<Arc<Vec<f16>>> {
     }
 }
 
-/// At most this many values (4 MB in f32) are read at a time by [`Matrix::from_row_pieces`].
-pub const LOAD_PIECE_VALUES: usize = 1 << 20;
+/// At most this many values (256 KB in f32) are read at a time by [`Matrix::from_row_pieces`]:
+/// small enough that the piece buffer fits in the gaps the load leaves in (wasm) memory instead
+/// of raising its high-water mark, which wasm memory never comes down from.
+pub const LOAD_PIECE_VALUES: usize = 1 << 16;
 
 /// The ggml block type a matrix of `cols` columns gets in `dtype`, or None for f32/f16. Block
 /// types need whole 32-value blocks per row; other widths fall back to f16.
@@ -199,6 +214,25 @@ pub fn stored_bytes(rows: usize, cols: usize, dtype: WeightDType) -> usize {
         (_, Some(ggml)) => (n / ggml.block_size()).saturating_mul(ggml.type_size()),
         (_, None) => n.saturating_mul(2),
     }
+}
+
+/// `each` of the pieces of a (rows, cols) matrix, `piece_rows` rows at a time (the last piece may
+/// be shorter), read by `read` into one buffer that every piece reuses.
+fn for_each_piece(
+    rows: usize,
+    cols: usize,
+    piece_rows: usize,
+    read: &impl Fn(usize, usize, &mut [f32]) -> Result<()>,
+    mut each: impl FnMut(&[f32]),
+) -> Result<()> {
+    let mut buffer = vec![0f32; piece_rows.min(rows) * cols];
+    for first in (0..rows).step_by(piece_rows) {
+        let count = piece_rows.min(rows - first);
+        let piece = &mut buffer[..count * cols];
+        read(first, count, piece)?;
+        each(piece);
+    }
+    Ok(())
 }
 
 impl Matrix {
@@ -228,27 +262,23 @@ impl Matrix {
         Ok(Matrix { storage, rows, cols })
     }
 
-    /// A (rows, cols) matrix in `dtype`, read `read(first_row, count)` a few rows at a time (each
-    /// piece at most [`LOAD_PIECE_VALUES`] values, in any float dtype) and converted piece by
-    /// piece: while loading, only the final storage and one piece exist, never the whole matrix
-    /// in f32 (a 30k-token embedding table is 94 MB in f32 and 25 MB in q8).
-    pub fn from_row_pieces(rows: usize, cols: usize, precision: impl Into<Precision>, read: impl Fn(usize, usize) -> Result<Tensor>) -> Result<Self> {
+    /// A (rows, cols) matrix in `dtype`, read `read(first_row, count, out)` a few rows at a time
+    /// (each piece at most [`LOAD_PIECE_VALUES`] values, as f32 into `out`) and converted piece by
+    /// piece: while loading, only the final storage and one piece buffer exist, never the whole
+    /// matrix in f32 (a 30k-token embedding table is 94 MB in f32 and 25 MB in q8). f32 storage
+    /// is read straight into place; other dtypes reuse one piece buffer for the whole matrix.
+    pub fn from_row_pieces(
+        rows: usize,
+        cols: usize,
+        precision: impl Into<Precision>,
+        read: impl Fn(usize, usize, &mut [f32]) -> Result<()>,
+    ) -> Result<Self> {
         let piece_rows = (LOAD_PIECE_VALUES / cols.max(1)).max(1);
         let total = rows.checked_mul(cols).ok_or_else(|| Error::Config(format!("matrix ({rows}, {cols}) is too large")))?;
-        let mut pieces = (0..rows).step_by(piece_rows).map(|first| {
-            let count = piece_rows.min(rows - first);
-            let piece = read(first, count)?.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-            if piece.len() != count * cols {
-                return Err(Error::Config(format!("rows {first}..{} of a ({rows}, {cols}) matrix hold {} values", first + count, piece.len())));
-            }
-            Ok(piece)
-        });
         let dtype = match precision.into() {
             Precision::Bf16 => {
                 let mut values = Vec::with_capacity(total);
-                for piece in pieces {
-                    values.extend(piece?.into_iter().map(bf16::from_f32));
-                }
+                for_each_piece(rows, cols, piece_rows, &read, |piece| values.extend(piece.iter().map(|&v| bf16::from_f32(v))))?;
                 return Ok(Matrix { storage: Storage::BF16(Arc::new(values)), rows, cols });
             }
             Precision::Dtype(dtype) => dtype,
@@ -256,34 +286,89 @@ impl Matrix {
         let storage = match (dtype, block_type(dtype, cols)) {
             (WeightDType::Fp32, _) => {
                 let mut values = Vec::with_capacity(total);
-                for piece in pieces {
-                    values.extend_from_slice(&piece?);
+                for first in (0..rows).step_by(piece_rows) {
+                    let count = piece_rows.min(rows - first);
+                    let start = values.len();
+                    values.resize(start + count * cols, 0f32);
+                    read(first, count, &mut values[start..])?;
                 }
                 Storage::F32(Tensor::from_vec(values, (rows, cols), &Device::Cpu)?)
             }
             (_, Some(ggml)) => {
-                fn quantize<T: GgmlType + 'static>(total: usize, pieces: impl Iterator<Item = Result<Vec<f32>>>) -> Result<Arc<dyn BlockRows>> {
-                    let mut blocks = Vec::with_capacity(total / T::BLCK_SIZE);
-                    for piece in pieces {
-                        let piece = piece?;
+                fn quantize<T: GgmlType + 'static>(
+                    (rows, cols, piece_rows): (usize, usize, usize),
+                    read: &impl Fn(usize, usize, &mut [f32]) -> Result<()>,
+                ) -> Result<Arc<dyn BlockRows>> {
+                    let mut blocks = Vec::with_capacity(rows * cols / T::BLCK_SIZE);
+                    for_each_piece(rows, cols, piece_rows, read, |piece| {
                         let start = blocks.len();
                         blocks.resize(start + piece.len() / T::BLCK_SIZE, T::zeros());
-                        super::kernels::quantize_blocks(&piece, &mut blocks[start..]);
-                    }
+                        super::kernels::quantize_blocks(piece, &mut blocks[start..]);
+                    })?;
                     Ok(Arc::new(Typed(blocks)))
                 }
                 Storage::Blocks(match ggml {
-                    GgmlDType::Q8_0 => quantize::<BlockQ8_0>(total, &mut pieces)?,
-                    _ => quantize::<BlockQ4_1>(total, &mut pieces)?,
+                    GgmlDType::Q8_0 => quantize::<BlockQ8_0>((rows, cols, piece_rows), &read)?,
+                    _ => quantize::<BlockQ4_1>((rows, cols, piece_rows), &read)?,
                 })
             }
             (_, None) => {
                 let mut values = Vec::with_capacity(total);
-                for piece in pieces {
-                    values.extend(piece?.into_iter().map(f16::from_f32));
-                }
+                for_each_piece(rows, cols, piece_rows, &read, |piece| values.extend(piece.iter().map(|&v| f16::from_f32(v))))?;
                 Storage::F16(check_finite_f16(values)?)
             }
+        };
+        Ok(Matrix { storage, rows, cols })
+    }
+
+    /// A (rows, cols) matrix of ggml type `dtype` whose bytes, as ggml lays them out
+    /// (little-endian), `read` copies straight into the storage: one allocation of the final size
+    /// and no copy in between, so reading a compact cache entry leaves no matrix-sized holes in
+    /// (wasm) memory.
+    pub fn from_ggml_bytes_with(dtype: GgmlDType, rows: usize, cols: usize, read: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Self> {
+        let values = rows.checked_mul(cols).filter(|n| n.is_multiple_of(dtype.block_size()));
+        let Some(values) = values else {
+            return Err(Error::weights("matrix", format!("shape ({rows}, {cols}) is not whole {dtype:?} blocks")));
+        };
+        /// `values` as their bytes, to be written.
+        fn bytes_of<T>(values: &mut [T]) -> &mut [u8] {
+            // SAFETY: used for f32, f16, bf16 and ggml block types only: plain data for which every
+            // bit pattern is a value; the slice covers exactly `values`.
+            unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, std::mem::size_of_val(values)) }
+        }
+        fn blocks<T: GgmlType + 'static>(values: usize, read: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Arc<dyn BlockRows>> {
+            let mut blocks = vec![T::zeros(); values / T::BLCK_SIZE];
+            read(bytes_of(&mut blocks))?;
+            Ok(Arc::new(Typed(blocks)))
+        }
+        let storage = match dtype {
+            GgmlDType::F32 => {
+                let mut v = vec![0f32; values];
+                read(bytes_of(&mut v))?;
+                #[cfg(target_endian = "big")]
+                v.iter_mut().for_each(|x| *x = f32::from_bits(u32::from_le(x.to_bits())));
+                Storage::F32(Tensor::from_vec(v, (rows, cols), &Device::Cpu)?)
+            }
+            GgmlDType::F16 => {
+                let mut v = vec![f16::ZERO; values];
+                read(bytes_of(&mut v))?;
+                #[cfg(target_endian = "big")]
+                v.iter_mut().for_each(|x| *x = f16::from_bits(u16::from_le(x.to_bits())));
+                Storage::F16(check_finite_f16(v)?)
+            }
+            GgmlDType::BF16 => {
+                let mut v = vec![bf16::ZERO; values];
+                read(bytes_of(&mut v))?;
+                #[cfg(target_endian = "big")]
+                v.iter_mut().for_each(|x| *x = bf16::from_bits(u16::from_le(x.to_bits())));
+                Storage::BF16(Arc::new(v))
+            }
+            GgmlDType::Q8_0 => Storage::Blocks(blocks::<BlockQ8_0>(values, read)?),
+            GgmlDType::Q4_0 => Storage::Blocks(blocks::<BlockQ4_0>(values, read)?),
+            GgmlDType::Q4_1 => Storage::Blocks(blocks::<BlockQ4_1>(values, read)?),
+            GgmlDType::Q5_0 => Storage::Blocks(blocks::<BlockQ5_0>(values, read)?),
+            GgmlDType::Q5_1 => Storage::Blocks(blocks::<BlockQ5_1>(values, read)?),
+            other => return Err(Error::weights("matrix", format!("unsupported ggml type {other:?}"))),
         };
         Ok(Matrix { storage, rows, cols })
     }
@@ -615,20 +700,27 @@ mod tests {
     }
 
     /// Converting piece by piece (more rows than one piece holds, and a last short piece) stores
-    /// exactly what converting the whole tensor does, in every dtype; a short read is an error.
+    /// exactly what converting the whole tensor does, in every dtype; a failed read is an error.
     #[test]
     fn row_pieces_store_what_the_whole_tensor_does() {
         let (rows, cols) = (LOAD_PIECE_VALUES / 64 + 3, 64);
         let whole = random(rows, cols, 5);
         let bytes = |m: &Matrix| m.to_qtensor().unwrap().data().unwrap().into_owned();
-        for dtype in [WeightDType::Fp32, WeightDType::Fp16, WeightDType::Q8, WeightDType::Q4] {
-            let read = |first, count| Ok(whole.narrow(0, first, count)?.to_dtype(DType::F16)?.to_dtype(DType::F32)?);
-            let rounded = whole.to_dtype(DType::F16).unwrap().to_dtype(DType::F32).unwrap();
-            let pieces = Matrix::from_row_pieces(rows, cols, dtype, read).unwrap();
-            assert_eq!(bytes(&pieces), bytes(&Matrix::from_tensor(&rounded, dtype).unwrap()), "{dtype}");
+        let rounded = whole.to_dtype(DType::F16).unwrap().to_dtype(DType::F32).unwrap();
+        for precision in [WeightDType::Fp32, WeightDType::Fp16, WeightDType::Q8, WeightDType::Q4].map(Precision::from).into_iter().chain([Precision::Bf16]) {
+            let calls = std::cell::Cell::new(0);
+            let read = |first, count, out: &mut [f32]| {
+                calls.set(calls.get() + 1);
+                assert!(count * cols <= LOAD_PIECE_VALUES && out.len() == count * cols);
+                out.copy_from_slice(&rounded.narrow(0, first, count)?.flatten_all()?.to_vec1::<f32>()?);
+                Ok(())
+            };
+            let pieces = Matrix::from_row_pieces(rows, cols, precision, read).unwrap();
+            assert_eq!(calls.get(), 2, "{precision:?}");
+            assert_eq!(bytes(&pieces), bytes(&Matrix::from_tensor(&rounded, precision).unwrap()), "{precision:?}");
         }
-        let short = Matrix::from_row_pieces(4, 64, WeightDType::Q8, |_, _| Ok(Tensor::zeros((1, 64), DType::F32, &Device::Cpu)?));
-        assert!(matches!(short, Err(Error::Config(_))));
+        let failing = Matrix::from_row_pieces(4, 64, WeightDType::Q8, |first, _, _| Err(Error::Config(format!("no rows from {first}"))));
+        assert!(matches!(failing, Err(Error::Config(m)) if m == "no rows from 0"));
     }
 
     #[test]
@@ -706,11 +798,19 @@ mod tests {
             assert_eq!(m.byte_len(), stored_bytes(6, 32, dtype));
             let back = Matrix::from_qtensor(&m.to_qtensor().unwrap()).unwrap();
             assert_eq!(max_diff(&m.dense().unwrap(), &back.dense().unwrap()), 0.0);
+            let (ggml, stored) = m.ggml_data().unwrap();
+            let read = Matrix::from_ggml_bytes_with(ggml, 6, 32, |out| {
+                out.copy_from_slice(&stored);
+                Ok(())
+            }).unwrap();
+            assert_eq!((read.ggml_dtype(), read.ggml_data().unwrap().1), (ggml, stored.clone()));
+            assert!(Matrix::from_ggml_bytes_with(ggml, 6, 32, |_| Err(Error::Config("short".into()))).is_err());
             let rows = m.gather_rows(&[4, 1]).unwrap();
             let dense = m.dense().unwrap();
             assert_eq!(max_diff(&rows.get(0).unwrap(), &dense.get(4).unwrap()), 0.0);
             let fused = Matrix::concat_rows(&[&m, &m]).unwrap();
             assert_eq!(fused.rows(), 12);
+            assert_eq!(fused.byte_len(), 2 * m.byte_len());
             assert_eq!(max_diff(&fused.dense().unwrap().narrow(0, 6, 6).unwrap(), &dense), 0.0);
             assert!(m.gather_rows(&[6]).is_err());
         }

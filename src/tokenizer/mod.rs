@@ -66,18 +66,24 @@ pub const MAX_PIPELINE_STEPS: usize = 256;
 /// A tokenizer from `tokenizer.json` bytes: the JSON is parsed and checked here first, so that no
 /// input reaches the tokenizers crate that makes it panic (a file cut inside `"decoder"` does),
 /// grow a text exponentially, pad to a gigabyte or hold token ids no model can have.
+///
+/// The checks read a lean parse of the file ([`Checked`]: the model's vocabulary summarised as it
+/// streams past), and the tokenizers crate then parses the bytes itself: holding the whole file
+/// as a `serde_json::Value` while the crate builds its own copies raised wasm memory's high-water
+/// mark (which never comes down) by several MB for a 50k-token vocabulary.
 pub fn from_json_bytes(bytes: &[u8]) -> Result<Tokenizer> {
     let bad = |message: String| Error::Tokenizer(format!("tokenizer.json: {message}"));
-    let value: serde_json::Value =
+    let checked: Checked =
         serde_json::from_slice(bytes).map_err(|e| bad(format!("not valid JSON (truncated download?): {e}")))?;
-    check_tokenizer_json(&value).map_err(bad)?;
+    check_tokenizer_json(&checked).map_err(bad)?;
+    drop(checked);
     // Natively a panic inside the crate is also caught, as a last line of defence; in wasm a panic
     // aborts, which is why the checks above come first.
     #[cfg(not(target_arch = "wasm32"))]
-    let parsed = std::panic::catch_unwind(|| serde_json::from_value::<Tokenizer>(value))
+    let parsed = std::panic::catch_unwind(|| serde_json::from_slice::<Tokenizer>(bytes))
         .map_err(|_| bad("the tokenizers crate could not read it (it panicked)".into()))?;
     #[cfg(target_arch = "wasm32")]
-    let parsed = serde_json::from_value::<Tokenizer>(value);
+    let parsed = serde_json::from_slice::<Tokenizer>(bytes);
     let tokenizer = parsed.map_err(|e| bad(e.to_string()))?;
     // The crate asserts (panics) when a truncation's stride is not below its max_length less the
     // special tokens the post-processor adds; refuse such a file instead.
@@ -94,13 +100,181 @@ pub fn from_json_bytes(bytes: &[u8]) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
-/// The checks of [`from_json_bytes`] on the parsed JSON.
-fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), String> {
+/// A tokenizer.json as the checks read it: every top-level field but `model` as JSON, and of the
+/// model only its vocabulary, summarised while it is parsed (no copy of it is kept).
+struct Checked {
+    /// None when the file is not a JSON object.
+    fields: Option<serde_json::Value>,
+    /// `model.vocab`, when the model is an object that has one.
+    vocab: Option<VocabSummary>,
+}
+
+/// What the checks need of `model.vocab`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VocabSummary {
+    /// A token → id object: whether every id is a whole number below `MAX_VOCAB`.
+    Ids { all_valid: bool },
+    /// Unigram's list of [piece, score] pairs (ids are positions): how many, and the longest
+    /// piece's bytes.
+    Pieces { count: usize, longest: usize },
+    /// Neither an object nor a list.
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Checked {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Top;
+        impl<'de> serde::de::Visitor<'de> for Top {
+            type Value = Checked;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Checked, A::Error> {
+                let mut fields = serde_json::Map::new();
+                let mut vocab = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "model" {
+                        // A later duplicate key wins, as it does in a serde_json::Value.
+                        vocab = map.next_value::<ModelVocab>()?.0;
+                    } else {
+                        fields.insert(key, map.next_value()?);
+                    }
+                }
+                Ok(Checked { fields: Some(serde_json::Value::Object(fields)), vocab })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Checked, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Checked { fields: None, vocab: None })
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Checked, E> {
+                Ok(Checked { fields: None, vocab: None })
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Checked, E> {
+                Ok(Checked { fields: None, vocab: None })
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Checked, E> {
+                Ok(Checked { fields: None, vocab: None })
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Checked, E> {
+                Ok(Checked { fields: None, vocab: None })
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<Checked, E> {
+                Ok(Checked { fields: None, vocab: None })
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Checked, E> {
+                Ok(Checked { fields: None, vocab: None })
+            }
+        }
+        deserializer.deserialize_any(Top)
+    }
+}
+
+/// The `model` field: its `vocab` summarised, everything else skipped.
+struct ModelVocab(Option<VocabSummary>);
+
+impl<'de> serde::Deserialize<'de> for ModelVocab {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Model;
+        impl<'de> serde::de::Visitor<'de> for Model {
+            type Value = ModelVocab;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<ModelVocab, A::Error> {
+                let mut vocab = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "vocab" {
+                        vocab = Some(map.next_value::<VocabSummary>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(ModelVocab(vocab))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<ModelVocab, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ModelVocab(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<ModelVocab, E> {
+                Ok(ModelVocab(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<ModelVocab, E> {
+                Ok(ModelVocab(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<ModelVocab, E> {
+                Ok(ModelVocab(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<ModelVocab, E> {
+                Ok(ModelVocab(None))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<ModelVocab, E> {
+                Ok(ModelVocab(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<ModelVocab, E> {
+                Ok(ModelVocab(None))
+            }
+        }
+        deserializer.deserialize_any(Model)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for VocabSummary {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use crate::models::limits::MAX_VOCAB;
+        use serde_json::Value;
+        struct Vocab;
+        impl<'de> serde::de::Visitor<'de> for Vocab {
+            type Value = VocabSummary;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<VocabSummary, A::Error> {
+                let mut all_valid = true;
+                while let Some((_, id)) = map.next_entry::<serde::de::IgnoredAny, Value>()? {
+                    all_valid &= id.as_u64().is_some_and(|id| id < MAX_VOCAB);
+                }
+                Ok(VocabSummary::Ids { all_valid })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<VocabSummary, A::Error> {
+                let (mut count, mut longest) = (0usize, 0usize);
+                while let Some(piece) = seq.next_element::<Value>()? {
+                    count += 1;
+                    if let Some(text) = piece.get(0).and_then(Value::as_str) {
+                        longest = longest.max(text.len());
+                    }
+                }
+                Ok(VocabSummary::Pieces { count, longest })
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<VocabSummary, E> {
+                Ok(VocabSummary::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<VocabSummary, E> {
+                Ok(VocabSummary::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<VocabSummary, E> {
+                Ok(VocabSummary::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<VocabSummary, E> {
+                Ok(VocabSummary::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<VocabSummary, E> {
+                Ok(VocabSummary::Other)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<VocabSummary, E> {
+                Ok(VocabSummary::Other)
+            }
+        }
+        deserializer.deserialize_any(Vocab)
+    }
+}
+
+/// The checks of [`from_json_bytes`] on the lean parse of the file.
+fn check_tokenizer_json(checked: &Checked) -> std::result::Result<(), String> {
     use crate::models::limits::{MAX_POSITIONS, MAX_VOCAB};
     use serde_json::Value;
-    if !json.is_object() {
+    let Some(json) = &checked.fields else {
         return Err("not a JSON object".into());
-    }
+    };
     // Normalisers: a bounded chain whose worst-case growth is bounded.
     let mut growth = 1.0f64;
     let mut steps = 0usize;
@@ -182,23 +356,22 @@ fn check_tokenizer_json(json: &serde_json::Value) -> std::result::Result<(), Str
     // Token ids: each below the largest vocabulary a model may have, so none can be mistaken
     // for a valid row later (u32::MAX wrapped, or past any embedding table).
     let id_ok = |id: Option<u64>| id.is_some_and(|id| id < MAX_VOCAB);
-    if let Some(vocab) = json.pointer("/model/vocab") {
-        let ids: Box<dyn Iterator<Item = Option<u64>>> = match vocab {
-            Value::Object(map) => Box::new(map.values().map(Value::as_u64)),
-            // Unigram: [piece, score] pairs, ids are positions.
-            Value::Array(pieces) => Box::new(std::iter::once(Some(pieces.len().saturating_sub(1) as u64))),
-            _ => return Err("model.vocab is neither an object nor a list".into()),
-        };
-        for id in ids {
-            if !id_ok(id) {
+    match checked.vocab {
+        None => {}
+        Some(VocabSummary::Other) => return Err("model.vocab is neither an object nor a list".into()),
+        Some(VocabSummary::Ids { all_valid }) => {
+            if !all_valid {
                 return Err(format!("model.vocab holds a token id that is not below {MAX_VOCAB}"));
             }
         }
-        // Unigram keeps its pieces in a byte trie that the tokenizers crate drops recursively,
-        // one stack frame per byte: a 100 kB piece overflows the stack (natively; in wasm's 1 MB
-        // stack much less does). Pieces are as bounded as in a .spm file.
-        if let Value::Array(pieces) = vocab {
-            let longest = pieces.iter().filter_map(|p| p.get(0).and_then(Value::as_str)).map(str::len).max().unwrap_or(0);
+        Some(VocabSummary::Pieces { count, longest }) => {
+            // Unigram: [piece, score] pairs, ids are positions.
+            if !id_ok(Some(count.saturating_sub(1) as u64)) {
+                return Err(format!("model.vocab holds a token id that is not below {MAX_VOCAB}"));
+            }
+            // Unigram keeps its pieces in a byte trie that the tokenizers crate drops recursively,
+            // one stack frame per byte: a 100 kB piece overflows the stack (natively; in wasm's 1 MB
+            // stack much less does). Pieces are as bounded as in a .spm file.
             if longest > sentencepiece::MAX_PIECE_BYTES {
                 return Err(format!(
                     "model.vocab holds a piece of {longest} bytes; at most {}",
@@ -366,6 +539,37 @@ pub async fn load(repo: &Repo) -> Result<(Tokenizer, TokenizerConfig)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The lean parse reads what the checks need of `model.vocab` (and of a file that is not an
+    /// object) as a full parse would, however the vocabulary is written.
+    #[test]
+    fn the_checks_read_the_vocabulary_as_it_streams_past() {
+        let verdict = |json: &str| check_tokenizer_json(&serde_json::from_str::<Checked>(json).unwrap());
+        let big = crate::models::limits::MAX_VOCAB;
+        assert_eq!(verdict(r#"{"model": {"type": "WordPiece", "vocab": {"a": 0, "b": 1}}, "x": [1]}"#), Ok(()));
+        for bad_id in [format!("{big}"), "-1".into(), "1.5".into(), "\"7\"".into(), "null".into()] {
+            let json = format!(r#"{{"model": {{"vocab": {{"a": 0, "b": {bad_id}, "c": 2}}}}}}"#);
+            assert!(verdict(&json).unwrap_err().contains("token id that is not below"), "{json}");
+        }
+        let long = "x".repeat(sentencepiece::MAX_PIECE_BYTES + 1);
+        assert_eq!(verdict(r#"{"model": {"vocab": [["a", -1.0], ["b", -2.0], 7]}}"#), Ok(()));
+        assert!(verdict(&format!(r#"{{"model": {{"vocab": [["a", -1.0], ["{long}", -2.0]]}}}}"#)).unwrap_err().contains("a piece of"));
+        for other in ["null", "3", "\"v\"", "true"] {
+            assert!(verdict(&format!(r#"{{"model": {{"vocab": {other}}}}}"#)).unwrap_err().contains("neither"), "{other}");
+        }
+        // No vocabulary to check: a model without one, or a model that is not an object.
+        for json in [r#"{"model": {"merges": []}}"#, r#"{"model": [1, {"vocab": 5}]}"#, r#"{"model": "m"}"#, "{}"] {
+            assert_eq!(verdict(json), Ok(()), "{json}");
+        }
+        // The last of duplicate keys counts, as in a serde_json::Value.
+        assert_eq!(verdict(r#"{"model": {"vocab": 1}, "model": {"vocab": {"a": 0}}}"#), Ok(()));
+        for json in ["[1, 2]", "3", "\"s\"", "null", "false"] {
+            assert_eq!(verdict(json).unwrap_err(), "not a JSON object", "{json}");
+        }
+        // The other checks still see the other fields.
+        let padded = format!(r#"{{"padding": {{"strategy": {{"Fixed": {}}}}}, "model": {{"vocab": {{}}}}}}"#, u64::MAX);
+        assert!(verdict(&padded).unwrap_err().contains("padding.strategy.Fixed"));
+    }
 
     #[test]
     fn added_tokens_split_the_text_earliest_and_longest_first() {

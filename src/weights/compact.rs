@@ -200,6 +200,9 @@ pub fn write<'a>(recorded: &'a [(String, Recorded)], key: &Key) -> Result<EntryB
     Ok(EntryBytes { pieces })
 }
 
+/// Bytes the checksum reads at a time (a whole number of its 8-byte words).
+const CHECKSUM_PIECE: usize = 1 << 18;
+
 /// A compact entry opened for reading.
 pub struct CompactSource<S: ByteSource> {
     bytes: S,
@@ -227,13 +230,24 @@ impl<S: ByteSource> CompactSource<S> {
         let mut infos: Vec<_> = self.content.tensor_infos.values().collect();
         infos.sort_by_key(|i| i.offset);
         let mut checksum = Checksum::new();
+        let mut buffer = vec![0u8; CHECKSUM_PIECE];
         for info in infos {
             // A damaged entry may name dims whose product overflows (candle's elem_count would
             // wrap or panic): it is rebuilt like any other damage.
             let elems = super::tensor_bytes(info.shape.dims(), 1)?;
             let len = (elems / info.ggml_dtype.block_size()).checked_mul(info.ggml_dtype.type_size())?;
             let start = (self.content.tensor_data_offset as usize).checked_add(info.offset as usize)?;
-            checksum.update(&self.bytes.read(start, len)?);
+            // A piece at a time (whole 8-byte words, so the sum is that of the whole): reading a
+            // 40 MB vocabulary matrix at once would leave a 40 MB hole in wasm memory.
+            let mut done = 0;
+            while done < len {
+                let piece = &mut buffer[..CHECKSUM_PIECE.min(len - done)];
+                if !self.bytes.read_into(start.checked_add(done)?, piece) {
+                    return None;
+                }
+                checksum.update(piece);
+                done += piece.len();
+            }
         }
         Some(format!("{:016x}", checksum.0))
     }
@@ -261,6 +275,19 @@ impl<S: ByteSource> TensorSource for CompactSource<S> {
 
     fn file(&self) -> &str {
         "compact model cache"
+    }
+
+    /// Matrices are read from the entry straight into their storage (one allocation, no copy in
+    /// between); f32 tensors are dense ones and go through `load`.
+    fn load_matrix(&self, name: &str) -> Option<Result<crate::models::linear::Matrix>> {
+        let info = self.content.tensor_infos.get(name).filter(|i| i.ggml_dtype != GgmlDType::F32)?;
+        let &[rows, cols] = info.shape.dims() else { return None };
+        let start = (self.content.tensor_data_offset as usize).checked_add(info.offset as usize);
+        let read = |out: &mut [u8]| match start {
+            Some(start) if self.bytes.read_into(start, out) => Ok(()),
+            _ => Err(Error::weights(self.file(), format!("tensor {name} runs past the end of the entry"))),
+        };
+        Some(crate::models::linear::Matrix::from_ggml_bytes_with(info.ggml_dtype, rows, cols, read))
     }
 
     fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
@@ -347,6 +374,23 @@ mod tests {
         gguf_file::write(&mut candle, &metadata, &tensors).unwrap();
         assert_eq!(bytes, candle.into_inner());
         assert_eq!(tensors[3].1.dtype(), GgmlDType::F16, "10 columns are no whole q8 block: f16");
+    }
+
+    /// A model reading an entry gets each matrix read straight into its storage, byte for byte
+    /// what was recorded; a matrix asked for in another shape is refused.
+    #[test]
+    fn matrices_are_read_straight_from_the_entry() {
+        let key = Key { dtype: WeightDType::Q8, source: None };
+        let recorded = recorded();
+        let bytes = write(&recorded, &key).unwrap().to_vec();
+        let source = CompactSource::open(bytes, &key).unwrap();
+        let read = source.load_matrix("a.weight").unwrap().unwrap();
+        let Recorded::Matrix(want) = &recorded[0].1 else { panic!() };
+        assert_eq!(read.ggml_data().unwrap(), want.ggml_data().unwrap());
+        assert!(source.load_matrix("a.bias").is_none(), "f32 tensors are dense ones");
+        let weights = Weights::new(Box::new(source), WeightDType::Q8);
+        assert_eq!(weights.matrix((2, 32), "a.weight").unwrap().ggml_data().unwrap(), want.ggml_data().unwrap());
+        assert!(weights.matrix((1, 64), "a.weight").is_err());
     }
 
     #[test]

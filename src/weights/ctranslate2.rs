@@ -216,9 +216,17 @@ impl<S: ByteSource> TensorSource for Ct2Source<S> {
         self.variables.get(name).is_some_and(|v| v.dims.len() == 2 && matches!(v.dtype, DType::F32 | DType::F16 | DType::BF16))
     }
 
-    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
+    fn load_rows(&self, name: &str, first: usize, count: usize, out: &mut [f32]) -> Option<Result<()>> {
         let v = self.variables.get(name).filter(|_| self.loads_rows(name))?;
-        Some(read(&self.bytes, &self.file, name, v, first, count))
+        let dtype = match v.dtype {
+            DType::F16 => candle_core::DType::F16,
+            DType::BF16 => candle_core::DType::BF16,
+            DType::F32 => candle_core::DType::F32,
+            DType::I8 | DType::I16 | DType::I32 => return None,
+        };
+        let matrix = super::safetensors::RowMajor { start: v.start, dtype, rows: v.dims[0], cols: v.dims[1] };
+        let read = matrix.read_rows_f32(&self.bytes, first, count, out);
+        Some(read.then_some(()).ok_or_else(|| Error::weights(&self.file, format!("variable '{name}': rows {first}..{} are outside it", first.saturating_add(count)))))
     }
 
     // An alias is its target's bytes (Whisper's `decoder/projection/weight` is the embedding).
@@ -367,9 +375,10 @@ pub(crate) mod tests {
             assert_eq!(f(&t), f(&all[name]), "{name}");
         }
         assert!(source.loads_rows("a/weight") && !source.loads_rows("b/bias") && !source.loads_rows("num_heads"));
-        let row = source.load_rows("a/weight", 1, 1).unwrap().unwrap().to_dtype(candle_core::DType::F32).unwrap();
-        assert_eq!(row.to_vec2::<f32>().unwrap(), vec![vec![65504.0, 0.0, 3.0]]);
-        assert!(source.load_rows("a/weight", 1, 2).unwrap().is_err());
+        let mut row = [0f32; 3];
+        source.load_rows("a/weight", 1, 1, &mut row).unwrap().unwrap();
+        assert_eq!(row, [65504.0, 0.0, 3.0]);
+        assert!(source.load_rows("a/weight", 1, 2, &mut [0f32; 6]).unwrap().is_err());
         // An alias is its target's data, so a model loads it once; distinct variables are not.
         assert!(source.same_data("alias/weight", "a/weight") && source.same_data("a/weight", "alias/weight"));
         assert!(!source.same_data("a/weight", "c") && !source.same_data("a/weight", "missing"));

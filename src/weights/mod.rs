@@ -126,9 +126,15 @@ pub trait TensorSource {
     fn dims(&self, name: &str) -> Result<Option<Vec<usize>>> {
         Ok(self.load(name)?.map(|t| t.dims().to_vec()))
     }
-    /// Rows first..first + count of the 2-D dense tensor `name`, for sources that can read part of
-    /// a tensor (None: this source loads tensors whole).
-    fn load_rows(&self, _name: &str, _first: usize, _count: usize) -> Option<Result<Tensor>> {
+    /// Rows first..first + count of the 2-D float tensor `name` as f32 into `out` (`count` times
+    /// its columns), for sources that can read part of a tensor (None: this source loads tensors
+    /// whole).
+    fn load_rows(&self, _name: &str, _first: usize, _count: usize, _out: &mut [f32]) -> Option<Result<()>> {
+        None
+    }
+    /// `name` as a weight matrix read straight from the source's bytes into its storage, for
+    /// sources that hold matrices as a `Matrix` stores them (the compact cache); None otherwise.
+    fn load_matrix(&self, _name: &str) -> Option<Result<Matrix>> {
         None
     }
     /// Whether `load_rows` reads `name`.
@@ -209,8 +215,8 @@ impl TensorSource for Sharded {
         self.index.get(name).is_some_and(|&i| self.shards[i].loads_rows(name))
     }
 
-    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
-        self.shards[*self.index.get(name)?].load_rows(name, first, count)
+    fn load_rows(&self, name: &str, first: usize, count: usize, out: &mut [f32]) -> Option<Result<()>> {
+        self.shards[*self.index.get(name)?].load_rows(name, first, count, out)
     }
 
     fn same_data(&self, a: &str, b: &str) -> bool {
@@ -419,10 +425,19 @@ impl Weights {
         let source = &self.shared.source;
         let path = self.path(name);
         if source.loads_rows(&path) && source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {
-            let read = |first, count| source.load_rows(&path, first, count).expect("loads_rows said yes");
+            let read = |first, count, out: &mut [f32]| {
+                source.load_rows(&path, first, count, out).unwrap_or_else(|| Err(Error::weights(source.file(), format!("tensor '{path}' cannot be read by rows"))))
+            };
             let matrix = Matrix::from_row_pieces(rows, cols, dtype, read)?;
             self.record(path, Recorded::Matrix(matrix.clone()));
             return Ok(matrix);
+        }
+        if source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {
+            if let Some(matrix) = source.load_matrix(&path) {
+                let matrix = matrix?;
+                self.record(path, Recorded::Matrix(matrix.clone()));
+                return Ok(matrix);
+            }
         }
         let (path, stored) = self.stored(name)?;
         if stored.dims() != [rows, cols] {

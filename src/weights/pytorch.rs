@@ -186,9 +186,9 @@ impl<S: ByteSource> TensorSource for Pickled<S> {
         }
     }
 
-    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
+    fn load_rows(&self, name: &str, first: usize, count: usize, out: &mut [f32]) -> Option<Result<()>> {
         let matrix = self.matrix(name)?;
-        Some(matrix.read_rows(&self.source, first, count).ok_or_else(|| matrix.outside(&self.file, name, first, count)))
+        Some(matrix.read_rows_f32(&self.source, first, count, out).then_some(()).ok_or_else(|| matrix.outside(&self.file, name, first, count)))
     }
 }
 

@@ -118,10 +118,10 @@ impl<S: ByteSource> TensorSource for Safetensors<S> {
         self.tensors.get(name).is_some_and(|t| t.shape.len() == 2 && t.dtype.is_float())
     }
 
-    fn load_rows(&self, name: &str, first: usize, count: usize) -> Option<Result<Tensor>> {
+    fn load_rows(&self, name: &str, first: usize, count: usize, out: &mut [f32]) -> Option<Result<()>> {
         let t = self.tensors.get(name).filter(|_| self.loads_rows(name))?;
         let matrix = RowMajor { start: t.start, dtype: t.dtype, rows: t.shape[0], cols: t.shape[1] };
-        Some(matrix.read_rows(&self.source, first, count).ok_or_else(|| matrix.outside(&self.file, name, first, count)))
+        Some(matrix.read_rows_f32(&self.source, first, count, out).then_some(()).ok_or_else(|| matrix.outside(&self.file, name, first, count)))
     }
 }
 
@@ -135,7 +135,58 @@ pub(super) struct RowMajor {
 }
 
 impl RowMajor {
-    /// Rows first..first + count; `None` when they are not all inside the matrix and the file.
+    /// Rows first..first + count as f32 into `out` (`count * cols` values): f32 data is copied
+    /// from the source straight into `out`, f16/bf16 through one buffer of their own size, so a
+    /// load's pieces leave no further copies behind (in wasm, freed buffers are holes in memory
+    /// that never shrinks). False when the rows are not all inside the matrix and the file, or
+    /// `out` is not their size.
+    pub fn read_rows_f32<S: ByteSource + ?Sized>(&self, source: &S, first: usize, count: usize, out: &mut [f32]) -> bool {
+        let Some(values) = first.checked_add(count).filter(|&end| end <= self.rows).and_then(|_| count.checked_mul(self.cols)) else {
+            return false;
+        };
+        if out.len() != values {
+            return false;
+        }
+        let element = self.dtype.size_in_bytes();
+        let start = self.start + first * self.cols * element;
+        match self.dtype {
+            DType::F32 => {
+                if !source.read_into(start, bytemuck::cast_slice_mut(out)) {
+                    return false;
+                }
+                #[cfg(target_endian = "big")]
+                out.iter_mut().for_each(|v| *v = f32::from_bits(u32::from_le(v.to_bits())));
+                true
+            }
+            DType::F16 | DType::BF16 => {
+                let mut halves = vec![0u16; values];
+                if !source.read_into(start, bytemuck::cast_slice_mut(&mut halves)) {
+                    return false;
+                }
+                let widen: fn(u16) -> f32 = if self.dtype == DType::F16 {
+                    |bits| half::f16::from_bits(u16::from_le(bits)).to_f32()
+                } else {
+                    |bits| half::bf16::from_bits(u16::from_le(bits)).to_f32()
+                };
+                out.iter_mut().zip(&halves).for_each(|(v, &bits)| *v = widen(bits));
+                true
+            }
+            // Other float formats (f64, f8, ...) go through candle's conversion.
+            _ => {
+                let Some(piece) = self.read_rows(source, first, count) else { return false };
+                match piece.to_dtype(DType::F32).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1::<f32>()) {
+                    Ok(converted) if converted.len() == values => {
+                        out.copy_from_slice(&converted);
+                        true
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    /// Rows first..first + count as stored; `None` when they are not all inside the matrix and
+    /// the file.
     pub fn read_rows<S: ByteSource + ?Sized>(&self, source: &S, first: usize, count: usize) -> Option<Tensor> {
         let row_bytes = self.cols * self.dtype.size_in_bytes();
         first.checked_add(count).filter(|&end| end <= self.rows)?;
@@ -198,6 +249,36 @@ mod tests {
         let tensors = from_source(sample(), "m").unwrap();
         assert_eq!(tensors["a"].to_vec2::<f32>().unwrap(), vec![vec![0.0, 1.0, 2.0], vec![3.0, 4.0, 5.0]]);
         assert_eq!(tensors["b"].to_vec1::<f32>().unwrap(), vec![7.0]);
+    }
+
+    /// Rows read as f32 straight from the file are what candle's conversion of the same rows
+    /// gives, for f32, f16, bf16 and f64 data; rows outside the matrix or the file, or a buffer of
+    /// the wrong size, are refused.
+    #[test]
+    fn rows_read_as_f32_are_candles_conversion() {
+        let values: Vec<f32> = (0..24).map(|i| (i as f32 - 11.5) * 0.37).collect();
+        let whole = Tensor::from_vec(values, (6, 4), &Device::Cpu).unwrap();
+        for dtype in [DType::F32, DType::F16, DType::BF16, DType::F64] {
+            let stored = whole.to_dtype(dtype).unwrap();
+            let mut file = vec![7u8; 3]; // the matrix starts at an odd offset
+            let data = stored.flatten_all().unwrap();
+            let bytes: Vec<u8> = match dtype {
+                DType::F32 => data.to_vec1::<f32>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                DType::F16 => data.to_vec1::<half::f16>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                DType::BF16 => data.to_vec1::<half::bf16>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+                _ => data.to_vec1::<f64>().unwrap().iter().flat_map(|v| v.to_le_bytes()).collect(),
+            };
+            file.extend_from_slice(&bytes);
+            let matrix = RowMajor { start: 3, dtype, rows: 6, cols: 4 };
+            let mut out = [0f32; 12];
+            assert!(matrix.read_rows_f32(&file, 2, 3, &mut out), "{dtype:?}");
+            let want = stored.narrow(0, 2, 3).unwrap().to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(out.to_vec(), want, "{dtype:?}");
+            assert!(!matrix.read_rows_f32(&file, 4, 3, &mut out), "past the matrix");
+            assert!(!matrix.read_rows_f32(&file, 2, 2, &mut out), "buffer of another size");
+            assert!(!matrix.read_rows_f32(&file[..file.len() - 1], 3, 3, &mut out), "past the file");
+            assert!(!matrix.read_rows_f32(&file, usize::MAX, 2, &mut out[..8]));
+        }
     }
 
     #[test]

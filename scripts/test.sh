@@ -6,6 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --browser
 
+# Every temporary file of this run goes into one folder, removed at the end: Chromium started by
+# ChromeDriver (the wasm tests) without a --user-data-dir makes a profile folder in TMPDIR per
+# session (tens of MB each) and never removes it, which filled a test machine's disk over time.
+scratch=$(mktemp -d -t hubside-test.XXXXXX)
+export TMPDIR="$scratch"
+
 # Everything the runners print also goes to a log, summed up in one line at the end.
 log=$(mktemp)
 exec > >(tee "$log") 2>&1
@@ -24,6 +30,7 @@ summary() {
       if (status != 0 && f == 0) { f = 1; note = sprintf(" (\"%s\" stopped with exit status %d)", stage, status) }
       printf "\nall suites: %d passed, %d failed%s\n", p, f, note
     }' "$log"
+  rm -rf "$scratch"
   exit $status
 }
 trap 'summary $?' EXIT

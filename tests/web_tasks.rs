@@ -156,21 +156,26 @@ fn log_mel_matches_reference_statistics() {
     }
 }
 
+/// A reference case's clip transcribed with its language and task, without timestamps.
+fn transcribe_case(recognizer: &SpeechRecognizer, case: &references::WhisperCase) -> hubside::tasks::speech_recognition::Transcription {
+    let samples = clip(&case.audio);
+    let options = TranscribeOptions {
+        language: Some(case.language.clone()),
+        task: hubside::tasks::speech_recognition::SpeechTask::parse(&case.task).unwrap(),
+        return_timestamps: false.into(),
+        ..Default::default()
+    };
+    let pcm = hubside::audio::Pcm { samples: &samples, sample_rate: 16_000, channels: 1 };
+    recognizer.transcribe(pcm, &options, &mut |_| {}).unwrap()
+}
+
 #[wasm_bindgen_test]
 async fn whisper_base_token_ids_match_reference() {
     let reference: WhisperReference = serde_json::from_str(BASE_REFERENCE).unwrap();
     let repo = Repo::remote("Systran/faster-whisper-base", Some(ENDPOINT), None).unwrap();
     let recognizer = SpeechRecognizer::load(&repo).await.unwrap();
     for case in &reference.cases {
-        let samples = clip(&case.audio);
-        let options = TranscribeOptions {
-            language: Some(case.language.clone()),
-            task: hubside::tasks::speech_recognition::SpeechTask::parse(&case.task).unwrap(),
-            return_timestamps: false.into(),
-            ..Default::default()
-        };
-        let pcm = hubside::audio::Pcm { samples: &samples, sample_rate: 16_000, channels: 1 };
-        let result = recognizer.transcribe(pcm, &options, &mut |_| {}).unwrap();
+        let result = transcribe_case(&recognizer, case);
         assert_eq!(result.tokens, case.generated_ids, "{}", case.audio);
         assert_eq!(result.text, case.text, "{}", case.audio);
     }
@@ -188,15 +193,7 @@ async fn whisper_q8_token_ids_match_reference_in_the_browser() {
         let repo = Repo::remote(model, Some(ENDPOINT), None).unwrap();
         let recognizer = SpeechRecognizer::load_with(&repo, &LoadOptions { dtype: WeightDType::Q8, ..Default::default() }).await.unwrap();
         for case in &reference.cases {
-            let samples = clip(&case.audio);
-            let options = TranscribeOptions {
-                language: Some(case.language.clone()),
-                task: hubside::tasks::speech_recognition::SpeechTask::parse(&case.task).unwrap(),
-                return_timestamps: false.into(),
-                ..Default::default()
-            };
-            let pcm = hubside::audio::Pcm { samples: &samples, sample_rate: 16_000, channels: 1 };
-            let result = recognizer.transcribe(pcm, &options, &mut |_| {}).unwrap();
+            let result = transcribe_case(&recognizer, case);
             assert_eq!(result.tokens, case.generated_ids, "{model} q8: {}: {:?}", case.audio, result.text);
         }
     }

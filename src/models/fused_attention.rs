@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use super::kernels::SharedOut;
 use super::softmax::softmax_row;
 
 /// Scores held per block of query rows (512 KB of f32): small enough for a core's L2 cache, large
@@ -39,20 +40,6 @@ pub struct Bias<'a> {
     pub query: usize,
 }
 
-/// `*mut f32` that blocks may share: each writes its own rows × head columns of the output.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: the blocks write disjoint elements (see `attend`), so sharing the pointer is sound.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// Through a method, so closures capture the whole `OutPtr` (Sync), not its raw field.
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
-
 /// softmax(scale · (q kᵀ + bias)) v for every batch and head, as (batch, queries, heads·head_dim)
 /// row-major. Panics if a slice is shorter than its shape says (callers pass whole tensors).
 pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: Shape, bias: Option<Bias>, scale: f32) -> Vec<f32> {
@@ -70,7 +57,7 @@ pub fn attend(q: &[f32], k: &[f32], v: &[f32], s: Shape, bias: Option<Bias>, sca
     }
     let rows_per_block = (BLOCK_SCORES / keys).clamp(1, queries);
     let blocks_per_head = queries.div_ceil(rows_per_block);
-    let out_ptr = OutPtr(out.as_mut_ptr());
+    let out_ptr = SharedOut(out.as_mut_ptr());
     let run = |scores: &mut Vec<f32>, block: usize| {
         let (bh, first) = (block / blocks_per_head, (block % blocks_per_head) * rows_per_block);
         let (b, h) = (bh / heads, bh % heads);

@@ -473,16 +473,20 @@ impl<'a> OutColumns<'a> {
     }
 }
 
-/// y's buffer handed to the pool's tasks (each writes only its own columns; see [`OutColumns`]).
-struct SharedOut(*mut f32);
-// SAFETY: tasks write disjoint columns through it while the caller's `&mut [f32]` is held.
+/// An output buffer shared by the pool's tasks, each writing only its own elements (columns of y
+/// here, a block's rows × head columns in `fused_attention`): whoever creates it holds the buffer's
+/// `&mut` for as long as the tasks run and answers for the disjointness.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(pub(crate) *mut f32);
+// SAFETY: tasks write disjoint elements through it while the creator's `&mut [f32]` is held.
 unsafe impl Sync for SharedOut {}
 unsafe impl Send for SharedOut {}
 
 impl SharedOut {
-    /// Through a method, so closures capture the Sync wrapper rather than its raw field.
-    fn ptr(&self) -> *mut f32 {
-        self.0
+    /// The element `offset` past the start. Through a method, so closures capture the Sync
+    /// wrapper rather than its raw field.
+    pub(crate) fn at(self, offset: usize) -> *mut f32 {
+        self.0.wrapping_add(offset)
     }
 }
 
@@ -495,7 +499,7 @@ fn for_each_weight_columns(out: &mut [f32], m: usize, n: usize, rows_per_task: u
     let task = |index: usize| {
         let first = index * rows_per_task;
         let len = rows_per_task.min(n - first);
-        run(first, OutColumns { y: y.ptr(), m, n, first, len, _y: std::marker::PhantomData });
+        run(first, OutColumns { y: y.at(0), m, n, first, len, _y: std::marker::PhantomData });
     };
     let tasks = n.div_ceil(rows_per_task);
     if rayon::current_num_threads() == 1 {

@@ -171,10 +171,8 @@ impl UnpackedRun {
         }
         let mut values = [0i16; BLOCK];
         for (index, block) in bytes.chunks_exact(type_size).enumerate() {
-            let (row, b) = (index / blocks, index % blocks);
-            let (panel, lane) = (row / PANEL, row % PANEL);
+            let (at, lane) = self.slot(index);
             let (scale, min) = unpack_block(dtype, block, &mut values);
-            let at = (panel * blocks + b) * PANEL;
             self.scale[at + lane] = scale;
             self.min[at + lane] = min;
             // Pair p of this block: q[(at + p·8 + lane)·2 ..][..2], i.e. the panel-block's 32
@@ -193,11 +191,8 @@ impl UnpackedRun {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     fn fill_q8_0(&mut self, bytes: &[u8]) {
         use core::arch::wasm32::*;
-        let blocks = self.blocks;
         for (index, block) in bytes.chunks_exact(2 + BLOCK).enumerate() {
-            let (row, b) = (index / blocks, index % blocks);
-            let (panel, lane) = (row / PANEL, row % PANEL);
-            let at = (panel * blocks + b) * PANEL;
+            let (at, lane) = self.slot(index);
             self.scale[at + lane] = half_at(block, 0);
             let panel_block = &mut self.q[at * BLOCK..(at + PANEL) * BLOCK];
             // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
@@ -216,6 +211,13 @@ impl UnpackedRun {
                 }
             }
         }
+    }
+
+    /// Where block `index` of the run (row index / blocks, block index % blocks) goes: the start
+    /// of its panel-block in units of 8-row slots (values at ·32, scales at ·1) and its row's lane.
+    fn slot(&self, index: usize) -> (usize, usize) {
+        let (row, b) = (index / self.blocks, index % self.blocks);
+        ((row / PANEL * self.blocks + b) * PANEL, row % PANEL)
     }
 
     fn panels(&self) -> usize {

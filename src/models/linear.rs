@@ -69,23 +69,11 @@ trait BlockRows: Send + Sync {
 
 struct Typed<T: GgmlType>(Vec<T>);
 
-/// The block formats a matrix may hold.
-fn supported(dtype: GgmlDType) -> bool {
-    matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
-}
-
 impl<T: GgmlType + 'static> Typed<T> {
     fn quantize(values: &[f32]) -> Self {
         let mut blocks = vec![T::zeros(); values.len() / T::BLCK_SIZE];
         super::kernels::quantize_blocks(values, &mut blocks);
         Typed(blocks)
-    }
-
-    /// From raw little-endian block bytes (a ggml or cached file).
-    fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let mut blocks = Vec::new();
-        extend_blocks(&mut blocks, bytes)?;
-        Ok(Typed(blocks))
     }
 }
 
@@ -136,17 +124,6 @@ impl<T: GgmlType + 'static> BlockRows for Typed<T> {
         }
         Ok(Arc::new(Typed(blocks)))
     }
-}
-
-fn blocks_from_bytes(dtype: GgmlDType, bytes: &[u8]) -> Result<Arc<dyn BlockRows>> {
-    Ok(match dtype {
-        GgmlDType::Q8_0 => Arc::new(Typed::<BlockQ8_0>::from_bytes(bytes)?),
-        GgmlDType::Q4_0 => Arc::new(Typed::<BlockQ4_0>::from_bytes(bytes)?),
-        GgmlDType::Q4_1 => Arc::new(Typed::<BlockQ4_1>::from_bytes(bytes)?),
-        GgmlDType::Q5_0 => Arc::new(Typed::<BlockQ5_0>::from_bytes(bytes)?),
-        GgmlDType::Q5_1 => Arc::new(Typed::<BlockQ5_1>::from_bytes(bytes)?),
-        other => return Err(Error::weights("matrix", format!("unsupported block type {other:?}"))),
-    })
 }
 
 /// f16/bf16 values as ggml lays them out, little-endian: borrowed where memory already is (wasm and
@@ -377,21 +354,13 @@ impl Matrix {
     pub fn from_qtensor(q: &QTensor) -> Result<Self> {
         let (rows, cols) = q.shape().dims2().map_err(|_| Error::weights("matrix", format!("shape {:?} is not 2-D", q.shape())))?;
         let bytes = q.data()?;
-        let storage = match q.dtype() {
-            GgmlDType::F32 => Storage::F32(q.dequantize(&Device::Cpu)?),
-            GgmlDType::F16 => {
-                let values = bytes.chunks_exact(2).map(|b| f16::from_le_bytes([b[0], b[1]])).collect::<Vec<_>>();
-                Storage::F16(check_finite_f16(values)?)
+        Matrix::from_ggml_bytes_with(q.dtype(), rows, cols, |out| {
+            if out.len() != bytes.len() {
+                return Err(Error::weights("matrix", format!("{:?} data does not fill shape ({rows}, {cols})", q.dtype())));
             }
-            GgmlDType::BF16 => Storage::BF16(Arc::new(bytes.chunks_exact(2).map(|b| bf16::from_le_bytes([b[0], b[1]])).collect())),
-            d if supported(d) => Storage::Blocks(blocks_from_bytes(d, &bytes)?),
-            other => return Err(Error::weights("matrix", format!("unsupported ggml type {other:?}"))),
-        };
-        let matrix = Matrix { storage, rows, cols };
-        if matrix.byte_len() != rows * cols / q.dtype().block_size() * q.dtype().type_size() {
-            return Err(Error::weights("matrix", format!("{:?} data does not fill shape ({rows}, {cols})", q.dtype())));
-        }
-        Ok(matrix)
+            out.copy_from_slice(&bytes);
+            Ok(())
+        })
     }
 
     /// The stored bytes as ggml lays them out (little-endian), borrowed where the storage already

@@ -424,16 +424,19 @@ impl Weights {
     fn matrix_in(&self, dtype: Precision, (rows, cols): (usize, usize), name: &str) -> Result<Matrix> {
         let source = &self.shared.source;
         let path = self.path(name);
-        if source.loads_rows(&path) && source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {
-            let read = |first, count, out: &mut [f32]| {
-                source.load_rows(&path, first, count, out).unwrap_or_else(|| Err(Error::weights(source.file(), format!("tensor '{path}' cannot be read by rows"))))
-            };
-            let matrix = Matrix::from_row_pieces(rows, cols, dtype, read)?;
-            self.record(path, Recorded::Matrix(matrix.clone()));
-            return Ok(matrix);
-        }
+        // Sources that can, read the matrix straight into its storage: by rows, converting on the
+        // way (checkpoints), or as stored (the compact cache). Anything else, or a shape that is
+        // not the expected one, goes through `stored` below, which reports the mismatch.
         if source.dims(&path)?.as_deref() == Some(&[rows, cols][..]) {
-            if let Some(matrix) = source.load_matrix(&path) {
+            let read_directly = if source.loads_rows(&path) {
+                let read = |first, count, out: &mut [f32]| {
+                    source.load_rows(&path, first, count, out).unwrap_or_else(|| Err(Error::weights(source.file(), format!("tensor '{path}' cannot be read by rows"))))
+                };
+                Some(Matrix::from_row_pieces(rows, cols, dtype, read))
+            } else {
+                source.load_matrix(&path)
+            };
+            if let Some(matrix) = read_directly {
                 let matrix = matrix?;
                 self.record(path, Recorded::Matrix(matrix.clone()));
                 return Ok(matrix);

@@ -958,9 +958,9 @@ fn widen_f16(src: &[f16], dst: &mut [f32]) {
     }
 }
 
-/// One f16 (as bits) as f32, without branches.
+/// One f16 (as bits) as f32, without branches (exactly `half`'s value; a NaN stays a NaN).
 #[inline(always)]
-fn f16_bits_to_f32(bits: u16) -> f32 {
+pub(crate) fn f16_bits_to_f32(bits: u16) -> f32 {
     let sign = u32::from(bits & 0x8000) << 16;
     let magnitude = u32::from(bits & 0x7fff);
     // Moved into f32's exponent and mantissa fields, a finite f16 reads as its value times 2^-112,

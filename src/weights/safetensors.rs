@@ -164,7 +164,8 @@ impl RowMajor {
                     return false;
                 }
                 let widen: fn(u16) -> f32 = if self.dtype == DType::F16 {
-                    |bits| half::f16::from_bits(u16::from_le(bits)).to_f32()
+                    // Branch-free (half's conversion branches per value, in software in wasm).
+                    |bits| crate::models::kernels::f16_bits_to_f32(u16::from_le(bits))
                 } else {
                     |bits| half::bf16::from_bits(u16::from_le(bits)).to_f32()
                 };

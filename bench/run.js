@@ -1,5 +1,6 @@
 // Runs bench/index.html in headless Chromium against a `--features bench` wasm build and prints
 // one JSON line per benchmark. Usage: node bench/run.js RUNS BENCH [BENCH...]
+// (BENCH_PKG=DIR: another build of the package, e.g. target/pkg-bench-relaxed.)
 // BENCH: sentiment | translation | kernels | transcription:<model repo id>
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,7 @@ const cacheHub = path.join(process.env.HUBSIDE_CACHE || path.join(homedir(), '.c
 
 const server = spawn(path.join(root, 'target/release/hubside'), ['serve', '--addr', '127.0.0.1:0',
   '--hub', path.join(root, 'tests/fixtures/hub'), ...(existsSync(cacheHub) ? ['--hub', cacheHub] : []),
-  '--root', path.join(root, 'bench'), '--root', path.join(root, 'tests/fixtures'), '--pkg', path.join(root, 'target/pkg-bench')],
+  '--root', path.join(root, 'bench'), '--root', path.join(root, 'tests/fixtures'), '--pkg', path.resolve(root, process.env.BENCH_PKG || 'target/pkg-bench')],
   { stdio: ['ignore', 'ignore', 'pipe'] });
 // The server's stderr may arrive in pieces: match the line on everything read so far.
 let stderr = '';

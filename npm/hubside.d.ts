@@ -424,6 +424,9 @@ export interface RuntimeInfo {
   threads: number | null;
   /** Built with WebAssembly SIMD128. */
   simd: boolean;
+  /** Built with relaxed SIMD (its 8-bit dot products run the q8/q4 encoders): pkg/relaxed and
+   * pkg/threads-relaxed, loaded by the page's worker where the browser validates them. */
+  relaxed_simd: boolean;
 }
 
 /** Which build runs and on how many threads. */

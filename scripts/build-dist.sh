@@ -2,8 +2,9 @@
 # Builds dist/: the page, the widgets and the wasm package as plain static files, plus a README.md
 # whose front matter makes the folder a Hugging Face static Space. Any static file server works:
 #   scripts/build-dist.sh && python3 -m http.server -d dist 8000
-# pkg/ is built first when missing or stale (scripts/ensure-pkg.sh). Both wasm builds go in:
-# pkg/threads/ runs when the page is cross-origin isolated (the Space's headers), else pkg/.
+# pkg/ is built first when missing or stale (scripts/ensure-pkg.sh). All four wasm builds go in:
+# pkg/threads*/ run when the page is cross-origin isolated (the Space's headers), pkg/*relaxed/
+# where the browser has relaxed SIMD, else pkg/ (www/worker.js picks).
 # --coi-serviceworker: the pages load coi-serviceworker.js, which isolates them on hosts that
 # cannot send headers (GitHub Pages); the file is in dist/ either way.
 # Usage: scripts/build-dist.sh [--coi-serviceworker] [OUT_DIR]   (default dist)
@@ -18,12 +19,15 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 cp -R www/* "$tmp/"   # www/ as it is now (not its hidden files)
-mkdir -p "$tmp/pkg/threads"
+mkdir -p "$tmp/pkg/relaxed" "$tmp/pkg/threads" "$tmp/pkg/threads-relaxed"
 cp pkg/hubside.js pkg/hubside_bg.wasm "$tmp/pkg/"
-# The threaded build's JS snippets (wasm-bindgen-rayon's worker script) come along.
-cp -R pkg/threads/hubside.js pkg/threads/hubside_bg.wasm pkg/threads/snippets "$tmp/pkg/threads/"
+cp pkg/relaxed/hubside.js pkg/relaxed/hubside_bg.wasm "$tmp/pkg/relaxed/"
+# The threaded builds' JS snippets (wasm-bindgen-rayon's worker script) come along.
+for threads in threads threads-relaxed; do
+  cp -R pkg/$threads/hubside.js pkg/$threads/hubside_bg.wasm pkg/$threads/snippets "$tmp/pkg/$threads/"
+done
 for f in index.html app.js client.js ui.js worker.js widgets.js live.js live-worklet.js style.css example.html coi-serviceworker.js \
-  pkg/hubside.js pkg/hubside_bg.wasm pkg/threads/hubside.js pkg/threads/hubside_bg.wasm; do
+  pkg/{,relaxed/,threads/,threads-relaxed/}hubside.js pkg/{,relaxed/,threads/,threads-relaxed/}hubside_bg.wasm; do
   [ -s "$tmp/$f" ] || { echo "build-dist: $f is missing" >&2; exit 1; }
 done
 if [ -n "$coi" ]; then
@@ -67,8 +71,9 @@ static Space (`hf upload YOUR_NAME/hubside . . --repo-type=space` from inside it
 
 Models run on all the visitor's cores (`pkg/threads/`, Web Workers sharing memory) when the page
 is cross-origin isolated, which the `custom_headers` above do on a Space; elsewhere they run on
-one core (`pkg/`). A host that cannot send those headers (GitHub Pages) can isolate the pages
-with the included service worker: add `<script src="coi-serviceworker.js"></script>` first in
+one core (`pkg/`). Browsers with relaxed SIMD (Chromium 114 and later) get the builds that use
+its 8-bit dot products (`pkg/relaxed/`, `pkg/threads-relaxed/`). A host that cannot send those
+headers (GitHub Pages) can isolate the pages with the included service worker: add `<script src="coi-serviceworker.js"></script>` first in
 the `<head>` of `index.html` and `example.html` (the page reloads itself once on the first visit).
 EOF
 

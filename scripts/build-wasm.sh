@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
-# Builds the wasm packages, ES modules for the web (hubside.js + hubside_bg.wasm):
-#   pkg/          one thread (stable Rust, SIMD128): runs everywhere
-#   pkg/threads/  rayon's pool on Web Workers (nightly Rust: atomics, shared memory, std rebuilt
-#                 with them); www/worker.js takes it when the page is cross-origin isolated
-# Usage: scripts/build-wasm.sh [--single | --threads] [CARGO_ARGS...]   (default: both)
+# Builds the wasm packages, ES modules for the web (hubside.js + hubside_bg.wasm), one per
+# variant of scripts/wasm-pack-variant.sh:
+#   pkg/                  single: one thread, SIMD128, runs everywhere
+#   pkg/relaxed/          relaxed: one thread, relaxed SIMD
+#   pkg/threads/          threads: rayon's pool on Web Workers (cross-origin isolated pages)
+#   pkg/threads-relaxed/  threads-relaxed: both
+# www/worker.js takes the fastest one the browser can run.
+# Usage: scripts/build-wasm.sh [VARIANT...] [-- CARGO_ARGS...]   (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-which=both
-case "${1:-}" in --single) which=single; shift ;; --threads) which=threads; shift ;; esac
+variants=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do variants+=("${1#--}"); shift; done
+[ "${1:-}" != -- ] || shift
+[ ${#variants[@]} -gt 0 ] || variants=(single relaxed threads threads-relaxed)
 
-if [ "$which" != threads ]; then
-  wasm-pack build --target web --release --no-pack --out-dir pkg -- "$@"
-fi
-
-if [ "$which" != single ]; then
-  scripts/wasm-pack-threads.sh build --target web --release --no-pack --out-dir pkg/threads -- --features threads "$@"
-fi
+for variant in "${variants[@]}"; do
+  case "$variant" in
+    single) out=pkg ;;
+    relaxed | threads | threads-relaxed) out=pkg/$variant ;;
+    *) echo "build-wasm: unknown variant '$variant'" >&2; exit 2 ;;
+  esac
+  features=()
+  case "$variant" in threads*) features=(--features threads) ;; esac
+  scripts/wasm-pack-variant.sh "$variant" build --target web --release --no-pack --out-dir "$out" -- "${features[@]}" "$@"
+done

@@ -69,8 +69,18 @@ HUBSIDE_TEST_ENDPOINT="$base/hub" HUBSIDE_TEST_HOSTILE="$hostile_base" WASM_BIND
   wasm-pack test --headless --chrome --chromedriver "$(command -v chromedriver)" --mode no-install \
   --release --no-default-features --test web --test web_tasks --test web_dtypes --test web_downloads --test web_hostile --test web_whisper_models --test web_whisper_longform --test web_roberta --test web_m2m100 --test web_deberta --test web_whisper_words
 
+# The relaxed-SIMD build (pkg/relaxed, what Chromium's page runs) has its own int8 kernels: their
+# products, the dtypes' accuracy, and the real Whisper weights in q8 token for token.
+stage "the relaxed-SIMD build's kernels and q8 models in headless Chromium"
+relaxed_test() {
+  HUBSIDE_TEST_ENDPOINT="$base/hub" WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-variant.sh relaxed test --headless --chrome \
+    --chromedriver "$(command -v chromedriver)" --mode no-install --release --no-default-features "$@"
+}
+relaxed_test --test web_dtypes
+relaxed_test --test web_tasks -- whisper_q8
+
 stage "the threaded build's pool in headless Chromium"
-WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-threads.sh test --headless --chrome \
+WASM_BINDGEN_TEST_TIMEOUT=600 scripts/wasm-pack-variant.sh threads test --headless --chrome \
   --chromedriver "$(command -v chromedriver)" --mode no-install --release --no-default-features --features threads --test web_threads
 
 # page/dist/npm tests: the page and widgets served by hubside serve, dist/ on a plain static

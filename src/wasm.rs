@@ -539,8 +539,9 @@ pub fn wasm_memory_bytes() -> f64 {
         .unwrap_or(0.0)
 }
 
-/// What runs: `{ build: 'threads' | 'single', threads, simd }`; `threads` is how many threads
-/// compute (null until the threaded build's pool starts).
+/// What runs: `{ build: 'threads' | 'single', threads, simd, relaxed_simd }`; `threads` is how
+/// many threads compute (null until the threaded build's pool starts); `relaxed_simd`: a build
+/// with relaxed SIMD's 8-bit dot products (pkg/relaxed, pkg/threads-relaxed).
 #[wasm_bindgen(js_name = runtimeInfo)]
 pub fn runtime_info() -> Result<JsValue, JsValue> {
     #[derive(Serialize)]
@@ -548,8 +549,14 @@ pub fn runtime_info() -> Result<JsValue, JsValue> {
         build: &'static str,
         threads: Option<usize>,
         simd: bool,
+        relaxed_simd: bool,
     }
-    to_js(&RuntimeInfo { build: crate::threads::BUILD, threads: crate::threads::threads(), simd: cfg!(target_feature = "simd128") })
+    to_js(&RuntimeInfo {
+        build: crate::threads::BUILD,
+        threads: crate::threads::threads(),
+        simd: cfg!(target_feature = "simd128"),
+        relaxed_simd: cfg!(target_feature = "relaxed-simd"),
+    })
 }
 
 /// rayon's pool on Web Workers (threaded build): `initThreadPool(n)` starts it by hand, before

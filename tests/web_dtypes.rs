@@ -220,8 +220,15 @@ fn wasm_kernels_match_exact_products() {
         check("f16", &out, &widened, 1e-6);
         kernels::matmul_half(&x, m, k, &w_bf16, n, &mut out).unwrap();
         check("bf16", &out, &widened_bf16, 1e-6);
+        // Many rows run the int8 tiles, which quantise x per block: to 8 bits, or in the
+        // relaxed-SIMD build (pkg/relaxed) to 7 bits around a zero point, half as fine.
+        let x_step = if cfg!(target_feature = "relaxed-simd") && m > kernels::QUANT_DOT_MAX_ROWS {
+            2.0 / 127.0
+        } else {
+            1.0 / 127.0
+        };
         kernels::matmul_quant(&x, m, k, &q8, n, &mut out).unwrap();
-        check("q8_0", &out, &w_q8, 1.0 / 127.0);
+        check("q8_0", &out, &w_q8, x_step);
         if m <= kernels::QUANT_DOT_MAX_ROWS {
             // Decoder steps: bit for bit candle's own Q8_0 dot products, as natively.
             let blocks = k / 32;
@@ -235,7 +242,7 @@ fn wasm_kernels_match_exact_products() {
             }
         }
         kernels::matmul_quant(&x, m, k, &q4, n, &mut out).unwrap();
-        check("q4_1", &out, &w_q4, 1.0 / 127.0);
+        check("q4_1", &out, &w_q4, x_step);
     }
     // A NaN or infinite activation makes its row's outputs NaN in the int8 tiles (as in f32
     // arithmetic), and only its row's.
@@ -245,6 +252,36 @@ fn wasm_kernels_match_exact_products() {
     x[k + 40] = f32::INFINITY;
     let mut out = vec![0.0; m * n];
     kernels::matmul_quant(&x, m, k, &q8, n, &mut out).unwrap();
-    assert!(out[..2 * n].iter().all(|v| v.is_nan()), "{:?}", &out[..2 * n]);
-    assert!(out[2 * n..].iter().all(|v| v.is_finite()), "{:?}", &out[2 * n..]);
+    assert!(
+        out[..2 * n].iter().all(|v| v.is_nan()),
+        "{:?}",
+        &out[..2 * n]
+    );
+    assert!(
+        out[2 * n..].iter().all(|v| v.is_finite()),
+        "{:?}",
+        &out[2 * n..]
+    );
+    // f32 weights: matrix-vector dots up to 8 rows, then gemm, or in the relaxed-SIMD build fused
+    // multiply-add tiles, whose k blocks (256), 4×4 packing and 6-row tiles this shape all cuts
+    // unevenly (k = 601, n = 19, m = 13).
+    let (k, n) = (601, 19);
+    let w = random(n * k);
+    for m in [1, 5, 9, 13] {
+        let x = random(m * k);
+        let mut out = vec![0.0; m * n];
+        kernels::matmul_f32(&x, m, k, &w, n, &mut out).unwrap();
+        for i in 0..m {
+            for j in 0..n {
+                let pairs = (0..k).map(|t| x[i * k + t] as f64 * w[j * k + t] as f64);
+                let (exact, scale): (f64, f64) = (pairs.clone().sum(), pairs.map(f64::abs).sum());
+                // f32 rounding over 601 terms: ~1e-6 of Σ|x·w| typically; a misplaced value is ~1e-2.
+                assert!(
+                    (out[i * n + j] as f64 - exact).abs() <= 1e-5 * scale,
+                    "f32 m={m} ({i},{j}): {} vs {exact}",
+                    out[i * n + j]
+                );
+            }
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! In headless Chromium, the threaded wasm build only (scripts/test.sh runs it through
-//! scripts/wasm-pack-threads.sh with `--features threads`): rayon's global pool starts on Web
+//! scripts/wasm-pack-variant.sh threads with `--features threads`): rayon's global pool starts on Web
 //! Workers sharing the module's memory, every one of its threads runs work, and it is sized once.
 #![cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
 

@@ -92,10 +92,11 @@ async function showFit(prefix, task) {
 }
 
 /** Which wasm build runs the models, on how many threads (in the settings). */
-function showRuntime({ build, threads }) {
-  $('runtime-status').textContent = build === 'threads'
-    ? `Models run on ${threads} threads (the page is cross-origin isolated).`
-    : 'Models run on one thread (the page is not cross-origin isolated).';
+function showRuntime({ build, threads, relaxed_simd }) {
+  $('runtime-status').textContent = (build === 'threads'
+    ? `Models run on ${threads} threads (the page is cross-origin isolated)`
+    : 'Models run on one thread (the page is not cross-origin isolated)')
+    + (relaxed_simd ? ', with relaxed SIMD.' : '.');
 }
 
 /** Run `work` with the section's buttons locked and errors shown in its status line. */

@@ -80,7 +80,7 @@ export class HubsideClient {
     return (await this.request({ type: 'load', ...spec, numThreads: this.numThreads }, { onProgress })).value;
   }
 
-  /** What runs in the worker: {build: 'threads' | 'single', threads, simd} (runtimeInfo());
+  /** What runs in the worker: {build: 'threads' | 'single', threads, simd, relaxed_simd} (runtimeInfo());
    * `threads` is null until the threaded build's pool starts with the first load. */
   async runtimeInfo() {
     return (await this.request({ type: 'runtime' })).value;

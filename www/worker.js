@@ -15,23 +15,38 @@
 // works, then {type: 'result', value, seconds?} or {type: 'error', error: {message, kind}}.
 // Pipelines are kept per task + model + endpoint + revision (empty ones mean the package's
 // defaults), so widgets and the page share one loaded model.
-// The build: pkg/threads/ computes on a pool of Web Workers sharing the wasm memory, which needs
-// SharedArrayBuffer, which only a cross-origin isolated page has; else pkg/, one thread (this
-// one, so the page's main thread stays free either way).
+// The build, the first of these the browser runs: pkg/threads*/ compute on a pool of Web Workers
+// sharing the wasm memory, which needs SharedArrayBuffer, which only a cross-origin isolated page
+// has; pkg/*relaxed/ use relaxed SIMD's 8-bit dot products where WebAssembly.validate accepts them;
+// pkg/ runs everywhere (one thread: this one, so the page's main thread stays free either way).
 async function loadPackage() {
-  if (self.crossOriginIsolated) {
+  const relaxed = WebAssembly.validate(RELAXED_SIMD_PROBE);
+  const builds = [
+    ...(self.crossOriginIsolated ? [relaxed && 'threads-relaxed', 'threads'] : []), relaxed && 'relaxed', '',
+  ].filter((build) => build !== false);
+  for (const build of builds) {
+    const url = build ? `./pkg/${build}/hubside.js` : './pkg/hubside.js';
     try {
-      const threaded = await import('./pkg/threads/hubside.js');
-      await threaded.default();
-      return threaded;
+      const loaded = await import(url);
+      await loaded.default();
+      return loaded;
     } catch (e) {
-      console.warn(`hubside: the threaded build did not load (${e && e.message}); using one thread`);
+      if (!build) throw e;
+      console.warn(`hubside: the ${build} build did not load (${e && e.message}); trying the next`);
     }
   }
-  const single = await import('./pkg/hubside.js');
-  await single.default();
-  return single;
 }
+
+// A module whose one function returns i32x4.relaxed_dot_i8x16_i7x16_add_s of three zero vectors:
+// valid only where the engine has relaxed SIMD.
+const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
+  0x03, 0x02, 0x01, 0x00, // functions: one of type 0
+  0x0a, 0x3d, 0x01, 0x3b, 0x00, // code: one body of 59 bytes, no locals
+  ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array(16).fill(0)]), // 3 × v128.const 0
+  0xfd, 0x93, 0x02, 0x0b, // i32x4.relaxed_dot_i8x16_i7x16_add_s, end
+]);
 
 // Set before the first await: messages that come while the package loads wait for it.
 let hubside;
@@ -94,7 +109,8 @@ async function load(msg, post) {
     loading.catch(() => pipelines.delete(key)); // a failed load can be retried
   }
   const { facts, seconds } = await pipelines.get(key);
-  return { key, seconds, memory: hubside.wasmMemoryBytes(), build: hubside.runtimeInfo().build, ...facts };
+  const { build, relaxed_simd } = hubside.runtimeInfo();
+  return { key, seconds, memory: hubside.wasmMemoryBytes(), build, relaxed_simd, ...facts };
 }
 
 async function runModel(msg, post) {

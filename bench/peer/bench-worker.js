@@ -10,12 +10,17 @@ export async function run({ task, repo, dtype, threads, cache, runs, text, audio
   const TASK = { sentiment: 'sentiment-analysis', translation: 'translation', asr: 'automatic-speech-recognition' }[task];
   const res = { coi_worker: self.crossOriginIsolated };
   const t0 = now();
-  // threads=1: the single-thread build (what a page that is not isolated gets); else pkg/threads
-  // with numThreads (default: what the browser reports).
-  const mod = await import(threads === '1' ? '/pkg/hubside.js' : '/pkg/threads/hubside.js');
+  // threads=1: a single-thread build (what a page that is not isolated gets); else a threaded one
+  // with numThreads (default: what the browser reports). Relaxed SIMD where the browser has it, as
+  // www/worker.js chooses (the probe: a module using i32x4.relaxed_dot_i8x16_i7x16_add_s).
+  const relaxed = WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
+    ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array(16).fill(0)]), 0xfd, 0x93, 0x02, 0x0b]));
+  const build = (threads === '1' ? '' : 'threads') + (relaxed ? (threads === '1' ? 'relaxed' : '-relaxed') : '');
+  const mod = await import(build ? `/pkg/${build}/hubside.js` : '/pkg/hubside.js');
   const exports = await mod.default();
   res.runtime_ms = now() - t0;
   res.build = mod.runtimeInfo().build;
+  res.relaxed_simd = mod.runtimeInfo().relaxed_simd;
   // cache: off (every file fetched, nothing kept) | cold (the browser cache emptied first, then
   // filled: a first visit) | warm (whatever an earlier page of this browser profile left: a second visit)
   if (cache === 'cold') res.cleared = await mod.clearCache();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lays out the web root /tmp/peer/www as ../shared/peer-bench/layout.sh does (same mirror, same
 # transformers.js), with this folder's bench.html and bench-worker.js and hubside's pkg/ (which
-# carries the threaded build in pkg/threads/; build both with scripts/build-wasm.sh first).
+# carries the other builds in pkg/relaxed/, pkg/threads/, pkg/threads-relaxed/; build them with
+# scripts/build-wasm.sh first).
 # usage: bench/peer/layout.sh [PKG]     (the shared script does not parse in this bash: a quote)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

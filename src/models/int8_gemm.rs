@@ -17,6 +17,13 @@
 //! to all four lanes, meets four rows' pairs in one `dot_i16x8`, and the lanes of the running sums
 //! are already the four rows' outputs: no horizontal additions per block, only one scale multiply
 //! per four outputs. The kernel takes 6 x rows × 8 W rows at a time.
+//!
+//! The relaxed-SIMD build (pkg/relaxed, for browsers that validate it) keeps values as bytes and
+//! multiplies with `i32x4.relaxed_dot_i8x16_i7x16_add_s`: sixteen multiply-adds per instruction
+//! (one `vpdpbusd` where the CPU has VNNI), 1.8x the i16 kernel's rate measured in Chromium. Its
+//! second operand must lie in 0..=127 for the result to be defined, so x is quantised to 7 bits
+//! with a zero point per block (x ≈ scale·(q − zero), q in 0..=127): as fine as the 8-bit
+//! symmetric steps where a block is one-signed (after GELU), half as fine where it is symmetric.
 
 use candle_core::quantized::GgmlDType;
 
@@ -26,17 +33,41 @@ use half::f16;
 /// Values per block; every type this file reads has 32.
 const BLOCK: usize = 32;
 
+/// How this build holds and multiplies the integers (see the module comment).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+mod scheme {
+    /// An x value: −127..=127.
+    pub type X = i16;
+    /// A W value.
+    pub type W = i16;
+    /// Values of one row that sit side by side in a panel (one lane of a dot product).
+    pub const GROUP: usize = 2;
+}
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+mod scheme {
+    /// An x value: 0..=127, around the block's zero point.
+    pub type X = u8;
+    /// A W value.
+    pub type W = i8;
+    /// Values of one row that sit side by side in a panel (one lane of a dot product).
+    pub const GROUP: usize = 4;
+}
+use scheme::GROUP;
+
 /// Whether [`gemm_run`] reads blocks of `dtype`.
 pub fn supports(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
-/// x rows quantised per block: x ≈ scale·q with |q| ≤ 127 (kept as i16, ready to multiply).
+/// x rows quantised per block: x ≈ scale·(q − zero), with |q| ≤ 127 and zero = 0, or in the
+/// relaxed-SIMD build q in 0..=127 (see the module comment).
 pub struct QuantizedRows {
-    q: Vec<i16>,
+    q: Vec<scheme::X>,
     /// (m, blocks): each block's scale.
     scale: Vec<f32>,
-    /// (m, blocks): scale·Σq, what a block minimum of W is multiplied by.
+    /// (m, blocks): each block's zero point.
+    zero: Vec<i32>,
+    /// (m, blocks): scale·Σ(q − zero) ≈ Σx, what a block minimum of W is multiplied by.
     scaled_sum: Vec<f32>,
     m: usize,
     k: usize,
@@ -48,7 +79,7 @@ impl QuantizedRows {
     pub fn new(x: &[f32], m: usize, k: usize) -> Self {
         debug_assert!(k % BLOCK == 0 && x.len() == m * k);
         let blocks = m * (k / BLOCK);
-        let mut rows = QuantizedRows { q: vec![0; m * k], scale: vec![0.0; blocks], scaled_sum: vec![0.0; blocks], m, k };
+        let mut rows = QuantizedRows { q: vec![0; m * k], scale: vec![0.0; blocks], zero: vec![0; blocks], scaled_sum: vec![0.0; blocks], m, k };
         // An encoder's activations (1500 rows of a Whisper window) on rayon's pool: in the
         // threaded build this pass would otherwise be one thread's work before every product.
         let rows_per_task = (1 << 14) / k.max(1) + 1;
@@ -58,10 +89,11 @@ impl QuantizedRows {
             x.par_chunks(values)
                 .zip(rows.q.par_chunks_mut(values))
                 .zip(rows.scale.par_chunks_mut(blocks))
+                .zip(rows.zero.par_chunks_mut(blocks))
                 .zip(rows.scaled_sum.par_chunks_mut(blocks))
-                .for_each(|(((x, q), scale), scaled_sum)| quantize_blocks(x, q, scale, scaled_sum));
+                .for_each(|((((x, q), scale), zero), scaled_sum)| quantize_blocks(x, q, scale, zero, scaled_sum));
         } else {
-            quantize_blocks(x, &mut rows.q, &mut rows.scale, &mut rows.scaled_sum);
+            quantize_blocks(x, &mut rows.q, &mut rows.scale, &mut rows.zero, &mut rows.scaled_sum);
         }
         rows
     }
@@ -71,8 +103,8 @@ impl QuantizedRows {
 /// `QuantizedRows`): the browser's SIMD, eight vectors per block, the same values as the scalar
 /// loop below (maximum of |x| — NaN-propagating, so a NaN or infinity makes it non-finite —,
 /// the same division, multiply, round-half-even and clamp).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], scaled_sums: &mut [f32]) {
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], _zeros: &mut [i32], scaled_sums: &mut [f32]) {
     use core::arch::wasm32::*;
     for (b, (values, q)) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).enumerate() {
         // SAFETY: `values` holds 32 f32: eight 16-byte loads (wasm loads need no alignment).
@@ -104,10 +136,55 @@ fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], scaled_sums: &m
     }
 }
 
+/// Each 32-value block of `x` as 7-bit integers `q` around a zero point, with its `scale` and
+/// `scaled_sum` (see `QuantizedRows`), for the relaxed-SIMD kernel: the block's range, widened
+/// to include 0, is split into 127 steps; zero = round(−min/scale), q = clamp(round(x/scale) +
+/// zero, 0, 127). A block holding a NaN or infinity gets a NaN scale, as in the 8-bit scheme.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+fn quantize_blocks(x: &[f32], q: &mut [u8], scales: &mut [f32], zeros: &mut [i32], scaled_sums: &mut [f32]) {
+    use core::arch::wasm32::*;
+    for (b, (values, q)) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).enumerate() {
+        // SAFETY: `values` holds 32 f32: eight 16-byte loads (wasm loads need no alignment).
+        let v: [v128; 8] = std::array::from_fn(|i| unsafe { v128_load(values[i * 4..].as_ptr().cast()) });
+        // f32x4.min/max propagate NaN, so a NaN or infinity makes the range non-finite.
+        let low4 = v.iter().fold(f32x4_splat(0.0), |a, &v| f32x4_min(a, v));
+        let high4 = v.iter().fold(f32x4_splat(0.0), |a, &v| f32x4_max(a, v));
+        let low2 = f32x4_min(low4, i32x4_shuffle::<2, 3, 0, 1>(low4, low4));
+        let high2 = f32x4_max(high4, i32x4_shuffle::<2, 3, 0, 1>(high4, high4));
+        let low = f32x4_extract_lane::<0>(f32x4_min(low2, i32x4_shuffle::<1, 0, 3, 2>(low2, low2)));
+        let high = f32x4_extract_lane::<0>(f32x4_max(high2, i32x4_shuffle::<1, 0, 3, 2>(high2, high2)));
+        let range = high - low;
+        if !(range < f32::INFINITY) {
+            scales[b] = f32::NAN;
+            zeros[b] = 0;
+            scaled_sums[b] = f32::NAN;
+            continue;
+        }
+        let scale = range / 127.0;
+        let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
+        let zero = ((-low * inverse).round_ties_even() as i32).clamp(0, 127);
+        let (zero4, top) = (i32x4_splat(zero), i32x4_splat(127));
+        let ints: [v128; 8] = std::array::from_fn(|i| {
+            let n = i32x4_add(i32x4_trunc_sat_f32x4(f32x4_nearest(f32x4_mul(v[i], f32x4_splat(inverse)))), zero4);
+            i32x4_min(i32x4_max(n, i32x4_splat(0)), top)
+        });
+        let sum4 = ints.iter().fold(i32x4_splat(0), |s, &n| i32x4_add(s, n));
+        let sum = i32x4_extract_lane::<0>(sum4) + i32x4_extract_lane::<1>(sum4) + i32x4_extract_lane::<2>(sum4) + i32x4_extract_lane::<3>(sum4);
+        for i in 0..2 {
+            let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(ints[4 * i], ints[4 * i + 1]), i16x8_narrow_i32x4(ints[4 * i + 2], ints[4 * i + 3]));
+            // SAFETY: `q` holds 32 bytes: two 16-byte stores.
+            unsafe { v128_store(q[i * 16..].as_mut_ptr().cast(), bytes) };
+        }
+        scales[b] = scale;
+        zeros[b] = zero;
+        scaled_sums[b] = scale * (sum - BLOCK as i32 * zero) as f32;
+    }
+}
+
 /// Each 32-value block of `x` as integers `q` with its `scale` and `scaled_sum` (see
 /// `QuantizedRows`).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], scaled_sums: &mut [f32]) {
+fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], _zeros: &mut [i32], scaled_sums: &mut [f32]) {
     for (b, (values, q)) in x.chunks_exact(BLOCK).zip(q.chunks_exact_mut(BLOCK)).enumerate() {
         // Compare-select and round-half-even (wasm's f32.nearest): f32::max and f32::round
         // are libm calls in wasm, and this runs over every activation of every encoder product.
@@ -133,13 +210,15 @@ fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], scaled_sums: &m
 const PANEL: usize = 8;
 
 /// A run of W rows unpacked from their blocks, in panels of [`PANEL`] rows (rows rounded up; the
-/// padding rows are zero): `q` holds, per panel, block and pair of values, the 8 rows' two values
-/// side by side; `scale` and `min` hold per panel and block the 8 rows' block scale and minimum.
+/// padding rows are zero): `q` holds, per panel, block and group of [`GROUP`] values, the 8 rows'
+/// groups side by side; `scale`, `min` and `sum` hold per panel and block the 8 rows' block scale,
+/// minimum and Σq (which the relaxed kernel's zero points are multiplied by).
 #[derive(Default)]
 pub struct UnpackedRun {
-    q: Vec<i16>,
+    q: Vec<scheme::W>,
     scale: Vec<f32>,
     min: Vec<f32>,
+    sum: Vec<i32>,
     has_min: bool,
     rows: usize,
     blocks: usize,
@@ -160,6 +239,8 @@ impl UnpackedRun {
         self.scale.resize(panels * blocks * PANEL, 0.0);
         self.min.clear();
         self.min.resize(panels * blocks * PANEL, 0.0);
+        self.sum.clear();
+        self.sum.resize(panels * blocks * PANEL, 0);
         self.has_min = matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_1);
         self.rows = rows;
         self.blocks = blocks;
@@ -175,12 +256,16 @@ impl UnpackedRun {
             let (scale, min) = unpack_block(dtype, block, &mut values);
             self.scale[at + lane] = scale;
             self.min[at + lane] = min;
-            // Pair p of this block: q[(at + p·8 + lane)·2 ..][..2], i.e. the panel-block's 32
-            // values of 8 rows as 16 rows of [8 lanes × 2].
+            self.sum[at + lane] = values.iter().map(|&v| v as i32).sum();
+            // Group g of this block: q[(at + g·8 + lane)·GROUP ..][..GROUP], i.e. the panel-block's
+            // 32 values of 8 rows as 32 / GROUP rows of [8 lanes × GROUP].
             let panel_block = &mut self.q[at * BLOCK..(at + PANEL) * BLOCK];
-            for (p, pair) in values.chunks_exact(2).enumerate() {
-                let to = (p * PANEL + lane) * 2;
-                panel_block[to..to + 2].copy_from_slice(pair);
+            for (g, group) in values.chunks_exact(GROUP).enumerate() {
+                let to = (g * PANEL + lane) * GROUP;
+                // Every block type's values fit the scheme's integers (Q8_0: −128..=127).
+                for (to, &v) in panel_block[to..to + GROUP].iter_mut().zip(group) {
+                    *to = v as scheme::W;
+                }
             }
         }
     }
@@ -188,7 +273,7 @@ impl UnpackedRun {
     /// [`fill`](Self::fill)'s layout from Q8_0 blocks (34 bytes: f16 scale, 32 × i8) with the
     /// browser's SIMD: each block widened to i16 in four vectors, whose 32-bit lanes (pairs of
     /// values) are stored straight to their places in the panel.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
     fn fill_q8_0(&mut self, bytes: &[u8]) {
         use core::arch::wasm32::*;
         for (index, block) in bytes.chunks_exact(2 + BLOCK).enumerate() {
@@ -213,6 +298,35 @@ impl UnpackedRun {
         }
     }
 
+    /// [`fill`](Self::fill)'s layout from Q8_0 blocks for the relaxed-SIMD kernel: the block's
+    /// bytes are already the values, so its eight 32-bit lanes (groups of four) are stored straight
+    /// to their places in the panel, and Σq is summed in two pairwise widenings.
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    fn fill_q8_0(&mut self, bytes: &[u8]) {
+        use core::arch::wasm32::*;
+        for (index, block) in bytes.chunks_exact(2 + BLOCK).enumerate() {
+            let (at, lane) = self.slot(index);
+            self.scale[at + lane] = half_at(block, 0);
+            // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
+            let (low, high) = unsafe { (v128_load(block[2..].as_ptr().cast()), v128_load(block[18..].as_ptr().cast())) };
+            let sum4 = i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extadd_pairwise_i8x16(low), i16x8_extadd_pairwise_i8x16(high)));
+            self.sum[at + lane] =
+                i32x4_extract_lane::<0>(sum4) + i32x4_extract_lane::<1>(sum4) + i32x4_extract_lane::<2>(sum4) + i32x4_extract_lane::<3>(sum4);
+            let base = self.q[at * BLOCK..(at + PANEL) * BLOCK].as_mut_ptr().cast::<u32>();
+            // SAFETY: group g (0..8) of this row goes to u32 index g·8 + lane < 64, inside the
+            // panel-block's 256 bytes; `low` holds groups 0..4, `high` groups 4..8.
+            unsafe {
+                for (v, &w) in [low, high].iter().enumerate() {
+                    let g = v * 4;
+                    v128_store32_lane::<0>(w, base.add(g * PANEL + lane));
+                    v128_store32_lane::<1>(w, base.add((g + 1) * PANEL + lane));
+                    v128_store32_lane::<2>(w, base.add((g + 2) * PANEL + lane));
+                    v128_store32_lane::<3>(w, base.add((g + 3) * PANEL + lane));
+                }
+            }
+        }
+    }
+
     /// Where block `index` of the run (row index / blocks, block index % blocks) goes: the start
     /// of its panel-block in units of 8-row slots (values at ·32, scales at ·1) and its row's lane.
     fn slot(&self, index: usize) -> (usize, usize) {
@@ -224,14 +338,14 @@ impl UnpackedRun {
         self.rows.div_ceil(PANEL)
     }
 
-    /// The unpacked values of `panel` in `block` (16 pairs × 8 rows × 2).
-    fn panel_block(&self, panel: usize, block: usize) -> &[i16] {
+    /// The unpacked values of `panel` in `block` (32 / GROUP groups × 8 rows × GROUP).
+    fn panel_block(&self, panel: usize, block: usize) -> &[scheme::W] {
         let at = (panel * self.blocks + block) * PANEL;
         &self.q[at * BLOCK..(at + PANEL) * BLOCK]
     }
 
-    /// `panel`'s 8 rows' scales (or minimums) in `block`.
-    fn panel_scales<'a>(&self, of: &'a [f32], panel: usize, block: usize) -> &'a [f32] {
+    /// `panel`'s 8 rows' scales (or minimums, or sums) in `block`.
+    fn panel_scales<'a, T>(&self, of: &'a [T], panel: usize, block: usize) -> &'a [T] {
         let at = (panel * self.blocks + block) * PANEL;
         &of[at..at + PANEL]
     }
@@ -331,7 +445,7 @@ fn tile<const R: usize>(x: &QuantizedRows, first_row: usize, w: &UnpackedRun, pa
             let x_block = &x.q[i * k + b * BLOCK..][..BLOCK];
             let x_scale = x.scale[i * blocks + b];
             for (lane, acc) in acc.iter_mut().enumerate() {
-                let dot: i32 = (0..BLOCK).map(|t| x_block[t] as i32 * values[((t / 2) * PANEL + lane) * 2 + t % 2] as i32).sum();
+                let dot: i32 = (0..BLOCK).map(|t| x_block[t] as i32 * values[((t / GROUP) * PANEL + lane) * GROUP + t % GROUP] as i32).sum();
                 // The order of the SIMD kernel: scale product first, then the minimum's term.
                 *acc += dot as f32 * (w_scale[lane] * x_scale);
                 if w.has_min {
@@ -346,7 +460,7 @@ fn tile<const R: usize>(x: &QuantizedRows, first_row: usize, w: &UnpackedRun, pa
 /// The browser's SIMD: per pair of values, the R x rows' pairs are broadcast and meet the panel's
 /// two vectors of four rows' pairs in `i32x4.dot_i16x8_s`; after each block the integer sums are
 /// converted and scaled with four rows' scales at once.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
 fn tile<const R: usize>(x: &QuantizedRows, first_row: usize, w: &UnpackedRun, panel: usize) -> [[f32; PANEL]; R] {
     use core::arch::wasm32::*;
     let (k, blocks) = (x.k, x.k / BLOCK);
@@ -365,22 +479,81 @@ fn tile<const R: usize>(x: &QuantizedRows, first_row: usize, w: &UnpackedRun, pa
                 dots[r][1] = i32x4_add(dots[r][1], i32x4_dot_i16x8(pair, high));
             }
         }
-        let (scale, min) = (w.panel_scales(&w.scale, panel, b), w.panel_scales(&w.min, panel, b));
+        scale_block(x, first_row, w, panel, b, &dots, &mut acc);
+    }
+    acc_to_rows(&acc)
+}
+
+/// The relaxed-SIMD kernel: per group of four values, the R x rows' groups are broadcast and meet
+/// the panel's two vectors of four rows' groups in `i32x4.relaxed_dot_i8x16_i7x16_add_s`. The
+/// sums start at −zero·Σq of each row, so after a block they are Σ q_w·(q_x − zero) exactly, and
+/// are scaled as in the 8-bit kernel.
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+fn tile<const R: usize>(x: &QuantizedRows, first_row: usize, w: &UnpackedRun, panel: usize) -> [[f32; PANEL]; R] {
+    use core::arch::wasm32::*;
+    let (k, blocks) = (x.k, x.k / BLOCK);
+    let x_rows: [&[u8]; R] = std::array::from_fn(|r| &x.q[(first_row + r) * k..(first_row + r + 1) * k]);
+    let mut acc = [[f32x4_splat(0.0); 2]; R];
+    for b in 0..blocks {
+        let values = w.panel_block(panel, b);
+        let sum = w.panel_scales(&w.sum, panel, b);
         // SAFETY: `panel_scales` returns 8 values.
-        let w_scale = unsafe { [v128_load(scale.as_ptr().cast()), v128_load(scale[4..].as_ptr().cast())] };
-        let w_min = unsafe { [v128_load(min.as_ptr().cast()), v128_load(min[4..].as_ptr().cast())] };
-        for r in 0..R {
-            let i = first_row + r;
-            let x_scale = f32x4_splat(x.scale[i * blocks + b]);
-            for half in 0..2 {
-                let scaled = f32x4_mul(f32x4_convert_i32x4(dots[r][half]), f32x4_mul(w_scale[half], x_scale));
-                acc[r][half] = f32x4_add(acc[r][half], scaled);
-                if w.has_min {
-                    acc[r][half] = f32x4_add(acc[r][half], f32x4_mul(w_min[half], f32x4_splat(x.scaled_sum[i * blocks + b])));
-                }
+        let w_sum = unsafe { [v128_load(sum.as_ptr().cast()), v128_load(sum[4..].as_ptr().cast())] };
+        let mut dots: [[v128; 2]; R] = std::array::from_fn(|r| {
+            let zero = i32x4_splat(-x.zero[(first_row + r) * blocks + b]);
+            [i32x4_mul(zero, w_sum[0]), i32x4_mul(zero, w_sum[1])]
+        });
+        for g in 0..BLOCK / GROUP {
+            // SAFETY: `values` holds 8 groups × 8 rows × 4 = 256 bytes, so g·32 + 32 ≤ 256; each x
+            // row holds k values and b·32 + 4g + 4 ≤ k (wasm loads need no alignment).
+            let (low, high) = unsafe { (v128_load(values[g * 32..].as_ptr().cast()), v128_load(values[g * 32 + 16..].as_ptr().cast())) };
+            for r in 0..R {
+                // x's values are 0..=127, so the relaxed dot product is exact on every engine.
+                let group = unsafe { v128_load32_splat(x_rows[r][b * BLOCK + GROUP * g..][..GROUP].as_ptr().cast()) };
+                dots[r][0] = i32x4_relaxed_dot_i8x16_i7x16_add(low, group, dots[r][0]);
+                dots[r][1] = i32x4_relaxed_dot_i8x16_i7x16_add(high, group, dots[r][1]);
+            }
+        }
+        scale_block(x, first_row, w, panel, b, &dots, &mut acc);
+    }
+    acc_to_rows(&acc)
+}
+
+/// Add block `b`'s integer sums of R x rows × the panel's 8 rows, converted and scaled with four
+/// rows' scales at once (and the minimum's term of Q4_1/Q5_1), to the running f32 sums.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn scale_block<const R: usize>(
+    x: &QuantizedRows,
+    first_row: usize,
+    w: &UnpackedRun,
+    panel: usize,
+    b: usize,
+    dots: &[[core::arch::wasm32::v128; 2]; R],
+    acc: &mut [[core::arch::wasm32::v128; 2]; R],
+) {
+    use core::arch::wasm32::*;
+    let blocks = x.k / BLOCK;
+    let (scale, min) = (w.panel_scales(&w.scale, panel, b), w.panel_scales(&w.min, panel, b));
+    // SAFETY: `panel_scales` returns 8 values.
+    let w_scale = unsafe { [v128_load(scale.as_ptr().cast()), v128_load(scale[4..].as_ptr().cast())] };
+    let w_min = unsafe { [v128_load(min.as_ptr().cast()), v128_load(min[4..].as_ptr().cast())] };
+    for r in 0..R {
+        let i = first_row + r;
+        let x_scale = f32x4_splat(x.scale[i * blocks + b]);
+        for half in 0..2 {
+            let scaled = f32x4_mul(f32x4_convert_i32x4(dots[r][half]), f32x4_mul(w_scale[half], x_scale));
+            acc[r][half] = f32x4_add(acc[r][half], scaled);
+            if w.has_min {
+                acc[r][half] = f32x4_add(acc[r][half], f32x4_mul(w_min[half], f32x4_splat(x.scaled_sum[i * blocks + b])));
             }
         }
     }
+}
+
+/// The running sums of a tile as [x row][W row] outputs.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn acc_to_rows<const R: usize>(acc: &[[core::arch::wasm32::v128; 2]; R]) -> [[f32; PANEL]; R] {
+    use core::arch::wasm32::*;
     std::array::from_fn(|r| {
         let mut sums = [0f32; PANEL];
         // SAFETY: sums holds 8 f32, two unaligned 16-byte stores.
@@ -421,7 +594,7 @@ mod tests {
         for j in 0..rows {
             for t in 0..k {
                 let (b, within) = (t / BLOCK, t % BLOCK);
-                let q = run.panel_block(0, b)[((within / 2) * PANEL + j) * 2 + within % 2];
+                let q = run.panel_block(0, b)[((within / GROUP) * PANEL + j) * GROUP + within % GROUP];
                 let got = run.panel_scales(&run.scale, 0, b)[j] * q as f32 + run.panel_scales(&run.min, 0, b)[j];
                 assert_eq!(got, expected[j * k + t], "{:?} row {j} value {t}", T::DTYPE);
             }

@@ -30,7 +30,8 @@ pub const MATVEC_MAX_ROWS: usize = 8;
 /// y = x·Wᵀ with f32 weights.
 ///
 /// Small m: matrix-vector dots over runs of W rows, one rayon task per run. Large m: gemm, which
-/// splits its blocks over rayon's pool itself.
+/// splits its blocks over rayon's pool itself; in the relaxed-SIMD build, fused multiply-add
+/// tiles over runs of W rows, one rayon task per run (`f32_tiles`).
 pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut [f32]) -> Result<()> {
     check_lengths(GgmlDType::F32, x.len(), m, k, w.len(), n, k, out.len())?;
     if is_trivial(m, k, n, out) {
@@ -42,8 +43,16 @@ pub fn matmul_f32(x: &[f32], m: usize, k: usize, w: &[f32], n: usize, out: &mut 
             matvec_f32(x, k, &w[first_row * k..(first_row + rows) * k], out_t);
         });
     } else {
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+        for_each_weight_columns(out, m, n, weight_rows_per_task(n), |first_row, mut columns| {
+            let rows = columns.len();
+            f32_tiles_run(x, m, k, &w[first_row * k..(first_row + rows) * k], &mut columns);
+        });
         // SAFETY: check_lengths made out exactly m×n, and it is borrowed mutably for the call.
-        unsafe { gemm_x_wt(x, m, k, w, n, out.as_mut_ptr(), n, pool_parallelism()) };
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+        unsafe {
+            gemm_x_wt(x, m, k, w, n, out.as_mut_ptr(), n, pool_parallelism())
+        };
     }
     Ok(())
 }
@@ -676,9 +685,8 @@ fn dot_q8_0_group<const R: usize, const G: usize>(x: &WideQ8Rows, w_rows: &[Q8_0
 }
 
 /// Large m with compact (f16 or quantised) weights: `widen` fills a per-thread scratch buffer with
-/// one run of W rows in f32, and gemm multiplies every x row against it. Widening costs k per W
-/// row against m·k multiply-adds, and gemm's register blocking beats per-output dot products
-/// several times over there; the scratch holds one run (at most 64 rows), never the matrix.
+/// one run of W rows in f32, and every x row is multiplied against it. Widening costs k per W row
+/// against m·k multiply-adds; the scratch holds one run (at most 64 rows), never the matrix.
 fn gemm_widened_run(x: &[f32], m: usize, k: usize, widen: impl FnOnce(&mut [f32]), columns: &mut OutColumns) {
     thread_local! {
         static WIDENED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
@@ -692,10 +700,30 @@ fn gemm_widened_run(x: &[f32], m: usize, k: usize, widen: impl FnOnce(&mut [f32]
         let mut scratch = scratch.borrow_mut();
         scratch.resize(rows * k, 0.0);
         widen(&mut scratch);
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+        f32_tiles_run(x, m, k, &scratch, columns);
+        // gemm's register blocking beats per-output dot products several times over here.
         // SAFETY: outputs (i, j), i < m, j < rows, land at y + i·n + first + j: this task's own
         // columns of y (see OutColumns::row). Single-threaded: this already runs as a pool task.
-        unsafe { gemm_x_wt(x, m, k, &scratch, rows, columns.y.add(columns.first), columns.n, gemm::Parallelism::None) }
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
+        unsafe {
+            gemm_x_wt(x, m, k, &scratch, rows, columns.y.add(columns.first), columns.n, gemm::Parallelism::None)
+        }
     })
+}
+
+/// The relaxed-SIMD build's many-row f32 product for one task's run of W rows (`w`, rows × k):
+/// packed into a per-thread buffer and multiplied in fused multiply-add tiles (`f32_tiles`).
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+fn f32_tiles_run(x: &[f32], m: usize, k: usize, w: &[f32], columns: &mut OutColumns) {
+    thread_local! {
+        static PACKED: RefCell<super::f32_tiles::PackedRun> = RefCell::new(Default::default());
+    }
+    PACKED.with(|packed| {
+        let mut packed = packed.borrow_mut();
+        packed.fill(w, columns.len(), k);
+        super::f32_tiles::gemm_run(x, m, k, &packed, columns);
+    });
 }
 
 /// `dst(i, j) = x_i · w_j` for the m rows of x and the `rows` rows of w, written at
@@ -706,6 +734,7 @@ fn gemm_widened_run(x: &[f32], m: usize, k: usize, widen: impl FnOnce(&mut [f32]
 /// Every `dst + i·dst_row_stride + j` (i < m, j < rows) must be valid for writes, and nothing
 /// else may access those values during the call.
 #[allow(clippy::too_many_arguments)]
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
 unsafe fn gemm_x_wt(x: &[f32], m: usize, k: usize, w: &[f32], rows: usize, dst: *mut f32, dst_row_stride: usize, parallelism: gemm::Parallelism) {
     // gemm reads through raw pointers: these bounds are what makes that sound. Callers have
     // checked every length against m, n and k, so a failure here is a bug in this file.
@@ -740,6 +769,7 @@ unsafe fn gemm_x_wt(x: &[f32], m: usize, k: usize, w: &[f32], rows: usize, dst: 
 }
 
 /// gemm's threads come from rayon's global pool too; with one thread it should not ask for it.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "relaxed-simd")))]
 fn pool_parallelism() -> gemm::Parallelism {
     match rayon::current_num_threads() {
         1 => gemm::Parallelism::None,

@@ -7,6 +7,8 @@
 
 pub mod activations;
 pub mod attention;
+#[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+pub mod f32_tiles;
 pub mod fused_attention;
 pub mod int8_gemm;
 pub mod kernels;

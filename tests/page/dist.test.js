@@ -35,7 +35,7 @@ after(async () => {
 });
 
 test('dist/ holds the page, the widgets, the wasm package and a Space README', () => {
-  for (const f of ['index.html', 'app.js', 'client.js', 'ui.js', 'worker.js', 'widgets.js', 'style.css', 'example.html', 'pkg/hubside.js', 'pkg/hubside_bg.wasm', 'README.md']) {
+  for (const f of ['index.html', 'app.js', 'client.js', 'ui.js', 'worker.js', 'widgets.js', 'style.css', 'example.html', 'pkg/hubside.js', 'pkg/hubside_bg.wasm', 'pkg/relaxed/hubside_bg.wasm', 'pkg/threads-relaxed/hubside_bg.wasm', 'README.md']) {
     assert.ok(statSync(path.join(dist, f)).size > 0, f);
   }
   // The copies are the www/ files as they were at build time.
@@ -94,7 +94,7 @@ test('the page from dist/ on a plain static server runs sentiment analysis again
   assert.equal(top.label, ref.label);
   assert.ok(Math.abs(top.score - Math.max(...ref.scores)) < 1e-4, `score ${top.score}`);
   assert.ok(requests.some((u) => u.startsWith(`${mirror.url}/hub/tiny-random/distilbert-sst2/resolve/main/model.safetensors`)));
-  assert.ok(site.seen.includes('200 /pkg/hubside_bg.wasm'));
+  assert.ok(site.seen.includes('200 /pkg/relaxed/hubside_bg.wasm'), 'Chromium runs the relaxed-SIMD build');
   await page.screenshot({ path: path.join(outputDir, 'dist-sentiment.png'), fullPage: true });
   await page.close();
 });
@@ -143,9 +143,9 @@ test('widgets.js included from another origin runs its worker and wasm from ther
   assert.equal(await w.locator('.scores li.top .label').textContent(), reference[0].label);
   assert.ok(await page.evaluate(() => crossOriginIsolated), 'the host page is cross-origin isolated');
   // The worker and the wasm came from the static site, not from the host's origin; the host is
-  // cross-origin isolated, so the wasm is the threaded build.
+  // cross-origin isolated, so the wasm is a threaded build (Chromium: the relaxed-SIMD one).
   const seen = requests.slice(mark);
-  for (const file of ['widgets.js', 'client.js', 'worker.js', 'pkg/threads/hubside.js', 'pkg/threads/hubside_bg.wasm']) {
+  for (const file of ['widgets.js', 'client.js', 'worker.js', 'pkg/threads-relaxed/hubside.js', 'pkg/threads-relaxed/hubside_bg.wasm']) {
     assert.ok(seen.includes(`${site.url}/${file}`), `${file} from the static site: ${seen.join(' ')}`);
   }
   assert.ok(!seen.some((u) => u.startsWith(`${host.url}/worker.js`) || u.startsWith(`${host.url}/pkg/`)), seen.join(' '));

@@ -1,8 +1,10 @@
-// The two wasm builds behind the page's worker (client.js → worker.js): a cross-origin isolated
-// page (`hubside serve` sends COOP/COEP) runs pkg/threads/ on a pool of `numThreads` Web Workers,
-// a page that is not (`--no-isolation`, or a plain static host) runs pkg/ on one thread, and both
-// give the same sentiment scores and translations, the references'. dist/ built with
-// --coi-serviceworker isolates itself on a plain static server and so runs the threaded build.
+// The wasm builds behind the page's worker (client.js → worker.js): a cross-origin isolated page
+// (`hubside serve` sends COOP/COEP) runs pkg/threads-relaxed/ on a pool of `numThreads` Web
+// Workers, a page that is not (`--no-isolation`, or a plain static host) runs pkg/relaxed/ on one
+// thread (Chromium has relaxed SIMD), and where the relaxed builds do not load the worker falls
+// back to pkg/threads/ and pkg/; all give the references' sentiment scores and translations
+// (pkg/ and pkg/threads/ bit for bit the same). dist/ built with --coi-serviceworker isolates itself on a plain static server and
+// so runs a threaded build.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -23,7 +25,7 @@ const dist = path.join(work, 'dist');
 let isolated, plain, site, context, requests, failures;
 
 before(async () => {
-  // test.sh builds pkg/ and pkg/threads/ just before the page tests; take them as they are.
+  // test.sh builds the packages just before the page tests; take them as they are.
   execFileSync(path.join(root, 'scripts/build-dist.sh'), ['--coi-serviceworker', dist], { cwd: root, env: { ...process.env, HUBSIDE_USE_PKG: '1' }, stdio: ['ignore', 'ignore', 'inherit'] });
   isolated = await startServer(['--root', work]);
   plain = await startServer(['--root', work, '--no-isolation']);
@@ -66,6 +68,15 @@ function runEverything(page, endpoint, clientOptions) {
   }, [endpoint, clientOptions, sentimentTexts, translationTexts]);
 }
 
+/** Same labels in the same order, scores within `tolerance`. */
+function assertClose(scores, expected, tolerance) {
+  assert.equal(scores.length, expected.length);
+  scores.forEach((labels, i) => labels.forEach(({ label, score }, j) => {
+    assert.equal(label, expected[i][j].label);
+    assert.ok(Math.abs(score - expected[i][j].score) <= tolerance, `${label}: ${score} vs ${expected[i][j].score}`);
+  }));
+}
+
 /** The results are the references': labels, scores within 1e-4, translations exactly. */
 function assertReferences(result) {
   result.scores.forEach((labels, i) => {
@@ -84,9 +95,9 @@ test('a cross-origin isolated page runs the threaded build with numThreads threa
   await page.goto(`${isolated.url}/blank.html`);
   threaded = await runEverything(page, `${isolated.url}/hub`, { numThreads: 3 });
   assert.equal(threaded.crossOriginIsolated, true);
-  assert.deepEqual(threaded.before, { build: 'threads', threads: null, simd: true }, 'the pool starts with the first load');
+  assert.deepEqual(threaded.before, { build: 'threads', threads: null, simd: true, relaxed_simd: true }, 'the pool starts with the first load');
   assert.deepEqual(threaded.loaded, [{ build: 'threads', threads: 3 }, { build: 'threads', threads: 3 }]);
-  assert.deepEqual(threaded.after, { build: 'threads', threads: 3, simd: true });
+  assert.deepEqual(threaded.after, { build: 'threads', threads: 3, simd: true, relaxed_simd: true });
   assertReferences(threaded);
   await page.close();
 });
@@ -107,13 +118,46 @@ test('a page that is not isolated runs the single-thread build, with the same re
   await page.goto(`${plain.url}/blank.html`);
   const single = await runEverything(page, `${plain.url}/hub`, { numThreads: 3 });
   assert.equal(single.crossOriginIsolated, false);
-  assert.deepEqual(single.before, { build: 'single', threads: 1, simd: true });
+  assert.deepEqual(single.before, { build: 'single', threads: 1, simd: true, relaxed_simd: true });
   assert.deepEqual(single.loaded, [{ build: 'single', threads: 1 }, { build: 'single', threads: 1 }]);
   assertReferences(single);
-  // Exactly, not only within the references' tolerance.
-  assert.deepEqual(single.scores, threaded.scores);
+  // The two relaxed builds differ in the last bits (up to ~5e-7 in these scores): relaxed SIMD
+  // leaves NaN and rounding details to the engine, and the threaded build's std is compiled with
+  // it too. Without relaxed SIMD the builds agree exactly (the next test).
+  assertClose(single.scores, threaded.scores, 1e-6);
   assert.deepEqual(single.translations, threaded.translations);
   await page.close();
+});
+
+test('where the relaxed-SIMD builds do not load, the worker falls back to pkg/threads/ and pkg/, with the same results', async () => {
+  // Chromium always validates relaxed SIMD and has no switch to turn it off, so a browser without
+  // it is played by refusing the relaxed builds' files: the worker takes the next build either way.
+  const refused = await launchBrowser();
+  const refusedRequests = [];
+  await refused.route(/\/pkg\/(threads-)?relaxed\//, (route) => {
+    refusedRequests.push(route.request().url());
+    return route.fulfill({ status: 404, body: 'no relaxed SIMD here' });
+  });
+  try {
+    const results = [];
+    for (const [server, build, threads] of [[isolated, 'threads', 2], [plain, 'single', 1]]) {
+      const page = await refused.newPage();
+      await page.goto(`${server.url}/blank.html`);
+      const result = await runEverything(page, `${server.url}/hub`, { numThreads: 2 });
+      assert.deepEqual(result.after, { build, threads, simd: true, relaxed_simd: false });
+      assertReferences(result);
+      assertClose(result.scores, threaded.scores, 1e-6);
+      results.push(result);
+      await page.close();
+    }
+    // Exactly, not only within the references' tolerance.
+    assert.deepEqual(results[1].scores, results[0].scores);
+    assert.deepEqual(results[1].translations, results[0].translations);
+    assert.ok(refusedRequests.some((url) => url.includes('/pkg/threads-relaxed/')), refusedRequests.join(' '));
+    assert.ok(refusedRequests.some((url) => url.includes('/pkg/relaxed/')), refusedRequests.join(' '));
+  } finally {
+    await refused.close();
+  }
 });
 
 test('dist/ with the service worker isolates itself on a plain static server and runs the threaded build', async () => {
@@ -128,10 +172,10 @@ test('dist/ with the service worker isolates itself on a plain static server and
   assert.ok(isolatedNow, 'the page became cross-origin isolated');
   await page.waitForLoadState('load');
   const result = await runEverything(page, `${isolated.url}/hub`, { numThreads: 2 });
-  assert.deepEqual(result.after, { build: 'threads', threads: 2, simd: true });
+  assert.deepEqual(result.after, { build: 'threads', threads: 2, simd: true, relaxed_simd: true });
   assert.deepEqual(result.scores, threaded.scores);
   assert.deepEqual(result.translations, threaded.translations);
-  assert.ok(site.seen.includes('200 /pkg/threads/hubside_bg.wasm'), site.seen.join(' '));
+  assert.ok(site.seen.includes('200 /pkg/threads-relaxed/hubside_bg.wasm'), site.seen.join(' '));
   await page.close();
 });
 

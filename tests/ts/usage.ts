@@ -112,7 +112,7 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   const memory: number = wasmMemoryBytes();
   const runtime: RuntimeInfo = runtimeInfo();
   const threads: number = classifier.threads;
-  console.log(deleted, memory, runtime.build === 'threads' ? runtime.threads ?? 0 : 1, runtime.simd, threads);
+  console.log(deleted, memory, runtime.build === 'threads' ? runtime.threads ?? 0 : 1, runtime.simd, runtime.relaxed_simd, threads);
   for (const p of [classifier, translator, asr]) p.dispose();
 
   // Will it fit? Sizes and memory per dtype before downloading; a budget for pipeline().

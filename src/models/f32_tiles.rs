@@ -1,14 +1,15 @@
 //! Many-row f32 products in the relaxed-SIMD build (pkg/relaxed, pkg/threads-relaxed): y = x·Wᵀ
 //! with `f32x4.relaxed_madd`, which the engine runs as one fused multiply-add where the CPU has
 //! it. gemm (the crate candle uses, and what the other builds call) has only SIMD128's separate
-//! multiply and add, two instructions per four multiply-adds; measured in Chromium on this
-//! machine, the same 6×8 register tile runs at 20.9 GMAC/s with the fused form against 17.5.
+//! multiply and add, two instructions per four multiply-adds.
 //!
 //! Layout: a task's W rows are packed per call in panels of 8, value k of the 8 rows side by
 //! side, so one broadcast x value meets two vectors of four rows and the lanes are already the
-//! outputs. The kernel takes 6 x rows × 8 W rows at a time (12 running sums, two W vectors and
-//! one broadcast: 15 of the 16 vector registers V8 has on x86-64), over k in blocks of
-//! [`K_BLOCK`] so a panel's block stays in L1 while every x row passes it.
+//! outputs. The kernel takes 4 x rows × 8 W rows at a time: 8 running sums, which hide the fused
+//! multiply-add's latency at two per cycle. Measured in Chromium on this machine (L1-resident
+//! register tiles): 4×8 with fused multiply-add 24–26 GMAC/s, 6×8 (12 sums, which spill in V8's
+//! 15 vector registers) 19–21, and 6×8 with SIMD128's separate multiply and add 17.5. It runs over
+//! k in blocks of [`K_BLOCK`], so a panel's block stays in L1 while every x row passes it.
 
 use core::arch::wasm32::*;
 
@@ -95,8 +96,8 @@ pub fn gemm_run(x: &[f32], m: usize, k: usize, w: &PackedRun, y: &mut OutColumns
             while row < m {
                 let tile = Tile { x, k, k0, k_len, first_row: row, panel, rows: w.rows };
                 row += match m - row {
-                    6.. => tile.run::<6>(block, y),
-                    3..=5 => tile.run::<3>(block, y),
+                    4.. => tile.run::<4>(block, y),
+                    3 => tile.run::<3>(block, y),
                     2 => tile.run::<2>(block, y),
                     _ => tile.run::<1>(block, y),
                 };

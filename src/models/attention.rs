@@ -13,6 +13,7 @@ use super::fused_attention;
 use super::linear::{with_values, Linear};
 use super::softmax::scaled_softmax_in_place;
 use crate::error::{Error, Result};
+use crate::weights::Weights;
 
 /// Keys and values, each (batch, heads, len, head_dim).
 pub type KeyValues = (Tensor, Tensor);
@@ -48,11 +49,13 @@ fn head_dim(inner: usize, heads: usize) -> Result<usize> {
 }
 
 impl Attention {
-    /// From separate q/k/v projections, fused here into one matmul (k/v only, for cross-attention).
-    pub fn new(kind: AttentionKind, q: Linear, k: Linear, v: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
+    /// From separate q/k/v projections loaded from `w`, fused here into one matmul (k/v only, for
+    /// cross-attention) by [`Weights::fuse`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(w: &Weights, kind: AttentionKind, q: Linear, k: Linear, v: Linear, out: Linear, heads: usize, scale: f32) -> Result<Self> {
         match kind {
-            AttentionKind::SelfAttention => Attention::self_attention_fused(Linear::fuse(&[q, k, v])?, out, heads, scale),
-            AttentionKind::CrossAttention => Attention::cross_attention_fused(q, Linear::fuse(&[k, v])?, out, heads, scale),
+            AttentionKind::SelfAttention => Attention::self_attention_fused(w.fuse(&[q, k, v])?, out, heads, scale),
+            AttentionKind::CrossAttention => Attention::cross_attention_fused(q, w.fuse(&[k, v])?, out, heads, scale),
         }
     }
 
@@ -344,7 +347,8 @@ mod tests {
 
     #[test]
     fn shapes_that_do_not_split_into_heads_are_config_errors() {
-        let new = |kind, heads| Attention::new(kind, linear(6, 6), linear(6, 6), linear(6, 6), linear(6, 6), heads, 1.0);
+        let w = Weights::from_tensors(Default::default());
+        let new = |kind, heads| Attention::new(&w, kind, linear(6, 6), linear(6, 6), linear(6, 6), linear(6, 6), heads, 1.0);
         assert!(new(AttentionKind::SelfAttention, 3).is_ok());
         assert!(new(AttentionKind::CrossAttention, 2).is_ok());
         for heads in [0, 4, 7] {

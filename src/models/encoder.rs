@@ -71,6 +71,7 @@ impl Encoder {
             .map(|i| {
                 let vb = vb.pp(format!("{}.{i}", names.layer_prefix));
                 let attention = Attention::new(
+                    &vb,
                     AttentionKind::SelfAttention,
                     Linear::load(d, d, vb.pp(names.query))?,
                     Linear::load(d, d, vb.pp(names.key))?,

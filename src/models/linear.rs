@@ -379,6 +379,33 @@ impl Matrix {
         })
     }
 
+    /// Rows `first..first + count` of [`ggml_data`](Self::ggml_data): what those rows would be as
+    /// a matrix of their own (ggml rows are whole blocks, so they split at row boundaries).
+    pub fn ggml_rows(&self, first: usize, count: usize) -> Result<(GgmlDType, std::borrow::Cow<'_, [u8]>)> {
+        use std::borrow::Cow;
+        if first + count > self.rows {
+            return Err(Error::Config(format!("rows {first}..{} of a {}-row matrix", first + count, self.rows)));
+        }
+        let (dtype, data) = self.ggml_data()?;
+        let row = data.len() / self.rows.max(1);
+        let range = first * row..(first + count) * row;
+        Ok((dtype, match data {
+            Cow::Borrowed(bytes) => Cow::Borrowed(&bytes[range]),
+            Cow::Owned(bytes) => Cow::Owned(bytes[range].to_vec()),
+        }))
+    }
+
+    /// Whether both hold the very same stored values (clones of one matrix).
+    pub fn shares_storage(&self, other: &Matrix) -> bool {
+        match (&self.storage, &other.storage) {
+            (Storage::F32(a), Storage::F32(b)) => a.id() == b.id(),
+            (Storage::F16(a), Storage::F16(b)) => Arc::ptr_eq(a, b),
+            (Storage::BF16(a), Storage::BF16(b)) => Arc::ptr_eq(a, b),
+            (Storage::Blocks(a), Storage::Blocks(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// As a ggml tensor (`ggml_data` in candle's type).
     pub fn to_qtensor(&self) -> Result<QTensor> {
         let (dtype, bytes) = self.ggml_data()?;

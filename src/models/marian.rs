@@ -170,7 +170,7 @@ const LAYER_NORM_EPS: f64 = 1e-5;
 /// BART-family attention: q/k/v/out projections with biases, scores scaled by head_dim^-0.5.
 fn attention(d: usize, heads: usize, kind: AttentionKind, vb: Weights) -> Result<Attention> {
     let (q, k, v) = (Linear::load(d, d, vb.pp("q_proj"))?, Linear::load(d, d, vb.pp("k_proj"))?, Linear::load(d, d, vb.pp("v_proj"))?);
-    Attention::new(kind, q, k, v, Linear::load(d, d, vb.pp("out_proj"))?, heads, Attention::default_scale(d, heads))
+    Attention::new(&vb, kind, q, k, v, Linear::load(d, d, vb.pp("out_proj"))?, heads, Attention::default_scale(d, heads))
 }
 
 /// Rows `start..start + count` of `MarianSinusoidalPositionalEmbedding._init_weight`'s table,

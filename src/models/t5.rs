@@ -173,7 +173,7 @@ impl T5 {
         // No score scaling: T5 folds it into the weights' initialisation.
         let attention = |vb: Weights, kind: AttentionKind| -> Result<Attention> {
             let (q, k, v) = (no_bias(d, inner, vb.pp("q"))?, no_bias(d, inner, vb.pp("k"))?, no_bias(d, inner, vb.pp("v"))?);
-            Attention::new(kind, q, k, v, no_bias(inner, d, vb.pp("o"))?, heads, 1.0)
+            Attention::new(&vb, kind, q, k, v, no_bias(inner, d, vb.pp("o"))?, heads, 1.0)
         };
         let feed_forward = |vb: Weights| -> Result<FeedForward> {
             Ok(if gated {

@@ -127,7 +127,7 @@ pub fn write<'a>(recorded: &'a [(String, Recorded)], key: &Key) -> Result<EntryB
     let mut tensors: Vec<(&str, Vec<usize>, GgmlDType, Cow<'a, [u8]>)> = Vec::with_capacity(recorded.len());
     let mut seen = HashMap::new();
     for (name, what) in recorded {
-        let kind = matches!(what, Recorded::Matrix(_));
+        let kind = what.is_matrix();
         match seen.get(name.as_str()) {
             // The same tensor asked for twice (tied embeddings): kept once.
             Some(&k) if k == kind => continue,
@@ -140,6 +140,10 @@ pub fn write<'a>(recorded: &'a [(String, Recorded)], key: &Key) -> Result<EntryB
             Recorded::Matrix(m) => {
                 let (dtype, data) = m.ggml_data()?;
                 (name.as_str(), vec![m.rows(), m.cols()], dtype, data)
+            }
+            Recorded::Rows { of, first, rows } => {
+                let (dtype, data) = of.ggml_rows(*first, *rows)?;
+                (name.as_str(), vec![*rows, of.cols()], dtype, data)
             }
             Recorded::Dense(t) => {
                 // GGUF has no rank-0 tensors: scalars (CTranslate2's head counts) are kept as [1].
@@ -391,6 +395,37 @@ mod tests {
         let weights = Weights::new(Box::new(source), WeightDType::Q8);
         assert_eq!(weights.matrix((2, 32), "a.weight").unwrap().ggml_data().unwrap(), want.ggml_data().unwrap());
         assert!(weights.matrix((1, 64), "a.weight").is_err());
+    }
+
+    /// Fused q/k/v are recorded as rows of the fused matrix (the parts' own storage is not kept
+    /// alive for the entry), and the entry holds each part exactly as it would have alone.
+    #[test]
+    fn fused_parts_are_written_from_the_fused_matrix() {
+        use crate::models::linear::Linear;
+        let part = |start: f32| Tensor::arange(start, start + 64.0, &Device::Cpu).unwrap().reshape((2, 32)).unwrap();
+        let bias = Tensor::new(&[1f32, 2.0], &Device::Cpu).unwrap();
+        let tensors: crate::weights::Tensors = ["q", "k", "v"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, name)| [(format!("{name}.weight"), part(100.0 * i as f32)), (format!("{name}.bias"), bias.clone())])
+            .collect();
+        let weights = Weights::recording(Box::new(crate::weights::InMemory::new(tensors.clone(), "tensors")), WeightDType::Q8);
+        let parts: Vec<Linear> = ["q", "k", "v"].iter().map(|name| Linear::load(32, 2, weights.pp(name)).unwrap()).collect();
+        let fused = weights.fuse(&parts).unwrap();
+        drop(parts);
+        assert_eq!(fused.out_features(), 6);
+        let recorded = weights.recorded();
+        for name in ["q.weight", "k.weight", "v.weight"] {
+            let (_, what) = recorded.iter().find(|(n, _)| n == name).unwrap();
+            assert!(matches!(what, Recorded::Rows { rows: 2, .. }), "{name} is recorded as rows of the fused matrix");
+        }
+        let key = Key { dtype: WeightDType::Q8, source: None };
+        let source = CompactSource::open(write(&recorded, &key).unwrap().to_vec(), &key).unwrap();
+        for name in ["q", "k", "v"] {
+            let alone = crate::models::linear::Matrix::from_tensor(&tensors[&format!("{name}.weight")], WeightDType::Q8).unwrap();
+            let read = source.load_matrix(&format!("{name}.weight")).unwrap().unwrap();
+            assert_eq!(read.ggml_data().unwrap(), alone.ggml_data().unwrap(), "{name}");
+        }
     }
 
     #[test]

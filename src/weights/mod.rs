@@ -24,7 +24,7 @@ use candle_core::{DType, Device, Shape, Tensor};
 
 use crate::error::{Error, Result};
 use crate::hub::{Blob, Repo};
-use crate::models::linear::{Matrix, Precision};
+use crate::models::linear::{Linear, Matrix, Precision};
 
 pub type Tensors = HashMap<String, Tensor>;
 
@@ -289,6 +289,16 @@ pub async fn open(repo: &Repo) -> Result<Box<dyn TensorSource>> {
 pub enum Recorded {
     Dense(Tensor),
     Matrix(Matrix),
+    /// A matrix the model keeps only as rows `first..first + rows` of a fused one (q/k/v): the
+    /// record holds the fused matrix, not a second copy of the part.
+    Rows { of: Matrix, first: usize, rows: usize },
+}
+
+impl Recorded {
+    /// Whether this is a matrix (in any form) rather than a dense tensor.
+    pub fn is_matrix(&self) -> bool {
+        !matches!(self, Recorded::Dense(_))
+    }
 }
 
 struct Shared {
@@ -456,6 +466,26 @@ impl Weights {
         drop(stored);
         self.record(path, Recorded::Matrix(matrix.clone()));
         Ok(matrix)
+    }
+
+    /// Several layers loaded from these weights as one ([`Linear::fuse`]: q/k/v). A recording load
+    /// then records the parts as rows of the fused matrix, so the parts' own storage is freed with
+    /// them instead of being kept, next to the fused copy, until the compact entry is written.
+    pub fn fuse(&self, parts: &[Linear]) -> Result<Linear> {
+        let fused = Linear::fuse(parts)?;
+        if let Some(record) = &self.shared.record {
+            let mut first = 0;
+            for part in parts {
+                let rows = part.out_features();
+                for (_, what) in record.borrow_mut().iter_mut() {
+                    if matches!(what, Recorded::Matrix(m) if m.shares_storage(part.weight())) {
+                        *what = Recorded::Rows { of: fused.weight().clone(), first, rows };
+                    }
+                }
+                first += rows;
+            }
+        }
+        Ok(fused)
     }
 
     /// Everything handed out so far (empty unless made with `recording`).

@@ -231,7 +231,7 @@ impl Hf {
         let k = self.linear(&format!("{prefix}.k_proj"), d, d_source)?;
         let v = self.linear(&format!("{prefix}.v_proj"), d, d_source)?;
         let out = self.linear(&format!("{prefix}.out_proj"), d, d)?;
-        Attention::new(kind, q, k, v, out, heads, Attention::default_scale(d, heads))
+        Attention::new(&self.weights, kind, q, k, v, out, heads, Attention::default_scale(d, heads))
     }
 }
 

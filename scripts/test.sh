@@ -45,7 +45,7 @@ stage "TypeScript declarations (tsc --strict over tests/ts/usage.ts)"
 stage "native tests"
 cargo test --release
 
-stage "wasm packages (pkg/, and pkg/threads/ with nightly) and the static Space (dist/)"
+stage "wasm packages (pkg/ and pkg/relaxed/; pkg/threads/ and pkg/threads-relaxed/ with nightly) and the static Space (dist/)"
 scripts/build-wasm.sh
 HUBSIDE_USE_PKG=1 scripts/build-dist.sh
 

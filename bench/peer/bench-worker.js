@@ -6,14 +6,14 @@ const now = () => performance.now();
 if (typeof window === 'undefined') self.onmessage = async ({ data: cfg }) => {
   try { self.postMessage(await run(cfg)); } catch (e) { self.postMessage({ error: String(e && (e.stack || e.message) || e) }); }
 };
-export async function run({ task, repo, dtype, threads, cache, runs, text, audio, lang }) {
+export async function run({ task, repo, dtype, threads, cache, runs, text, audio, lang, plain }) {
   const TASK = { sentiment: 'sentiment-analysis', translation: 'translation', asr: 'automatic-speech-recognition' }[task];
   const res = { coi_worker: self.crossOriginIsolated };
   const t0 = now();
   // threads=1: a single-thread build (what a page that is not isolated gets); else a threaded one
   // with numThreads (default: what the browser reports). Relaxed SIMD where the browser has it, as
-  // www/worker.js chooses (the probe: a module using i32x4.relaxed_dot_i8x16_i7x16_add_s).
-  const relaxed = WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
+  // www/worker.js chooses (the probe: a module using i32x4.relaxed_dot_i8x16_i7x16_add_s), unless `plain`.
+  const relaxed = !plain && WebAssembly.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 61, 1, 59, 0,
     ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array(16).fill(0)]), 0xfd, 0x93, 0x02, 0x0b]));
   const build = (threads === '1' ? '' : 'threads') + (relaxed ? (threads === '1' ? 'relaxed' : '-relaxed') : '');
   const mod = await import(build ? `/pkg/${build}/hubside.js` : '/pkg/hubside.js');

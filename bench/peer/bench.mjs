@@ -130,7 +130,10 @@ const fmt = (x) => (x == null ? '-' : typeof x === 'number' ? x.toFixed(x < 10 ?
 try {
   for (let r = 0; r < rounds; r++) {
     for (const t of tasks) for (const [task, hsRepo, tjsRepo, extra] of TASKS[t]) {
-      let cfgs = [...hubsideVariants.map(([dtype, threads]) => ({ sys: 'hubside', task, repo: hsRepo, dtype, threads, extra })),
+      // A third field `plain`: the builds without relaxed SIMD (pkg/, pkg/threads/), else the page's choice.
+      let cfgs = [...hubsideVariants.map(([dtype, threads, build]) => (build === 'plain'
+        ? { sys: 'hubside', task, repo: hsRepo, dtype, threads, extra: { ...extra, plain: '1' }, plain: true }
+        : { sys: 'hubside', task, repo: hsRepo, dtype, threads, extra })),
         ...tjsVariants.map(([dtype, threads]) => ({ sys: 'tjs', task, repo: tjsRepo, dtype, threads, extra }))];
       if (r % 2) cfgs = cfgs.reverse();
       // A first and a second visit, in that order, per hubside variant (the cache is the point).

@@ -51,14 +51,15 @@ def agg(rs):
 for (task, inp), rs in sorted(groups.items()):
     configs = defaultdict(list)
     for r in rs:
-        configs[(r['sys'], r['dtype'], str(r.get('threads')), r.get('cache', 'off'))].append(r)
+        system = 'hubside-plain' if r.get('plain') else r['sys']
+        configs[(system, r['dtype'], str(r.get('threads')), r.get('cache', 'off'))].append(r)
     stats = {c: agg(v) for c, v in configs.items()}
     extra = {'translation': ['tok/s', 'TTFT ms'], 'asr': ['RTF']}.get(task, [])
     print(f'\n### {task} ({inp})\n')
     print('| system | dtype | threads | cache | rounds | load ms (min) | first ms | median ms (min) | ' + ''.join(e + ' | ' for e in extra) +
           'peak RSS MB | wasm MB loaded / after | JS heap MB | model MB fetched | t.js median / this |')
     print('|' + '---|' * (14 + len(extra)))
-    order = sorted(stats, key=lambda c: (c[0] != 'hubside', c[1], int(c[2]) if c[2].isdigit() else 99, c[3]))
+    order = sorted(stats, key=lambda c: (c[0] == 'tjs', c[0] != 'hubside', c[1], int(c[2]) if c[2].isdigit() else 99, c[3]))
     for c in order:
         a = stats[c]
         ex = []
@@ -67,8 +68,8 @@ for (task, inp), rs in sorted(groups.items()):
         if task == 'asr':
             ex = [f(a['rtf'], 3)]
         peer = stats.get(('tjs', c[1], str(a['threads']), 'off'))
-        ratio = f"{peer['median'] / a['median']:.2f}" if c[0] == 'hubside' and peer else ''
-        name = 'hubside' if c[0] == 'hubside' else 'transformers.js'
+        ratio = f"{peer['median'] / a['median']:.2f}" if c[0] != 'tjs' and peer else ''
+        name = {'hubside': 'hubside', 'hubside-plain': 'hubside, no relaxed SIMD'}.get(c[0], 'transformers.js')
         print(f"| {name} | {c[1]} | {a['threads']} | {c[3]} | {a['n']} | {f(a['load'])} ({f(a['load_min'])}) | {f(a['first'])} | "
               f"{f(a['median'], 1)} ({f(a['median_min'], 1)}) | " + ''.join(x + ' | ' for x in ex) +
               f"{f(a['rss'])} | {f(a['wasm_loaded'])} / {f(a['wasm'])} | {f(a['jsheap'], 1)} | {f(a['model_mb'], 1)} | {ratio} |")

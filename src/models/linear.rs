@@ -509,9 +509,9 @@ impl Matrix {
         let n = self.rows;
         if let Storage::F32(w) = &self.storage {
             // Natively candle's gemm already uses every core for many rows; in wasm only the
-            // kernels reach rayon's pool (the threaded build), and few rows (decoding) need the
-            // matrix-vector kernel everywhere.
-            if m > super::kernels::MATVEC_MAX_ROWS && !cfg!(target_feature = "atomics") {
+            // kernels reach rayon's pool (the threaded builds) and fused multiply-add (the relaxed
+            // builds), and few rows (decoding) need the matrix-vector kernel everywhere.
+            if m > super::kernels::MATVEC_MAX_ROWS && !cfg!(any(target_feature = "atomics", target_feature = "relaxed-simd")) {
                 return Ok(x.matmul(&w.t()?)?);
             }
         }

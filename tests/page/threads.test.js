@@ -3,7 +3,7 @@
 // Workers, a page that is not (`--no-isolation`, or a plain static host) runs pkg/relaxed/ on one
 // thread (Chromium has relaxed SIMD), and where the relaxed builds do not load the worker falls
 // back to pkg/threads/ and pkg/; all give the references' sentiment scores and translations
-// (pkg/ and pkg/threads/ bit for bit the same). dist/ built with --coi-serviceworker isolates itself on a plain static server and
+// (the two relaxed builds bit for bit the same, and pkg/ and pkg/threads/ too). dist/ built with --coi-serviceworker isolates itself on a plain static server and
 // so runs a threaded build.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -121,10 +121,8 @@ test('a page that is not isolated runs the single-thread build, with the same re
   assert.deepEqual(single.before, { build: 'single', threads: 1, simd: true, relaxed_simd: true });
   assert.deepEqual(single.loaded, [{ build: 'single', threads: 1 }, { build: 'single', threads: 1 }]);
   assertReferences(single);
-  // The two relaxed builds differ in the last bits (up to ~5e-7 in these scores): relaxed SIMD
-  // leaves NaN and rounding details to the engine, and the threaded build's std is compiled with
-  // it too. Without relaxed SIMD the builds agree exactly (the next test).
-  assertClose(single.scores, threaded.scores, 1e-6);
+  // Exactly, not only within the references' tolerance.
+  assert.deepEqual(single.scores, threaded.scores);
   assert.deepEqual(single.translations, threaded.translations);
   await page.close();
 });
@@ -146,6 +144,7 @@ test('where the relaxed-SIMD builds do not load, the worker falls back to pkg/th
       const result = await runEverything(page, `${server.url}/hub`, { numThreads: 2 });
       assert.deepEqual(result.after, { build, threads, simd: true, relaxed_simd: false });
       assertReferences(result);
+      // Fused multiply-add (the relaxed builds' f32 tiles) rounds once where these round twice.
       assertClose(result.scores, threaded.scores, 1e-6);
       results.push(result);
       await page.close();

@@ -42,6 +42,8 @@ mod scheme {
     pub type W = i16;
     /// Values of one row that sit side by side in a panel (one lane of a dot product).
     pub const GROUP: usize = 2;
+    /// Whether x has zero points, so the kernel needs each W block's Σq.
+    pub const ZERO_POINTS: bool = false;
 }
 #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
 mod scheme {
@@ -51,6 +53,8 @@ mod scheme {
     pub type W = i8;
     /// Values of one row that sit side by side in a panel (one lane of a dot product).
     pub const GROUP: usize = 4;
+    /// Whether x has zero points, so the kernel needs each W block's Σq.
+    pub const ZERO_POINTS: bool = true;
 }
 use scheme::GROUP;
 
@@ -99,6 +103,21 @@ impl QuantizedRows {
     }
 }
 
+/// The four i32 lanes of `v` added.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn lane_sum(v: core::arch::wasm32::v128) -> i32 {
+    use core::arch::wasm32::i32x4_extract_lane;
+    i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
+}
+
+/// The four f32 lanes of `v` folded with `op` (a lane-wise min or max) in two shuffle steps.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn fold_lanes(v: core::arch::wasm32::v128, op: impl Fn(core::arch::wasm32::v128, core::arch::wasm32::v128) -> core::arch::wasm32::v128) -> f32 {
+    use core::arch::wasm32::*;
+    let half = op(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
+    f32x4_extract_lane::<0>(op(half, i32x4_shuffle::<1, 0, 3, 2>(half, half)))
+}
+
 /// Each 32-value block of `x` as integers `q` with its `scale` and `scaled_sum` (see
 /// `QuantizedRows`): the browser's SIMD, eight vectors per block, the same values as the scalar
 /// loop below (maximum of |x| — NaN-propagating, so a NaN or infinity makes it non-finite —,
@@ -116,8 +135,7 @@ fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], _zeros: &mut [i
             scaled_sums[b] = f32::NAN;
             continue;
         }
-        let amax2 = f32x4_pmax(amax4, i32x4_shuffle::<2, 3, 0, 1>(amax4, amax4));
-        let amax = f32x4_extract_lane::<0>(f32x4_pmax(amax2, i32x4_shuffle::<1, 0, 3, 2>(amax2, amax2)));
+        let amax = fold_lanes(amax4, |a, b| f32x4_pmax(a, b));
         let scale = amax / 127.0;
         let inverse = f32x4_splat(if scale > 0.0 { 1.0 / scale } else { 0.0 });
         let (low, high) = (i32x4_splat(-127), i32x4_splat(127));
@@ -126,7 +144,7 @@ fn quantize_blocks(x: &[f32], q: &mut [i16], scales: &mut [f32], _zeros: &mut [i
             i32x4_min(i32x4_max(n, low), high)
         });
         let sum4 = ints.iter().fold(i32x4_splat(0), |s, &n| i32x4_add(s, n));
-        let sum = i32x4_extract_lane::<0>(sum4) + i32x4_extract_lane::<1>(sum4) + i32x4_extract_lane::<2>(sum4) + i32x4_extract_lane::<3>(sum4);
+        let sum = lane_sum(sum4);
         for i in 0..4 {
             // SAFETY: `q` holds 32 i16: four 16-byte stores.
             unsafe { v128_store(q[i * 8..].as_mut_ptr().cast(), i16x8_narrow_i32x4(ints[2 * i], ints[2 * i + 1])) };
@@ -149,10 +167,7 @@ fn quantize_blocks(x: &[f32], q: &mut [u8], scales: &mut [f32], zeros: &mut [i32
         // f32x4.min/max propagate NaN, so a NaN or infinity makes the range non-finite.
         let low4 = v.iter().fold(f32x4_splat(0.0), |a, &v| f32x4_min(a, v));
         let high4 = v.iter().fold(f32x4_splat(0.0), |a, &v| f32x4_max(a, v));
-        let low2 = f32x4_min(low4, i32x4_shuffle::<2, 3, 0, 1>(low4, low4));
-        let high2 = f32x4_max(high4, i32x4_shuffle::<2, 3, 0, 1>(high4, high4));
-        let low = f32x4_extract_lane::<0>(f32x4_min(low2, i32x4_shuffle::<1, 0, 3, 2>(low2, low2)));
-        let high = f32x4_extract_lane::<0>(f32x4_max(high2, i32x4_shuffle::<1, 0, 3, 2>(high2, high2)));
+        let (low, high) = (fold_lanes(low4, |a, b| f32x4_min(a, b)), fold_lanes(high4, |a, b| f32x4_max(a, b)));
         let range = high - low;
         if !(range < f32::INFINITY) {
             scales[b] = f32::NAN;
@@ -169,7 +184,7 @@ fn quantize_blocks(x: &[f32], q: &mut [u8], scales: &mut [f32], zeros: &mut [i32
             i32x4_min(i32x4_max(n, i32x4_splat(0)), top)
         });
         let sum4 = ints.iter().fold(i32x4_splat(0), |s, &n| i32x4_add(s, n));
-        let sum = i32x4_extract_lane::<0>(sum4) + i32x4_extract_lane::<1>(sum4) + i32x4_extract_lane::<2>(sum4) + i32x4_extract_lane::<3>(sum4);
+        let sum = lane_sum(sum4);
         for i in 0..2 {
             let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(ints[4 * i], ints[4 * i + 1]), i16x8_narrow_i32x4(ints[4 * i + 2], ints[4 * i + 3]));
             // SAFETY: `q` holds 32 bytes: two 16-byte stores.
@@ -240,7 +255,9 @@ impl UnpackedRun {
         self.min.clear();
         self.min.resize(panels * blocks * PANEL, 0.0);
         self.sum.clear();
-        self.sum.resize(panels * blocks * PANEL, 0);
+        if scheme::ZERO_POINTS {
+            self.sum.resize(panels * blocks * PANEL, 0);
+        }
         self.has_min = matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_1);
         self.rows = rows;
         self.blocks = blocks;
@@ -256,7 +273,9 @@ impl UnpackedRun {
             let (scale, min) = unpack_block(dtype, block, &mut values);
             self.scale[at + lane] = scale;
             self.min[at + lane] = min;
-            self.sum[at + lane] = values.iter().map(|&v| v as i32).sum();
+            if scheme::ZERO_POINTS {
+                self.sum[at + lane] = values.iter().map(|&v| v as i32).sum();
+            }
             // Group g of this block: q[(at + g·8 + lane)·GROUP ..][..GROUP], i.e. the panel-block's
             // 32 values of 8 rows as 32 / GROUP rows of [8 lanes × GROUP].
             let panel_block = &mut self.q[at * BLOCK..(at + PANEL) * BLOCK];
@@ -310,8 +329,7 @@ impl UnpackedRun {
             // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
             let (low, high) = unsafe { (v128_load(block[2..].as_ptr().cast()), v128_load(block[18..].as_ptr().cast())) };
             let sum4 = i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extadd_pairwise_i8x16(low), i16x8_extadd_pairwise_i8x16(high)));
-            self.sum[at + lane] =
-                i32x4_extract_lane::<0>(sum4) + i32x4_extract_lane::<1>(sum4) + i32x4_extract_lane::<2>(sum4) + i32x4_extract_lane::<3>(sum4);
+            self.sum[at + lane] = lane_sum(sum4);
             let base = self.q[at * BLOCK..(at + PANEL) * BLOCK].as_mut_ptr().cast::<u32>();
             // SAFETY: group g (0..8) of this row goes to u32 index g·8 + lane < 64, inside the
             // panel-block's 256 bytes; `low` holds groups 0..4, `high` groups 4..8.

@@ -220,6 +220,21 @@ fn wasm_kernels_match_exact_products() {
         check("f16", &out, &widened, 1e-6);
         kernels::matmul_half(&x, m, k, &w_bf16, n, &mut out).unwrap();
         check("bf16", &out, &widened_bf16, 1e-6);
+        if m <= kernels::MATVEC_MAX_ROWS {
+            // W rows are dotted four at a time, the last n mod 4 one by one: each output is what a
+            // product with its W row alone gives, bit for bit.
+            let mut f16_out = vec![0.0; m * n];
+            kernels::matmul_half(&x, m, k, &w_f16, n, &mut f16_out).unwrap();
+            for j in 0..n {
+                let (mut bf16_one, mut f16_one) = (vec![0.0; m], vec![0.0; m]);
+                kernels::matmul_half(&x, m, k, &w_bf16[j * k..(j + 1) * k], 1, &mut bf16_one).unwrap();
+                kernels::matmul_half(&x, m, k, &w_f16[j * k..(j + 1) * k], 1, &mut f16_one).unwrap();
+                for i in 0..m {
+                    assert_eq!(out[i * n + j].to_bits(), bf16_one[i].to_bits(), "bf16 m={m} ({i},{j})");
+                    assert_eq!(f16_out[i * n + j].to_bits(), f16_one[i].to_bits(), "f16 m={m} ({i},{j})");
+                }
+            }
+        }
         // Many rows run the int8 tiles, which quantise x per block: to 8 bits, or in the
         // relaxed-SIMD build (pkg/relaxed) to 7 bits around a zero point, half as fine.
         let x_step = if cfg!(target_feature = "relaxed-simd") && m > kernels::QUANT_DOT_MAX_ROWS {

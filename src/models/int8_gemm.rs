@@ -28,7 +28,6 @@
 use candle_core::quantized::GgmlDType;
 
 use super::kernels::OutColumns;
-use half::f16;
 
 /// Values per block; every type this file reads has 32.
 const BLOCK: usize = 32;
@@ -268,8 +267,7 @@ impl UnpackedRun {
             return;
         }
         let mut values = [0i16; BLOCK];
-        for (index, block) in bytes.chunks_exact(type_size).enumerate() {
-            let (at, lane) = self.slot(index);
+        for_each_block(bytes, type_size, blocks, |at, lane, block| {
             let (scale, min) = unpack_block(dtype, block, &mut values);
             self.scale[at + lane] = scale;
             self.min[at + lane] = min;
@@ -286,7 +284,7 @@ impl UnpackedRun {
                     *to = v as scheme::W;
                 }
             }
-        }
+        });
     }
 
     /// [`fill`](Self::fill)'s layout from Q8_0 blocks (34 bytes: f16 scale, 32 × i8) with the
@@ -295,8 +293,7 @@ impl UnpackedRun {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
     fn fill_q8_0(&mut self, bytes: &[u8]) {
         use core::arch::wasm32::*;
-        for (index, block) in bytes.chunks_exact(2 + BLOCK).enumerate() {
-            let (at, lane) = self.slot(index);
+        for_each_block(bytes, 2 + BLOCK, self.blocks, |at, lane, block| {
             self.scale[at + lane] = half_at(block, 0);
             let panel_block = &mut self.q[at * BLOCK..(at + PANEL) * BLOCK];
             // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
@@ -314,7 +311,7 @@ impl UnpackedRun {
                     v128_store32_lane::<3>(w, base.add((p + 3) * PANEL + lane));
                 }
             }
-        }
+        });
     }
 
     /// [`fill`](Self::fill)'s layout from Q8_0 blocks for the relaxed-SIMD kernel: the block's
@@ -323,8 +320,7 @@ impl UnpackedRun {
     #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
     fn fill_q8_0(&mut self, bytes: &[u8]) {
         use core::arch::wasm32::*;
-        for (index, block) in bytes.chunks_exact(2 + BLOCK).enumerate() {
-            let (at, lane) = self.slot(index);
+        for_each_block(bytes, 2 + BLOCK, self.blocks, |at, lane, block| {
             self.scale[at + lane] = half_at(block, 0);
             // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
             let (low, high) = unsafe { (v128_load(block[2..].as_ptr().cast()), v128_load(block[18..].as_ptr().cast())) };
@@ -342,14 +338,7 @@ impl UnpackedRun {
                     v128_store32_lane::<3>(w, base.add((g + 3) * PANEL + lane));
                 }
             }
-        }
-    }
-
-    /// Where block `index` of the run (row index / blocks, block index % blocks) goes: the start
-    /// of its panel-block in units of 8-row slots (values at ·32, scales at ·1) and its row's lane.
-    fn slot(&self, index: usize) -> (usize, usize) {
-        let (row, b) = (index / self.blocks, index % self.blocks);
-        ((row / PANEL * self.blocks + b) * PANEL, row % PANEL)
+        });
     }
 
     fn panels(&self) -> usize {
@@ -369,8 +358,22 @@ impl UnpackedRun {
     }
 }
 
+/// Calls `f(at, lane, block)` for every block of a run (`bytes`: rows of `blocks` blocks of
+/// `type_size` bytes), row by row: `at` is the start of the block's panel-block in units of 8-row
+/// slots (its values at ·32, its scale at ·1) and `lane` its row's place in the panel: computed
+/// once per row, not by dividing every block's index.
+fn for_each_block(bytes: &[u8], type_size: usize, blocks: usize, mut f: impl FnMut(usize, usize, &[u8])) {
+    for (row, row_bytes) in bytes.chunks_exact(blocks * type_size).enumerate() {
+        let (first, lane) = (row / PANEL * blocks * PANEL, row % PANEL);
+        for (b, block) in row_bytes.chunks_exact(type_size).enumerate() {
+            f(first + b * PANEL, lane, block);
+        }
+    }
+}
+
+/// The f16 at byte `at` of `bytes` (little-endian), widened without branches.
 fn half_at(bytes: &[u8], at: usize) -> f32 {
-    f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+    super::kernels::f16_bits_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
 }
 
 /// One ggml block (little-endian bytes, the layout of ggml's `block_q*` structs) as its 32

@@ -68,6 +68,13 @@ pub trait HalfFloat: Copy + Send + Sync {
     }
     /// Σ x[i]·w[i] over one prepared x row, w widened on the way.
     fn dot(x: &[f32], w: &[Self]) -> f32;
+    /// [`dot`](Self::dot) of one prepared x row with R W rows, each row's value bit for bit what
+    /// `dot` gives. In the browser the R rows' sums are independent chains, so no addition waits
+    /// for the one before (with one row, the kernel ran at the adds' latency, not at memory speed),
+    /// and x is loaded once for all R.
+    fn dot_rows<const R: usize>(x: &[f32], w: [&[Self]; R]) -> [f32; R] {
+        w.map(|w| Self::dot(x, w))
+    }
     /// `dst` = `src` widened to f32.
     fn widen(src: &[Self], dst: &mut [f32]);
     /// One value widened.
@@ -80,6 +87,10 @@ impl HalfFloat for f16 {
     const DTYPE: GgmlDType = GgmlDType::F16;
     fn dot(x: &[f32], w: &[Self]) -> f32 {
         dot_f16(x, w)
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn dot_rows<const R: usize>(x: &[f32], w: [&[Self]; R]) -> [f32; R] {
+        dot_f16_simd128(x, w)
     }
     fn widen(src: &[Self], dst: &mut [f32]) {
         widen_f16(src, dst)
@@ -109,6 +120,10 @@ impl HalfFloat for bf16 {
     }
     fn dot(x: &[f32], w: &[Self]) -> f32 {
         dot_bf16(x, w)
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn dot_rows<const R: usize>(x: &[f32], w: [&[Self]; R]) -> [f32; R] {
+        dot_bf16_simd128(x, w)
     }
     fn widen(src: &[Self], dst: &mut [f32]) {
         for (wide, &narrow) in dst.iter_mut().zip(src) {
@@ -145,10 +160,21 @@ pub fn matmul_half<H: HalfFloat>(x: &[f32], m: usize, k: usize, w: &[H], n: usiz
     let prepared = H::prepare(x, k);
     for_each_weight_run(out, m, n, k, weight_rows_per_task(n), |first_row, out_t| {
         let rows = out_t.len() / m;
-        let w_run = &w[first_row * k..(first_row + rows) * k];
-        for (w_row, out_row) in w_run.chunks_exact(k).zip(out_t.chunks_exact_mut(m)) {
-            for (x_row, o) in prepared.chunks_exact(k).zip(out_row) {
-                *o = H::dot(x_row, w_row);
+        let w_row = |j: usize| &w[(first_row + j) * k..(first_row + j + 1) * k];
+        // W rows four at a time (each quad read from memory once, for every x row), then the last
+        // 0–3 one by one; each output is the same either way.
+        let quads = rows / 4 * 4;
+        for j in (0..quads).step_by(4) {
+            for (i, x_row) in prepared.chunks_exact(k).enumerate() {
+                let dots = H::dot_rows(x_row, [w_row(j), w_row(j + 1), w_row(j + 2), w_row(j + 3)]);
+                for (r, dot) in dots.into_iter().enumerate() {
+                    out_t[(j + r) * m + i] = dot;
+                }
+            }
+        }
+        for j in quads..rows {
+            for (i, x_row) in prepared.chunks_exact(k).enumerate() {
+                out_t[j * m + i] = H::dot_rows(x_row, [w_row(j)])[0];
             }
         }
     });
@@ -799,7 +825,7 @@ fn dot_f16(x: &[f32], w: &[f16]) -> f32 {
         return unsafe { dot_f16_avx2_fma(x, w) };
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return dot_f16_simd128(x, w);
+    return dot_f16_simd128(x, [w])[0];
     #[allow(unreachable_code)]
     let mut widened = [0.0; 64];
     let mut sum = 0.0;
@@ -818,7 +844,7 @@ fn dot_f16(x: &[f32], w: &[f16]) -> f32 {
 /// restores it, sign included. Infinities and NaNs would come out finite, so `Matrix` refuses f16
 /// weights holding them when it is built (`linear::check_finite_f16`).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn dot_f16_simd128(x: &[f32], w: &[f16]) -> f32 {
+fn dot_f16_simd128<const R: usize>(x: &[f32], w: [&[f16]; R]) -> [f32; R] {
     use core::arch::wasm32::*;
     let fields = i32x4_splat(0x8fff_e000u32 as i32);
     let scale = f32x4_splat(f32::from_bits(0x7780_0000));
@@ -826,39 +852,54 @@ fn dot_f16_simd128(x: &[f32], w: &[f16]) -> f32 {
     dot_half_simd128(x, w, |halves| (widen(i32x4_extend_low_i16x8(halves)), widen(i32x4_extend_high_i16x8(halves))))
 }
 
-/// Σ x[i]·w[i] in the browser for 16-bit weights: eight at a time, `widen` turning one v128 of 8
-/// weights into the two f32x4 that meet x's two halves of the same 8 values (as `prepare` laid
-/// them out); two accumulators; the last k mod 8 values one by one.
+/// Σ x[i]·w_r[i] in the browser for R rows of 16-bit weights: eight at a time, `widen` turning
+/// one v128 of 8 weights into the two f32x4 that meet x's two halves of the same 8 values (as
+/// `prepare` laid them out); two accumulators per row, fused multiply-adds in the relaxed-SIMD
+/// build; the last k mod 8 values one by one. A row's value does not depend on R.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn dot_half_simd128<H: HalfFloat>(
+fn dot_half_simd128<H: HalfFloat, const R: usize>(
     x: &[f32],
-    w: &[H],
+    w: [&[H]; R],
     widen: impl Fn(core::arch::wasm32::v128) -> (core::arch::wasm32::v128, core::arch::wasm32::v128),
-) -> f32 {
+) -> [f32; R] {
     use core::arch::wasm32::*;
-    let len = x.len().min(w.len());
+    let len = w.iter().fold(x.len(), |len, w| len.min(w.len()));
     let (x_chunks, x_tail) = x[..len].as_chunks::<8>();
-    let (w_chunks, w_tail) = w[..len].as_chunks::<8>();
-    let mut sums = [f32x4_splat(0.0); 2];
-    for (x_chunk, w_chunk) in x_chunks.iter().zip(w_chunks) {
-        // SAFETY: each load reads 8 16-bit weights or 4 f32 inside the chunk (wasm loads need no
-        // alignment).
-        let (halves, x_lo, x_hi) =
-            unsafe { (v128_load(w_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().add(4).cast())) };
-        let (w_lo, w_hi) = widen(halves);
-        sums[0] = f32x4_add(sums[0], f32x4_mul(x_lo, w_lo));
-        sums[1] = f32x4_add(sums[1], f32x4_mul(x_hi, w_hi));
+    let mut sums = [[f32x4_splat(0.0); 2]; R];
+    for (c, x_chunk) in x_chunks.iter().enumerate() {
+        // SAFETY: each load reads 4 f32 of the chunk, or 8 16-bit weights of row r at c·8 .. c·8 + 8
+        // ≤ len ≤ its length (wasm loads need no alignment).
+        let (x_lo, x_hi) = unsafe { (v128_load(x_chunk.as_ptr().cast()), v128_load(x_chunk.as_ptr().add(4).cast())) };
+        for (sums, w) in sums.iter_mut().zip(&w) {
+            let (w_lo, w_hi) = widen(unsafe { v128_load(w.as_ptr().add(c * 8).cast()) });
+            sums[0] = mul_add_f32x4(x_lo, w_lo, sums[0]);
+            sums[1] = mul_add_f32x4(x_hi, w_hi, sums[1]);
+        }
     }
-    let sum = f32x4_add(sums[0], sums[1]);
-    let lanes = f32x4_extract_lane::<0>(sum) + f32x4_extract_lane::<1>(sum) + f32x4_extract_lane::<2>(sum) + f32x4_extract_lane::<3>(sum);
-    lanes + x_tail.iter().zip(w_tail).map(|(&a, &b)| a * b.to_f32()).sum::<f32>()
+    let tail_start = len - x_tail.len();
+    std::array::from_fn(|r| {
+        let sum = f32x4_add(sums[r][0], sums[r][1]);
+        let lanes = f32x4_extract_lane::<0>(sum) + f32x4_extract_lane::<1>(sum) + f32x4_extract_lane::<2>(sum) + f32x4_extract_lane::<3>(sum);
+        lanes + x_tail.iter().zip(&w[r][tail_start..len]).map(|(&a, &b)| a * b.to_f32()).sum::<f32>()
+    })
+}
+
+/// a·b + c on four lanes: one fused multiply-add in the relaxed-SIMD build (where the engine has
+/// it; `f32x4.relaxed_madd` may also round twice), else a multiply and an add.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn mul_add_f32x4(a: core::arch::wasm32::v128, b: core::arch::wasm32::v128, c: core::arch::wasm32::v128) -> core::arch::wasm32::v128 {
+    #[cfg(target_feature = "relaxed-simd")]
+    return core::arch::wasm32::f32x4_relaxed_madd(a, b, c);
+    #[cfg(not(target_feature = "relaxed-simd"))]
+    core::arch::wasm32::f32x4_add(c, core::arch::wasm32::f32x4_mul(a, b))
 }
 
 /// Σ x[i]·w[i] for bf16 w: a bf16 is the top half of an f32, so widening is a shift (in the
 /// browser a shift and a mask, `dot_bf16_simd128`); elsewhere a loop the compiler vectorises.
 fn dot_bf16(x: &[f32], w: &[bf16]) -> f32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return dot_bf16_simd128(x, w);
+    return dot_bf16_simd128(x, [w])[0];
     #[allow(unreachable_code)]
     let mut sums = [0.0f32; 8];
     let (x_chunks, x_tail) = x.as_chunks::<8>();
@@ -876,7 +917,7 @@ fn dot_bf16(x: &[f32], w: &[bf16]) -> f32 {
 /// high halves: mask the low ones off) and the even-indexed ones in the low halves (shift them
 /// up). Two operations widen 8 weights; no shuffle (a shuffle-based widening ran at f16's speed).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn dot_bf16_simd128(x: &[f32], w: &[bf16]) -> f32 {
+fn dot_bf16_simd128<const R: usize>(x: &[f32], w: [&[bf16]; R]) -> [f32; R] {
     use core::arch::wasm32::*;
     let high = i32x4_splat(0xffff_0000u32 as i32);
     dot_half_simd128(x, w, |halves| (i32x4_shl(halves, 16), v128_and(halves, high)))

@@ -6,6 +6,7 @@ use candle_core::Tensor;
 use super::{generate, Decoder, GenerationConfig, Generated, Hooks, OnToken, StepLogits};
 use crate::error::{Error, Result};
 use crate::models::attention::{self, DecoderState};
+use crate::models::kernels::on_pool;
 use crate::models::seq2seq::Seq2SeqModel;
 
 pub struct CachedDecoder<'a> {
@@ -40,7 +41,10 @@ impl Decoder for CachedDecoder<'_> {
     fn start(&mut self, beams: usize) -> Result<()> {
         match &mut self.state {
             Some(state) if state.beams == beams => state.reset(),
-            _ => self.state = Some(self.model.start(self.encoded, beams)?),
+            _ => {
+                let (model, encoded) = (self.model, self.encoded);
+                self.state = Some(on_pool(|| model.start(encoded, beams))?);
+            }
         }
         Ok(())
     }
@@ -53,8 +57,8 @@ impl Decoder for CachedDecoder<'_> {
         let model = self.model;
         let state = self.state()?;
         let flat: Vec<u32> = tokens.iter().flat_map(|t| t.iter().copied()).collect();
-        let logits = model.decode(state, &flat)?;
-        StepLogits::new(logits.flatten_all()?.to_vec1::<f32>()?, tokens.len(), positions)
+        let logits = on_pool(|| -> Result<Vec<f32>> { Ok(model.decode(state, &flat)?.flatten_all()?.to_vec1::<f32>()?) })?;
+        StepLogits::new(logits, tokens.len(), positions)
     }
 
     fn reorder(&mut self, parents: &[u32]) -> Result<()> {
@@ -74,7 +78,7 @@ pub fn generate_seq2seq(model: &dyn Seq2SeqModel, input_ids: &[u32], config: &Ge
         config.eos_token_ids = spec.eos_ids.clone();
     }
     config.suppress_tokens.extend(&spec.suppress_ids);
-    let encoded = model.encode(input_ids)?;
+    let encoded = on_pool(|| model.encode(input_ids))?;
     let mut decoder = CachedDecoder::new(model, &encoded, spec.max_target_positions);
     generate(&mut decoder, &[spec.decoder_start_id], &config, Hooks { on_token, ..Default::default() })
 }

@@ -328,8 +328,9 @@ fn repeat_rows(x: &Tensor, n: usize) -> Result<Tensor> {
 }
 
 /// An encoder-decoder's decoder, driven token by token by the generate loop. Marian, T5 and
-/// Whisper implement it; their encoders differ in input (token ids or log-mel frames).
-pub trait Decoder {
+/// Whisper implement it; their encoders differ in input (token ids or log-mel frames). Shared
+/// across threads: a pass runs on rayon's pool (`kernels::on_pool`).
+pub trait Decoder: Send + Sync {
     /// A fresh state for `beams` hypotheses over the encoder output (1, source, d).
     fn start(&self, encoded: &Tensor, beams: usize) -> Result<DecoderState>;
     /// Feed `tokens` (beams × new, row-major: each beam's next `new` tokens) after what `state`

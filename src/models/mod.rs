@@ -32,8 +32,9 @@ use candle_core::Tensor;
 
 use crate::error::{Error, Result};
 
-/// A model that maps token ids to one logit per label.
-pub trait SequenceClassifier {
+/// A model that maps token ids to one logit per label. Shared across threads: a pass runs on
+/// rayon's pool (`kernels::on_pool`).
+pub trait SequenceClassifier: Send + Sync {
     /// Longest input the position embeddings allow.
     fn max_positions(&self) -> usize;
     /// `input_ids`, `attention_mask`: (batch, seq) u32 → logits (batch, labels).

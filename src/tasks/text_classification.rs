@@ -169,7 +169,8 @@ impl TextClassifier {
         let shape = (batch.len(), longest);
         let input_ids = Tensor::from_vec(input_ids, shape, &Device::Cpu)?;
         let mask = Tensor::from_vec(mask, shape, &Device::Cpu)?;
-        let logits = self.model.logits(&input_ids, &mask)?.to_vec2::<f32>()?;
+        let model = self.model.as_ref();
+        let logits = crate::models::kernels::on_pool(|| -> Result<Vec<Vec<f32>>> { Ok(model.logits(&input_ids, &mask)?.to_vec2::<f32>()?) })?;
         for row in &logits {
             crate::models::check_finite(row, "logit")?;
         }

@@ -405,6 +405,17 @@ impl SpeechRecognizer {
         Ok(requested)
     }
 
+    /// One window's encoder output and a decoder state over it (its cross-attention keys and
+    /// values), computed on rayon's pool (`kernels::on_pool`).
+    fn encode_and_start(&self, window_mel: &[f32]) -> Result<(Tensor, DecoderState)> {
+        let model = &self.model;
+        crate::models::kernels::on_pool(|| {
+            let features = model.encode(window_mel)?;
+            let state = model.start(&features, 1)?;
+            Ok((features, state))
+        })
+    }
+
     /// The most likely spoken language of an encoded window (multilingual models).
     pub fn detect_language(&self, state: &mut DecoderState) -> Result<(String, Vec<(String, f32)>)> {
         state.reset();
@@ -480,8 +491,7 @@ impl SpeechRecognizer {
                 // One short window is transformers' (feature extractor padding); the loop's windows
                 // are openai's, zero past the audio.
                 let window_mel = if single { mel.window(seek) } else { mel.segment(seek, segment_size) };
-                let features = self.model.encode(&window_mel)?;
-                let mut state = self.model.start(&features, 1)?;
+                let (features, mut state) = self.encode_and_start(&window_mel)?;
                 let lang = match &language {
                     Some(l) => l.clone(),
                     None => {
@@ -607,8 +617,7 @@ impl SpeechRecognizer {
     ) -> Result<(String, Vec<u32>, Vec<Segment>)> {
         let mel = self.mel.prepare(samples);
         let content_frames = mel.content_frames().clamp(1, N_FRAMES);
-        let features = self.model.encode(&mel.window(0))?;
-        let mut state = self.model.start(&features, 1)?;
+        let (features, mut state) = self.encode_and_start(&mel.window(0))?;
         let language = match language {
             Some(l) => l.to_string(),
             None => self.detect_language(&mut state)?.0,

@@ -82,6 +82,13 @@ for (const p of ctx.pages()) await p.close().catch(() => {});
 async function measure(cfg) {
   while (!smoke && busy()) { console.error(`[wait] ${busy()} is running; not timing`); await sleep(30000); }
   for (let i = 0; i < 50 && renderers().size; i++) await sleep(100); // previous page's renderer gone
+  // ... and the machine idle again (under a quarter of a core busy; at most 10 s): a page's
+  // teardown can occupy a core after its renderer is gone, which is suspected of slowing the next
+  // page's 2-thread load (BENCHMARKS.md, issue 10, fourth session).
+  for (let i = 0; i < 40; i++) {
+    const a = cpuStat(); await sleep(250); const d = cpuStat().map((v, j) => v - a[j]);
+    if ((1 - d[3] / d.reduce((x, y) => x + y, 0)) * ncpu < 0.25) break;
+  }
   const before = new Set(renderers().keys());
   const page = await ctx.newPage();
   const errors = [];

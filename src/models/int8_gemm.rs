@@ -363,6 +363,10 @@ impl UnpackedRun {
 /// slots (its values at ·32, its scale at ·1) and `lane` its row's place in the panel: computed
 /// once per row, not by dividing every block's index.
 fn for_each_block(bytes: &[u8], type_size: usize, blocks: usize, mut f: impl FnMut(usize, usize, &[u8])) {
+    // Rows of no blocks (k = 0) hold nothing; `chunks_exact` would refuse a chunk size of 0.
+    if blocks * type_size == 0 {
+        return;
+    }
     for (row, row_bytes) in bytes.chunks_exact(blocks * type_size).enumerate() {
         let (first, lane) = (row / PANEL * blocks * PANEL, row % PANEL);
         for (b, block) in row_bytes.chunks_exact(type_size).enumerate() {

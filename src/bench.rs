@@ -303,10 +303,11 @@ pub struct KernelBench {
 
 /// `models::kernels` against candle (`Tensor::matmul` for f32, `QMatMul::forward` for q8_0 and q4_0)
 /// on a decode step (m = 1) and a 128-token encoder pass, for a d=768 projection, a 768→3072
-/// feed-forward and Marian's 512→58101 vocabulary projection.
+/// feed-forward and Marian's 512→58101 vocabulary projection; also q4_1 (the q4 dtype) and q5_1
+/// (whisper.cpp files), ours only.
 pub fn kernels(runs: usize) -> Result<Vec<KernelBench>> {
     use crate::models::kernels;
-    use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ8_0};
+    use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ4_1, BlockQ5_1, BlockQ8_0};
     use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
     use candle_core::{Device, Module, Tensor};
 
@@ -319,6 +320,8 @@ pub fn kernels(runs: usize) -> Result<Vec<KernelBench>> {
         let w_bf16: Vec<half::bf16> = w.iter().map(|&v| half::bf16::from_f32(v)).collect();
         let w_q8 = kernels::quantize_rows::<BlockQ8_0>(&w, n, k)?;
         let w_q4 = kernels::quantize_rows::<BlockQ4_0>(&w, n, k)?;
+        let w_q4_1 = kernels::quantize_rows::<BlockQ4_1>(&w, n, k)?;
+        let w_q5_1 = kernels::quantize_rows::<BlockQ5_1>(&w, n, k)?;
         let w_tensor = Tensor::from_slice(&w, (n, k), &Device::Cpu)?;
         let w_t = w_tensor.t()?;
         let candle_q8 = QMatMul::from_qtensor(QTensor::quantize(&w_tensor, GgmlDType::Q8_0)?)?;
@@ -340,6 +343,8 @@ pub fn kernels(runs: usize) -> Result<Vec<KernelBench>> {
             time("q8_0 candle QMatMul::forward", &mut || candle_q8.forward(&x_tensor).map(drop).map_err(Into::into))?;
             time("q4_0 kernels::matmul_quant", &mut || kernels::matmul_quant(&x, m, k, &w_q4, n, &mut out))?;
             time("q4_0 candle QMatMul::forward", &mut || candle_q4.forward(&x_tensor).map(drop).map_err(Into::into))?;
+            time("q4_1 kernels::matmul_quant", &mut || kernels::matmul_quant(&x, m, k, &w_q4_1, n, &mut out))?;
+            time("q5_1 kernels::matmul_quant", &mut || kernels::matmul_quant(&x, m, k, &w_q5_1, n, &mut out))?;
         }
     }
     Ok(timings)

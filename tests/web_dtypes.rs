@@ -174,6 +174,53 @@ async fn compact_cache_replaces_the_original_download_and_a_damaged_entry_is_reb
     assert!(cached_files(model).await.is_empty(), "clearCache removes both kinds");
 }
 
+/// Every ggml block type the int8 tiles read (q8/q4 dtypes, and whisper.cpp files' Q4_0, Q5_0 and
+/// Q5_1) is unpacked by the browser's SIMD: products of many rows against each type's dequantised
+/// weights, with a W row count that leaves a panel ragged.
+#[wasm_bindgen_test]
+fn int8_tiles_read_every_block_type() {
+    use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, GgmlType};
+    use hubside::models::kernels;
+    fn check<T: GgmlType>(name: &str) {
+        let mut seed = 0x2545_f491u32;
+        let mut random = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    (seed as f32 / u32::MAX as f32) * 2.0 - 1.0
+                })
+                .collect()
+        };
+        let (k, n) = (96, 37);
+        let blocks = kernels::quantize_rows::<T>(&random(n * k), n, k).unwrap();
+        let mut w = vec![0.0; n * k];
+        T::to_float(&blocks, &mut w);
+        for m in [kernels::QUANT_DOT_MAX_ROWS + 1, 33] {
+            let x = random(m * k);
+            let mut out = vec![f32::NAN; m * n];
+            kernels::matmul_quant(&x, m, k, &blocks, n, &mut out).unwrap();
+            // x is quantised per block: 8 bits, or 7 around a zero point in the relaxed build.
+            let x_step = if cfg!(target_feature = "relaxed-simd") { 2.0 / 127.0 } else { 1.0 / 127.0 };
+            for i in 0..m {
+                for j in 0..n {
+                    let pairs = (0..k).map(|t| x[i * k + t] as f64 * w[j * k + t] as f64);
+                    let exact: f64 = pairs.clone().sum();
+                    let scale: f64 = pairs.map(f64::abs).sum();
+                    let error = (out[i * n + j] as f64 - exact).abs();
+                    assert!(error <= x_step * scale, "{name} m={m} ({i},{j}): {} vs {exact}", out[i * n + j]);
+                }
+            }
+        }
+    }
+    check::<BlockQ8_0>("q8_0");
+    check::<BlockQ4_0>("q4_0");
+    check::<BlockQ4_1>("q4_1");
+    check::<BlockQ5_0>("q5_0");
+    check::<BlockQ5_1>("q5_1");
+}
+
 /// The browser's own kernels (simd128: the f16 and bf16 widening, the int8 products for many rows)
 /// against exact products, for one row (decoding) and many (encoders), including odd sizes.
 #[wasm_bindgen_test]

@@ -262,8 +262,8 @@ impl UnpackedRun {
         self.blocks = blocks;
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         // (The allocator returns 8-byte aligned buffers; the check keeps the u32 stores sound anyway.)
-        if dtype == GgmlDType::Q8_0 && self.q.as_ptr().cast::<u32>().is_aligned() {
-            self.fill_q8_0(bytes);
+        if self.q.as_ptr().cast::<u32>().is_aligned() {
+            self.fill_simd(dtype, bytes);
             return;
         }
         let mut values = [0i16; BLOCK];
@@ -287,58 +287,83 @@ impl UnpackedRun {
         });
     }
 
-    /// [`fill`](Self::fill)'s layout from Q8_0 blocks (34 bytes: f16 scale, 32 × i8) with the
-    /// browser's SIMD: each block widened to i16 in four vectors, whose 32-bit lanes (pairs of
-    /// values) are stored straight to their places in the panel.
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
-    fn fill_q8_0(&mut self, bytes: &[u8]) {
-        use core::arch::wasm32::*;
-        for_each_block(bytes, 2 + BLOCK, self.blocks, |at, lane, block| {
-            self.scale[at + lane] = half_at(block, 0);
-            let panel_block = &mut self.q[at * BLOCK..(at + PANEL) * BLOCK];
-            // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
-            let (low, high) = unsafe { (v128_load(block[2..].as_ptr().cast()), v128_load(block[18..].as_ptr().cast())) };
-            let wide = [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)];
-            let base = panel_block.as_mut_ptr().cast::<u32>();
-            // SAFETY: pair p (0..16) of this row goes to u32 index p·8 + lane < 128, inside the
-            // panel-block's 256 i16; wide[p / 4] holds pairs 4·(p / 4) .. +4 in its lanes.
-            unsafe {
-                for (v, &w) in wide.iter().enumerate() {
-                    let p = v * 4;
-                    v128_store32_lane::<0>(w, base.add(p * PANEL + lane));
-                    v128_store32_lane::<1>(w, base.add((p + 1) * PANEL + lane));
-                    v128_store32_lane::<2>(w, base.add((p + 2) * PANEL + lane));
-                    v128_store32_lane::<3>(w, base.add((p + 3) * PANEL + lane));
-                }
+    /// [`fill`](Self::fill) with the browser's SIMD: each block's 32 values are unpacked into two
+    /// vectors of i8 (values 0..16 and 16..32, see [`simd_block`]) and stored to their places in
+    /// the panel by [`store_block`](Self::store_block).
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn fill_simd(&mut self, dtype: GgmlDType, bytes: &[u8]) {
+        use simd_block::*;
+        let size = dtype.type_size();
+        match dtype {
+            GgmlDType::Q8_0 => self.fill_with(bytes, size, |b| ([bytes16(b, 2), bytes16(b, 18)], half_at(b, 0), 0.0)),
+            GgmlDType::Q4_0 => self.fill_with(bytes, size, |b| (offset(nibbles(bytes16(b, 2)), 8), half_at(b, 0), 0.0)),
+            GgmlDType::Q4_1 => self.fill_with(bytes, size, |b| (nibbles(bytes16(b, 4)), half_at(b, 0), half_at(b, 2))),
+            GgmlDType::Q5_0 => {
+                self.fill_with(bytes, size, |b| (offset(with_fifth_bits(nibbles(bytes16(b, 6)), b, 2), 16), half_at(b, 0), 0.0))
             }
+            GgmlDType::Q5_1 => {
+                self.fill_with(bytes, size, |b| (with_fifth_bits(nibbles(bytes16(b, 8)), b, 4), half_at(b, 0), half_at(b, 2)))
+            }
+            other => unreachable!("int8_gemm cannot unpack {other:?}"),
+        }
+    }
+
+    /// Every block through `unpack` (its values as two i8 vectors, its scale and minimum): generic,
+    /// so each block type's loop is compiled with its own unpacking inlined.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    fn fill_with(&mut self, bytes: &[u8], type_size: usize, unpack: impl Fn(&[u8]) -> ([core::arch::wasm32::v128; 2], f32, f32)) {
+        for_each_block(bytes, type_size, self.blocks, |at, lane, block| {
+            let (values, scale, min) = unpack(block);
+            self.scale[at + lane] = scale;
+            self.min[at + lane] = min;
+            self.store_block(at, lane, values);
         });
     }
 
-    /// [`fill`](Self::fill)'s layout from Q8_0 blocks for the relaxed-SIMD kernel: the block's
-    /// bytes are already the values, so its eight 32-bit lanes (groups of four) are stored straight
-    /// to their places in the panel, and Σq is summed in two pairwise widenings.
-    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
-    fn fill_q8_0(&mut self, bytes: &[u8]) {
+    /// One block's 32 values (i8, in order) into the panel for the i16 kernel: widened to i16 in
+    /// four vectors, whose 32-bit lanes (pairs of values) are stored straight to their places.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(target_feature = "relaxed-simd")))]
+    #[inline(always)]
+    fn store_block(&mut self, at: usize, lane: usize, [low, high]: [core::arch::wasm32::v128; 2]) {
         use core::arch::wasm32::*;
-        for_each_block(bytes, 2 + BLOCK, self.blocks, |at, lane, block| {
-            self.scale[at + lane] = half_at(block, 0);
-            // SAFETY: the block holds 32 value bytes after its scale: two 16-byte loads.
-            let (low, high) = unsafe { (v128_load(block[2..].as_ptr().cast()), v128_load(block[18..].as_ptr().cast())) };
-            let sum4 = i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extadd_pairwise_i8x16(low), i16x8_extadd_pairwise_i8x16(high)));
-            self.sum[at + lane] = lane_sum(sum4);
-            let base = self.q[at * BLOCK..(at + PANEL) * BLOCK].as_mut_ptr().cast::<u32>();
-            // SAFETY: group g (0..8) of this row goes to u32 index g·8 + lane < 64, inside the
-            // panel-block's 256 bytes; `low` holds groups 0..4, `high` groups 4..8.
-            unsafe {
-                for (v, &w) in [low, high].iter().enumerate() {
-                    let g = v * 4;
-                    v128_store32_lane::<0>(w, base.add(g * PANEL + lane));
-                    v128_store32_lane::<1>(w, base.add((g + 1) * PANEL + lane));
-                    v128_store32_lane::<2>(w, base.add((g + 2) * PANEL + lane));
-                    v128_store32_lane::<3>(w, base.add((g + 3) * PANEL + lane));
-                }
+        let wide = [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)];
+        let base = self.q[at * BLOCK..(at + PANEL) * BLOCK].as_mut_ptr().cast::<u32>();
+        // SAFETY: pair p (0..16) of this row goes to u32 index p·8 + lane < 128, inside the
+        // panel-block's 256 i16 (`fill` checked the buffer's u32 alignment); wide[p / 4] holds
+        // pairs 4·(p / 4) .. +4 in its lanes.
+        unsafe {
+            for (v, &w) in wide.iter().enumerate() {
+                let p = v * 4;
+                v128_store32_lane::<0>(w, base.add(p * PANEL + lane));
+                v128_store32_lane::<1>(w, base.add((p + 1) * PANEL + lane));
+                v128_store32_lane::<2>(w, base.add((p + 2) * PANEL + lane));
+                v128_store32_lane::<3>(w, base.add((p + 3) * PANEL + lane));
             }
-        });
+        }
+    }
+
+    /// One block's 32 values (i8, in order) into the panel for the relaxed-SIMD kernel: the bytes
+    /// are already the values, so the eight 32-bit lanes (groups of four) are stored straight to
+    /// their places, and Σq is summed in two pairwise widenings.
+    #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+    #[inline(always)]
+    fn store_block(&mut self, at: usize, lane: usize, [low, high]: [core::arch::wasm32::v128; 2]) {
+        use core::arch::wasm32::*;
+        let sum4 = i32x4_extadd_pairwise_i16x8(i16x8_add(i16x8_extadd_pairwise_i8x16(low), i16x8_extadd_pairwise_i8x16(high)));
+        self.sum[at + lane] = lane_sum(sum4);
+        let base = self.q[at * BLOCK..(at + PANEL) * BLOCK].as_mut_ptr().cast::<u32>();
+        // SAFETY: group g (0..8) of this row goes to u32 index g·8 + lane < 64, inside the
+        // panel-block's 256 bytes (`fill` checked the buffer's u32 alignment); `low` holds groups
+        // 0..4, `high` groups 4..8.
+        unsafe {
+            for (v, &w) in [low, high].iter().enumerate() {
+                let g = v * 4;
+                v128_store32_lane::<0>(w, base.add(g * PANEL + lane));
+                v128_store32_lane::<1>(w, base.add((g + 1) * PANEL + lane));
+                v128_store32_lane::<2>(w, base.add((g + 2) * PANEL + lane));
+                v128_store32_lane::<3>(w, base.add((g + 3) * PANEL + lane));
+            }
+        }
     }
 
     fn panels(&self) -> usize {
@@ -378,6 +403,45 @@ fn for_each_block(bytes: &[u8], type_size: usize, blocks: usize, mut f: impl FnM
 /// The f16 at byte `at` of `bytes` (little-endian), widened without branches.
 fn half_at(bytes: &[u8], at: usize) -> f32 {
     super::kernels::f16_bits_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
+}
+
+/// The block types' values with the browser's SIMD, as two vectors of i8 (values 0..16, 16..32):
+/// the same values as [`unpack_block`] (the layouts are described there).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd_block {
+    use core::arch::wasm32::*;
+
+    /// The 16 bytes of `block` from `at`.
+    #[inline(always)]
+    pub fn bytes16(block: &[u8], at: usize) -> v128 {
+        let bytes = &block[at..at + 16];
+        // SAFETY: `bytes` holds 16 bytes (wasm loads need no alignment).
+        unsafe { v128_load(bytes.as_ptr().cast()) }
+    }
+
+    /// Q4/Q5's 16 bytes of nibbles as values 0..16 (low nibbles) and 16..32 (high nibbles).
+    #[inline(always)]
+    pub fn nibbles(qs: v128) -> [v128; 2] {
+        [v128_and(qs, u8x16_splat(0x0f)), u8x16_shr(qs, 4)]
+    }
+
+    /// `values` less `by` (Q4_0: 8, Q5_0: 16), which makes them signed.
+    #[inline(always)]
+    pub fn offset([low, high]: [v128; 2], by: i8) -> [v128; 2] {
+        [i8x16_sub(low, i8x16_splat(by)), i8x16_sub(high, i8x16_splat(by))]
+    }
+
+    /// Q5's fifth bits added: bit t of the little-endian u32 at `block[at..]` is 16 in value t.
+    #[inline(always)]
+    pub fn with_fifth_bits([low, high]: [v128; 2], block: &[u8], at: usize) -> [v128; 2] {
+        let qh = u32x4_splat(u32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]));
+        // Byte t / 8 of qh in lane t, then each lane's own bit of it (t mod 8) as 16 or 0.
+        let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+        let fifth = |bytes: v128| v128_and(i8x16_eq(v128_and(bytes, bits), bits), u8x16_splat(16));
+        let low_bytes = i8x16_swizzle(qh, u8x16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+        let high_bytes = i8x16_swizzle(qh, u8x16(2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+        [v128_or(low, fifth(low_bytes)), v128_or(high, fifth(high_bytes))]
+    }
 }
 
 /// One ggml block (little-endian bytes, the layout of ggml's `block_q*` structs) as its 32

@@ -1,5 +1,5 @@
-// Types of the `hubside` npm package: the wasm-bindgen ES module (hubside.js + hubside_bg.wasm)
-// built from src/wasm.rs. They replace the declarations wasm-bindgen generates, which only know
+// Types of the `hubside` npm package: its entry (index.js, which loads one of the four wasm-bindgen
+// builds of src/wasm.rs and exposes its API). They replace the declarations wasm-bindgen generates, which only know
 // `pipeline(task: string, model: string | null | undefined, options: any): Promise<Function>`.
 // Every option name below is one src/wasm.rs takes (its option structs and callbacks); anything
 // else is rejected at run time with kind 'input', and here at compile time.
@@ -20,13 +20,35 @@ export interface InitOutput {
   readonly memory: WebAssembly.Memory;
 }
 
-/** Instantiate the wasm module; call (and await) once before anything else. */
+/**
+ * The four wasm builds, fastest first: 'threads-relaxed' and 'threads' compute on a pool of Web
+ * Workers (cross-origin isolated pages only: COOP `same-origin` + COEP `require-corp`),
+ * 'threads-relaxed' and 'relaxed' use relaxed SIMD's 8-bit dot products (Chromium 114 and later),
+ * 'single' runs everywhere on one thread.
+ */
+export type Build = 'threads-relaxed' | 'threads' | 'relaxed' | 'single';
+
+/** The builds this page or worker can run, fastest first ('single' always last). */
+export function availableBuilds(): Build[];
+
+/**
+ * Load the fastest build that starts (a build that fails is skipped with a console warning), or
+ * only `build`; call (and await) once before anything else: later calls return the first one's
+ * promise. `module_or_path` is handed to that build's instantiation; given alone (or as the bare
+ * argument) it is taken for the single-thread build's `hubside_bg.wasm`.
+ */
 export default function init(
-  module_or_path?: { module_or_path: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>,
+  options?: { build?: Build; module_or_path?: InitInput | Promise<InitInput> } | InitInput | Promise<InitInput>,
 ): Promise<InitOutput>;
 
-/** Instantiate synchronously from bytes or a compiled module (e.g. in a worker). */
+/** Instantiate the single-thread build synchronously from bytes or a compiled module (e.g. in a worker). */
 export function initSync(module: { module: SyncInitInput } | SyncInitInput): InitOutput;
+
+/**
+ * Start the threaded builds' pool of `threads` Web Workers by hand, before any pipeline (else the
+ * first pipeline's `numThreads` starts it). The single-thread builds resolve at once.
+ */
+export function initThreadPool(threads: number): Promise<void>;
 
 // ---- errors ---------------------------------------------------------------------------------
 

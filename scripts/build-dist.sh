@@ -4,7 +4,7 @@
 #   scripts/build-dist.sh && python3 -m http.server -d dist 8000
 # pkg/ is built first when missing or stale (scripts/ensure-pkg.sh). All four wasm builds go in:
 # pkg/threads*/ run when the page is cross-origin isolated (the Space's headers), pkg/*relaxed/
-# where the browser has relaxed SIMD, else pkg/ (www/worker.js picks).
+# where the browser has relaxed SIMD, else pkg/ (pkg/index.js picks).
 # --coi-serviceworker: the pages load coi-serviceworker.js, which isolates them on hosts that
 # cannot send headers (GitHub Pages); the file is in dist/ either way.
 # Usage: scripts/build-dist.sh [--coi-serviceworker] [OUT_DIR]   (default dist)
@@ -20,13 +20,13 @@ trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
 cp -R www/* "$tmp/"   # www/ as it is now (not its hidden files)
 mkdir -p "$tmp/pkg/relaxed" "$tmp/pkg/threads" "$tmp/pkg/threads-relaxed"
-cp pkg/hubside.js pkg/hubside_bg.wasm "$tmp/pkg/"
+cp pkg/index.js pkg/hubside.js pkg/hubside_bg.wasm "$tmp/pkg/"
 cp pkg/relaxed/hubside.js pkg/relaxed/hubside_bg.wasm "$tmp/pkg/relaxed/"
 # The threaded builds' JS snippets (wasm-bindgen-rayon's worker script) come along.
 for threads in threads threads-relaxed; do
   cp -R pkg/$threads/hubside.js pkg/$threads/hubside_bg.wasm pkg/$threads/snippets "$tmp/pkg/$threads/"
 done
-for f in index.html app.js client.js ui.js worker.js widgets.js live.js live-worklet.js style.css example.html coi-serviceworker.js \
+for f in index.html app.js client.js ui.js worker.js widgets.js live.js live-worklet.js style.css example.html coi-serviceworker.js pkg/index.js \
   pkg/{,relaxed/,threads/,threads-relaxed/}hubside.js pkg/{,relaxed/,threads/,threads-relaxed/}hubside_bg.wasm; do
   [ -s "$tmp/$f" ] || { echo "build-dist: $f is missing" >&2; exit 1; }
 done

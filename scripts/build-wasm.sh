@@ -5,7 +5,8 @@
 #   pkg/relaxed/          relaxed: one thread, relaxed SIMD
 #   pkg/threads/          threads: rayon's pool on Web Workers (cross-origin isolated pages)
 #   pkg/threads-relaxed/  threads-relaxed: both
-# www/worker.js takes the fastest one the browser can run.
+# pkg/index.js (a copy of npm/index.js), the package's entry, loads the fastest one the browser
+# can run; www/worker.js imports it.
 # Usage: scripts/build-wasm.sh [VARIANT...] [-- CARGO_ARGS...]   (default: all four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,3 +25,5 @@ for variant in "${variants[@]}"; do
   case "$variant" in threads*) features=(--features threads) ;; esac
   scripts/wasm-pack-variant.sh "$variant" build --target web --release --no-pack --out-dir "$out" -- "${features[@]}" "$@"
 done
+mkdir -p pkg
+cp npm/index.js pkg/index.js

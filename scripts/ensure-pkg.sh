@@ -15,3 +15,5 @@ for dir in "$@"; do
     scripts/build-wasm.sh "$([ "$dir" = pkg ] && echo single || echo "${dir#pkg/}")"
   fi
 done
+# The entry that picks a build is plain JS (npm/index.js): copied, never built.
+cmp -s npm/index.js pkg/index.js || cp npm/index.js pkg/index.js

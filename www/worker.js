@@ -15,42 +15,15 @@
 // works, then {type: 'result', value, seconds?} or {type: 'error', error: {message, kind}}.
 // Pipelines are kept per task + model + endpoint + revision (empty ones mean the package's
 // defaults), so widgets and the page share one loaded model.
-// The build, the first of these the browser runs: pkg/threads*/ compute on a pool of Web Workers
-// sharing the wasm memory, which needs SharedArrayBuffer, which only a cross-origin isolated page
-// has; pkg/*relaxed/ use relaxed SIMD's 8-bit dot products where WebAssembly.validate accepts them;
-// pkg/ runs everywhere (one thread: this one, so the page's main thread stays free either way).
-async function loadPackage() {
-  const relaxed = WebAssembly.validate(RELAXED_SIMD_PROBE);
-  const builds = [
-    ...(self.crossOriginIsolated ? [relaxed && 'threads-relaxed', 'threads'] : []), relaxed && 'relaxed', '',
-  ].filter((build) => build !== false);
-  for (const build of builds) {
-    const url = build ? `./pkg/${build}/hubside.js` : './pkg/hubside.js';
-    try {
-      const loaded = await import(url);
-      await loaded.default();
-      return loaded;
-    } catch (e) {
-      if (!build) throw e;
-      console.warn(`hubside: the ${build} build did not load (${e && e.message}); trying the next`);
-    }
-  }
-}
+// The package's entry (pkg/index.js) picks the fastest build this browser runs: pkg/threads*/
+// compute on a pool of Web Workers sharing the wasm memory, which needs SharedArrayBuffer, which
+// only a cross-origin isolated page has; pkg/*relaxed/ use relaxed SIMD's 8-bit dot products
+// where the engine has them; pkg/ runs everywhere (one thread: this one, so the page's main
+// thread stays free either way). Its exports are bound to that build once init() resolved.
+import * as hubside from './pkg/index.js';
 
-// A module whose one function returns i32x4.relaxed_dot_i8x16_i7x16_add_s of three zero vectors:
-// valid only where the engine has relaxed SIMD.
-const RELAXED_SIMD_PROBE = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
-  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // types: () -> v128
-  0x03, 0x02, 0x01, 0x00, // functions: one of type 0
-  0x0a, 0x3d, 0x01, 0x3b, 0x00, // code: one body of 59 bytes, no locals
-  ...[0, 1, 2].flatMap(() => [0xfd, 0x0c, ...new Array(16).fill(0)]), // 3 × v128.const 0
-  0xfd, 0x93, 0x02, 0x0b, // i32x4.relaxed_dot_i8x16_i7x16_add_s, end
-]);
-
-// Set before the first await: messages that come while the package loads wait for it.
-let hubside;
-const ready = loadPackage().then((loaded) => { hubside = loaded; });
+// Started before anything else: messages that come while the package loads wait for it.
+const ready = hubside.default();
 const pipelines = new Map();
 
 // The package's defaults; they never change, so they are read once.

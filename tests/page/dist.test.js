@@ -35,7 +35,7 @@ after(async () => {
 });
 
 test('dist/ holds the page, the widgets, the wasm package and a Space README', () => {
-  for (const f of ['index.html', 'app.js', 'client.js', 'ui.js', 'worker.js', 'widgets.js', 'style.css', 'example.html', 'pkg/hubside.js', 'pkg/hubside_bg.wasm', 'pkg/relaxed/hubside_bg.wasm', 'pkg/threads-relaxed/hubside_bg.wasm', 'README.md']) {
+  for (const f of ['index.html', 'app.js', 'client.js', 'ui.js', 'worker.js', 'widgets.js', 'style.css', 'example.html', 'pkg/index.js', 'pkg/hubside.js', 'pkg/hubside_bg.wasm', 'pkg/relaxed/hubside_bg.wasm', 'pkg/threads-relaxed/hubside_bg.wasm', 'README.md']) {
     assert.ok(statSync(path.join(dist, f)).size > 0, f);
   }
   // The copies are the www/ files as they were at build time.

@@ -1,7 +1,9 @@
 // The npm package as a user gets it: scripts/build-npm.sh assembles it, `npm pack` packs it,
 // `npm install ./hubside-x.y.z.tgz` installs it into an empty folder, and a page in that folder
 // imports `hubside` (through an import map) and runs a sentiment pipeline in headless Chromium
-// against the test Hub mirror. The package's declarations compile against the same install.
+// against the test Hub mirror: served plainly it gets the relaxed-SIMD build, served cross-origin
+// isolated the threaded one, and `init({ build })` any. The package's declarations compile
+// against the same install.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,7 +18,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'hubside-npm-'));
 const app = path.join(work, 'app');
 const tsc = path.join(root, 'tests/ts/node_modules/typescript/bin/tsc');
 
-let packed, mirror, site, context, requests, failures;
+let packed, mirror, site, isolatedSite, context, requests, failures;
 
 before(async () => {
   const packageDir = path.join(work, 'package');
@@ -28,20 +30,24 @@ before(async () => {
   execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', path.join(work, packed.filename)], { cwd: app, stdio: ['ignore', 'ignore', 'inherit'] });
   writeFileSync(path.join(app, 'index.html'), `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>app</title>
     <link rel="icon" href="data:,">
-    <script type="importmap">{ "imports": { "hubside": "./node_modules/hubside/hubside.js" } }</script>
+    <script type="importmap">{ "imports": { "hubside": "./node_modules/hubside/index.js" } }</script>
     <script type="module">
-      import init, { pipeline, supportedTasks, defaultEndpoint } from 'hubside';
-      window.classify = async (endpoint, model, text) => {
-        await init();
-        const classifier = await pipeline('sentiment-analysis', model, { endpoint });
+      import init, { pipeline, supportedTasks, defaultEndpoint, runtimeInfo, availableBuilds } from 'hubside';
+      window.classify = async (endpoint, model, text, initOptions, numThreads) => {
+        await init(initOptions);
+        const classifier = await pipeline('sentiment-analysis', model, { endpoint, numThreads });
         const [top] = await classifier(text);
         const facts = { model: classifier.model, task: classifier.task };
         classifier.dispose();
-        return { top, facts, tasks: supportedTasks().map((t) => t.task), endpoint: defaultEndpoint() };
+        return {
+          top, facts, tasks: supportedTasks().map((t) => t.task), endpoint: defaultEndpoint(),
+          runtime: runtimeInfo(), builds: availableBuilds(),
+        };
       };
     </script></head><body></body></html>`);
   mirror = await startServer();
   site = await staticServer(app);
+  isolatedSite = await staticServer(app, { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } });
   context = await launchBrowser();
   requests = recordRequests(context);
   failures = recordFailures(context);
@@ -51,6 +57,7 @@ after(async () => {
   await context?.close();
   mirror?.stop();
   site?.stop();
+  isolatedSite?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -59,17 +66,43 @@ test('the tarball holds the module, the wasm, the declarations and the README, w
   assert.equal(packed.version, version);
   assert.equal(packed.filename, `hubside-${version}.tgz`);
   const files = packed.files.map((f) => f.path).sort();
-  assert.deepEqual(files, ['README.md', 'hubside.d.ts', 'hubside.js', 'hubside_bg.wasm', 'package.json']);
+  const builds = ['relaxed', 'threads', 'threads-relaxed'];
+  const expected = ['README.md', 'hubside.d.ts', 'hubside.js', 'hubside_bg.wasm', 'index.js', 'package.json', ...builds.flatMap((b) => [`${b}/hubside.js`, `${b}/hubside_bg.wasm`])];
+  assert.deepEqual(files.filter((f) => !f.includes('/snippets/')), expected.sort());
+  // wasm-bindgen-rayon's worker script, next to each threaded build's module.
+  for (const b of ['threads', 'threads-relaxed']) {
+    assert.ok(files.some((f) => f.startsWith(`${b}/snippets/`) && f.endsWith('.js')), `${b}/snippets: ${files.join(' ')}`);
+  }
 
   const installed = path.join(app, 'node_modules/hubside');
   const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json')));
   assert.equal(manifest.type, 'module');
-  assert.equal(manifest.sideEffects, false);
-  assert.deepEqual(manifest.exports['.'], { types: './hubside.d.ts', default: './hubside.js' });
+  // Only wasm-bindgen-rayon's worker scripts do something when imported.
+  assert.deepEqual(manifest.sideEffects, ['./snippets/**', './*/snippets/**']);
+  assert.deepEqual(manifest.exports['.'], { types: './hubside.d.ts', default: './index.js' });
+  assert.equal(manifest.main, './index.js');
+  assert.equal(readFileSync(path.join(installed, 'index.js'), 'utf8'), readFileSync(path.join(root, 'npm/index.js'), 'utf8'));
   assert.equal(manifest.types, './hubside.d.ts');
   assert.equal(readFileSync(path.join(installed, 'hubside.d.ts'), 'utf8'), readFileSync(path.join(root, 'npm/hubside.d.ts'), 'utf8'));
   assert.deepEqual(readdirSync(path.join(app, 'node_modules')).filter((d) => !d.startsWith('.')), ['hubside'], 'no dependencies');
 });
+
+/** Open the app page on `origin`, classify the first reference text, and return what the page
+ * saw with the URLs of the .wasm files it fetched. */
+async function classifyOn(origin, initOptions, numThreads) {
+  const page = await context.newPage();
+  const wasm = [];
+  page.on('request', (r) => { if (r.url().endsWith('.wasm')) wasm.push(r.url().slice(origin.length)); });
+  await page.goto(`${origin}/index.html`);
+  await page.waitForFunction(() => window.classify);
+  const ref = reference[0];
+  const result = await page.evaluate(([endpoint, text, initOptions, numThreads]) => window.classify(endpoint, 'tiny-random/distilbert-sst2', text, initOptions, numThreads),
+    [`${mirror.url}/hub`, ref.text, initOptions, numThreads]);
+  await page.close();
+  assert.equal(result.top.label, ref.label);
+  assert.ok(Math.abs(result.top.score - Math.max(...ref.scores)) < 1e-4, `score ${result.top.score}`);
+  return { ...result, wasm };
+}
 
 test('a page importing the installed package runs a sentiment pipeline and shows the reference label', async () => {
   const page = await context.newPage();
@@ -77,15 +110,43 @@ test('a page importing the installed package runs a sentiment pipeline and shows
   await page.waitForFunction(() => window.classify);
   const ref = reference[0];
   const result = await page.evaluate(([endpoint, text]) => window.classify(endpoint, 'tiny-random/distilbert-sst2', text), [`${mirror.url}/hub`, ref.text]);
+  // Chromium validates relaxed SIMD; the page is not cross-origin isolated: one thread, relaxed.
+  assert.deepEqual(result.builds, ['relaxed', 'single']);
+  assert.deepEqual(result.runtime, { build: 'single', threads: 1, simd: true, relaxed_simd: true });
+  assert.ok(requests.includes(`${site.url}/node_modules/hubside/relaxed/hubside_bg.wasm`), requests.join(' '));
   assert.equal(result.top.label, ref.label);
   assert.ok(Math.abs(result.top.score - Math.max(...ref.scores)) < 1e-4, `score ${result.top.score}`);
   assert.equal(result.facts.model, 'tiny-random/distilbert-sst2');
   assert.equal(result.facts.task, 'text-classification');
   assert.equal(result.endpoint, 'https://huggingface.co');
   assert.ok(result.tasks.includes('text-classification'), JSON.stringify(result.tasks));
-  assert.ok(requests.includes(`${site.url}/node_modules/hubside/hubside_bg.wasm`), 'the wasm next to the installed module');
   assert.ok(requests.some((u) => u.startsWith(`${mirror.url}/hub/tiny-random/distilbert-sst2/resolve/main/`)));
   await page.close();
+});
+
+test('served cross-origin isolated, the same import runs the threaded relaxed-SIMD build on numThreads workers', async () => {
+  const result = await classifyOn(isolatedSite.url, undefined, 2);
+  assert.deepEqual(result.builds, ['threads-relaxed', 'threads', 'relaxed', 'single']);
+  assert.deepEqual(result.runtime, { build: 'threads', threads: 2, simd: true, relaxed_simd: true });
+  assert.deepEqual([...new Set(result.wasm)], ['/node_modules/hubside/threads-relaxed/hubside_bg.wasm']);
+});
+
+test('init({ build }) loads that build only, and a bare .wasm URL means the single-thread build', async () => {
+  const single = await classifyOn(site.url, { build: 'single' });
+  assert.deepEqual(single.runtime, { build: 'single', threads: 1, simd: true, relaxed_simd: false });
+  assert.deepEqual(single.wasm, ['/node_modules/hubside/hubside_bg.wasm']);
+  const threads = await classifyOn(isolatedSite.url, { build: 'threads' }, 1);
+  assert.deepEqual(threads.runtime, { build: 'threads', threads: 1, simd: true, relaxed_simd: false });
+  const bare = await classifyOn(site.url, `${site.url}/node_modules/hubside/hubside_bg.wasm`);
+  assert.equal(bare.runtime.relaxed_simd, false);
+  // Results agree across builds within the reference tolerance (checked in classifyOn).
+  const page = await context.newPage();
+  await page.goto(`${site.url}/index.html`);
+  await page.waitForFunction(() => window.classify);
+  const error = await page.evaluate(() => window.classify('', '', '', { build: 'gpu' }).then(() => null, (e) => ({ kind: e.kind, message: e.message })));
+  await page.close();
+  assert.equal(error.kind, 'input');
+  assert.match(error.message, /unknown build 'gpu'.*threads-relaxed, threads, relaxed, single/);
 });
 
 test('the declarations compile (tsc --strict) against the installed package', { skip: !existsSync(tsc) && 'no TypeScript: npm ci in tests/ts' }, () => {
@@ -101,5 +162,6 @@ test('the declarations compile (tsc --strict) against the installed package', { 
 test('every request stayed on 127.0.0.1 and none failed', () => {
   assertOnlyLocal(assert, requests);
   assert.deepEqual(site.seen.filter((line) => !line.startsWith('200 ')), []);
+  assert.deepEqual(isolatedSite.seen.filter((line) => !line.startsWith('200 ')), []);
   assert.deepEqual(failures, []);
 });

@@ -1,6 +1,7 @@
 // Uses the whole API of the `hubside` package the way an application would; `tsc --strict`
 // must accept it, and reject each line marked @ts-expect-error (misuse the types must catch).
 import init, {
+  availableBuilds, initThreadPool, type Build,
   cachedModels, clearCache, defaultEndpoint, defaultMaxMemory, initSync, modelInfo, pipeline, runtimeInfo, subtitles, supportedTasks, wasmMemoryBytes,
   type AutomaticSpeechRecognitionPipeline, type RuntimeInfo, type ErrorKind, type HubsideError, type ProgressInfo,
   type TaskInfo, type TextClassificationPipeline, type TranscriptionOutput, type TranslationOutput,
@@ -11,6 +12,10 @@ export async function useEverything(wasmBytes: ArrayBuffer): Promise<void> {
   await init();
   await init({ module_or_path: new URL('./hubside_bg.wasm', import.meta.url) });
   initSync({ module: wasmBytes });
+  const builds: Build[] = availableBuilds();
+  await init({ build: builds[0] });
+  await init({ build: 'threads-relaxed', module_or_path: new URL('./threads-relaxed/hubside_bg.wasm', import.meta.url) });
+  await initThreadPool(2);
 
   const endpoint: string = defaultEndpoint();
   const tasks: TaskInfo[] = supportedTasks();

@@ -174,6 +174,34 @@ async fn compact_cache_replaces_the_original_download_and_a_damaged_entry_is_reb
     assert!(cached_files(model).await.is_empty(), "clearCache removes both kinds");
 }
 
+/// Values in [-1, 1) from a seeded xorshift generator, `len` at a time.
+fn xorshift_values(mut seed: u32) -> impl FnMut(usize) -> Vec<f32> {
+    move |len| {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                (seed as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+}
+
+/// Every output of `got` (m×n) is within `tolerance`·Σ|x·w| of the exact product of x (m×k) with
+/// the `weights` (n×k).
+fn assert_near_exact(what: &str, got: &[f32], x: &[f32], weights: &[f32], (m, k, n): (usize, usize, usize), tolerance: f64) {
+    for i in 0..m {
+        for j in 0..n {
+            let pairs = (0..k).map(|t| x[i * k + t] as f64 * weights[j * k + t] as f64);
+            let exact: f64 = pairs.clone().sum();
+            let scale: f64 = pairs.map(f64::abs).sum();
+            let error = (got[i * n + j] as f64 - exact).abs();
+            assert!(error <= tolerance * scale, "{what} ({i},{j}): {} vs {exact}", got[i * n + j]);
+        }
+    }
+}
+
 /// Every ggml block type the int8 tiles read (q8/q4 dtypes, and whisper.cpp files' Q4_0, Q5_0 and
 /// Q5_1) is unpacked by the browser's SIMD: products of many rows against each type's dequantised
 /// weights, with a W row count that leaves a panel ragged.
@@ -182,17 +210,7 @@ fn int8_tiles_read_every_block_type() {
     use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0, GgmlType};
     use hubside::models::kernels;
     fn check<T: GgmlType>(name: &str) {
-        let mut seed = 0x2545_f491u32;
-        let mut random = |len: usize| -> Vec<f32> {
-            (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 17;
-                    seed ^= seed << 5;
-                    (seed as f32 / u32::MAX as f32) * 2.0 - 1.0
-                })
-                .collect()
-        };
+        let mut random = xorshift_values(0x2545_f491);
         let (k, n) = (96, 37);
         let blocks = kernels::quantize_rows::<T>(&random(n * k), n, k).unwrap();
         let mut w = vec![0.0; n * k];
@@ -203,15 +221,7 @@ fn int8_tiles_read_every_block_type() {
             kernels::matmul_quant(&x, m, k, &blocks, n, &mut out).unwrap();
             // x is quantised per block: 8 bits, or 7 around a zero point in the relaxed build.
             let x_step = if cfg!(target_feature = "relaxed-simd") { 2.0 / 127.0 } else { 1.0 / 127.0 };
-            for i in 0..m {
-                for j in 0..n {
-                    let pairs = (0..k).map(|t| x[i * k + t] as f64 * w[j * k + t] as f64);
-                    let exact: f64 = pairs.clone().sum();
-                    let scale: f64 = pairs.map(f64::abs).sum();
-                    let error = (out[i * n + j] as f64 - exact).abs();
-                    assert!(error <= x_step * scale, "{name} m={m} ({i},{j}): {} vs {exact}", out[i * n + j]);
-                }
-            }
+            assert_near_exact(&format!("{name} m={m}"), &out, &x, &w, (m, k, n), x_step);
         }
     }
     check::<BlockQ8_0>("q8_0");
@@ -227,17 +237,7 @@ fn int8_tiles_read_every_block_type() {
 fn wasm_kernels_match_exact_products() {
     use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ8_0, GgmlType};
     use hubside::models::kernels;
-    let mut seed = 0x9e37_79b9u32;
-    let mut random = |len: usize| -> Vec<f32> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 17;
-                seed ^= seed << 5;
-                (seed as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    };
+    let mut random = xorshift_values(0x9e37_79b9);
     let (k, n) = (96, 37);
     let w = random(n * k);
     let w_f16: Vec<half::f16> = w.iter().map(|&v| half::f16::from_f32(v)).collect();
@@ -252,15 +252,7 @@ fn wasm_kernels_match_exact_products() {
     for m in [1, 2, 3, 4, 6, 33] {
         let x = random(m * k);
         let check = |what: &str, got: &[f32], weights: &[f32], tolerance: f64| {
-            for i in 0..m {
-                for j in 0..n {
-                    let pairs = (0..k).map(|t| x[i * k + t] as f64 * weights[j * k + t] as f64);
-                    let exact: f64 = pairs.clone().sum();
-                    let scale: f64 = pairs.map(f64::abs).sum();
-                    let error = (got[i * n + j] as f64 - exact).abs();
-                    assert!(error <= tolerance * scale, "{what} m={m} ({i},{j}): {} vs {exact}", got[i * n + j]);
-                }
-            }
+            assert_near_exact(&format!("{what} m={m}"), got, &x, weights, (m, k, n), tolerance)
         };
         let mut out = vec![0.0; m * n];
         kernels::matmul_half(&x, m, k, &w_f16, n, &mut out).unwrap();

@@ -231,6 +231,36 @@ fn int8_tiles_read_every_block_type() {
     check::<BlockQ5_1>("q5_1");
 }
 
+/// Decoder steps (1–4 rows) with Q4_1, Q5_0 and Q5_1 weights (the q4 dtype, whisper.cpp files) run
+/// the browser's SIMD dots, which give candle's `vec_dot` bit for bit.
+#[wasm_bindgen_test]
+fn one_row_nibble_dots_equal_candles() {
+    use candle_core::quantized::k_quants::{BlockQ4_1, BlockQ5_0, BlockQ5_1, GgmlType};
+    use hubside::models::kernels;
+    fn check<T: GgmlType>(name: &str) {
+        let mut random = xorshift_values(0x1b87_3593);
+        let (k, n) = (96, 37);
+        let blocks = kernels::quantize_rows::<T>(&random(n * k), n, k).unwrap();
+        let per_row = k / 32;
+        for m in 1..=kernels::QUANT_DOT_MAX_ROWS {
+            let x = random(m * k);
+            let mut out = vec![f32::NAN; m * n];
+            kernels::matmul_quant(&x, m, k, &blocks, n, &mut out).unwrap();
+            for i in 0..m {
+                let mut x_blocks = vec![T::VecDotType::zeros(); per_row];
+                kernels::quantize_blocks(&x[i * k..(i + 1) * k], &mut x_blocks);
+                for j in 0..n {
+                    let expected = T::vec_dot(k, &blocks[j * per_row..(j + 1) * per_row], &x_blocks);
+                    assert_eq!(out[i * n + j].to_bits(), expected.to_bits(), "{name} m={m} ({i},{j}): {} vs {expected}", out[i * n + j]);
+                }
+            }
+        }
+    }
+    check::<BlockQ4_1>("q4_1");
+    check::<BlockQ5_0>("q5_0");
+    check::<BlockQ5_1>("q5_1");
+}
+
 /// The browser's own kernels (simd128: the f16 and bf16 widening, the int8 products for many rows)
 /// against exact products, for one row (decoding) and many (encoders), including odd sizes.
 #[wasm_bindgen_test]

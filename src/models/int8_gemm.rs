@@ -104,7 +104,7 @@ impl QuantizedRows {
 
 /// The four i32 lanes of `v` added.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn lane_sum(v: core::arch::wasm32::v128) -> i32 {
+pub(super) fn lane_sum(v: core::arch::wasm32::v128) -> i32 {
     use core::arch::wasm32::i32x4_extract_lane;
     i32x4_extract_lane::<0>(v) + i32x4_extract_lane::<1>(v) + i32x4_extract_lane::<2>(v) + i32x4_extract_lane::<3>(v)
 }
@@ -292,18 +292,15 @@ impl UnpackedRun {
     /// the panel by [`store_block`](Self::store_block).
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     fn fill_simd(&mut self, dtype: GgmlDType, bytes: &[u8]) {
-        use simd_block::*;
+        use simd_block::values;
         let size = dtype.type_size();
+        // A literal type in each arm: `values`' match folds away, one loop per type.
         match dtype {
-            GgmlDType::Q8_0 => self.fill_with(bytes, size, |b| ([bytes16(b, 2), bytes16(b, 18)], half_at(b, 0), 0.0)),
-            GgmlDType::Q4_0 => self.fill_with(bytes, size, |b| (offset(nibbles(bytes16(b, 2)), 8), half_at(b, 0), 0.0)),
-            GgmlDType::Q4_1 => self.fill_with(bytes, size, |b| (nibbles(bytes16(b, 4)), half_at(b, 0), half_at(b, 2))),
-            GgmlDType::Q5_0 => {
-                self.fill_with(bytes, size, |b| (offset(with_fifth_bits(nibbles(bytes16(b, 6)), b, 2), 16), half_at(b, 0), 0.0))
-            }
-            GgmlDType::Q5_1 => {
-                self.fill_with(bytes, size, |b| (with_fifth_bits(nibbles(bytes16(b, 8)), b, 4), half_at(b, 0), half_at(b, 2)))
-            }
+            GgmlDType::Q8_0 => self.fill_with(bytes, size, |b| values(GgmlDType::Q8_0, b)),
+            GgmlDType::Q4_0 => self.fill_with(bytes, size, |b| values(GgmlDType::Q4_0, b)),
+            GgmlDType::Q4_1 => self.fill_with(bytes, size, |b| values(GgmlDType::Q4_1, b)),
+            GgmlDType::Q5_0 => self.fill_with(bytes, size, |b| values(GgmlDType::Q5_0, b)),
+            GgmlDType::Q5_1 => self.fill_with(bytes, size, |b| values(GgmlDType::Q5_1, b)),
             other => unreachable!("int8_gemm cannot unpack {other:?}"),
         }
     }
@@ -408,8 +405,26 @@ fn half_at(bytes: &[u8], at: usize) -> f32 {
 /// The block types' values with the browser's SIMD, as two vectors of i8 (values 0..16, 16..32):
 /// the same values as [`unpack_block`] (the layouts are described there).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod simd_block {
+pub(super) mod simd_block {
     use core::arch::wasm32::*;
+    use candle_core::quantized::GgmlDType;
+
+    use super::half_at;
+
+    /// One block of `dtype` (a type [`super::supports`]) as its 32 values (two vectors of i8,
+    /// values 0..16 and 16..32), scale and minimum (0 where the type has none): value t =
+    /// scale·q[t] + min. Inlined, so a constant `dtype` leaves only its own arm.
+    #[inline(always)]
+    pub fn values(dtype: GgmlDType, b: &[u8]) -> ([v128; 2], f32, f32) {
+        match dtype {
+            GgmlDType::Q8_0 => ([bytes16(b, 2), bytes16(b, 18)], half_at(b, 0), 0.0),
+            GgmlDType::Q4_0 => (offset(nibbles(bytes16(b, 2)), 8), half_at(b, 0), 0.0),
+            GgmlDType::Q4_1 => (nibbles(bytes16(b, 4)), half_at(b, 0), half_at(b, 2)),
+            GgmlDType::Q5_0 => (offset(with_fifth_bits(nibbles(bytes16(b, 6)), b, 2), 16), half_at(b, 0), 0.0),
+            GgmlDType::Q5_1 => (with_fifth_bits(nibbles(bytes16(b, 8)), b, 4), half_at(b, 0), half_at(b, 2)),
+            other => unreachable!("int8_gemm cannot unpack {other:?}"),
+        }
+    }
 
     /// The 16 bytes of `block` from `at`.
     #[inline(always)]

@@ -227,8 +227,7 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
             }
             let rows = columns.len();
             let blocks = w_run(first_row, rows);
-            // SAFETY: ggml block types are plain repr(C) structs; the slice covers exactly `blocks`.
-            let bytes = unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) };
+            let bytes = block_bytes(blocks);
             UNPACKED.with(|run| {
                 let mut run = run.borrow_mut();
                 run.fill(T::DTYPE, bytes, rows, k);
@@ -247,6 +246,14 @@ pub fn matmul_quant<T: GgmlType>(x: &[f32], m: usize, k: usize, w: &[T], n: usiz
     let mut x_blocks = vec![T::VecDotType::zeros(); m * blocks_per_row];
     for (row, blocks) in x.chunks_exact(k).zip(x_blocks.chunks_exact_mut(blocks_per_row)) {
         quantize_blocks(row, blocks);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    if nibble_dots(T::DTYPE) {
+        for_each_weight_run(out, m, n, k, weight_rows_per_task(n), |first_row, out_t| {
+            let rows = out_t.len() / m;
+            dot_nibbles_run::<T>(&x_blocks, m, blocks_per_row, w_run(first_row, rows), out_t);
+        });
+        return Ok(());
     }
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     if let (Some(w), Some(x_blocks)) = (q8_0_fields(w), q8_0_fields(&x_blocks)) {
@@ -635,6 +642,67 @@ fn dot_quant_run<T: GgmlType>(
             out_t[(rows - 1) * m + i] = T::vec_dot(k, w_row(rows - 1), x_row(i));
         }
     }
+}
+
+/// Whether [`dot_nibbles_run`] multiplies `dtype` with 1–4 rows: the block types candle 0.11.1
+/// has no simd128 dot for (it has Q4_0's and Q8_0's), whose scalar dots took 3.5–4.6x as long as
+/// Q4_0's for a decoder's vocabulary projection (BENCHMARKS.md, issue 10's fifth session).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn nibble_dots(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+}
+
+/// Q4_1, Q5_0 or Q5_1 W rows against 1–4 x rows quantised to `T::VecDotType` (Q8_1: f16 scale,
+/// f16 sum, 32 × i8; Q5_0's Q8_0: f16 scale, 32 × i8), `out_t[j·m + i]`, with the browser's SIMD:
+/// each block's values unpacked as for the int8 tiles, its integer dot product in `dot_i16x8`
+/// (exact, so its order does not matter), then candle's float steps for the block in candle's
+/// order (`vec_dot_unopt`: sumi·d_w·d_x, plus m_w·s_x where W has a minimum), block after block:
+/// every output equals candle's bit for bit.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn dot_nibbles_run<T: GgmlType>(x_blocks: &[T::VecDotType], m: usize, blocks_per_row: usize, w_run: &[T], out_t: &mut [f32]) {
+    use core::arch::wasm32::*;
+    use int8_gemm::simd_block::{bytes16, values};
+    let has_min = matches!(T::DTYPE, GgmlDType::Q4_1 | GgmlDType::Q5_1);
+    // Q8_1 holds its sum after the scale; both are candle's repr(C) layouts (sizes checked).
+    let (x_size, x_values_at) = if has_min { (36, 4) } else { (34, 2) };
+    let w_size = T::DTYPE.type_size();
+    assert!(
+        m <= QUANT_DOT_MAX_ROWS && std::mem::size_of::<T::VecDotType>() == x_size && std::mem::size_of::<T>() == w_size,
+        "dot_nibbles_run: block layouts"
+    );
+    let (x_bytes, w_bytes) = (block_bytes(x_blocks), block_bytes(w_run));
+    let half = |bytes: &[u8], at: usize| f16_bits_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]));
+    let (x_row_bytes, w_row_bytes) = (blocks_per_row * x_size, blocks_per_row * w_size);
+    if w_row_bytes == 0 {
+        out_t.fill(0.0);
+        return;
+    }
+    for (w_row, out) in w_bytes.chunks_exact(w_row_bytes).zip(out_t.chunks_exact_mut(m)) {
+        let mut sums = [0f32; QUANT_DOT_MAX_ROWS];
+        for (b, w) in w_row.chunks_exact(w_size).enumerate() {
+            let ([low, high], w_scale, w_min) = values(T::DTYPE, w);
+            let w16 = [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)];
+            for (i, sum) in sums[..m].iter_mut().enumerate() {
+                let x = &x_bytes[i * x_row_bytes + b * x_size..][..x_size];
+                let (x_low, x_high) = (bytes16(x, x_values_at), bytes16(x, x_values_at + 16));
+                let x16 = [i16x8_extend_low_i8x16(x_low), i16x8_extend_high_i8x16(x_low), i16x8_extend_low_i8x16(x_high), i16x8_extend_high_i8x16(x_high)];
+                let dots = i32x4_add(
+                    i32x4_add(i32x4_dot_i16x8(w16[0], x16[0]), i32x4_dot_i16x8(w16[1], x16[1])),
+                    i32x4_add(i32x4_dot_i16x8(w16[2], x16[2]), i32x4_dot_i16x8(w16[3], x16[3])),
+                );
+                let sumi = int8_gemm::lane_sum(dots) as f32;
+                *sum += if has_min { sumi * w_scale * half(x, 0) + w_min * half(x, 2) } else { sumi * w_scale * half(x, 0) };
+            }
+        }
+        out.copy_from_slice(&sums[..m]);
+    }
+}
+
+/// The bytes of ggml blocks (plain repr(C) structs of f16s and bytes).
+fn block_bytes<T: GgmlType>(blocks: &[T]) -> &[u8] {
+    // SAFETY: candle's block types are repr(C) structs of f16 and integer fields with no padding
+    // that is read as a value here (the layouts are ggml's); the slice covers exactly `blocks`.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const u8, std::mem::size_of_val(blocks)) }
 }
 
 /// `blocks` as candle's Q8_0 fields, if they are Q8_0 blocks (see [`quantize_blocks`] for the cast).

@@ -398,7 +398,7 @@ fn for_each_block(bytes: &[u8], type_size: usize, blocks: usize, mut f: impl FnM
 }
 
 /// The f16 at byte `at` of `bytes` (little-endian), widened without branches.
-fn half_at(bytes: &[u8], at: usize) -> f32 {
+pub(super) fn half_at(bytes: &[u8], at: usize) -> f32 {
     super::kernels::f16_bits_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
 }
 

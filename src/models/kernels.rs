@@ -670,28 +670,34 @@ fn dot_nibbles_run<T: GgmlType>(x_blocks: &[T::VecDotType], m: usize, blocks_per
         m <= QUANT_DOT_MAX_ROWS && std::mem::size_of::<T::VecDotType>() == x_size && std::mem::size_of::<T>() == w_size,
         "dot_nibbles_run: block layouts"
     );
-    let (x_bytes, w_bytes) = (block_bytes(x_blocks), block_bytes(w_run));
-    let half = |bytes: &[u8], at: usize| f16_bits_to_f32(u16::from_le_bytes([bytes[at], bytes[at + 1]]));
-    let (x_row_bytes, w_row_bytes) = (blocks_per_row * x_size, blocks_per_row * w_size);
+    let w_row_bytes = blocks_per_row * w_size;
     if w_row_bytes == 0 {
         out_t.fill(0.0);
         return;
     }
-    for (w_row, out) in w_bytes.chunks_exact(w_row_bytes).zip(out_t.chunks_exact_mut(m)) {
+    // x's blocks widened to i16 once per run, with their scale and sum as f32 (read per W row
+    // otherwise): block b of row i at [i·blocks_per_row + b].
+    let x_blocks: Vec<([v128; 4], f32, f32)> = block_bytes(x_blocks)
+        .chunks_exact(x_size)
+        .map(|x| {
+            let (low, high) = (bytes16(x, x_values_at), bytes16(x, x_values_at + 16));
+            let wide = [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)];
+            (wide, int8_gemm::half_at(x, 0), if has_min { int8_gemm::half_at(x, 2) } else { 0.0 })
+        })
+        .collect();
+    for (w_row, out) in block_bytes(w_run).chunks_exact(w_row_bytes).zip(out_t.chunks_exact_mut(m)) {
         let mut sums = [0f32; QUANT_DOT_MAX_ROWS];
         for (b, w) in w_row.chunks_exact(w_size).enumerate() {
             let ([low, high], w_scale, w_min) = values(T::DTYPE, w);
             let w16 = [i16x8_extend_low_i8x16(low), i16x8_extend_high_i8x16(low), i16x8_extend_low_i8x16(high), i16x8_extend_high_i8x16(high)];
             for (i, sum) in sums[..m].iter_mut().enumerate() {
-                let x = &x_bytes[i * x_row_bytes + b * x_size..][..x_size];
-                let (x_low, x_high) = (bytes16(x, x_values_at), bytes16(x, x_values_at + 16));
-                let x16 = [i16x8_extend_low_i8x16(x_low), i16x8_extend_high_i8x16(x_low), i16x8_extend_low_i8x16(x_high), i16x8_extend_high_i8x16(x_high)];
+                let (x16, x_scale, x_sum) = &x_blocks[i * blocks_per_row + b];
                 let dots = i32x4_add(
                     i32x4_add(i32x4_dot_i16x8(w16[0], x16[0]), i32x4_dot_i16x8(w16[1], x16[1])),
                     i32x4_add(i32x4_dot_i16x8(w16[2], x16[2]), i32x4_dot_i16x8(w16[3], x16[3])),
                 );
                 let sumi = int8_gemm::lane_sum(dots) as f32;
-                *sum += if has_min { sumi * w_scale * half(x, 0) + w_min * half(x, 2) } else { sumi * w_scale * half(x, 0) };
+                *sum += if has_min { sumi * w_scale * x_scale + w_min * x_sum } else { sumi * w_scale * x_scale };
             }
         }
         out.copy_from_slice(&sums[..m]);
